@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# okome-bot image: build with dev dependencies, run dist/ with production dependencies only.
+# scripts/docker-steps.sh runs these same steps outside Docker (CI has no Docker engine).
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# better-sqlite3 and ssh2's optional crypto are native addons: build them here.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim AS run
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build --chown=node:node /app/node_modules ./node_modules
+COPY --from=build --chown=node:node /app/dist ./dist
+COPY --chown=node:node package.json manifest.yml ./
+COPY --chown=node:node config/okome.example.yml ./config/
+USER node
+# The serve command answers GET /healthz on its HTTP port (3000 by default).
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.OKOME_HTTP_PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "dist/cli/okome.js"]
+CMD ["serve"]

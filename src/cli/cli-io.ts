@@ -1,0 +1,15 @@
+/** What a CLI command may touch: passed in so tests run commands in-process. */
+export interface CliIo {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: { write(text: string): unknown; isTTY?: boolean };
+  readonly stderr: { write(text: string): unknown };
+  readonly cwd: string;
+}
+
+/** Exit codes shared by every command (`okome status` documents them in README). */
+export const ExitCode = {
+  Ok: 0,
+  Incident: 1,
+  ConfigError: 2,
+  Undiagnosable: 3,
+} as const;

@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import { isOkomeError } from '../errors.js';
+import { type CliIo, ExitCode } from './cli-io.js';
+import { configCheck } from './config-check.js';
+
+export const USAGE = `okome — OKOME cache layer incident bot
+
+Usage:
+  okome config check [FILE]     validate a configuration (FILE or --config or OKOME_CONFIG)
+  okome --help                  this text
+  okome --version               the version
+
+Options:
+  --config FILE                 the configuration file (default: $OKOME_CONFIG)
+
+Exit codes: 0 ok, 1 incident found, 2 configuration or usage error, 3 nothing could be diagnosed.
+`;
+
+export const VERSION = '0.1.0';
+
+/** Runs one CLI invocation; returns the exit code. Long-running commands resolve when they stop. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return ExitCode.ConfigError;
+  }
+  const { values, positionals } = parsed;
+  if (values.version === true) {
+    io.stdout.write(`${VERSION}\n`);
+    return ExitCode.Ok;
+  }
+  const [command, sub, ...rest] = positionals;
+  if (values.help === true || command === undefined || command === 'help') {
+    io.stdout.write(USAGE);
+    return ExitCode.Ok;
+  }
+  try {
+    if (command === 'config' && sub === 'check' && rest.length <= 1) {
+      return configCheck(rest[0] ?? values.config, io);
+    }
+  } catch (error) {
+    if (isOkomeError(error) && error.userSafe) {
+      io.stderr.write(`${error.code}: ${error.message}\n`);
+      return ExitCode.ConfigError;
+    }
+    throw error;
+  }
+  io.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
+  return ExitCode.ConfigError;
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+}

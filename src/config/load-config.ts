@@ -1,0 +1,265 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ErrorCode, OkomeError } from '../errors.js';
+import {
+  type CommandPurpose,
+  type Config,
+  configSchema,
+  defaultCommands,
+  type NodeConfig,
+} from './schema.js';
+
+/** One thing wrong with a configuration, as `okome config check` prints it. */
+export interface ConfigProblem {
+  /** Dotted key path, e.g. `nodes.1.ssh.hostKey`; empty for the whole file. */
+  readonly path: string;
+  /** The value seen, rendered short; undefined when the key is missing. */
+  readonly value: string | undefined;
+  readonly message: string;
+  readonly fix: string;
+}
+
+export class ConfigError extends OkomeError {
+  readonly problems: readonly ConfigProblem[];
+  readonly file: string;
+  constructor(file: string, problems: readonly ConfigProblem[]) {
+    super(ErrorCode.ConfigInvalid, `${file}: ${problems.length} configuration problem(s)`, {
+      userSafe: true,
+    });
+    this.problems = problems;
+    this.file = file;
+  }
+}
+
+/** A node with its commands resolved: defaults, then the file's global overrides, then the node's. */
+export interface ResolvedNode extends NodeConfig {
+  readonly command: Readonly<Record<CommandPurpose, string>>;
+  readonly privateKeyPath: string;
+}
+
+export interface LoadedConfig extends Omit<Config, 'nodes'> {
+  readonly nodes: readonly ResolvedNode[];
+  readonly file: string;
+}
+
+// Key names and values that look like credentials: those come only from the environment.
+const SECRET_KEY = /(token|secret|password|passphrase|private_?key)$/i;
+const SECRET_KEY_ALLOWED = new Set(['privateKeyPath']);
+const SECRET_VALUE = /^(xox[abpre]-|xapp-)|-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+// Fixes by key-path pattern (`*` = one segment); the first match wins.
+const FIXES: ReadonlyArray<readonly [RegExp, string]> = [
+  [
+    /^nodes\.\*\.ssh\.hostKey$/,
+    "write the node's pinned key as printed by `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`, e.g. SHA256:AbC…(43 chars)",
+  ],
+  [/^nodes\.\*\.name$/, 'give every node a unique name of lower-case letters, digits and dashes, e.g. pi-a'],
+  [
+    /^nodes\.\*\.address$|^redis\.host$|^orchestrator\.gpuHost$/,
+    "write the node's own IPv4 address or DNS name, e.g. 192.168.86.20",
+  ],
+  [/^vip\.address$/, 'write the keepalived virtual address, e.g. 192.168.86.18'],
+  [
+    /^orchestrator\.baseUrl$/,
+    'write the orchestrator URL with scheme and port, e.g. http://192.168.86.25:8000',
+  ],
+  [/^nodes\.\*\.services/, 'list systemd unit names the node runs, e.g. [nginx, keepalived]'],
+  [/^nodes\.\*\.roles/, 'give each node at least one of: frontend, backend, spare'],
+  [/^actions\.\*\.targets/, 'name nodes listed under `nodes:` or roles that some node has'],
+  [
+    /^actions\.\*\.steps/,
+    'use a purpose from `commands:` (with `service:` for serviceState/serviceRestart) or `redis: flushdb`',
+  ],
+  [/^actions\.\*\.id$/, 'give every action a unique id of lower-case letters, digits and dashes'],
+  [
+    /^slack\.incidentChannel$|^slack\.allowedChannels/,
+    "use the channel's ID (channel details → About), not its name",
+  ],
+  [/^slack\.approvers\.users/, "use the user's member ID (profile → ⋮ → Copy member ID)"],
+  [/^slack\.approvers\.groups/, "use the user group's ID (S…), from the group's page or usergroups.list"],
+  [/^commands\./, 'write one shell command on a single line; `{service}` is the only placeholder'],
+];
+
+function fixFor(path: string, issue: z.core.$ZodIssue): string {
+  const pattern = path.replace(/\.\d+(?=\.|$)/g, '.*');
+  for (const [re, fix] of FIXES) if (re.test(pattern)) return fix;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return 'remove or correct this key: see config/okome.example.yml for the keys allowed here';
+    case 'invalid_type':
+      return issue.input === undefined
+        ? 'add this key: it is required'
+        : `write a value of type ${issue.expected}`;
+    case 'too_small':
+      return `give at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `give at most ${String(issue.maximum)}`;
+    case 'invalid_value':
+      return `use one of: ${issue.values.map(String).join(', ')}`;
+    default:
+      return 'see config/okome.example.yml for a valid example';
+  }
+}
+
+function render(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && SECRET_VALUE.test(value)) return '(hidden)';
+  const text = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let here = root;
+  for (const key of path) {
+    if (here === null || typeof here !== 'object') return undefined;
+    here = (here as Record<PropertyKey, unknown>)[key];
+  }
+  return here;
+}
+
+function findSecrets(value: unknown, path: string[], out: ConfigProblem[]): void {
+  if (typeof value === 'string') {
+    const key = path.at(-1) ?? '';
+    if (SECRET_VALUE.test(value) || (SECRET_KEY.test(key) && !SECRET_KEY_ALLOWED.has(key))) {
+      out.push({
+        path: path.join('.'),
+        value: '(hidden)',
+        message: 'a secret is written in the configuration file',
+        fix: 'delete it from the file and set it in the environment (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, SLACK_SIGNING_SECRET, REDIS_PASSWORD); keys are read from privateKeyPath',
+      });
+    }
+    return;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) findSecrets(v, [...path, k], out);
+  }
+}
+
+/** Parses YAML text into a validated, frozen configuration, or throws ConfigError with every problem. */
+export function parseConfig(text: string, file: string): LoadedConfig {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({
+        path: '',
+        value: undefined,
+        message: `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
+        fix: 'correct the YAML at the line and column given',
+      })),
+    );
+  }
+  const raw: unknown = doc.toJS();
+  const problems: ConfigProblem[] = [];
+  findSecrets(raw, [], problems);
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const secretPaths = new Set(problems.map((p) => p.path));
+    for (const issue of result.error.issues) {
+      const path = issue.path.map(String).join('.');
+      if (issue.code === 'unrecognized_keys') {
+        // One problem per unknown key, pointing at the key itself rather than its parent.
+        for (const key of issue.keys) {
+          const keyPath = path === '' ? key : `${path}.${key}`;
+          if (secretPaths.has(keyPath)) continue;
+          problems.push({
+            path: keyPath,
+            value: render(valueAt(raw, [...issue.path, key])),
+            message: 'unknown key',
+            fix: fixFor(keyPath, issue),
+          });
+        }
+        continue;
+      }
+      problems.push({
+        path,
+        value: render(issue.input !== undefined ? issue.input : valueAt(raw, issue.path)),
+        message: issue.message,
+        fix: fixFor(path, issue),
+      });
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
+  return resolveConfig(result.data, file);
+}
+
+function resolveConfig(config: Config, file: string): LoadedConfig {
+  const base = dirname(resolve(file));
+  const nodes = config.nodes.map(
+    (node): ResolvedNode => ({
+      ...node,
+      privateKeyPath: isAbsolute(node.ssh.privateKeyPath)
+        ? node.ssh.privateKeyPath
+        : resolve(base, node.ssh.privateKeyPath),
+      command: Object.freeze({
+        ...defaultCommands,
+        ...stripUndefined(config.commands),
+        ...stripUndefined(node.commands ?? {}),
+      }),
+    }),
+  );
+  return deepFreeze({ ...config, nodes, file: resolve(file) });
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Reads and parses a configuration file. */
+export function loadConfig(file: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? ErrorCode.ConfigNotFound
+        : ErrorCode.ConfigUnreadable;
+    throw new OkomeError(
+      code,
+      `cannot read configuration ${file}: ${(error as Error).message}. To resolve, pass --config FILE or set OKOME_CONFIG.`,
+      {
+        cause: error,
+        userSafe: true,
+      },
+    );
+  }
+  return parseConfig(text, file);
+}
+
+/** Where the configuration is: `--config` wins over OKOME_CONFIG. */
+export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  const path = flag ?? env.OKOME_CONFIG;
+  if (path === undefined || path === '') {
+    throw new OkomeError(
+      ErrorCode.ConfigNotFound,
+      'no configuration given. To resolve, pass --config FILE or set OKOME_CONFIG=FILE (see config/okome.example.yml).',
+      {
+        userSafe: true,
+      },
+    );
+  }
+  return path;
+}
+
+/** The command a node runs for a purpose, with `{service}` bound to one of its own services. */
+export function nodeCommand(node: ResolvedNode, purpose: CommandPurpose, service?: string): string {
+  const template = node.command[purpose];
+  if (!template.includes('{service}')) return template;
+  if (service === undefined || !node.services.includes(service)) {
+    throw new OkomeError(ErrorCode.Internal, `node ${node.name} does not run service ${String(service)}`);
+  }
+  return template.replaceAll('{service}', service);
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { ErrorCode, OkomeError } from '../errors.js';
+
+/** Secrets and endpoints that come only from the environment, never from the file. */
+export interface EnvOptions {
+  readonly slackBotToken: string | undefined;
+  readonly slackAppToken: string | undefined;
+  readonly slackSigningSecret: string | undefined;
+  readonly slackApiUrl: string | undefined;
+  readonly redisPassword: string | undefined;
+  readonly alertmanagerToken: string | undefined;
+  readonly keepalivedHookSecret: string | undefined;
+}
+
+const envSchema = z.object({
+  SLACK_BOT_TOKEN: z
+    .string()
+    .regex(/^xoxb-[A-Za-z0-9-]+$/, { error: 'must be a bot token starting with xoxb-' })
+    .optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-[A-Za-z0-9-]+$/, { error: 'must be an app-level token starting with xapp-' })
+    .optional(),
+  SLACK_SIGNING_SECRET: z
+    .string()
+    .regex(/^[A-Za-z0-9]{8,}$/, { error: 'must be the app signing secret (letters and digits)' })
+    .optional(),
+  SLACK_API_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL ending in /api/' }).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  OKOME_ALERTMANAGER_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  OKOME_KEEPALIVED_SECRET: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+});
+
+/** Reads the environment once; empty strings count as unset. Names the variable on error. */
+export function readEnvOptions(env: NodeJS.ProcessEnv = process.env): EnvOptions {
+  const present = Object.fromEntries(
+    Object.keys(envSchema.shape)
+      .map((k) => [k, env[k]])
+      .filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const result = envSchema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new OkomeError(
+      ErrorCode.EnvInvalid,
+      `environment: ${lines.join('; ')}. To resolve, set the variable(s) correctly or unset them.`,
+      {
+        userSafe: true,
+      },
+    );
+  }
+  const e = result.data;
+  return {
+    slackBotToken: e.SLACK_BOT_TOKEN,
+    slackAppToken: e.SLACK_APP_TOKEN,
+    slackSigningSecret: e.SLACK_SIGNING_SECRET,
+    slackApiUrl: e.SLACK_API_URL,
+    redisPassword: e.REDIS_PASSWORD,
+    alertmanagerToken: e.OKOME_ALERTMANAGER_TOKEN,
+    keepalivedHookSecret: e.OKOME_KEEPALIVED_SECRET,
+  };
+}

@@ -1,0 +1,291 @@
+import { z } from 'zod';
+
+/**
+ * The configuration's shape. Parsed once at start-up (see load-config.ts) and frozen.
+ * Strict objects everywhere: a misspelt key is an error, not a silently ignored setting.
+ */
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const SERVICE = /^[A-Za-z0-9][A-Za-z0-9@._-]{0,63}$/;
+// OpenSSH's fingerprint form: "SHA256:" + unpadded base64 of a 32-byte digest.
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const SLACK_CHANNEL = /^[CGD][A-Z0-9]{2,}$/;
+const SLACK_USER = /^[UW][A-Z0-9]{2,}$/;
+const SLACK_USERGROUP = /^S[A-Z0-9]{2,}$/;
+
+export const nodeNameSchema = z
+  .string()
+  .regex(NAME, { error: 'must be lower-case letters, digits and dashes' });
+export const serviceNameSchema = z.string().regex(SERVICE, { error: 'must be a systemd unit name' });
+// A name whose last label is all digits is a mistyped address, not a host name.
+const hostSchema = z.union(
+  [
+    z.ipv4(),
+    z
+      .string()
+      .regex(HOSTNAME)
+      .refine((s) => !/(^|\.)\d+$/.test(s)),
+  ],
+  {
+    error: 'must be an IPv4 address or a host name',
+  },
+);
+const portSchema = z.int().min(1).max(65_535);
+const percentSchema = z.number().min(1).max(100);
+const msSchema = z.int().min(1).max(600_000);
+
+/**
+ * What the bot runs on nodes, per purpose. `{service}` is replaced by a service name taken
+ * from the node's own configured list, never from chat text.
+ */
+export const commandPurposes = [
+  'serviceState',
+  'serviceRestart',
+  'vipOwnership',
+  'disk',
+  'memory',
+  'chaosFlag',
+  'chaosFlagRemove',
+  'firewallRules',
+  'firewallFlush',
+  'nginxConfig',
+  'accessLogTail',
+  'journalTail',
+  'prewarmTimer',
+  'linkState',
+] as const;
+export type CommandPurpose = (typeof commandPurposes)[number];
+
+/** Purposes whose command names a service (the `{service}` placeholder). */
+export const servicePurposes: ReadonlySet<CommandPurpose> = new Set(['serviceState', 'serviceRestart']);
+
+export const defaultCommands: Readonly<Record<CommandPurpose, string>> = Object.freeze({
+  serviceState: 'systemctl is-active {service}',
+  serviceRestart: 'sudo systemctl restart {service}',
+  vipOwnership: 'ip -o addr show',
+  disk: 'df -P /',
+  memory: 'cat /proc/meminfo',
+  chaosFlag: 'test -e /etc/okome/CHAOS_ENABLE && echo present || echo absent',
+  chaosFlagRemove: 'sudo rm -f /etc/okome/CHAOS_ENABLE',
+  firewallRules: 'sudo iptables -S',
+  firewallFlush: 'sudo iptables -F',
+  nginxConfig: 'sudo nginx -T',
+  accessLogTail: 'tail -n 500 /var/log/nginx/okome_access.log',
+  journalTail: 'journalctl -u keepalived --since "10 minutes ago" --no-pager',
+  prewarmTimer: 'systemctl status okome-prewarm.timer --no-pager',
+  linkState: 'ip -o link show',
+});
+
+const commandString = z
+  .string()
+  .min(1)
+  .max(1000)
+  .refine((s) => !/[\r\n]/.test(s), { error: 'must be a single line' });
+
+const commandsSchema = z.strictObject(
+  Object.fromEntries(commandPurposes.map((p) => [p, commandString.optional()])) as Record<
+    CommandPurpose,
+    z.ZodOptional<typeof commandString>
+  >,
+);
+
+const sshSchema = z.strictObject({
+  port: portSchema.default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a Unix user name' }),
+  privateKeyPath: z.string().min(1),
+  hostKey: z.string().regex(FINGERPRINT, { error: 'must be an OpenSSH SHA256 fingerprint' }),
+});
+
+export const nodeRoles = ['frontend', 'backend', 'spare'] as const;
+
+const nodeSchema = z.strictObject({
+  name: nodeNameSchema,
+  roles: z.array(z.enum(nodeRoles)).min(1),
+  address: hostSchema,
+  httpPort: portSchema.default(80),
+  ssh: sshSchema,
+  services: z.array(serviceNameSchema).min(1),
+  holdsVip: z.boolean().default(true),
+  commands: commandsSchema.optional(),
+});
+
+const targetSchema = z
+  .strictObject({
+    nodes: z.array(nodeNameSchema).min(1).optional(),
+    roles: z.array(z.enum(nodeRoles)).min(1).optional(),
+  })
+  .refine((t) => t.nodes !== undefined || t.roles !== undefined, {
+    error: 'name target nodes or roles',
+  });
+
+const actionStepSchema = z.union([
+  z.strictObject({ run: z.enum(commandPurposes), service: serviceNameSchema.optional() }),
+  z.strictObject({ redis: z.literal('flushdb') }),
+]);
+
+const actionSchema = z.strictObject({
+  id: z.string().regex(NAME, { error: 'must be lower-case letters, digits and dashes' }),
+  title: z.string().min(1).max(60),
+  targets: targetSchema,
+  steps: z.array(actionStepSchema).min(1),
+  approvals: z.int().min(1).max(5).default(1),
+  risk: z.enum(['low', 'medium', 'high']).default('medium'),
+  // Restarting the same thing on both VIP holders at once would drop the VIP.
+  sequential: z.boolean().default(true),
+  precondition: z.array(z.string().min(1)).default([]),
+  verify: z
+    .strictObject({ checks: z.array(z.string().min(1)).default([]), windowMs: msSchema.default(30_000) })
+    .prefault({}),
+  cooldownMs: z.int().min(0).max(86_400_000).default(300_000),
+  dryRun: z.boolean().default(false),
+});
+
+const slackSchema = z.strictObject({
+  incidentChannel: z.string().regex(SLACK_CHANNEL, { error: 'must be a Slack channel ID like C0123ABCD' }),
+  allowedChannels: z
+    .array(z.string().regex(SLACK_CHANNEL, { error: 'must be a Slack channel ID like C0123ABCD' }))
+    .default([]),
+  approvers: z
+    .strictObject({
+      users: z
+        .array(z.string().regex(SLACK_USER, { error: 'must be a Slack user ID like U0123ABCD' }))
+        .default([]),
+      groups: z
+        .array(z.string().regex(SLACK_USERGROUP, { error: 'must be a Slack user-group ID like S0123ABCD' }))
+        .default([]),
+    })
+    .prefault({}),
+  approvalTtlMs: z.int().min(10_000).max(86_400_000).default(900_000),
+});
+
+export const configSchema = z
+  .strictObject({
+    nodes: z.array(nodeSchema).min(1),
+    vip: z.strictObject({
+      address: z.ipv4({ error: 'must be an IPv4 address' }),
+      httpPort: portSchema.default(80),
+    }),
+    orchestrator: z.strictObject({
+      baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+      healthPath: z.string().startsWith('/').default('/health'),
+      apiProbePath: z.string().startsWith('/').default('/api/planner'),
+      gpuHost: hostSchema.optional(),
+    }),
+    redis: z.strictObject({
+      host: hostSchema,
+      port: portSchema.default(6379),
+      db: z.int().min(0).max(15).default(0),
+      rateLimit: z
+        .strictObject({ limit: z.int().min(1).default(60), windowSec: z.int().min(1).default(60) })
+        .prefault({}),
+    }),
+    thresholds: z
+      .strictObject({
+        diskPercent: percentSchema.default(80),
+        memoryPercent: percentSchema.default(90),
+        redisHitRatio: z.number().min(0).max(1).default(0.5),
+        nginxHitRatio: z.number().min(0).max(1).default(0.3),
+        latencyMs: msSchema.default(1000),
+        accessLogLines: z.int().min(10).max(100_000).default(500),
+      })
+      .prefault({}),
+    timeouts: z
+      .strictObject({
+        statusMs: msSchema.default(8000),
+        checkMs: msSchema.default(4000),
+        httpMs: msSchema.default(2000),
+        redisMs: msSchema.default(1500),
+        sshConnectMs: msSchema.default(3000),
+        sshExecMs: msSchema.default(4000),
+        maxOutputBytes: z.int().min(1024).max(16_777_216).default(1_048_576),
+      })
+      .prefault({}),
+    // Firewall rules the nodes are expected to carry besides the default policies.
+    firewall: z.strictObject({ allowedRules: z.array(z.string().min(1)).default([]) }).prefault({}),
+    commands: commandsSchema.prefault({}),
+    actions: z.array(actionSchema).default([]),
+    slack: slackSchema,
+    store: z.strictObject({ path: z.string().min(1).default('okome.db') }).prefault({}),
+    http: z
+      .strictObject({ port: portSchema.default(3000), host: z.string().default('0.0.0.0') })
+      .prefault({}),
+    log: z
+      .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
+      .prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    const names = new Map<string, number>();
+    config.nodes.forEach((node, i) => {
+      const first = names.get(node.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nodes', i, 'name'],
+          message: `duplicate node name (also nodes.${first}.name)`,
+          input: node.name,
+        });
+      } else names.set(node.name, i);
+      if (node.address === config.vip.address) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nodes', i, 'address'],
+          message: 'a node cannot have the VIP as its own address',
+          input: node.address,
+        });
+      }
+    });
+    const roles = new Set(config.nodes.flatMap((n) => n.roles));
+    const ids = new Map<string, number>();
+    config.actions.forEach((action, i) => {
+      if (ids.has(action.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['actions', i, 'id'],
+          message: 'duplicate action id',
+          input: action.id,
+        });
+      } else ids.set(action.id, i);
+      action.targets.nodes?.forEach((name, j) => {
+        if (!names.has(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['actions', i, 'targets', 'nodes', j],
+            message: 'names no configured node',
+            input: name,
+          });
+        }
+      });
+      action.targets.roles?.forEach((role, j) => {
+        if (!roles.has(role)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['actions', i, 'targets', 'roles', j],
+            message: 'no configured node has this role',
+            input: role,
+          });
+        }
+      });
+      action.steps.forEach((step, j) => {
+        if ('run' in step && servicePurposes.has(step.run) !== (step.service !== undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['actions', i, 'steps', j],
+            message:
+              step.service === undefined
+                ? `purpose ${step.run} needs a service`
+                : `purpose ${step.run} takes no service`,
+            input: step,
+          });
+        }
+      });
+    });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type NodeConfig = Config['nodes'][number];
+export type ActionConfig = Config['actions'][number];
+export type ActionStep = ActionConfig['steps'][number];
+export type NodeRole = (typeof nodeRoles)[number];
