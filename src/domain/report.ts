@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { type CheckResult, type CheckStatus, checkIds } from './check-result.js';
+import type { Incident, VipState } from './classify.js';
+import { incidentNumbers } from './runbook.js';
+
+/**
+ * The status report as `okome status --json` prints it and the bot stores it. Versioned:
+ * scripts depend on it. Bump REPORT_SCHEMA_VERSION on any incompatible change.
+ */
+export const REPORT_SCHEMA_VERSION = 1;
+
+const status = z.enum(['ok', 'warn', 'fail', 'unreachable', 'timeout', 'unknown']);
+
+export const checkResultSchema = z.object({
+  id: z.string(),
+  check: z.enum(checkIds),
+  title: z.string(),
+  node: z.string().optional(),
+  status,
+  summary: z.string(),
+  facts: z
+    .record(z.string(), z.unknown())
+    .and(z.object({ kind: z.string() }))
+    .optional(),
+  evidence: z.string().optional(),
+  errorCode: z.string().optional(),
+  durationMs: z.number().int().nonnegative(),
+});
+
+const proposedAction = z.object({ actionId: z.string(), nodes: z.array(z.string()) });
+
+export const incidentSchema = z.object({
+  number: z.enum(incidentNumbers),
+  key: z.string(),
+  title: z.string(),
+  nodes: z.array(z.string()),
+  evidence: z.array(z.string()),
+  summary: z.string(),
+  actions: z.array(proposedAction),
+  held: z.object({ actions: z.array(proposedAction), reason: z.string() }).optional(),
+  advice: z.array(z.string()),
+  followUps: z.array(z.string()),
+});
+
+export const vipStateSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('single'), holder: z.string() }),
+  z.object({ kind: z.literal('none') }),
+  z.object({ kind: z.literal('split'), holders: z.array(z.string()) }),
+  z.object({ kind: z.literal('unknown'), reason: z.string() }),
+]);
+
+export const statusReportSchema = z.object({
+  schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
+  kind: z.enum(['status', 'validate', 'check']),
+  startedAt: z.iso.datetime(),
+  durationMs: z.number().int().nonnegative(),
+  vip: z.object({ address: z.string(), state: vipStateSchema }),
+  healthy: z.boolean(),
+  /** false when no check could judge anything (exit 3). */
+  diagnosable: z.boolean(),
+  counts: z.object({
+    ok: z.number(),
+    warn: z.number(),
+    fail: z.number(),
+    unreachable: z.number(),
+    timeout: z.number(),
+    unknown: z.number(),
+  }),
+  incidents: z.array(incidentSchema),
+  checks: z.array(checkResultSchema),
+});
+
+/** The report as `--json` readers see it (undefined fields are absent). */
+export type StatusReportJson = z.infer<typeof statusReportSchema>;
+
+export interface StatusReport {
+  readonly schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  readonly kind: 'status' | 'validate' | 'check';
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly vip: { readonly address: string; readonly state: VipState };
+  readonly healthy: boolean;
+  readonly diagnosable: boolean;
+  readonly counts: Readonly<Record<CheckStatus, number>>;
+  readonly incidents: readonly Incident[];
+  readonly checks: readonly CheckResult[];
+}
