@@ -40,7 +40,10 @@ export async function runChecks(tasks: readonly CheckTask[], options: RunOptions
   let done = 0;
   await Promise.all(
     tasks.map(async (task, index) => {
-      const budget = Math.max(1, Math.min(task.timeoutMs, options.deadlineMs - (options.now() - startedAt)));
+      const budget = Math.max(
+        1,
+        Math.round(Math.min(task.timeoutMs, options.deadlineMs - (options.now() - startedAt))),
+      );
       const result = await runOne(task, budget, options.now);
       results[index] = result;
       done += 1;
