@@ -202,8 +202,7 @@ function uiSlowOrBlank(v: View): Finding[] {
     })
     .map((n) => n.name);
   const vip = v.get('vip-http');
-  const vipBad =
-    vip !== undefined && (vip.status === 'fail' || vip.status === 'warn' || vip.status === 'timeout');
+  const vipBad = vip !== undefined && (v.failing('vip-http') || vip.status === 'warn');
   const state = vipState(v);
   if (down.length === 0) {
     // The VIP misbehaving with every nginx up: UI slow (or upstream load); nothing to restart.
