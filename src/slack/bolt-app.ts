@@ -1,0 +1,194 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App, type Logger as BoltLogger, LogLevel } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import { z } from 'zod';
+import type { IncidentNumber } from '../domain/runbook.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * The Bolt app: transport only. It acks, parses nothing itself (handlers do, with zod), and
+ * hands work to the use cases. Only this folder imports @slack/*.
+ */
+
+export type SlackMode =
+  | { readonly kind: 'socket'; readonly botToken: string; readonly appToken: string }
+  | {
+      readonly kind: 'http';
+      readonly botToken: string;
+      readonly signingSecret: string;
+      readonly port: number;
+      readonly host: string;
+    };
+
+export interface CommandInput {
+  readonly text: string;
+  readonly userId: string;
+  readonly channelId: string;
+  readonly triggerId: string;
+  /** Redelivery count (Socket Mode retry_attempt / HTTP X-Slack-Retry-Num). */
+  readonly retryNum: number;
+}
+
+export interface ActionInput {
+  readonly actionId: string;
+  readonly value: string;
+  readonly userId: string;
+  readonly channelId: string | undefined;
+  readonly messageTs: string | undefined;
+  readonly triggerId: string;
+  readonly actionTs: string;
+}
+
+/** An immediate answer (sent in the ack: fast, ephemeral unless said otherwise). */
+export interface Reply {
+  readonly text: string;
+  readonly blocks?: readonly unknown[];
+  readonly inChannel?: boolean;
+}
+
+export interface SlackHandlers {
+  /** Must return at once: anything slow goes in `later`, which runs after the ack. */
+  command(input: CommandInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined };
+  action?(input: ActionInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined };
+}
+
+export interface BoltAppOptions {
+  readonly mode: SlackMode;
+  readonly slackApiUrl: string | undefined;
+  readonly logger: Logger;
+  readonly handlers: SlackHandlers;
+  /** Extra HTTP routes (health, webhooks) served by Bolt's receiver in HTTP mode. */
+  readonly routes: readonly {
+    path: string;
+    method: string;
+    handler: (req: IncomingMessage, res: ServerResponse) => void;
+  }[];
+  /** Work started after an ack: tracked so a shutdown can wait for it. */
+  readonly track: (work: Promise<void>) => void;
+}
+
+export const ACTION_ID_PATTERN = /^okome:/;
+
+const clickSchema = z.object({
+  type: z.literal('block_actions'),
+  user: z.object({ id: z.string().regex(/^[UW][A-Z0-9]+$/) }),
+  channel: z.object({ id: z.string().max(32) }).optional(),
+  message: z.object({ ts: z.string().max(32) }).optional(),
+  trigger_id: z.string().max(200),
+  actions: z
+    .array(
+      z.object({
+        action_id: z.string().max(255),
+        value: z.string().max(2000).default(''),
+        action_ts: z.string().max(32),
+      }),
+    )
+    .min(1),
+});
+
+function boltLogger(log: Logger): BoltLogger {
+  const child = log.child({ component: 'bolt' });
+  let level = LogLevel.INFO;
+  return {
+    debug: (...m: unknown[]) => child.debug(m.map(String).join(' ')),
+    info: (...m: unknown[]) => child.info(m.map(String).join(' ')),
+    warn: (...m: unknown[]) => child.warn(m.map(String).join(' ')),
+    error: (...m: unknown[]) => child.error(m.map(String).join(' ')),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+export function createBoltApp(options: BoltAppOptions): App {
+  const { mode, logger, handlers } = options;
+  // The outbox owns retries: Bolt's client must fail fast instead of retrying for minutes.
+  const clientOptions = {
+    ...(options.slackApiUrl === undefined ? {} : { slackApiUrl: options.slackApiUrl }),
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: 10_000,
+  };
+  const common = {
+    token: mode.botToken,
+    logger: boltLogger(logger),
+    clientOptions,
+    deferInitialization: true,
+    // Bolt must not answer Slack's retries on its own: dedupe happens in the handlers.
+    processBeforeResponse: false,
+  };
+  const app =
+    mode.kind === 'socket'
+      ? new App({ ...common, appToken: mode.appToken, socketMode: true })
+      : new App({
+          ...common,
+          signingSecret: mode.signingSecret,
+          port: mode.port,
+          customRoutes: options.routes.map((r) => ({ path: r.path, method: [r.method], handler: r.handler })),
+        });
+
+  app.command('/okome', async ({ command, ack, context }) => {
+    const { reply, later } = handlers.command({
+      text: command.text,
+      userId: command.user_id,
+      channelId: command.channel_id,
+      triggerId: command.trigger_id,
+      retryNum: context.retryNum ?? 0,
+    });
+    await ack(
+      reply === undefined
+        ? undefined
+        : {
+            response_type: reply.inChannel === true ? 'in_channel' : 'ephemeral',
+            text: reply.text,
+            ...(reply.blocks ? { blocks: reply.blocks as never } : {}),
+          },
+    );
+    if (later !== undefined) options.track(later());
+  });
+
+  app.action(ACTION_ID_PATTERN, async ({ ack, body, respond }) => {
+    await ack();
+    // Interaction payloads are untrusted input: take only what is needed, checked by zod.
+    const parsed = clickSchema.safeParse(body);
+    if (handlers.action === undefined || !parsed.success) {
+      if (!parsed.success)
+        logger.warn({ issues: parsed.error.issues.length }, 'malformed block_actions payload ignored');
+      return;
+    }
+    const click = parsed.data;
+    const first = click.actions[0];
+    if (first === undefined) return;
+    const { reply, later } = handlers.action({
+      actionId: first.action_id,
+      value: first.value,
+      userId: click.user.id,
+      channelId: click.channel?.id,
+      messageTs: click.message?.ts,
+      triggerId: click.trigger_id,
+      actionTs: first.action_ts,
+    });
+    if (reply !== undefined) {
+      options.track(
+        respond({ response_type: 'ephemeral', replace_original: false, text: reply.text }).then(
+          () => undefined,
+          (error: unknown) => logger.warn({ err: error }, 'could not send an ephemeral reply'),
+        ),
+      );
+    }
+    if (later !== undefined) options.track(later());
+  });
+
+  app.error(async (error) => {
+    logger.error({ err: error }, 'bolt listener error');
+  });
+  return app;
+}
+
+export function webClientOf(app: App): WebClient {
+  return app.client;
+}
+
+export type { IncidentNumber };

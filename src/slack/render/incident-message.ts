@@ -1,0 +1,140 @@
+import type { KnownBlock } from '@slack/types';
+import type { CheckResult } from '../../domain/check-result.js';
+import type { Incident } from '../../domain/classify.js';
+import type { StatusReport } from '../../domain/report.js';
+import { goldenRules, type IncidentNumber, runbook } from '../../domain/runbook.js';
+import { clip, codeBlock, escapeText, LIMITS, STATUS_EMOJI } from './mrkdwn.js';
+import { incidentLabel, type SlackMessage, vipText } from './status-message.js';
+
+const section = (text: string): KnownBlock => ({
+  type: 'section',
+  text: { type: 'mrkdwn', text: clip(text, LIMITS.sectionText) },
+});
+
+/** The incident's channel message: what, where, the VIP holder; details live in its thread. */
+export function renderIncidentRoot(
+  incident: Incident,
+  report: StatusReport,
+  options: { readonly status: 'open' | 'resolved'; readonly extraBlocks?: readonly KnownBlock[] },
+): SlackMessage {
+  const icon =
+    options.status === 'resolved'
+      ? ':large_green_circle:'
+      : incident.number === '3' && incident.title.includes('split')
+        ? ':rotating_light:'
+        : ':red_circle:';
+  const label = incidentLabel(incident);
+  const lines = [
+    `${icon} *${escapeText(label)}*${options.status === 'resolved' ? ' — resolved' : ''}`,
+    escapeText(incident.summary),
+  ];
+  const blocks: KnownBlock[] = [
+    section(vipText(report.vip.address, report.vip.state)),
+    section(lines.join('\n')),
+  ];
+  if (incident.held !== undefined) blocks.push(section(`:raised_hand: ${escapeText(incident.held.reason)}`));
+  for (const advice of incident.advice) blocks.push(section(`• ${escapeText(advice)}`));
+  if (options.status === 'open' && incident.actions.length === 0 && incident.held === undefined) {
+    blocks.push(section('No cache-node action proposed (runbook).'));
+  }
+  blocks.push(...(options.extraBlocks ?? []));
+  blocks.push({
+    type: 'context',
+    elements: [
+      { type: 'mrkdwn', text: `Evidence and follow-ups in the thread · key \`${escapeText(incident.key)}\`` },
+    ],
+  });
+  return {
+    text: clip(`${label}: ${incident.summary}`, LIMITS.messageText),
+    blocks: blocks.slice(0, LIMITS.blocks),
+  };
+}
+
+/**
+ * The evidence for the thread: each check that shows the incident, with its command output as
+ * a code block; split over several messages when Slack's limits need it.
+ */
+export function renderEvidence(incident: Incident, checks: readonly CheckResult[]): SlackMessage[] {
+  const byId = new Map(checks.map((c) => [c.id, c]));
+  const blocks: KnownBlock[] = [section(`*Evidence for ${escapeText(incidentLabel(incident))}*`)];
+  for (const id of incident.evidence) {
+    const c = byId.get(id);
+    if (c === undefined) continue;
+    blocks.push(
+      section(
+        `${STATUS_EMOJI[c.status]} *${escapeText(c.title)}* \`${c.id}\` (${c.durationMs} ms)\n${escapeText(c.summary)}`,
+      ),
+    );
+    if (c.evidence !== undefined && c.evidence.trim() !== '') blocks.push(section(codeBlock(c.evidence)));
+  }
+  const follow = incident.followUps.map((f) => `• ${escapeText(f)}`);
+  if (follow.length > 0) blocks.push(section(`*Follow-up (runbook)*\n${follow.join('\n')}`));
+  const messages: SlackMessage[] = [];
+  for (let i = 0; i < blocks.length; i += LIMITS.blocks) {
+    messages.push({
+      text: `Evidence: ${incidentLabel(incident)}`,
+      blocks: blocks.slice(i, i + LIMITS.blocks),
+    });
+  }
+  return messages;
+}
+
+/** A later status saw the same incident again. */
+export function renderStillOpen(incident: Incident, report: StatusReport): SlackMessage {
+  const text = clip(`Still present at ${report.startedAt}: ${incident.summary}`, LIMITS.messageText);
+  return { text, blocks: [section(`:repeat: ${escapeText(text)}`)] };
+}
+
+export function renderResolved(
+  incident: { readonly number: string; readonly title: string; readonly key: string },
+  why: string,
+): SlackMessage {
+  const text = clip(
+    `Resolved: incident ${incident.number} — ${incident.title} (${incident.key}). ${why}`,
+    LIMITS.messageText,
+  );
+  return { text, blocks: [section(`:large_green_circle: ${escapeText(text)}`)] };
+}
+
+/** `/okome incident <n>`: the runbook's card. */
+export function renderRunbookCard(number: IncidentNumber): SlackMessage {
+  const card = runbook[number];
+  const list = (items: readonly string[]) => items.map((i) => `• ${i}`).join('\n');
+  const blocks: KnownBlock[] = [
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: clip(`Incident ${number} — ${card.title}`, LIMITS.headerText) },
+    },
+    section(`*Symptoms*\n${list(card.symptoms)}`),
+    section(`*Impact*\n${card.impact}`),
+    section(`*Immediate actions*\n${list(card.immediate)}`),
+    section(
+      `*Bot actions*\n${card.actions.length > 0 ? card.actions.map((a) => `\`${a}\` (needs approval)`).join(', ') : 'None: the runbook says not to touch cache nodes for this incident.'}`,
+    ),
+    section(`*Verification*\n${list(card.verification)}`),
+    section(`*Follow-up*\n${list(card.followUps)}`),
+  ];
+  return { text: `Incident ${number} — ${card.title}`, blocks };
+}
+
+export const USAGE_LINES = [
+  '`/okome status` — run every runbook check, name the incident, offer the fix',
+  '`/okome validate` — the validation script: SSH, services, memory, disk, network, cache headers, VIP',
+  '`/okome check <check-id | node | incident-number>` — run one slice of the checks',
+  '`/okome incident <1-7 | 5b>` — the runbook card for an incident',
+  '`/okome help` — this text',
+];
+
+export function renderHelp(targets: readonly string[]): SlackMessage {
+  const blocks: KnownBlock[] = [
+    section(`*okome* — the OKOME cache runbook, automated\n${USAGE_LINES.join('\n')}`),
+    section(`*Check targets*: ${targets.map((t) => `\`${escapeText(t)}\``).join(' ')}`),
+    section(`*Golden rules*\n${goldenRules.map((r, i) => `${i + 1}. ${r}`).join('\n')}`),
+  ];
+  return { text: 'okome help', blocks };
+}
+
+export function renderUsage(problem: string): SlackMessage {
+  const text = clip(`${problem}\n${USAGE_LINES.join('\n')}`, LIMITS.messageText);
+  return { text, blocks: [section(escapeText(problem)), section(USAGE_LINES.join('\n'))] };
+}

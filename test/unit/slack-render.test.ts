@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import type { CheckResult } from '../../src/domain/check-result.js';
+import { type ClassifyContext, classify } from '../../src/domain/classify.js';
+import { REPORT_SCHEMA_VERSION, type StatusReport } from '../../src/domain/report.js';
+import { incidentNumbers } from '../../src/domain/runbook.js';
+import {
+  renderEvidence,
+  renderHelp,
+  renderIncidentRoot,
+  renderRunbookCard,
+  renderUsage,
+} from '../../src/slack/render/incident-message.js';
+import { clip, codeBlock, escapeText } from '../../src/slack/render/mrkdwn.js';
+import { sparkline } from '../../src/slack/render/sparkline.js';
+import { renderCheckList, renderProgress, renderSummary } from '../../src/slack/render/status-message.js';
+import { checkMessage } from '../support/slack-emulator/block-kit-limits.js';
+
+const ctx: ClassifyContext = {
+  vipAddress: '10.86.0.18',
+  redisHitRatioThreshold: 0.5,
+  nodes: [
+    { name: 'pi-a', roles: ['frontend'], services: ['nginx', 'keepalived'], holdsVip: true },
+    {
+      name: 'pi-b',
+      roles: ['backend', 'spare'],
+      services: ['redis-server', 'nginx', 'keepalived'],
+      holdsVip: true,
+    },
+  ],
+  actions: [{ id: 'restart-nginx', targets: { roles: ['frontend'] } }],
+};
+
+function check(
+  id: string,
+  status: CheckResult['status'],
+  summary: string,
+  extra: Partial<CheckResult> = {},
+): CheckResult {
+  const [head = id, node] = id.split('@');
+  const [name = head] = head.split(':');
+  return {
+    id,
+    check: name as CheckResult['check'],
+    title: name,
+    node,
+    status,
+    summary,
+    facts: undefined,
+    evidence: undefined,
+    errorCode: undefined,
+    durationMs: 12,
+    ...extra,
+  };
+}
+
+function reportOf(checks: CheckResult[]): StatusReport {
+  const c = classify(checks, ctx);
+  const counts = { ok: 0, warn: 0, fail: 0, unreachable: 0, timeout: 0, unknown: 0 };
+  for (const x of checks) counts[x.status] += 1;
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    kind: 'status',
+    startedAt: '2026-11-29T03:12:07.000Z',
+    durationMs: 812,
+    vip: { address: '10.86.0.18', state: c.vip },
+    healthy: c.incidents.length === 0,
+    diagnosable: true,
+    counts,
+    incidents: c.incidents,
+    checks,
+  };
+}
+
+const nginxDown: CheckResult[] = [
+  check('vip-owner', 'ok', 'pi-a holds 10.86.0.18', {
+    facts: { kind: 'vip-owner', holders: ['pi-a'], unknown: [] },
+  }),
+  check('vip-http', 'unreachable', 'connection refused'),
+  check('orch-health', 'ok', '200 in 3 ms'),
+  check('service:nginx@pi-a', 'fail', 'nginx is inactive', {
+    facts: { kind: 'service', service: 'nginx', state: 'inactive' },
+    evidence: '$ systemctl is-active nginx\ninactive\n(exit 3)',
+  }),
+  check('service:keepalived@pi-a', 'ok', 'keepalived is active'),
+];
+
+describe('Block Kit rendering (golden files)', () => {
+  it('summary of an incident: VIP holder first, incident named with its number', async () => {
+    const msg = renderSummary(reportOf(nginxDown), { hitRatios: [0.9, 0.8, null, 0.4], requestedBy: 'U1' });
+    expect(msg.blocks[1]).toMatchObject({
+      type: 'section',
+      text: { text: expect.stringContaining('VIP `10.86.0.18` is held by *pi-a*') },
+    });
+    expect(JSON.stringify(msg.blocks)).toContain('Incident 1 — UI is slow or blank (pi-a)');
+    await expect(JSON.stringify(msg, null, 2)).toMatchFileSnapshot(
+      '../fixtures/golden/summary-incident-1.json',
+    );
+  });
+
+  it('healthy summary', async () => {
+    const msg = renderSummary(
+      reportOf([
+        check('vip-owner', 'ok', 'pi-a holds it', {
+          facts: { kind: 'vip-owner', holders: ['pi-a'], unknown: [] },
+        }),
+      ]),
+    );
+    await expect(JSON.stringify(msg, null, 2)).toMatchFileSnapshot('../fixtures/golden/summary-healthy.json');
+  });
+
+  it('incident root and evidence thread', async () => {
+    const report = reportOf(nginxDown);
+    const incident = report.incidents[0];
+    expect(incident).toBeDefined();
+    if (incident === undefined) return;
+    const root = renderIncidentRoot(incident, report, { status: 'open' });
+    const evidence = renderEvidence(incident, report.checks);
+    expect(JSON.stringify(evidence)).toContain('```$ systemctl is-active nginx');
+    await expect(JSON.stringify({ root, evidence }, null, 2)).toMatchFileSnapshot(
+      '../fixtures/golden/incident-1-thread.json',
+    );
+  });
+
+  it('progress, runbook card and help', async () => {
+    const progress = renderProgress('status', 7, 27, [nginxDown[1] as CheckResult]);
+    await expect(JSON.stringify(progress, null, 2)).toMatchFileSnapshot('../fixtures/golden/progress.json');
+    await expect(JSON.stringify(renderRunbookCard('5'), null, 2)).toMatchFileSnapshot(
+      '../fixtures/golden/runbook-card-5.json',
+    );
+    await expect(JSON.stringify(renderHelp(['status', 'pi-a']), null, 2)).toMatchFileSnapshot(
+      '../fixtures/golden/help.json',
+    );
+  });
+});
+
+describe('Slack limits', () => {
+  const huge: CheckResult[] = Array.from({ length: 300 }, (_, i) =>
+    check(`service:svc${i}@pi-a`, 'fail', `x`.repeat(900) + '<script>&', {
+      evidence: 'line\n'.repeat(5000),
+      facts: { kind: 'service', service: `svc${i}`, state: 'failed' },
+    }),
+  );
+
+  it('every message of a huge report passes the Slack limit checker', () => {
+    const report = reportOf([...nginxDown, ...huge]);
+    const messages = [
+      renderSummary(report),
+      renderProgress('status', 1, 300, huge),
+      ...renderCheckList(report.checks),
+      ...report.incidents.flatMap((i) => [
+        renderIncidentRoot(i, report, { status: 'open' }),
+        ...renderEvidence(i, report.checks),
+      ]),
+      ...incidentNumbers.map((n) => renderRunbookCard(n)),
+      renderUsage('x'.repeat(10_000)),
+    ];
+    for (const m of messages) {
+      const verdict = checkMessage(m);
+      expect(verdict.ok ? [] : verdict.errors).toEqual([]);
+      expect(m.text.length).toBeLessThanOrEqual(4000);
+    }
+    expect(JSON.stringify(renderSummary(report))).toContain('…and');
+  });
+
+  it('escapes Slack control characters and keeps code blocks closed', () => {
+    expect(escapeText('<@U1> & <!channel>')).toBe('&lt;@U1&gt; &amp; &lt;!channel&gt;');
+    const block = codeBlock('a```b\n'.repeat(2000));
+    expect(block.startsWith('```')).toBe(true);
+    expect(block.endsWith('```')).toBe(true);
+    expect(block.slice(3, -3)).not.toContain('```');
+    expect(block.length).toBeLessThanOrEqual(3000);
+    expect(clip('abcdef', 100)).toBe('abcdef');
+    expect(clip('x'.repeat(5000), 3000)).toMatch(/…and \d+ more characters$/);
+  });
+
+  it('draws a sparkline with gaps for missing samples', () => {
+    expect(sparkline([0, 0.5, 1, null])).toBe('▁▅█·');
+  });
+});
