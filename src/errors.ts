@@ -15,8 +15,28 @@ export const ErrorCode = {
   SshOutputTooLarge: 'OKOME_SSH_OUTPUT_TOO_LARGE',
   ProbeTimeout: 'OKOME_PROBE_TIMEOUT',
   ProbeFailed: 'OKOME_PROBE_FAILED',
+  /** The caller's AbortSignal fired (e.g. a status run's overall deadline). */
+  Aborted: 'OKOME_ABORTED',
   StoreFailed: 'OKOME_STORE_FAILED',
   Internal: 'OKOME_INTERNAL',
+  /** The database was written by a newer okome-bot (its schema version is unknown here). */
+  StoreSchemaTooNew: 'OKOME_STORE_SCHEMA_TOO_NEW',
+  /** An outbox call named a message ref the store does not know (or one in another channel). */
+  OutboxUnknownMessage: 'OKOME_OUTBOX_UNKNOWN_MESSAGE',
+  /** Slack asked us to slow down (HTTP 429); the outbox waits Retry-After and tries again. */
+  SlackRateLimited: 'OKOME_SLACK_RATE_LIMITED',
+  /** Slack or the network failed in a way worth retrying (5xx, reset, timeout). */
+  SlackUnavailable: 'OKOME_SLACK_UNAVAILABLE',
+  /** Slack refused the call for good (ok:false such as channel_not_found, invalid_blocks). */
+  SlackRejected: 'OKOME_SLACK_REJECTED',
+  /** A button named an approval the store does not know. */
+  ApprovalNotFound: 'OKOME_APPROVAL_NOT_FOUND',
+  /** An approval kept changing under a compare-and-set; the click is to be retried. */
+  ApprovalConflict: 'OKOME_APPROVAL_CONFLICT',
+  /** An action cannot be planned for the proposed nodes (target, service or command problem). */
+  PlanRefused: 'OKOME_PLAN_REFUSED',
+  /** A sudo command cannot be expressed exactly in sudoers (shell syntax, unknown binary, options). */
+  SudoersUnsupportedCommand: 'OKOME_SUDOERS_UNSUPPORTED_COMMAND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -1,0 +1,137 @@
+import { ErrorCode, OkomeError } from '../errors.js';
+import type { OutboxCounts, OutboxStore } from '../store/store-port.js';
+import { type Clock, systemClock } from './clock.js';
+import { Deliverer, type DelivererOptions, type DeliveryLoop, type LiveStats } from './deliverer.js';
+import { decodePayload, encodePayload, type MessagePayload, mergePayload } from './payload.js';
+
+export interface OutboxStats extends OutboxCounts, LiveStats {}
+
+/**
+ * Everything okome-bot says in Slack goes through here: each call is a synchronous insert in
+ * the store, durable before Slack sees anything; the Deliverer sends it later. Call these
+ * inside `store.atomically(...)` to commit a message together with the state it reports
+ * (e.g. a new incident and its root post).
+ *
+ * Order is kept per queue: `channel:<thread root ref>` for a thread and its root message
+ * (posts, replies and updates of any of them), `channel:@user` for ephemerals.
+ */
+export class Outbox {
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly store: OutboxStore,
+    private readonly loop: DeliveryLoop,
+    clock: Clock = systemClock,
+  ) {
+    this.clock = clock;
+  }
+
+  /** A new message (a thread reply when `threadRef` is given); returns its ref for updates and replies. */
+  enqueuePost(input: { channel: string; threadRef?: string; payload: MessagePayload }): string {
+    const ref = this.store.atomically(() => {
+      const now = this.clock.now();
+      let rootRef: string | null = null;
+      if (input.threadRef !== undefined) {
+        const parent = this.requireMessage(input.threadRef);
+        if (parent.channel !== input.channel) {
+          throw new OkomeError(
+            ErrorCode.OutboxUnknownMessage,
+            `outbox: thread ${input.threadRef} is in ${parent.channel}, not in ${input.channel}`,
+          );
+        }
+        // Slack threads are one level deep: a reply to a reply goes to the root's thread.
+        rootRef = parent.threadRef ?? parent.ref;
+      }
+      const messageRef = this.store.createMessage({ channel: input.channel, threadRef: rootRef, now });
+      this.store.insertOutbox({
+        channel: input.channel,
+        queueKey: queueKeyOf(input.channel, rootRef ?? messageRef),
+        op: 'post',
+        messageRef,
+        threadRef: rootRef,
+        user: null,
+        payload: encodePayload(input.payload),
+        now,
+      });
+      return messageRef;
+    });
+    this.loop.wake();
+    return ref;
+  }
+
+  /**
+   * Replaces the content of a message. Coalesces: if the message's last pending row (its post,
+   * or an earlier update) is not yet in flight, the payload is merged into that row and only
+   * the latest state is sent; otherwise a new update row follows it.
+   */
+  enqueueUpdate(input: { messageRef: string; payload: MessagePayload }): void {
+    this.store.atomically(() => {
+      const message = this.requireMessage(input.messageRef);
+      const pending = this.store.pendingRowsForMessage(input.messageRef);
+      const last = pending[pending.length - 1];
+      if (last !== undefined && !this.loop.isInFlight(last.id)) {
+        const earlier = decodePayload(last.payload);
+        const merged = earlier === undefined ? input.payload : mergePayload(earlier, input.payload);
+        this.store.replacePayload(last.id, encodePayload(merged));
+        return;
+      }
+      this.store.insertOutbox({
+        channel: message.channel,
+        queueKey: queueKeyOf(message.channel, message.threadRef ?? message.ref),
+        op: 'update',
+        messageRef: message.ref,
+        threadRef: null,
+        user: null,
+        payload: encodePayload(input.payload),
+        now: this.clock.now(),
+      });
+    });
+    this.loop.wake();
+  }
+
+  /** A message only `user` sees; not paced with posts (Slack limits it per workspace). */
+  enqueueEphemeral(input: { channel: string; user: string; payload: MessagePayload }): void {
+    this.store.insertOutbox({
+      channel: input.channel,
+      queueKey: `${input.channel}:@${input.user}`,
+      op: 'ephemeral',
+      messageRef: null,
+      threadRef: null,
+      user: input.user,
+      payload: encodePayload(input.payload),
+      now: this.clock.now(),
+    });
+    this.loop.wake();
+  }
+
+  /** Slack's ts of a delivered message; undefined while it is pending (or unknown). */
+  tsOf(messageRef: string): string | undefined {
+    return this.store.message(messageRef)?.ts ?? undefined;
+  }
+
+  pendingCount(): number {
+    return this.store.pendingCount();
+  }
+
+  stats(): OutboxStats {
+    return { ...this.store.outboxCounts(), ...this.loop.liveStats() };
+  }
+
+  private requireMessage(ref: string) {
+    const message = this.store.message(ref);
+    if (message === undefined) {
+      throw new OkomeError(ErrorCode.OutboxUnknownMessage, `outbox: no message with ref ${ref}`);
+    }
+    return message;
+  }
+}
+
+/** Wires an Outbox to its Deliverer; call `deliverer.start()` when the app starts. */
+export function createOutbox(options: DelivererOptions): { outbox: Outbox; deliverer: Deliverer } {
+  const deliverer = new Deliverer(options);
+  return { outbox: new Outbox(options.store, deliverer, options.clock ?? systemClock), deliverer };
+}
+
+export function queueKeyOf(channel: string, rootRef: string): string {
+  return `${channel}:${rootRef}`;
+}

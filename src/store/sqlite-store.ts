@@ -1,0 +1,543 @@
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { ErrorCode, OkomeError } from '../errors.js';
+import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
+import type {
+  Incident,
+  IncidentStatus,
+  MessageRecord,
+  NewOutboxRow,
+  OpenIncidentInput,
+  OutboxCounts,
+  OutboxOp,
+  OutboxRow,
+  OutboxState,
+  Store,
+  TimelineEntry,
+  TimelineKind,
+} from './store-port.js';
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:' for tests. */
+  readonly path: string;
+  /** How long a write waits for another connection's lock before failing (default 5000 ms). */
+  readonly busyTimeoutMs?: number;
+  /**
+   * 'full' (default) syncs the WAL on every commit, so what the outbox accepted survives a
+   * power cut of the Pi, not only a crash of the process; 'normal' trades that for speed.
+   */
+  readonly synchronous?: 'full' | 'normal';
+  /** Tests only: another schema list. */
+  readonly migrations?: readonly string[];
+  readonly now?: () => number;
+}
+
+interface IncidentRow {
+  id: number;
+  key: string;
+  number: string;
+  title: string;
+  status: IncidentStatus;
+  channel: string;
+  root_ref: string | null;
+  requester: string;
+  opened_at: number;
+  resolved_at: number | null;
+  resolved_reason: string | null;
+  last_report: string | null;
+}
+
+interface TimelineRow {
+  id: number;
+  incident_id: number;
+  at: number;
+  kind: TimelineKind;
+  text: string;
+  data: string | null;
+}
+
+interface MessageRow {
+  ref: string;
+  channel: string;
+  ts: string | null;
+  thread_ref: string | null;
+  post_state: OutboxState | null;
+}
+
+interface OutboxDbRow {
+  id: number;
+  seq: number;
+  channel: string;
+  queue_key: string;
+  op: OutboxOp;
+  message_ref: string | null;
+  thread_ref: string | null;
+  user: string | null;
+  payload: string;
+  state: OutboxState;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  created_at: number;
+  sent_at: number | null;
+}
+
+/** Opens (creating if needed) and migrates the database; throws OKOME_STORE_* errors that say how to fix. */
+export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  let db: Database.Database;
+  try {
+    db = new Database(options.path);
+  } catch (error) {
+    throw new OkomeError(
+      ErrorCode.StoreFailed,
+      `cannot open the database ${options.path}: ${messageOf(error)}. Check that store.path points into an ` +
+        'existing, writable directory.',
+      { cause: error, userSafe: true },
+    );
+  }
+  try {
+    // WAL: readers never block the writer, and a commit is one sequential append.
+    db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    migrate(db, options.migrations ?? MIGRATIONS, options.now);
+    return new SqliteStore(db);
+  } catch (error) {
+    db.close();
+    if (error instanceof OkomeError) throw error;
+    throw new OkomeError(
+      ErrorCode.StoreFailed,
+      `cannot prepare the database ${options.path}: ${messageOf(error)}`,
+      {
+        cause: error,
+        userSafe: true,
+      },
+    );
+  }
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+export class SqliteStore implements Store {
+  private readonly s: Statements;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = prepareStatements(db);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** The connection's effective settings, for start-up logs and tests. */
+  settings(): {
+    path: string;
+    schemaVersion: number;
+    journalMode: string;
+    foreignKeys: boolean;
+    busyTimeoutMs: number;
+    synchronous: string;
+  } {
+    const pragma = (name: string): unknown => this.db.pragma(name, { simple: true });
+    return {
+      path: this.db.name,
+      schemaVersion: schemaVersion(this.db),
+      journalMode: String(pragma('journal_mode')),
+      foreignKeys: pragma('foreign_keys') === 1,
+      busyTimeoutMs: Number(pragma('busy_timeout')),
+      synchronous: ['off', 'normal', 'full', 'extra'][Number(pragma('synchronous'))] ?? 'unknown',
+    };
+  }
+
+  atomically<T>(fn: () => T): T {
+    // IMMEDIATE takes the write lock up front: a read-then-write cannot be raced by another
+    // connection. Nested calls become savepoints.
+    return this.db.transaction(fn).immediate();
+  }
+
+  // ── incidents ───────────────────────────────────────────────────────────────────────
+
+  openOrReuseIncident(input: OpenIncidentInput): { incident: Incident; created: boolean } {
+    return this.guard('open or reuse an incident', () => {
+      try {
+        return this.atomically(() => this.openOrReuseLocked(input));
+      } catch (error) {
+        // The unique index is the last word if a writer somehow slipped past the lock.
+        if (isUniqueViolation(error)) {
+          const open = this.s.openIncidentByKey.get(input.key);
+          if (open !== undefined) return { incident: toIncident(open), created: false };
+        }
+        throw error;
+      }
+    });
+  }
+
+  private openOrReuseLocked(input: OpenIncidentInput): { incident: Incident; created: boolean } {
+    const open = this.s.openIncidentByKey.get(input.key);
+    if (open !== undefined) return { incident: toIncident(open), created: false };
+    const { lastInsertRowid } = this.s.insertIncident.run({
+      key: input.key,
+      number: input.number,
+      title: input.title,
+      channel: input.channel,
+      requester: input.requester,
+      opened_at: input.now,
+    });
+    return { incident: this.requireIncident(Number(lastInsertRowid)), created: true };
+  }
+
+  resolveIncident(id: number, now: number, reason: string): boolean {
+    return this.guard('resolve an incident', () => this.s.resolveIncident.run(now, reason, id).changes === 1);
+  }
+
+  openIncidents(): Incident[] {
+    return this.guard('list open incidents', () => this.s.openIncidents.all().map(toIncident));
+  }
+
+  incidentByKey(key: string): Incident | undefined {
+    return this.guard('find an incident', () => {
+      const row = this.s.latestIncidentByKey.get(key);
+      return row === undefined ? undefined : toIncident(row);
+    });
+  }
+
+  incidentById(id: number): Incident | undefined {
+    return this.guard('find an incident', () => {
+      const row = this.s.incidentById.get(id);
+      return row === undefined ? undefined : toIncident(row);
+    });
+  }
+
+  saveReport(id: number, report: unknown): void {
+    this.guard('save a report', () => {
+      this.expectOne(this.s.saveReport.run(toJson(report), id).changes, `incident ${id}`);
+    });
+  }
+
+  setIncidentRootRef(id: number, rootRef: string): void {
+    this.guard('set an incident root message', () => {
+      this.expectOne(this.s.setRootRef.run(rootRef, id).changes, `incident ${id}`);
+    });
+  }
+
+  private requireIncident(id: number): Incident {
+    const row = this.s.incidentById.get(id);
+    if (row === undefined)
+      throw new OkomeError(ErrorCode.StoreFailed, `incident ${id} vanished after insert`);
+    return toIncident(row);
+  }
+
+  // ── timeline ────────────────────────────────────────────────────────────────────────
+
+  appendTimeline(entry: {
+    incidentId: number;
+    at: number;
+    kind: TimelineKind;
+    text: string;
+    data?: unknown;
+  }): TimelineEntry {
+    return this.guard('append to the timeline', () => {
+      const data = entry.data === undefined ? null : toJson(entry.data);
+      const { lastInsertRowid } = this.s.appendTimeline.run(
+        entry.incidentId,
+        entry.at,
+        entry.kind,
+        entry.text,
+        data,
+      );
+      return {
+        id: Number(lastInsertRowid),
+        incidentId: entry.incidentId,
+        at: entry.at,
+        kind: entry.kind,
+        text: entry.text,
+        data: data === null ? null : parseJson(data),
+      };
+    });
+  }
+
+  timeline(incidentId: number): TimelineEntry[] {
+    return this.guard('read the timeline', () =>
+      this.s.timeline.all(incidentId).map((row) => ({
+        id: row.id,
+        incidentId: row.incident_id,
+        at: row.at,
+        kind: row.kind,
+        text: row.text,
+        data: row.data === null ? null : parseJson(row.data),
+      })),
+    );
+  }
+
+  // ── seen events ─────────────────────────────────────────────────────────────────────
+
+  markSeen(key: string, now: number): boolean {
+    return this.guard('record a seen event', () => this.s.markSeen.run(key, now).changes === 1);
+  }
+
+  pruneSeen(cutoff: number): number {
+    return this.guard('prune seen events', () => this.s.pruneSeen.run(cutoff).changes);
+  }
+
+  // ── messages and outbox ─────────────────────────────────────────────────────────────
+
+  createMessage(input: { channel: string; threadRef: string | null; now: number }): string {
+    return this.guard('create a message ref', () => {
+      // Time first, so refs sort roughly by creation; the random part makes them unique.
+      const ref = `m-${Math.max(0, input.now).toString(36)}-${randomBytes(5).toString('hex')}`;
+      this.s.insertMessage.run(ref, input.channel, input.threadRef, input.now);
+      return ref;
+    });
+  }
+
+  message(ref: string): MessageRecord | undefined {
+    return this.guard('read a message', () => {
+      const row = this.s.message.get(ref);
+      if (row === undefined) return undefined;
+      return {
+        ref: row.ref,
+        channel: row.channel,
+        ts: row.ts,
+        threadRef: row.thread_ref,
+        postState: row.post_state,
+      };
+    });
+  }
+
+  insertOutbox(row: NewOutboxRow): number {
+    return this.guard('enqueue a Slack call', () => {
+      const { lastInsertRowid } = this.s.insertOutbox.run({
+        channel: row.channel,
+        queue_key: row.queueKey,
+        op: row.op,
+        message_ref: row.messageRef,
+        thread_ref: row.threadRef,
+        user: row.user,
+        payload: row.payload,
+        created_at: row.now,
+      });
+      return Number(lastInsertRowid);
+    });
+  }
+
+  pendingRowsForMessage(messageRef: string): OutboxRow[] {
+    return this.guard('read pending calls', () => this.s.pendingForMessage.all(messageRef).map(toOutboxRow));
+  }
+
+  replacePayload(id: number, payload: string): void {
+    this.guard('coalesce a pending call', () => {
+      this.expectOne(this.s.replacePayload.run(payload, id).changes, `pending outbox row ${id}`);
+    });
+  }
+
+  pendingHeads(): OutboxRow[] {
+    return this.guard('read the outbox', () => this.s.pendingHeads.all().map(toOutboxRow));
+  }
+
+  recordAttempt(id: number): void {
+    this.guard('record an attempt', () => this.s.recordAttempt.run(id));
+  }
+
+  markPosted(id: number, ts: string, now: number): void {
+    this.guard('record a posted message', () => {
+      this.atomically(() => {
+        this.s.setMessageTs.run(ts, now, id);
+        this.s.markSent.run(now, id);
+      });
+    });
+  }
+
+  markSent(id: number, now: number): void {
+    this.guard('record a delivered call', () => this.s.markSent.run(now, id));
+  }
+
+  deferOutbox(id: number, nextAttemptAt: number, error: string): void {
+    this.guard('defer a call', () => this.s.defer.run(nextAttemptAt, error, id));
+  }
+
+  markFailed(id: number, error: string, now: number): void {
+    this.guard('record a failed call', () => this.s.markFailed.run(error, now, id));
+  }
+
+  pruneSentOutbox(cutoff: number): number {
+    return this.guard('prune the outbox', () => this.s.pruneSent.run(cutoff).changes);
+  }
+
+  pendingCount(): number {
+    return this.guard('count pending calls', () => this.s.pendingCount.get()?.n ?? 0);
+  }
+
+  outboxCounts(): OutboxCounts {
+    return this.guard('count outbox rows', () => {
+      const counts = { pending: 0, sent: 0, failed: 0 };
+      for (const row of this.s.countsByState.all()) counts[row.state] = row.n;
+      return { ...counts, oldestPendingCreatedAt: this.s.oldestPending.get()?.at ?? null };
+    });
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────────────────
+
+  private guard<T>(what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof OkomeError) throw error;
+      throw new OkomeError(ErrorCode.StoreFailed, `store: cannot ${what}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  private expectOne(changes: number, what: string): void {
+    if (changes !== 1) throw new OkomeError(ErrorCode.StoreFailed, `store: ${what} not found`);
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    openIncidentByKey: db.prepare<[string], IncidentRow>(
+      "SELECT * FROM incidents WHERE key = ? AND status = 'open'",
+    ),
+    latestIncidentByKey: db.prepare<[string], IncidentRow>(
+      "SELECT * FROM incidents WHERE key = ? ORDER BY status = 'open' DESC, opened_at DESC, id DESC LIMIT 1",
+    ),
+    incidentById: db.prepare<[number], IncidentRow>('SELECT * FROM incidents WHERE id = ?'),
+    openIncidents: db.prepare<[], IncidentRow>(
+      "SELECT * FROM incidents WHERE status = 'open' ORDER BY opened_at, id",
+    ),
+    insertIncident: db.prepare<
+      [{ key: string; number: string; title: string; channel: string; requester: string; opened_at: number }]
+    >(
+      `INSERT INTO incidents (key, number, title, status, channel, requester, opened_at)
+       VALUES (@key, @number, @title, 'open', @channel, @requester, @opened_at)`,
+    ),
+    resolveIncident: db.prepare<[number, string, number]>(
+      "UPDATE incidents SET status = 'resolved', resolved_at = ?, resolved_reason = ? WHERE id = ? AND status = 'open'",
+    ),
+    saveReport: db.prepare<[string | null, number]>('UPDATE incidents SET last_report = ? WHERE id = ?'),
+    setRootRef: db.prepare<[string, number]>('UPDATE incidents SET root_ref = ? WHERE id = ?'),
+    appendTimeline: db.prepare<[number, number, TimelineKind, string, string | null]>(
+      'INSERT INTO timeline (incident_id, at, kind, text, data) VALUES (?, ?, ?, ?, ?)',
+    ),
+    timeline: db.prepare<[number], TimelineRow>(
+      'SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id',
+    ),
+    markSeen: db.prepare<[string, number]>('INSERT OR IGNORE INTO seen_events (key, at) VALUES (?, ?)'),
+    pruneSeen: db.prepare<[number]>('DELETE FROM seen_events WHERE at < ?'),
+    insertMessage: db.prepare<[string, string, string | null, number]>(
+      'INSERT INTO messages (ref, channel, thread_ref, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    message: db.prepare<[string], MessageRow>(
+      `SELECT m.ref, m.channel, m.ts, m.thread_ref,
+              (SELECT o.state FROM outbox o WHERE o.message_ref = m.ref AND o.op = 'post'
+               ORDER BY o.seq DESC LIMIT 1) AS post_state
+       FROM messages m WHERE m.ref = ?`,
+    ),
+    setMessageTs: db.prepare<[string, number, number]>(
+      'UPDATE messages SET ts = ?, posted_at = ? WHERE ref = (SELECT message_ref FROM outbox WHERE id = ?)',
+    ),
+    insertOutbox: db.prepare<
+      [
+        {
+          channel: string;
+          queue_key: string;
+          op: OutboxOp;
+          message_ref: string | null;
+          thread_ref: string | null;
+          user: string | null;
+          payload: string;
+          created_at: number;
+        },
+      ]
+    >(
+      `INSERT INTO outbox (seq, channel, queue_key, op, message_ref, thread_ref, user, payload, created_at)
+       VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox),
+               @channel, @queue_key, @op, @message_ref, @thread_ref, @user, @payload, @created_at)`,
+    ),
+    pendingForMessage: db.prepare<[string], OutboxDbRow>(
+      "SELECT * FROM outbox WHERE message_ref = ? AND state = 'pending' ORDER BY seq",
+    ),
+    replacePayload: db.prepare<[string, number]>(
+      "UPDATE outbox SET payload = ? WHERE id = ? AND state = 'pending'",
+    ),
+    pendingHeads: db.prepare<[], OutboxDbRow>(
+      `SELECT o.* FROM outbox o
+       JOIN (SELECT MIN(seq) AS seq FROM outbox WHERE state = 'pending' GROUP BY queue_key) AS head
+         ON o.seq = head.seq
+       ORDER BY o.seq`,
+    ),
+    recordAttempt: db.prepare<[number]>('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
+    markSent: db.prepare<[number, number]>(
+      "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'",
+    ),
+    defer: db.prepare<[number, string, number]>(
+      "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+    ),
+    markFailed: db.prepare<[string, number, number]>(
+      "UPDATE outbox SET state = 'failed', last_error = ?, sent_at = ? WHERE id = ? AND state = 'pending'",
+    ),
+    pruneSent: db.prepare<[number]>("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?"),
+    pendingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'"),
+    countsByState: db.prepare<[], { state: OutboxState; n: number }>(
+      'SELECT state, COUNT(*) AS n FROM outbox GROUP BY state',
+    ),
+    oldestPending: db.prepare<[], { at: number | null }>(
+      "SELECT MIN(created_at) AS at FROM outbox WHERE state = 'pending'",
+    ),
+  };
+}
+
+function toIncident(row: IncidentRow): Incident {
+  return {
+    id: row.id,
+    key: row.key,
+    number: row.number,
+    title: row.title,
+    status: row.status,
+    channel: row.channel,
+    rootRef: row.root_ref,
+    requester: row.requester,
+    openedAt: row.opened_at,
+    resolvedAt: row.resolved_at,
+    resolvedReason: row.resolved_reason,
+    lastReport: row.last_report === null ? null : parseJson(row.last_report),
+  };
+}
+
+function toOutboxRow(row: OutboxDbRow): OutboxRow {
+  return {
+    id: row.id,
+    seq: row.seq,
+    channel: row.channel,
+    queueKey: row.queue_key,
+    op: row.op,
+    messageRef: row.message_ref,
+    threadRef: row.thread_ref,
+    user: row.user,
+    payload: row.payload,
+    state: row.state,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    sentAt: row.sent_at,
+  };
+}
+
+function toJson(value: unknown): string | null {
+  // JSON.stringify(undefined) is undefined: store it as SQL NULL.
+  return JSON.stringify(value) ?? null;
+}
+
+function parseJson(text: string): unknown {
+  return JSON.parse(text);
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,179 @@
+/**
+ * The store's ports, one per user: incident use cases, the timeline, event deduplication and
+ * the outbox. SQLite implements them all (sqlite-store.ts); another store only has to
+ * implement the same interfaces. Times are epoch milliseconds from the caller's clock.
+ */
+
+/** Runs `fn` in one transaction: every write inside commits together or not at all. */
+export interface Transactional {
+  atomically<T>(fn: () => T): T;
+}
+
+export type IncidentStatus = 'open' | 'resolved';
+
+export interface Incident {
+  readonly id: number;
+  /** Incident number + affected nodes, e.g. `1:pi-a`: at most one open incident per key. */
+  readonly key: string;
+  /** The runbook's incident number: '1'..'7' or '5b'. */
+  readonly number: string;
+  readonly title: string;
+  readonly status: IncidentStatus;
+  readonly channel: string;
+  /** The outbox ref of the incident's channel message (its thread holds the story). */
+  readonly rootRef: string | null;
+  /** A Slack user ID, or 'bot' when an alert opened it. */
+  readonly requester: string;
+  readonly openedAt: number;
+  readonly resolvedAt: number | null;
+  readonly resolvedReason: string | null;
+  /** The latest diagnosis report, parsed from JSON (validate before use). */
+  readonly lastReport: unknown;
+}
+
+export interface OpenIncidentInput {
+  readonly key: string;
+  readonly number: string;
+  readonly title: string;
+  readonly channel: string;
+  readonly requester: string;
+  readonly now: number;
+}
+
+export interface IncidentStore extends Transactional {
+  /** The open incident with this key, or a new one; atomic across processes. */
+  openOrReuseIncident(input: OpenIncidentInput): { incident: Incident; created: boolean };
+  /** Compare-and-set open → resolved; false when it was not open (already resolved or unknown). */
+  resolveIncident(id: number, now: number, reason: string): boolean;
+  openIncidents(): Incident[];
+  /** The open incident with this key, else the most recently opened one. */
+  incidentByKey(key: string): Incident | undefined;
+  incidentById(id: number): Incident | undefined;
+  /** Stores the latest report (any JSON-serialisable value). */
+  saveReport(id: number, report: unknown): void;
+  setIncidentRootRef(id: number, rootRef: string): void;
+}
+
+export type TimelineKind =
+  | 'diagnosis'
+  | 'notice'
+  | 'alert'
+  | 'approval'
+  | 'command'
+  | 'outcome'
+  | 'resolved'
+  | 'note';
+
+export interface TimelineEntry {
+  readonly id: number;
+  readonly incidentId: number;
+  readonly at: number;
+  readonly kind: TimelineKind;
+  readonly text: string;
+  /** Structured details, parsed from JSON; null when none were given. */
+  readonly data: unknown;
+}
+
+export interface TimelineStore {
+  appendTimeline(entry: {
+    incidentId: number;
+    at: number;
+    kind: TimelineKind;
+    text: string;
+    data?: unknown;
+  }): TimelineEntry;
+  /** Oldest first. */
+  timeline(incidentId: number): TimelineEntry[];
+}
+
+export interface SeenEventStore {
+  /** True the first time `key` is seen: redelivered envelopes, HTTP retries, duplicate alerts. */
+  markSeen(key: string, now: number): boolean;
+  /** Forgets keys seen before `cutoff`; returns how many. Run it periodically. */
+  pruneSeen(cutoff: number): number;
+}
+
+export type OutboxOp = 'post' | 'update' | 'ephemeral';
+export type OutboxState = 'pending' | 'sent' | 'failed';
+
+export interface OutboxRow {
+  readonly id: number;
+  /** Global enqueue order; delivery keeps it within a queue. */
+  readonly seq: number;
+  readonly channel: string;
+  /** `channel:threadRootRef` (or the message's own ref): order is kept per queue. */
+  readonly queueKey: string;
+  readonly op: OutboxOp;
+  /** post: the ref the new message gets; update: the ref to update; ephemeral: null. */
+  readonly messageRef: string | null;
+  /** post in a thread: the thread root's ref. */
+  readonly threadRef: string | null;
+  /** ephemeral: the user who sees it. */
+  readonly user: string | null;
+  /** JSON; its shape belongs to the outbox. */
+  readonly payload: string;
+  readonly state: OutboxState;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastError: string | null;
+  readonly createdAt: number;
+  readonly sentAt: number | null;
+}
+
+export interface NewOutboxRow {
+  readonly channel: string;
+  readonly queueKey: string;
+  readonly op: OutboxOp;
+  readonly messageRef: string | null;
+  readonly threadRef: string | null;
+  readonly user: string | null;
+  readonly payload: string;
+  readonly now: number;
+}
+
+export interface MessageRecord {
+  readonly ref: string;
+  readonly channel: string;
+  /** Slack's ts; null until the post is delivered. */
+  readonly ts: string | null;
+  /** The thread root's ref for a thread reply; null for a channel message. */
+  readonly threadRef: string | null;
+  /** The state of the outbox post that creates it; null when there is none. */
+  readonly postState: OutboxState | null;
+}
+
+export interface OutboxCounts {
+  readonly pending: number;
+  readonly sent: number;
+  readonly failed: number;
+  readonly oldestPendingCreatedAt: number | null;
+}
+
+export interface OutboxStore extends Transactional {
+  /** A new message ref (no ts yet). */
+  createMessage(input: { channel: string; threadRef: string | null; now: number }): string;
+  message(ref: string): MessageRecord | undefined;
+  insertOutbox(row: NewOutboxRow): number;
+  /** Pending rows (post or update) for one message, in seq order. */
+  pendingRowsForMessage(messageRef: string): OutboxRow[];
+  replacePayload(id: number, payload: string): void;
+  /** The first pending row of every queue, in seq order. */
+  pendingHeads(): OutboxRow[];
+  /** Counts an attempt before the call, so a crash mid-call still shows in `attempts`. */
+  recordAttempt(id: number): void;
+  /** Writes the new message's ts and marks the post sent, in one transaction. */
+  markPosted(id: number, ts: string, now: number): void;
+  markSent(id: number, now: number): void;
+  /** Leaves the row pending, not before `nextAttemptAt`. */
+  deferOutbox(id: number, nextAttemptAt: number, error: string): void;
+  markFailed(id: number, error: string, now: number): void;
+  /** Drops sent rows older than `cutoff` (messages keep their ts); returns how many. */
+  pruneSentOutbox(cutoff: number): number;
+  pendingCount(): number;
+  outboxCounts(): OutboxCounts;
+}
+
+/** Everything okome-bot persists. */
+export interface Store extends IncidentStore, TimelineStore, SeenEventStore, OutboxStore {
+  close(): void;
+}

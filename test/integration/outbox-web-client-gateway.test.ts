@@ -1,0 +1,164 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LogLevel, WebClient } from '@slack/web-api';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Permanent, RateLimited, Retryable } from '../../src/outbox/slack-gateway.js';
+import { OUTBOX_WEB_CLIENT_OPTIONS, WebClientGateway } from '../../src/outbox/web-client-gateway.js';
+
+interface Reply {
+  readonly status: number;
+  readonly headers?: Record<string, string>;
+  readonly body: unknown;
+}
+
+/** A tiny stand-in for Slack's Web API: records each request, answers from a script. */
+let server: Server;
+let baseUrl: string;
+let script: Reply[] = [];
+let requests: { method: string; params: Record<string, string> }[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on('end', () => {
+      requests.push({
+        method: (req.url ?? '').replace('/api/', ''),
+        params: Object.fromEntries(new URLSearchParams(body)),
+      });
+      const reply = script.shift() ?? {
+        status: 200,
+        body: { ok: true, channel: 'C1', ts: '1700000000.000100' },
+      };
+      res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+      res.end(JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+beforeEach(() => {
+  script = [];
+  requests = [];
+});
+
+function gateway(url = baseUrl): WebClientGateway {
+  return new WebClientGateway(
+    new WebClient('xoxb-test', {
+      slackApiUrl: url,
+      timeout: 2000,
+      logLevel: LogLevel.ERROR,
+      ...OUTBOX_WEB_CLIENT_OPTIONS,
+    }),
+  );
+}
+
+async function thrown(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('WebClientGateway', () => {
+  it('posts with thread_ts, reply_broadcast and JSON blocks, and returns the ts', async () => {
+    const result = await gateway().postMessage({
+      channel: 'C1',
+      text: 'evidence',
+      blocks: [{ type: 'divider' }],
+      thread_ts: '1700000000.000001',
+      reply_broadcast: true,
+      unfurl_links: false,
+    });
+    expect(result).toEqual({ ts: '1700000000.000100' });
+    expect(requests).toEqual([
+      {
+        method: 'chat.postMessage',
+        params: expect.objectContaining({
+          channel: 'C1',
+          text: 'evidence',
+          blocks: '[{"type":"divider"}]',
+          thread_ts: '1700000000.000001',
+          reply_broadcast: 'true',
+          unfurl_links: 'false',
+        }),
+      },
+    ]);
+  });
+
+  it('updates and posts ephemerals', async () => {
+    script = [
+      { status: 200, body: { ok: true, channel: 'C1', ts: '1.2', text: 'v2' } },
+      { status: 200, body: { ok: true, message_ts: '1.3' } },
+    ];
+    await gateway().update({ channel: 'C1', ts: '1.2', text: 'v2' });
+    await gateway().postEphemeral({ channel: 'C1', user: 'U1', text: 'only you' });
+    expect(requests.map((r) => [r.method, r.params.ts ?? r.params.user])).toEqual([
+      ['chat.update', '1.2'],
+      ['chat.postEphemeral', 'U1'],
+    ]);
+  });
+
+  it('maps 429 to RateLimited(Retry-After) after exactly one request', async () => {
+    script = [{ status: 429, headers: { 'retry-after': '7' }, body: { ok: false, error: 'ratelimited' } }];
+    const error = await thrown(gateway().postMessage({ channel: 'C1', text: 'x' }));
+    expect(error).toBeInstanceOf(RateLimited);
+    expect((error as RateLimited).retryAfterSec).toBe(7);
+    expect(requests).toHaveLength(1);
+  });
+
+  it("maps HTTP 500, 503 (and a proxy's 404) to Retryable, without retrying inside the client", async () => {
+    script = [
+      { status: 500, body: 'oops' },
+      { status: 503, body: 'down' },
+      { status: 404, body: 'no such route' },
+    ];
+    expect(await thrown(gateway().postMessage({ channel: 'C1', text: 'x' }))).toBeInstanceOf(Retryable);
+    expect(await thrown(gateway().update({ channel: 'C1', ts: '1.2', text: 'x' }))).toBeInstanceOf(Retryable);
+    expect(await thrown(gateway().postEphemeral({ channel: 'C1', user: 'U1', text: 'x' }))).toBeInstanceOf(
+      Retryable,
+    );
+    expect(requests).toHaveLength(3);
+  });
+
+  it.each([
+    ['channel_not_found', Permanent],
+    ['invalid_blocks', Permanent],
+    ['msg_too_long', Permanent],
+    ['message_not_found', Permanent],
+    ['internal_error', Retryable],
+    ['fatal_error', Retryable],
+    ['service_unavailable', Retryable],
+    ['ratelimited', Retryable],
+  ])('maps ok:false %s to %o', async (code, kind) => {
+    script = [{ status: 200, body: { ok: false, error: code } }];
+    const error = await thrown(gateway().postMessage({ channel: 'C1', text: 'x' }));
+    expect(error).toBeInstanceOf(kind);
+    if (error instanceof Permanent) expect(error.slackCode).toBe(code);
+  });
+
+  it('maps a refused connection to Retryable', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const error = await thrown(
+      gateway(`http://127.0.0.1:${port}/api/`).postMessage({ channel: 'C1', text: 'x' }),
+    );
+    expect(error).toBeInstanceOf(Retryable);
+  });
+
+  it('fails for good an ok:true post without a ts (retrying would post it twice)', async () => {
+    script = [{ status: 200, body: { ok: true, channel: 'C1' } }];
+    const error = await thrown(gateway().postMessage({ channel: 'C1', text: 'x' }));
+    expect(error).toBeInstanceOf(Permanent);
+    expect((error as Permanent).slackCode).toBe('missing_ts');
+  });
+});

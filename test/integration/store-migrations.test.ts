@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode, isOkomeError } from '../../src/errors.js';
+import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/migrations.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'okome-store-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function raw(path: string): Database.Database {
+  return new Database(path);
+}
+
+describe('migrations', () => {
+  it('creates the schema at the latest version with WAL, foreign keys and a busy timeout', () => {
+    const path = join(dir, 'okome.db');
+    const store = openSqliteStore({ path, busyTimeoutMs: 1234 });
+    store.close();
+    const db = raw(path);
+    expect(schemaVersion(db)).toBe(MIGRATIONS.length);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all();
+    expect(tables).toEqual([
+      'incidents',
+      'messages',
+      'outbox',
+      'schema_migrations',
+      'seen_events',
+      'timeline',
+    ]);
+    db.close();
+  });
+
+  it('sets the connection pragmas', () => {
+    const store = openSqliteStore({ path: join(dir, 'p.db'), busyTimeoutMs: 1234 });
+    expect(store.settings()).toEqual({
+      path: join(dir, 'p.db'),
+      schemaVersion: MIGRATIONS.length,
+      journalMode: 'wal',
+      foreignKeys: true,
+      busyTimeoutMs: 1234,
+      synchronous: 'full',
+    });
+    store.close();
+  });
+
+  it('is idempotent: reopening applies nothing twice and keeps the data', () => {
+    const path = join(dir, 'okome.db');
+    const first = openSqliteStore({ path });
+    first.openOrReuseIncident({
+      key: '1:pi-a',
+      number: '1',
+      title: 'nginx down',
+      channel: 'C1',
+      requester: 'U1',
+      now: 1,
+    });
+    first.close();
+    for (let i = 0; i < 3; i++) openSqliteStore({ path }).close();
+    const db = raw(path);
+    expect(db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1]);
+    expect(db.prepare('SELECT COUNT(*) FROM incidents').pluck().get()).toBe(1);
+    expect(migrate(db)).toBe(MIGRATIONS.length);
+    db.close();
+  });
+
+  it('applies only the new migrations of a longer list, in order', () => {
+    const path = join(dir, 'okome.db');
+    openSqliteStore({ path }).close();
+    const next = [
+      ...MIGRATIONS,
+      'CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL) STRICT',
+      'ALTER TABLE audit ADD COLUMN actor TEXT',
+    ];
+    const store = openSqliteStore({ path, migrations: next, now: () => 42 });
+    store.close();
+    const db = raw(path);
+    expect(db.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all()).toEqual([
+      { version: 1, applied_at: expect.any(Number) },
+      { version: 2, applied_at: 42 },
+      { version: 3, applied_at: 42 },
+    ]);
+    expect(db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('audit')).toEqual([
+      'id',
+      'at',
+      'actor',
+    ]);
+    db.close();
+  });
+
+  it('rolls back a failing migration entirely and keeps the previous version', () => {
+    const path = join(dir, 'okome.db');
+    const broken = [...MIGRATIONS, 'CREATE TABLE half (id INTEGER); THIS IS NOT SQL'];
+    expect(() => openSqliteStore({ path, migrations: broken })).toThrow(/cannot prepare the database/);
+    const db = raw(path);
+    expect(schemaVersion(db)).toBe(1);
+    expect(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").pluck().get()).toBe(0);
+    db.close();
+  });
+
+  it('refuses to start on a database from a newer okome-bot, saying what to do', () => {
+    const path = join(dir, 'okome.db');
+    openSqliteStore({ path }).close();
+    const db = raw(path);
+    db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
+      MIGRATIONS.length + 4,
+      0,
+    );
+    db.close();
+    let caught: unknown;
+    try {
+      openSqliteStore({ path });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isOkomeError(caught, ErrorCode.StoreSchemaTooNew)).toBe(true);
+    expect(String((caught as Error).message)).toMatch(
+      new RegExp(`schema version ${MIGRATIONS.length + 4}.*knows versions up to ${MIGRATIONS.length}`),
+    );
+  });
+
+  it('names the path and the fix when the file cannot be opened', () => {
+    let caught: unknown;
+    try {
+      openSqliteStore({ path: join(dir, 'no', 'such', 'dir', 'okome.db') });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isOkomeError(caught, ErrorCode.StoreFailed)).toBe(true);
+    expect((caught as Error).message).toMatch(/no\/such\/dir\/okome\.db.*store\.path/);
+  });
+});

@@ -1,0 +1,329 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCode, isOkomeError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import { Permanent, RateLimited, Retryable } from '../../src/outbox/slack-gateway.js';
+import { createOutboxRig, type OutboxRig } from './outbox-fakes.js';
+
+const C1 = 'C0000001';
+const C2 = 'C0000002';
+const text = (t: string) => ({ text: t });
+
+let rig: OutboxRig | undefined;
+function setup(...args: Parameters<typeof createOutboxRig>): OutboxRig {
+  rig = createOutboxRig(...args);
+  rig.deliverer.start();
+  return rig;
+}
+
+afterEach(async () => {
+  await rig?.deliverer.stop();
+  rig?.store.close();
+  rig = undefined;
+});
+
+describe('posts are paced per channel', () => {
+  it('sends a burst of 3, then one per second, each channel on its own bucket', async () => {
+    const { outbox, gateway, clock, drain } = setup();
+    const t0 = clock.now();
+    for (let i = 0; i < 6; i++) outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
+    outbox.enqueuePost({ channel: C2, payload: text('b0') });
+    await drain();
+    const offsets = (channel: string) =>
+      gateway.calls.filter((c) => c.args.channel === channel).map((c) => c.at - t0);
+    expect(offsets(C1)).toEqual([0, 0, 0, 1000, 2000, 3000]);
+    expect(offsets(C2)).toEqual([0]);
+    expect(gateway.texts()).toContain('b0');
+  });
+
+  it('honours a configured interval', async () => {
+    const { outbox, gateway, clock, drain } = setup({ pacing: { postIntervalMs: 250, postBurst: 1 } });
+    const t0 = clock.now();
+    for (let i = 0; i < 4; i++) outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
+    await drain();
+    expect(gateway.calls.map((c) => c.at - t0)).toEqual([0, 250, 500, 750]);
+  });
+
+  it('does not pace ephemerals with posts', async () => {
+    const { outbox, gateway, clock, drain } = setup({ pacing: { postBurst: 1 } });
+    const t0 = clock.now();
+    outbox.enqueuePost({ channel: C1, payload: text('p0') });
+    outbox.enqueuePost({ channel: C1, payload: text('p1') });
+    outbox.enqueueEphemeral({ channel: C1, user: 'U1', payload: text('only you') });
+    await drain();
+    const eph = gateway.calls.find((c) => c.method === 'postEphemeral');
+    expect(eph?.at).toBe(t0);
+    expect(eph?.method === 'postEphemeral' && eph.args.user).toBe('U1');
+  });
+});
+
+describe('updates coalesce and are paced per message', () => {
+  it('folds updates into a post that has not left yet: one post with the latest state', async () => {
+    const { outbox, gateway, drain } = setup();
+    const ref = outbox.enqueuePost({
+      channel: C1,
+      payload: { text: 'running 0/10', reply_broadcast: false },
+    });
+    for (let i = 1; i <= 10; i++) outbox.enqueueUpdate({ messageRef: ref, payload: text(`running ${i}/10`) });
+    await drain();
+    expect(gateway.calls).toHaveLength(1);
+    expect(gateway.calls[0]?.method).toBe('postMessage');
+    expect(gateway.calls[0]?.args.text).toBe('running 10/10');
+  });
+
+  it('while the post is in flight, later updates collapse into one update sent after it', async () => {
+    const { outbox, gateway, clock, drain } = setup();
+    const release = gateway.hold();
+    const ref = outbox.enqueuePost({ channel: C1, payload: text('v0') });
+    await clock.advance(0);
+    expect(gateway.attempts).toHaveLength(1);
+    for (let i = 1; i <= 10; i++) outbox.enqueueUpdate({ messageRef: ref, payload: text(`v${i}`) });
+    expect(outbox.pendingCount()).toBe(2);
+    release();
+    await drain();
+    expect(gateway.calls.map((c) => [c.method, c.args.text])).toEqual([
+      ['postMessage', 'v0'],
+      ['update', 'v10'],
+    ]);
+    const [post, update] = gateway.calls;
+    expect(update?.method === 'update' && post?.method === 'postMessage' && update.args.ts === post.ts).toBe(
+      true,
+    );
+  });
+
+  it('sends at most one update per message per second, newest state winning', async () => {
+    const { outbox, gateway, clock, drain } = setup();
+    const ref = outbox.enqueuePost({ channel: C1, payload: text('v0') });
+    await clock.advance(0);
+    const t0 = clock.now();
+    // 30 updates over 3 s, every 100 ms.
+    for (let i = 1; i <= 30; i++) {
+      outbox.enqueueUpdate({ messageRef: ref, payload: text(`v${i}`) });
+      await clock.advance(100);
+    }
+    await drain();
+    const updates = gateway.calls.filter((c) => c.method === 'update');
+    const gaps = updates.slice(1).map((u, i) => u.at - (updates[i]?.at ?? 0));
+    expect(updates.length).toBeLessThanOrEqual(4);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1000);
+    expect(updates[0]?.at).toBe(t0 + 1000);
+    expect(updates.at(-1)?.args.text).toBe('v30');
+  });
+
+  it('keeps the post options when an update is merged into the post', async () => {
+    const { outbox, gateway, drain } = setup();
+    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const reply = outbox.enqueuePost({
+      channel: C1,
+      threadRef: root,
+      payload: { text: 'r', reply_broadcast: true, unfurl_links: false },
+    });
+    outbox.enqueueUpdate({ messageRef: reply, payload: { text: 'r2', blocks: [{ type: 'divider' }] } });
+    await drain();
+    const posted = gateway.calls[1];
+    expect(posted?.method).toBe('postMessage');
+    expect(posted?.args).toMatchObject({
+      text: 'r2',
+      blocks: [{ type: 'divider' }],
+      reply_broadcast: true,
+      unfurl_links: false,
+    });
+  });
+});
+
+describe('threads', () => {
+  it('sends a reply only after its parent has a ts, with that ts', async () => {
+    const { outbox, gateway, clock, drain } = setup();
+    const release = gateway.hold();
+    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('evidence') });
+    await clock.advance(5000);
+    expect(gateway.attempts.map((a) => a.text)).toEqual(['root']);
+    release();
+    await drain();
+    const [parent, reply] = gateway.calls;
+    expect(parent?.method === 'postMessage' && reply?.method === 'postMessage').toBe(true);
+    if (parent?.method !== 'postMessage' || reply?.method !== 'postMessage') return;
+    expect(reply.args.thread_ts).toBe(parent.ts);
+    expect(outbox.tsOf(root)).toBe(parent.ts);
+  });
+
+  it('replies to a reply go to the root thread', async () => {
+    const { outbox, gateway, drain } = setup();
+    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const r1 = outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('r1') });
+    outbox.enqueuePost({ channel: C1, threadRef: r1, payload: text('r2') });
+    await drain();
+    const rootTs = outbox.tsOf(root);
+    const threadTs = gateway.calls.map((c) => (c.method === 'postMessage' ? c.args.thread_ts : undefined));
+    expect(threadTs).toEqual([undefined, rootTs, rootTs]);
+  });
+
+  it('refuses unknown refs and cross-channel threads with a coded error', () => {
+    const { outbox } = setup();
+    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const codeOf = (fn: () => void): string | undefined => {
+      try {
+        fn();
+      } catch (error) {
+        return isOkomeError(error) ? error.code : 'not an OkomeError';
+      }
+      return undefined;
+    };
+    expect(codeOf(() => outbox.enqueueUpdate({ messageRef: 'm-nope', payload: text('x') }))).toBe(
+      ErrorCode.OutboxUnknownMessage,
+    );
+    expect(codeOf(() => outbox.enqueuePost({ channel: C1, threadRef: 'm-nope', payload: text('x') }))).toBe(
+      ErrorCode.OutboxUnknownMessage,
+    );
+    expect(codeOf(() => outbox.enqueuePost({ channel: C2, threadRef: root, payload: text('x') }))).toBe(
+      ErrorCode.OutboxUnknownMessage,
+    );
+    expect(outbox.pendingCount()).toBe(1);
+  });
+});
+
+describe('failures', () => {
+  it('429 pauses the channel for Retry-After plus jitter, then retries in order; other channels go on', async () => {
+    const { outbox, gateway, clock, drain } = setup();
+    const t0 = clock.now();
+    let limited = false;
+    gateway.fault = (a) => {
+      if (a.channel === C1 && !limited) {
+        limited = true;
+        return new RateLimited(2);
+      }
+      return undefined;
+    };
+    outbox.enqueuePost({ channel: C1, payload: text('a0') });
+    outbox.enqueuePost({ channel: C1, payload: text('a1') });
+    outbox.enqueuePost({ channel: C2, payload: text('b0') });
+    await clock.advance(0);
+    expect(outbox.stats().pausedChannels).toEqual([{ channel: C1, until: t0 + 2125 }]);
+    await drain();
+    const c1 = gateway.calls.filter((c) => c.args.channel === C1);
+    expect(c1.map((c) => c.args.text)).toEqual(['a0', 'a1']);
+    // 2 s + 250 ms × random(0.5); a1 (another queue) waited: one post in flight per channel.
+    expect(c1.map((c) => c.at - t0)).toEqual([2125, 2125]);
+    expect(gateway.calls.find((c) => c.args.text === 'b0')?.at).toBe(t0);
+  });
+
+  it('Retryable backs off exponentially on that queue only, forever, keeping its order', async () => {
+    // A generous bucket, so post pacing does not stretch the backoff steps measured here.
+    const { outbox, gateway, clock, drain, store } = setup({ pacing: { postIntervalMs: 1, postBurst: 10 } });
+    const t0 = clock.now();
+    let failures = 0;
+    gateway.fault = (a) => (a.text === 'a0' && failures++ < 8 ? new Retryable('HTTP 503') : undefined);
+    const root = outbox.enqueuePost({ channel: C1, payload: text('a0') });
+    outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('a1') });
+    outbox.enqueuePost({ channel: C1, payload: text('other thread') });
+    await drain();
+    const tries = gateway.attempts.filter((a) => a.text === 'a0').map((a) => a.at - t0);
+    // Delays with random 0.5 are 3/4 of 250·2^n, capped at 30 s: 188, 375, 750, 1500, 3000, 6000, 12000, 22500.
+    const gaps = tries.slice(1).map((t, i) => t - (tries[i] ?? 0));
+    expect(gaps).toEqual([188, 375, 750, 1500, 3000, 6000, 12_000, 22_500]);
+    expect(gateway.calls.find((c) => c.args.text === 'other thread')?.at).toBe(t0);
+    expect(gateway.texts().filter((t) => t !== 'other thread')).toEqual(['a0', 'a1']);
+    expect(store.outboxCounts()).toMatchObject({ pending: 0, sent: 3, failed: 0 });
+  });
+
+  it('treats an unclassified error as retryable', async () => {
+    const { outbox, gateway, drain } = setup();
+    let thrown = false;
+    gateway.fault = () => {
+      if (thrown) return undefined;
+      thrown = true;
+      return new TypeError('socket hang up');
+    };
+    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await drain();
+    expect(gateway.texts()).toEqual(['x']);
+  });
+
+  it('a Permanent error fails the row and its thread replies, and blocks nobody else', async () => {
+    const { outbox, gateway, drain, store } = setup();
+    gateway.fault = (a) => (a.text.startsWith('bad root') ? new Permanent('invalid_blocks') : undefined);
+    const bad = outbox.enqueuePost({ channel: C1, payload: text('bad root') });
+    outbox.enqueuePost({ channel: C1, threadRef: bad, payload: text('orphan reply') });
+    outbox.enqueueUpdate({ messageRef: bad, payload: text('bad root v2') });
+    const good = outbox.enqueuePost({ channel: C1, payload: text('good root') });
+    outbox.enqueuePost({ channel: C1, threadRef: good, payload: text('good reply') });
+    await drain();
+    expect(gateway.texts()).toEqual(['good root', 'good reply']);
+    // The update was folded into the pending post, so two rows failed: the post and the reply.
+    expect(store.outboxCounts()).toMatchObject({ pending: 0, sent: 2, failed: 2 });
+    expect(outbox.stats()).toMatchObject({ failed: 2, pending: 0, inFlight: 0 });
+    expect(gateway.attempts.filter((a) => a.text === 'orphan reply')).toEqual([]);
+  });
+
+  it('logs a permanent failure with its Slack code and the row', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (l: string) => lines.push(JSON.parse(l)) },
+    });
+    const { outbox, gateway, drain } = setup({ logger });
+    gateway.fault = () => new Permanent('msg_too_long');
+    const ref = outbox.enqueuePost({ channel: C1, payload: text('x'.repeat(50)) });
+    await drain();
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 50,
+        component: 'outbox',
+        code: 'msg_too_long',
+        messageRef: ref,
+        channel: C1,
+        msg: 'outbox: Slack call failed for good; moving on',
+      }),
+    );
+  });
+
+  it('an update whose message is gone fails and the thread continues', async () => {
+    const { outbox, gateway, clock, drain } = setup();
+    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    await clock.advance(0);
+    gateway.fault = (a) => (a.method === 'update' ? new Permanent('message_not_found') : undefined);
+    outbox.enqueueUpdate({ messageRef: root, payload: text('root v2') });
+    outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('reply') });
+    await drain();
+    expect(gateway.texts()).toEqual(['root', 'reply']);
+  });
+
+  it('flush gives up after its timeout while Slack is down, and nothing is lost', async () => {
+    const { outbox, gateway, clock, deliverer, drain } = setup();
+    gateway.fault = () => new Retryable('down');
+    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    let result: boolean | undefined;
+    void deliverer.flush(10_000).then((r) => {
+      result = r;
+    });
+    await clock.advance(10_000);
+    expect(result).toBe(false);
+    expect(outbox.pendingCount()).toBe(1);
+    gateway.fault = undefined;
+    await drain();
+    expect(gateway.texts()).toEqual(['x']);
+  });
+});
+
+describe('the loop', () => {
+  it('sleeps without polling: no timer while idle, one wake per enqueue', async () => {
+    const { outbox, gateway, clock, store } = setup();
+    await clock.advance(60_000);
+    expect(gateway.attempts).toHaveLength(0);
+    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await clock.advance(0);
+    expect(gateway.texts()).toEqual(['x']);
+    expect(store.pendingCount()).toBe(0);
+  });
+
+  it('stop() waits for the call in flight to be recorded', async () => {
+    const { outbox, gateway, clock, deliverer, store } = setup();
+    const release = gateway.hold();
+    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await clock.advance(0);
+    const stopped = deliverer.stop();
+    release();
+    await stopped;
+    expect(store.outboxCounts()).toMatchObject({ pending: 0, sent: 1 });
+  });
+});
