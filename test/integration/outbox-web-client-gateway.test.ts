@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { LogLevel, WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Permanent, RateLimited, Retryable } from '../../src/outbox/slack-gateway.js';
-import { OUTBOX_WEB_CLIENT_OPTIONS, WebClientGateway } from '../../src/outbox/web-client-gateway.js';
+import { OUTBOX_WEB_CLIENT_OPTIONS, WebClientGateway } from '../../src/slack/web-client-gateway.js';
 
 interface Reply {
   readonly status: number;

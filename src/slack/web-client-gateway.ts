@@ -1,7 +1,7 @@
 import type { Block, KnownBlock } from '@slack/types';
 import type { ChatPostMessageArguments, WebClient } from '@slack/web-api';
-import type { Blocks, PostEphemeralArgs, PostMessageArgs, UpdateArgs } from './slack-gateway.js';
-import { Permanent, RateLimited, Retryable, type SlackGateway } from './slack-gateway.js';
+import type { Blocks, PostEphemeralArgs, PostMessageArgs, UpdateArgs } from '../outbox/slack-gateway.js';
+import { Permanent, RateLimited, Retryable, type SlackGateway } from '../outbox/slack-gateway.js';
 
 /**
  * The outbox's SlackGateway over @slack/web-api's WebClient.
