@@ -2,10 +2,16 @@ import { parseArgs } from 'node:util';
 import { isOkomeError } from '../errors.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck } from './config-check.js';
+import { serveCommand } from './serve-command.js';
+import { statusCommand } from './status-command.js';
 
 export const USAGE = `okome — OKOME cache layer incident bot
 
 Usage:
+  okome serve                   the bot: Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP mode)
+  okome status [--json]         run every runbook check, classify incidents
+  okome validate [--json]       the validation script's checks (SSH, services, memory, disk, network, HTTP, VIP)
+  okome check TARGET [--json]   one check id, one node, or one incident's checks
   okome config check [FILE]     validate a configuration (FILE or --config or OKOME_CONFIG)
   okome --help                  this text
   okome --version               the version
@@ -19,7 +25,11 @@ Exit codes: 0 ok, 1 incident found, 2 configuration or usage error, 3 nothing co
 export const VERSION = '0.1.0';
 
 /** Runs one CLI invocation; returns the exit code. Long-running commands resolve when they stop. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo,
+  waitForStop: () => Promise<string> = () => new Promise(() => {}),
+): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
@@ -40,6 +50,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   try {
     if (command === 'config' && sub === 'check' && rest.length <= 1) {
       return configCheck(rest[0] ?? values.config, io);
+    }
+    if (command === 'serve' && sub === undefined)
+      return await serveCommand({ config: values.config }, io, waitForStop);
+    const json = values.json === true;
+    if ((command === 'status' || command === 'validate') && sub === undefined) {
+      return await statusCommand({ kind: command }, { config: values.config, json }, io);
+    }
+    if (command === 'check' && sub !== undefined && rest.length === 0) {
+      return await statusCommand({ kind: 'check', target: sub }, { config: values.config, json }, io);
     }
   } catch (error) {
     if (isOkomeError(error) && error.userSafe) {

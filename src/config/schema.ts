@@ -208,8 +208,9 @@ export const configSchema = z
     actions: z.array(actionSchema).default([]),
     slack: slackSchema,
     store: z.strictObject({ path: z.string().min(1).default('okome.db') }).prefault({}),
+    // Port 0 picks a free port (tests); the HTTP receiver, /healthz and the webhooks listen here.
     http: z
-      .strictObject({ port: portSchema.default(3000), host: z.string().default('0.0.0.0') })
+      .strictObject({ port: z.int().min(0).max(65_535).default(3000), host: z.string().default('0.0.0.0') })
       .prefault({}),
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })

@@ -1,0 +1,77 @@
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { createApp } from '../app.js';
+import { configPath, loadConfig } from '../config/load-config.js';
+import { readEnvOptions } from '../config/read-env.js';
+import { ErrorCode, OkomeError } from '../errors.js';
+import { createLogger } from '../logger.js';
+import { createProbes } from '../probes/create-probes.js';
+import type { SlackMode } from '../slack/bolt-app.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import { type CliIo, ExitCode } from './cli-io.js';
+
+/** Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), HTTP mode otherwise. */
+export function slackModeFrom(
+  env: ReturnType<typeof readEnvOptions>,
+  http: { port: number; host: string },
+): SlackMode {
+  const botToken = env.slackBotToken;
+  if (botToken === undefined) {
+    throw new OkomeError(
+      ErrorCode.EnvInvalid,
+      "SLACK_BOT_TOKEN is not set. To resolve, set it to the app's bot token (xoxb-…).",
+      { userSafe: true },
+    );
+  }
+  if (env.slackAppToken !== undefined) return { kind: 'socket', botToken, appToken: env.slackAppToken };
+  if (env.slackSigningSecret !== undefined) {
+    return {
+      kind: 'http',
+      botToken,
+      signingSecret: env.slackSigningSecret,
+      port: http.port,
+      host: http.host,
+    };
+  }
+  throw new OkomeError(
+    ErrorCode.EnvInvalid,
+    'neither SLACK_APP_TOKEN (Socket Mode) nor SLACK_SIGNING_SECRET (HTTP mode) is set. To resolve, set one of them.',
+    { userSafe: true },
+  );
+}
+
+/** `okome serve`: the bot's main job. Resolves with the exit code after a stop signal. */
+export async function serveCommand(
+  options: { config: string | undefined },
+  io: CliIo,
+  waitForStop: () => Promise<string>,
+): Promise<number> {
+  const file = resolve(io.cwd, configPath(options.config, io.env));
+  const config = loadConfig(file);
+  const env = readEnvOptions(io.env);
+  const slack = slackModeFrom(env, config.http);
+  const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? config.log.level });
+  const storePath = isAbsolute(config.store.path)
+    ? config.store.path
+    : resolve(dirname(file), config.store.path);
+  const store = openSqliteStore({ path: storePath });
+  const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
+  let app: Awaited<ReturnType<typeof createApp>>;
+  try {
+    app = await createApp({ config, slack, slackApiUrl: env.slackApiUrl, store, probes, logger });
+  } catch (error) {
+    await probes.close();
+    store.close();
+    io.stderr.write(
+      `okome serve: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    return ExitCode.ConfigError;
+  }
+  io.stdout.write(
+    `okome serving (${slack.kind === 'socket' ? 'Socket Mode' : `HTTP mode on port ${app.httpPort ?? '?'}`})\n`,
+  );
+  const signal = await waitForStop();
+  logger.info({ signal }, 'stopping');
+  await app.stop();
+  logger.flush();
+  return ExitCode.Ok;
+}

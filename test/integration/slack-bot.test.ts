@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApp, type RunningApp } from '../../src/app.js';
+import { createLogger } from '../../src/logger.js';
+import { createProbes } from '../../src/probes/create-probes.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+
+/** The bot in-process (createApp) against the wire-level emulator, with the real Bolt. */
+
+let emu: SlackEmulator | undefined;
+let app: RunningApp | undefined;
+let cfg: LoopbackConfig | undefined;
+
+afterEach(async () => {
+  await app?.stop({ graceMs: 2000 });
+  await emu?.close();
+  cfg?.cleanup();
+  app = undefined;
+  emu = undefined;
+  cfg = undefined;
+});
+
+async function boot(
+  mode: 'socket' | 'http' = 'socket',
+): Promise<{ emu: SlackEmulator; app: RunningApp; cfg: LoopbackConfig }> {
+  emu = await startSlackEmulator();
+  cfg = await loopbackConfig();
+  const store = openSqliteStore({ path: cfg.config.store.path });
+  const logger = createLogger({ level: 'silent' });
+  app = await createApp({
+    config: cfg.config,
+    slack:
+      mode === 'socket'
+        ? { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' }
+        : { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123', port: 0, host: '127.0.0.1' },
+    slackApiUrl: emu.apiUrl,
+    store,
+    probes: createProbes(cfg.config, { redisPassword: undefined }),
+    logger,
+    redisSampleIntervalMs: 50,
+  });
+  return { emu, app, cfg };
+}
+
+/** Waits until the bot has made no Slack call for a while (its outbox paces posts at ~1/s). */
+async function settled(emu: SlackEmulator, quietMs = 1500, timeoutMs = 20_000): Promise<void> {
+  const t0 = Date.now();
+  let seen = emu.calls.length;
+  let since = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (emu.calls.length !== seen) {
+      seen = emu.calls.length;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+  }
+  throw new Error('the bot kept calling Slack');
+}
+
+describe('okome bot over Socket Mode', () => {
+  it('acks /okome help at once with an ephemeral answer', async () => {
+    const { emu } = await boot();
+    const { ack } = emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'help' });
+    const { payload, latencyMs } = await ack;
+    expect(latencyMs).toBeLessThan(3000);
+    expect(payload).toMatchObject({ response_type: 'ephemeral', text: 'okome help' });
+  });
+
+  it('answers anything else with a usage message, and refuses other channels', async () => {
+    const { emu } = await boot();
+    const bad = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'reboot everything' }).ack;
+    expect(JSON.stringify(bad.payload)).toContain('Unknown command');
+    const elsewhere = await emu.slash({ userId: 'U1', channelId: 'C0RANDOM', text: 'status' }).ack;
+    expect(JSON.stringify(elsewhere.payload)).toContain('does not answer in this channel');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(emu.messagesIn('C0RANDOM')).toEqual([]);
+  });
+
+  it('/okome incident 5 shows the runbook card', async () => {
+    const { emu } = await boot();
+    const { payload } = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'incident 5' }).ack;
+    expect(JSON.stringify(payload)).toContain('Do NOT touch cache nodes');
+  });
+
+  it('status: ack first, a progress message updated, then the report; incident opened with a thread', async () => {
+    const { emu } = await boot();
+    const { ack } = emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' });
+    expect((await ack).payload).toEqual({});
+    const final = await emu.waitFor(
+      () => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')),
+      10_000,
+      'the final status report',
+    );
+    expect(emu.callsTo('chat.postMessage')[0]?.params.text).toMatch(/running \d+ checks/);
+    expect(emu.callsTo('chat.update').length).toBeGreaterThan(0);
+    // Everything is refused on loopback: the orchestrator is judged first (incident 5).
+    expect(final.text).toMatch(/incident/);
+    const root = await emu.waitFor(
+      () => emu.messagesIn('C0INCIDENT').find((m) => m.text.startsWith('Incident 5')),
+      10_000,
+    );
+    const thread = await emu.waitFor(() => {
+      const t = emu.threadOf('C0INCIDENT', root.ts);
+      return t.some((m) => m.text.startsWith('Evidence')) ? t : undefined;
+    }, 10_000);
+    expect(thread.length).toBeGreaterThan(0);
+  });
+
+  it('a second status for the same incident reuses its thread', async () => {
+    const { emu } = await boot();
+    const roots = () => emu.messagesIn('C0INCIDENT').filter((m) => m.threadTs === undefined);
+    await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
+    await settled(emu);
+    const before = roots().map((m) => m.ts);
+    expect(before.length).toBeGreaterThan(0);
+    await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
+    await emu.waitFor(
+      () => emu.messagesIn('C0OPS').filter((m) => m.text.startsWith('OKOME status')).length === 2,
+      10_000,
+    );
+    await settled(emu);
+    expect(roots().map((m) => m.ts)).toEqual(before);
+    for (const ts of before) {
+      expect(emu.threadOf('C0INCIDENT', ts).some((m) => m.text.startsWith('Still present'))).toBe(true);
+    }
+  });
+
+  it('a redelivered envelope produces no second answer', async () => {
+    const { emu } = await boot();
+    const first = emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' });
+    await first.ack;
+    const again = emu.redeliver(first.envelopeId);
+    await again.ack;
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(
+      emu.messagesIn('C0OPS').filter((m) => m.text.startsWith('OKOME status') || m.text.includes('running')),
+    ).toHaveLength(1);
+  });
+});

@@ -1,0 +1,80 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { LoadedConfig } from '../../src/config/load-config.js';
+import { loadConfig } from '../../src/config/load-config.js';
+
+/**
+ * A configuration for in-process bot tests: the example's shape, every address on loopback
+ * (127.0.0.18–25) and every port closed, so diagnoses finish fast with honest "refused" results.
+ */
+export interface LoopbackConfig {
+  readonly dir: string;
+  readonly path: string;
+  readonly config: LoadedConfig;
+  cleanup(): void;
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 1;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const EXAMPLE = join(import.meta.dirname, '../../config/okome.example.yml');
+
+export async function loopbackConfig(
+  overrides: (doc: Record<string, unknown>) => void = () => {},
+): Promise<LoopbackConfig> {
+  const dir = mkdtempSync(join(tmpdir(), 'okome-bot-test-'));
+  const key = join(dir, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+  const port = await closedPort();
+  const doc = parse(readFileSync(EXAMPLE, 'utf8')) as Record<string, unknown> & {
+    nodes: Array<Record<string, unknown> & { ssh: Record<string, unknown> }>;
+  };
+  const [a, b] = doc.nodes;
+  if (a === undefined || b === undefined) throw new Error('the example config lost its nodes');
+  for (const [node, address] of [
+    [a, '127.0.0.20'],
+    [b, '127.0.0.19'],
+  ] as const) {
+    node.address = address;
+    node.httpPort = port;
+    node.ssh.port = port;
+    node.ssh.privateKeyPath = key;
+  }
+  doc.vip = { address: '127.0.0.18', httpPort: port };
+  doc.orchestrator = { baseUrl: `http://127.0.0.25:${port}` };
+  doc.redis = { host: '127.0.0.19', port };
+  doc.slack = {
+    incidentChannel: 'C0INCIDENT',
+    allowedChannels: ['C0OPS', 'C0INCIDENT'],
+    approvers: { users: ['U0APPROVER1', 'U0APPROVER2'] },
+  };
+  doc.store = { path: join(dir, 'okome.db') };
+  doc.http = { port: 0, host: '127.0.0.1' };
+  doc.timeouts = {
+    statusMs: 3000,
+    checkMs: 1500,
+    httpMs: 500,
+    redisMs: 500,
+    sshConnectMs: 1000,
+    sshExecMs: 1000,
+  };
+  overrides(doc);
+  const path = join(dir, 'okome.yml');
+  writeFileSync(path, stringify(doc));
+  return {
+    dir,
+    path,
+    config: loadConfig(path),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
