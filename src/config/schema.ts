@@ -121,7 +121,11 @@ const targetSchema = z
   });
 
 const actionStepSchema = z.union([
-  z.strictObject({ run: z.enum(commandPurposes), service: serviceNameSchema.optional() }),
+  // service '*' = every service the target node runs, in its configured order (disable-chaos).
+  z.strictObject({
+    run: z.enum(commandPurposes),
+    service: z.union([serviceNameSchema, z.literal('*')]).optional(),
+  }),
   z.strictObject({ redis: z.literal('flushdb') }),
 ]);
 
