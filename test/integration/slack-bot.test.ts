@@ -140,3 +140,42 @@ describe('okome bot over Socket Mode', () => {
     ).toHaveLength(1);
   });
 });
+
+describe('okome bot over HTTP mode', () => {
+  it('signed requests work; forged, missing and stale signatures get 401 and nothing runs', async () => {
+    const { emu, app } = await boot('http');
+    const url = `http://127.0.0.1:${app.httpPort}/slack/events`;
+    const input = { userId: 'U1', channelId: 'C0OPS', text: 'status' };
+    for (const signature of ['forged', 'missing', 'stale'] as const) {
+      const r = await emu.httpSlash(url, 'testsecret123', input, { signature });
+      expect(r.status, signature).toBe(401);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(emu.callsTo('chat.postMessage')).toEqual([]);
+    const ok = await emu.httpSlash(url, 'testsecret123', { ...input, text: 'help' }, { signature: 'valid' });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toContain('okome help');
+    const status = await emu.httpSlash(url, 'testsecret123', input, { signature: 'valid' });
+    expect(status.status).toBe(200);
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
+  });
+
+  it('an HTTP retry of the same command produces no second answer', async () => {
+    const { emu, app } = await boot('http');
+    const url = `http://127.0.0.1:${app.httpPort}/slack/events`;
+    const input = { userId: 'U1', channelId: 'C0OPS', text: 'validate' };
+    expect((await emu.httpSlash(url, 'testsecret123', input)).status).toBe(200);
+    const health = await fetch(`http://127.0.0.1:${app.httpPort}/healthz`);
+    expect(health.status).toBe(200);
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME validation')), 10_000);
+    await settled(emu);
+    const posts = emu.callsTo('chat.postMessage').length;
+    // Slack retries with the same payload (same trigger_id) and X-Slack-Retry-Num.
+    const last = emu.calls.length;
+    expect(last).toBeGreaterThan(0);
+    const retried = await emu.httpRetryLastSlash(url, 'testsecret123', { retryNum: 1 });
+    expect(retried.status).toBe(200);
+    await settled(emu, 1000);
+    expect(emu.callsTo('chat.postMessage').length).toBe(posts);
+  });
+});

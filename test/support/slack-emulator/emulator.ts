@@ -90,6 +90,7 @@ export class SlackEmulator {
   readonly #responseUrls = new ResponseUrls();
   readonly #socketMode: SocketModeServer;
   #baseUrl: string | undefined;
+  #lastHttpSlash: string | undefined;
   #closing: Promise<void> | undefined;
   #nextEvent = 1;
 
@@ -280,7 +281,25 @@ export class SlackEmulator {
     options: SignedRequestOptions = {},
   ): Promise<ReceiverReply> {
     const body = formEncode(this.#slashPayload(input));
+    this.#lastHttpSlash = body;
     return postToApp(targetUrl, 'application/x-www-form-urlencoded', body, signingSecret, options);
+  }
+
+  /**
+   * Slack's HTTP redelivery: the same slash-command body again (same trigger_id), freshly
+   * signed, with x-slack-retry-num / x-slack-retry-reason.
+   */
+  httpRetryLastSlash(
+    targetUrl: string,
+    signingSecret: string,
+    options: SignedRequestOptions & { readonly retryNum: number },
+  ): Promise<ReceiverReply> {
+    const body = this.#lastHttpSlash;
+    if (body === undefined) throw new Error('no slash command was sent over HTTP yet');
+    return postToApp(targetUrl, 'application/x-www-form-urlencoded', body, signingSecret, {
+      retryReason: 'http_timeout',
+      ...options,
+    });
   }
 
   /** Posts a block_actions interaction (`payload=<json>`) to an HTTPReceiver endpoint. */

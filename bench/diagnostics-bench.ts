@@ -1,0 +1,139 @@
+/**
+ * Diagnostics benchmark, run INSIDE the lab's bot namespace by bench/run.ts (it needs routes to
+ * the lab). Prints one JSON object on stdout. Everything measured in one run, side by side.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { loadConfig, nodeCommand } from '../src/config/load-config.js';
+import { createDiagnostics } from '../src/diagnostics/diagnose.js';
+import { checkIds } from '../src/domain/check-result.js';
+import { createProbes } from '../src/probes/create-probes.js';
+
+const run = promisify(execFile);
+const configPath = process.argv[2];
+const runs = Number(process.argv[3] ?? '100');
+if (configPath === undefined) throw new Error('usage: diagnostics-bench.ts CONFIG [RUNS]');
+const config = loadConfig(configPath);
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+const time = async (fn: () => Promise<unknown>) => {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+};
+
+/** The operator's way: one ssh / curl / redis-cli process after another, the same commands. */
+async function sequentialScript(): Promise<number> {
+  return time(async () => {
+    const vip = `http://${config.vip.address}:${config.vip.httpPort}`;
+    for (const url of [
+      `${config.orchestrator.baseUrl}${config.orchestrator.healthPath}`,
+      `${vip}/`,
+      `${vip}/api/planner`,
+    ]) {
+      await run('curl', ['-sS', '-o', '/dev/null', '-I', '--max-time', '3', url]).catch(() => undefined);
+    }
+    for (const cmd of [['ping'], ['info', 'stats'], ['--scan', '--pattern', 'okome:budget:*']]) {
+      await run('redis-cli', ['-h', config.redis.host, '-p', String(config.redis.port), ...cmd]).catch(
+        () => undefined,
+      );
+    }
+    for (const node of config.nodes) {
+      const commands = [
+        ...node.services.map((s) => nodeCommand(node, 'serviceState', s)),
+        node.command.vipOwnership,
+        node.command.disk,
+        node.command.memory,
+        node.command.linkState,
+        node.command.chaosFlag,
+        node.command.firewallRules,
+        ...(node.services.includes('nginx') ? [node.command.nginxConfig, node.command.accessLogTail] : []),
+        ...(node.roles.includes('frontend') ? [node.command.prewarmTimer] : []),
+        ...(node.services.includes('keepalived') ? [node.command.journalTail] : []),
+      ];
+      for (const command of commands) {
+        await run('ssh', [
+          '-F',
+          'none',
+          '-i',
+          node.privateKeyPath,
+          '-o',
+          'IdentitiesOnly=yes',
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-o',
+          'UserKnownHostsFile=/dev/null',
+          '-o',
+          'LogLevel=ERROR',
+          '-p',
+          String(node.ssh.port),
+          `${node.ssh.user}@${node.address}`,
+          command,
+        ]).catch(() => undefined);
+      }
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const operatorMs = median([await sequentialScript(), await sequentialScript(), await sequentialScript()]);
+
+  const coldMs: number[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    const probes = createProbes(config, { redisPassword: undefined });
+    const d = createDiagnostics({ config, ...probes });
+    coldMs.push(await time(() => d.run({ kind: 'status' })));
+    await probes.close();
+  }
+
+  const probes = createProbes(config, { redisPassword: undefined });
+  const d = createDiagnostics({ config, ...probes });
+  await d.run({ kind: 'status' });
+  const handshakesBefore = probes.shell.handshakes();
+  const warmMs: number[] = [];
+  for (let i = 0; i < 10; i += 1) warmMs.push(await time(() => d.run({ kind: 'status' })));
+  const warmHandshakes = probes.shell.handshakes() - handshakesBefore;
+
+  // The slowest single probe, each check alone on the same warm connections.
+  const single: Record<string, number> = {};
+  for (const id of checkIds) {
+    if (id === 'ssh' || id === 'vip-owner') continue;
+    const xs: number[] = [];
+    for (let i = 0; i < 3; i += 1) xs.push(await time(() => d.run({ kind: 'check', target: id })));
+    single[id] = median(xs);
+  }
+  const [slowestId, slowestMs] = Object.entries(single).sort((a, b) => b[1] - a[1])[0] ?? [
+    'none',
+    Number.NaN,
+  ];
+
+  for (let i = 0; i < runs; i += 1) await d.run({ kind: 'status' });
+  global.gc?.();
+  const rssMb = process.memoryUsage().rss / 1024 / 1024;
+  await probes.close();
+
+  const warm = median(warmMs);
+  const cold = median(coldMs);
+  process.stdout.write(
+    `${JSON.stringify({
+      checks: d.count({ kind: 'status' }),
+      operatorSequentialMs: Math.round(operatorMs),
+      coldStatusMs: Math.round(cold),
+      warmStatusMs: Math.round(warm),
+      slowestSingleProbe: { check: slowestId, ms: Math.round(slowestMs) },
+      warmOverSlowestProbe: Number((warm / slowestMs).toFixed(2)),
+      operatorOverCold: Number((operatorMs / cold).toFixed(1)),
+      operatorOverWarm: Number((operatorMs / warm).toFixed(1)),
+      warmHandshakesPer10Runs: warmHandshakes,
+      statusRuns: runs,
+      rssAfterRunsMb: Math.round(rssMb),
+    })}\n`,
+  );
+}
+
+await main();
