@@ -82,6 +82,43 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX seen_events_at ON seen_events(at);
   `,
+  // 2: approvals (the record as JSON, with the columns queries and compare-and-set need) and
+  // the append-only audit trail of every click, decision and execution.
+  `
+  CREATE TABLE approvals (
+    id TEXT PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    action_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    card_ref TEXT REFERENCES messages(ref),
+    record TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX approvals_by_state ON approvals(state);
+  CREATE INDEX approvals_by_incident ON approvals(incident_id, action_id);
+
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    approval_id TEXT,
+    incident_id INTEGER,
+    action_id TEXT,
+    actor TEXT NOT NULL,
+    event TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    code TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    state_before TEXT,
+    state_after TEXT,
+    targets TEXT NOT NULL,
+    commands TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX audit_at ON audit(at);
+  -- Append-only: the trail cannot be edited or pruned through this database.
+  CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+  CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+  `,
 ];
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import type { Approval } from '../domain/approval.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
@@ -13,6 +14,7 @@ import type {
   OutboxRow,
   OutboxState,
   Store,
+  StoredAuditEntry,
   TimelineEntry,
   TimelineKind,
 } from './store-port.js';
@@ -377,6 +379,129 @@ export class SqliteStore implements Store {
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────
+
+  // ── approvals and audit ───────────────────────────────────────────────────────────────
+
+  insertApproval(approval: Approval): void {
+    this.guard('insert an approval', () => {
+      this.db
+        .prepare(
+          'INSERT INTO approvals (id, incident_id, action_id, state, version, expires_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          approval.id,
+          approval.incidentId,
+          approval.actionId,
+          approval.state,
+          approval.version,
+          approval.expiresAt,
+          JSON.stringify(approval),
+        );
+    });
+  }
+
+  approvalById(id: string): Approval | undefined {
+    const row = this.db
+      .prepare<[string], { record: string }>('SELECT record FROM approvals WHERE id = ?')
+      .get(id);
+    return row === undefined ? undefined : (JSON.parse(row.record) as Approval);
+  }
+
+  compareAndSetApproval(next: Approval, expectedVersion: number): boolean {
+    return this.guard('update an approval', () => {
+      const r = this.db
+        .prepare(
+          'UPDATE approvals SET state = ?, version = ?, expires_at = ?, record = ? WHERE id = ? AND version = ?',
+        )
+        .run(next.state, next.version, next.expiresAt, JSON.stringify(next), next.id, expectedVersion);
+      return r.changes === 1;
+    });
+  }
+
+  approvalsInStates(states: readonly Approval['state'][]): Approval[] {
+    if (states.length === 0) return [];
+    const rows = this.db
+      .prepare<string[], { record: string }>(
+        `SELECT record FROM approvals WHERE state IN (${states.map(() => '?').join(', ')}) ORDER BY rowid`,
+      )
+      .all(...states);
+    return rows.map((r) => JSON.parse(r.record) as Approval);
+  }
+
+  setApprovalCardRef(id: string, ref: string): void {
+    this.guard('set an approval card', () => {
+      this.db.prepare('UPDATE approvals SET card_ref = ? WHERE id = ?').run(ref, id);
+    });
+  }
+
+  approvalCardRef(id: string): string | undefined {
+    const row = this.db
+      .prepare<[string], { card_ref: string | null }>('SELECT card_ref FROM approvals WHERE id = ?')
+      .get(id);
+    return row?.card_ref ?? undefined;
+  }
+
+  lastFinishedAt(actionId: string, targets: readonly string[]): number | undefined {
+    const rows = this.db
+      .prepare<[string], { record: string }>(
+        "SELECT record FROM approvals WHERE action_id = ? AND state IN ('succeeded', 'failed', 'interrupted')",
+      )
+      .all(actionId);
+    let last: number | undefined;
+    for (const r of rows) {
+      const a = JSON.parse(r.record) as Approval;
+      if (a.finishedAt === null || !a.targets.some((t) => targets.includes(t))) continue;
+      last = Math.max(last ?? 0, a.finishedAt);
+    }
+    return last;
+  }
+
+  appendAudit(entry: Omit<StoredAuditEntry, 'id'>): void {
+    this.guard('append to the audit', () => {
+      this.db
+        .prepare(
+          `INSERT INTO audit (at, approval_id, incident_id, action_id, actor, event, verdict, code, reason, state_before, state_after, targets, commands)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          entry.at,
+          entry.approvalId,
+          entry.incidentId,
+          entry.actionId,
+          entry.actor,
+          entry.event,
+          entry.verdict,
+          entry.code,
+          entry.reason,
+          entry.stateBefore,
+          entry.stateAfter,
+          JSON.stringify(entry.targets),
+          JSON.stringify(entry.commands),
+        );
+    });
+  }
+
+  auditSince(at: number): StoredAuditEntry[] {
+    const rows = this.db
+      .prepare<[number], Record<string, unknown>>('SELECT * FROM audit WHERE at >= ? ORDER BY id')
+      .all(at);
+    return rows.map((r) => ({
+      id: Number(r.id),
+      at: Number(r.at),
+      approvalId: (r.approval_id as string | null) ?? null,
+      incidentId: r.incident_id === null ? null : Number(r.incident_id),
+      actionId: (r.action_id as string | null) ?? null,
+      actor: String(r.actor),
+      event: String(r.event),
+      verdict: String(r.verdict),
+      code: String(r.code),
+      reason: String(r.reason),
+      stateBefore: (r.state_before as string | null) ?? null,
+      stateAfter: (r.state_after as string | null) ?? null,
+      targets: JSON.parse(String(r.targets)) as string[],
+      commands: JSON.parse(String(r.commands)) as string[],
+    }));
+  }
 
   private guard<T>(what: string, fn: () => T): T {
     try {

@@ -1,3 +1,5 @@
+import type { Approval } from '../domain/approval.js';
+
 /**
  * The store's ports, one per user: incident use cases, the timeline, event deduplication and
  * the outbox. SQLite implements them all (sqlite-store.ts); another store only has to
@@ -173,7 +175,49 @@ export interface OutboxStore extends Transactional {
   outboxCounts(): OutboxCounts;
 }
 
+/** One audit row as stored (the approval fields are null for entries about no approval). */
+export interface StoredAuditEntry {
+  readonly id: number;
+  readonly at: number;
+  readonly approvalId: string | null;
+  readonly incidentId: number | null;
+  readonly actionId: string | null;
+  readonly actor: string;
+  readonly event: string;
+  readonly verdict: string;
+  readonly code: string;
+  readonly reason: string;
+  readonly stateBefore: string | null;
+  readonly stateAfter: string | null;
+  readonly targets: readonly string[];
+  readonly commands: readonly string[];
+}
+
+export interface AuditStore {
+  appendAudit(entry: Omit<StoredAuditEntry, 'id'>): void;
+  /** Oldest first. */
+  auditSince(at: number): StoredAuditEntry[];
+}
+
+/** Approvals, with the message that carries their buttons. */
+export interface ApprovalRecordStore extends Transactional {
+  insertApproval(approval: Approval): void;
+  approvalById(id: string): Approval | undefined;
+  compareAndSetApproval(next: Approval, expectedVersion: number): boolean;
+  approvalsInStates(states: readonly Approval['state'][]): Approval[];
+  setApprovalCardRef(id: string, ref: string): void;
+  approvalCardRef(id: string): string | undefined;
+  /** The latest finished run of an action on an incident's nodes (cooldowns). */
+  lastFinishedAt(actionId: string, targets: readonly string[]): number | undefined;
+}
+
 /** Everything okome-bot persists. */
-export interface Store extends IncidentStore, TimelineStore, SeenEventStore, OutboxStore {
+export interface Store
+  extends IncidentStore,
+    TimelineStore,
+    SeenEventStore,
+    OutboxStore,
+    AuditStore,
+    ApprovalRecordStore {
   close(): void;
 }

@@ -32,6 +32,8 @@ describe('migrations', () => {
       .pluck()
       .all();
     expect(tables).toEqual([
+      'approvals',
+      'audit',
       'incidents',
       'messages',
       'outbox',
@@ -69,7 +71,9 @@ describe('migrations', () => {
     first.close();
     for (let i = 0; i < 3; i++) openSqliteStore({ path }).close();
     const db = raw(path);
-    expect(db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1]);
+    expect(db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual(
+      MIGRATIONS.map((_, i) => i + 1),
+    );
     expect(db.prepare('SELECT COUNT(*) FROM incidents').pluck().get()).toBe(1);
     expect(migrate(db)).toBe(MIGRATIONS.length);
     db.close();
@@ -80,18 +84,19 @@ describe('migrations', () => {
     openSqliteStore({ path }).close();
     const next = [
       ...MIGRATIONS,
-      'CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL) STRICT',
-      'ALTER TABLE audit ADD COLUMN actor TEXT',
+      'CREATE TABLE later (id INTEGER PRIMARY KEY, at INTEGER NOT NULL) STRICT',
+      'ALTER TABLE later ADD COLUMN actor TEXT',
     ];
     const store = openSqliteStore({ path, migrations: next, now: () => 42 });
     store.close();
     const db = raw(path);
+    const n = MIGRATIONS.length;
     expect(db.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all()).toEqual([
-      { version: 1, applied_at: expect.any(Number) },
-      { version: 2, applied_at: 42 },
-      { version: 3, applied_at: 42 },
+      ...MIGRATIONS.map((_, i) => ({ version: i + 1, applied_at: expect.any(Number) })),
+      { version: n + 1, applied_at: 42 },
+      { version: n + 2, applied_at: 42 },
     ]);
-    expect(db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('audit')).toEqual([
+    expect(db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('later')).toEqual([
       'id',
       'at',
       'actor',
@@ -104,7 +109,7 @@ describe('migrations', () => {
     const broken = [...MIGRATIONS, 'CREATE TABLE half (id INTEGER); THIS IS NOT SQL'];
     expect(() => openSqliteStore({ path, migrations: broken })).toThrow(/cannot prepare the database/);
     const db = raw(path);
-    expect(schemaVersion(db)).toBe(1);
+    expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     expect(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'").pluck().get()).toBe(0);
     db.close();
   });
