@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import { type IncidentNumber, incidentNumbers } from '../domain/runbook.js';
+
+/**
+ * The `alerts:` section of the configuration: which alert opens which runbook incident, and
+ * the webhook limits. The lead plugs `alertsConfigSchema` into config/schema.ts.
+ *
+ * A `match` value is either an exact string or a regular expression written between slashes
+ * (`/RedisDown|RedisUnavailable/`, optional trailing `i`). Like Alertmanager's `=~`, a regex is
+ * anchored: it must match the whole label value. A missing label matches as the empty string.
+ */
+
+const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const REGEX_FORM = /^\/(.*)\/(i?)$/s;
+
+/** The RegExp of a slash-delimited match value, or undefined for an exact value. */
+function regexOf(value: string): RegExp | undefined {
+  const m = REGEX_FORM.exec(value);
+  if (m === null) return undefined;
+  return new RegExp(`^(?:${m[1] ?? ''})$`, m[2] === 'i' ? 'i' : '');
+}
+
+const matchValue = z
+  .string()
+  .max(1000)
+  .superRefine((value, ctx) => {
+    try {
+      regexOf(value);
+    } catch (error) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `invalid regular expression (${error instanceof Error ? error.message : String(error)})`,
+        input: value,
+      });
+    }
+  });
+
+export const alertMappingEntrySchema = z.strictObject({
+  match: z
+    .record(z.string().regex(LABEL_NAME, { error: 'must be a Prometheus label name' }), matchValue)
+    .refine((m) => Object.keys(m).length > 0, { error: 'match at least one label' }),
+  incident: z.enum(incidentNumbers),
+  // Unset: the `node` label, else `instance` (host part, port dropped).
+  nodeLabel: z.string().regex(LABEL_NAME, { error: 'must be a Prometheus label name' }).optional(),
+});
+
+export type AlertMappingEntry = z.output<typeof alertMappingEntrySchema>;
+
+/** Typical alert names → runbook incidents. First match wins; a configured `mapping` replaces it. */
+export const DEFAULT_ALERT_MAPPING: readonly AlertMappingEntry[] = Object.freeze([
+  { match: { alertname: '/NginxDown|EdgeCacheDown|EdgeCacheSlow/' }, incident: '1' },
+  { match: { alertname: '/RedisDown|RedisUnavailable/' }, incident: '2' },
+  { match: { alertname: '/VipDown|VipUnreachable|KeepalivedNoMaster|KeepalivedDown/' }, incident: '3' },
+  { match: { alertname: '/NodeDown|PiDown|HostDown/' }, incident: '4' },
+  { match: { alertname: '/OrchestratorDown|UpstreamDown/' }, incident: '5' },
+  { match: { alertname: '/StreamingSlow|UpstreamStreamingSlow/' }, incident: '5b' },
+  { match: { alertname: '/CacheMissStorm|RedisHitRatioLow/' }, incident: '6' },
+  { match: { alertname: '/ChaosEnabled|ChaosTestTriggered/' }, incident: '7' },
+]);
+
+export const MIB = 1_048_576;
+
+export const alertsConfigSchema = z
+  .strictObject({
+    mapping: z.array(alertMappingEntrySchema).default(() => DEFAULT_ALERT_MAPPING.map((e) => ({ ...e }))),
+    // Alertmanager batches are small; 1 MiB leaves room for large groups without inviting abuse.
+    maxBodyBytes: z
+      .int()
+      .min(1024)
+      .max(16 * MIB)
+      .default(MIB),
+    // Signed keepalived hooks older/newer than this are refused; the seen-event store must keep
+    // keys at least this long (app.ts keeps them 24 h).
+    replayWindowSec: z.int().min(10).max(3600).default(300),
+    vipWatch: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        intervalMs: z.int().min(200).max(600_000).default(2000),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export type AlertsConfigInput = z.input<typeof alertsConfigSchema>;
+export type AlertsConfig = z.output<typeof alertsConfigSchema>;
+
+export interface AlertIncident {
+  readonly incident: IncidentNumber;
+  /** The affected node: a configured node's name when `nodes` resolves it, else the label's host. */
+  readonly node?: string;
+}
+
+/** What incidentForAlert needs to know about configured nodes to resolve `instance="10.0.0.20:9100"`. */
+export interface KnownNode {
+  readonly name: string;
+  readonly address: string;
+}
+
+// Compiled once per distinct pattern; patterns come from the (bounded) configuration.
+const compiled = new Map<string, RegExp | undefined>();
+
+function matches(pattern: string, value: string): boolean {
+  let re = compiled.get(pattern);
+  if (re === undefined && !compiled.has(pattern)) {
+    try {
+      re = regexOf(pattern);
+    } catch {
+      // The schema refuses bad patterns; a hand-built mapping with one matches nothing.
+      compiled.set(pattern, /(?!)/);
+      return false;
+    }
+    compiled.set(pattern, re);
+  }
+  return re === undefined ? pattern === value : re.test(value);
+}
+
+/** `host:port`, `[v6]:port` or `host` → host. */
+function hostOf(value: string): string {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(value);
+  if (v6?.[1] !== undefined) return v6[1];
+  const m = /^([^:]+):\d+$/.exec(value);
+  return m?.[1] ?? value;
+}
+
+function labelValue(labels: Readonly<Record<string, string>>, name: string): string | undefined {
+  return Object.hasOwn(labels, name) ? labels[name] : undefined;
+}
+
+/**
+ * The incident an alert stands for, or undefined when no mapping entry matches (the caller
+ * records it as a generic alert). Pure.
+ */
+export function incidentForAlert(
+  labels: Readonly<Record<string, string>>,
+  mapping: readonly AlertMappingEntry[],
+  nodes: readonly KnownNode[] = [],
+): AlertIncident | undefined {
+  const entry = mapping.find((e) =>
+    Object.entries(e.match).every(([name, pattern]) => matches(pattern, labelValue(labels, name) ?? '')),
+  );
+  if (entry === undefined) return undefined;
+  const raw =
+    entry.nodeLabel !== undefined
+      ? labelValue(labels, entry.nodeLabel)
+      : (labelValue(labels, 'node') ?? labelValue(labels, 'instance'));
+  if (raw === undefined || raw === '') return { incident: entry.incident };
+  const host = hostOf(raw);
+  const known = nodes.find((n) => n.name === host || n.address === host || n.name === raw);
+  return { incident: entry.incident, node: known?.name ?? host };
+}

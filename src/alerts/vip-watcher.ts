@@ -1,0 +1,271 @@
+import type { VipState } from '../domain/classify.js';
+
+/**
+ * Polls VIP ownership and the VIP's HTTP answer: the fallback for a keepalived notify hook that
+ * did not arrive. It reports changes, never levels: one event per confirmed transition.
+ *
+ * Debouncing (the `confirmations` option): a new state must be seen that many polls in a row.
+ * - Single holder (a move, or recovery): 1. keepalived is authoritative about who holds the VIP,
+ *   and the notice must come within one poll interval (+1 s) when the hook is missing.
+ * - No holder, split brain, HTTP down: 2. A normal failover passes through a moment with no
+ *   holder (or, with preemption, two) and a failed HTTP probe; one poll of it is not news. The
+ *   hook reports real failovers instantly anyway, so the extra interval costs little.
+ * - HTTP back up: 1.
+ * Observations with state `unknown` (probe failed, nodes unreachable) carry no news: they neither
+ * confirm nor break a streak and never raise an event by themselves.
+ *
+ * The first confirmed observation is the baseline: a single holder and a working VIP raise
+ * nothing; a baseline of no holder, split brain or HTTP down IS reported (`baseline: true`).
+ */
+
+export interface VipObservation {
+  readonly state: VipState;
+  readonly httpOk: boolean;
+  readonly detail: string;
+}
+
+interface EventBase {
+  readonly at: number;
+  readonly detail: string;
+  /** True when reported as the watcher's first view (e.g. the bot started during an outage). */
+  readonly baseline: boolean;
+}
+
+export type VipEvent =
+  | (EventBase & { readonly kind: 'holder-changed'; readonly from: string; readonly to: string })
+  | (EventBase & { readonly kind: 'no-holder'; readonly lastHolder: string | undefined })
+  | (EventBase & { readonly kind: 'split-brain'; readonly holders: readonly string[] })
+  | (EventBase & {
+      readonly kind: 'recovered';
+      readonly holder: string;
+      readonly after: 'none' | 'split';
+      /** The single holder before the trouble, if one was seen: "moved from X to Y". */
+      readonly previousHolder: string | undefined;
+    })
+  | (EventBase & { readonly kind: 'http-down' })
+  | (EventBase & { readonly kind: 'http-up' });
+
+export interface Confirmations {
+  readonly holder: number;
+  readonly noHolder: number;
+  readonly splitBrain: number;
+  readonly httpDown: number;
+  readonly httpUp: number;
+}
+
+export const DEFAULT_CONFIRMATIONS: Confirmations = Object.freeze({
+  holder: 1,
+  noHolder: 2,
+  splitBrain: 2,
+  httpDown: 2,
+  httpUp: 1,
+});
+
+/** Same contract as the outbox Clock's `schedule`: returns its own cancel function. */
+export type SetTimer = (callback: () => void, delayMs: number) => () => void;
+
+export interface VipWatcherOptions {
+  readonly probe: () => Promise<VipObservation>;
+  readonly onEvent: (event: VipEvent) => void | Promise<void>;
+  readonly now: () => number;
+  readonly setTimer: SetTimer;
+  /** Time between poll starts (default 2000 ms); a slow poll delays the next, never overlaps it. */
+  readonly intervalMs?: number;
+  /** A probe still running after this counts as unknown (default 10 000 ms). */
+  readonly probeTimeoutMs?: number;
+  readonly confirmations?: Partial<Confirmations>;
+  /** onEvent threw or rejected. */
+  readonly onError?: (error: unknown) => void;
+}
+
+type Holding =
+  | { readonly kind: 'single'; readonly holder: string }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'split'; readonly holders: readonly string[] };
+
+function keyOf(h: Holding): string {
+  if (h.kind === 'single') return `single:${h.holder}`;
+  if (h.kind === 'split') return `split:${h.holders.join(',')}`;
+  return 'none';
+}
+
+/** A value that changes only after `required` identical observations in a row. */
+class Debounced<T> {
+  reported: T | undefined;
+  private candidate: string | undefined;
+  private count = 0;
+
+  constructor(private readonly key: (value: T) => string) {}
+
+  /** The newly confirmed value's previous one (`{ previous }`), or undefined when nothing changed. */
+  observe(value: T, required: number): { previous: T | undefined } | undefined {
+    const k = this.key(value);
+    if (this.reported !== undefined && this.key(this.reported) === k) {
+      this.candidate = undefined;
+      this.count = 0;
+      return undefined;
+    }
+    if (this.candidate === k) this.count += 1;
+    else {
+      this.candidate = k;
+      this.count = 1;
+    }
+    if (this.count < required) return undefined;
+    const previous = this.reported;
+    this.reported = value;
+    this.candidate = undefined;
+    this.count = 0;
+    return { previous };
+  }
+}
+
+export class VipWatcher {
+  private readonly intervalMs: number;
+  private readonly probeTimeoutMs: number;
+  private readonly confirmations: Confirmations;
+  private readonly holding = new Debounced<Holding>(keyOf);
+  private readonly http = new Debounced<boolean>(String);
+  private lastSingle: string | undefined;
+  private running = false;
+  // Bumped by stop(): a probe answer from before it is dropped.
+  private generation = 0;
+  private inFlight: Promise<void> | undefined;
+  private cancelTimer: (() => void) | undefined;
+
+  constructor(private readonly options: VipWatcherOptions) {
+    this.intervalMs = options.intervalMs ?? 2000;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? 10_000;
+    this.confirmations = { ...DEFAULT_CONFIRMATIONS, ...options.confirmations };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.pollAndReschedule();
+  }
+
+  /** Stops polling; a probe already running finishes, but its result is dropped. */
+  stop(): void {
+    this.running = false;
+    this.generation += 1;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+  }
+
+  /** Polls now (e.g. when a hook arrives), or joins the poll already running. */
+  poll(): Promise<void> {
+    this.inFlight ??= this.runPoll().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** The confirmed state, for a status line; undefined before the baseline. */
+  current(): { holding: VipState | undefined; httpOk: boolean | undefined } {
+    return { holding: this.holding.reported, httpOk: this.http.reported };
+  }
+
+  private async pollAndReschedule(): Promise<void> {
+    if (!this.running) return;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const started = this.options.now();
+    await this.poll();
+    if (!this.running) return;
+    const wait = Math.max(0, this.intervalMs - (this.options.now() - started));
+    this.cancelTimer = this.options.setTimer(() => {
+      this.cancelTimer = undefined;
+      void this.pollAndReschedule();
+    }, wait);
+  }
+
+  private async runPoll(): Promise<void> {
+    const generation = this.generation;
+    const observation = await this.observe();
+    if (generation !== this.generation || observation === undefined) return;
+    for (const event of this.judge(observation)) this.emit(event);
+  }
+
+  /** The probe's answer, or undefined when it failed or timed out (counts as unknown). */
+  private observe(): Promise<VipObservation | undefined> {
+    return new Promise((resolve) => {
+      let done = false;
+      const cancel = this.options.setTimer(() => {
+        done = true;
+        resolve(undefined);
+      }, this.probeTimeoutMs);
+      const settle = (value: VipObservation | undefined) => {
+        if (done) return;
+        done = true;
+        cancel();
+        resolve(value);
+      };
+      let pending: Promise<VipObservation>;
+      try {
+        pending = this.options.probe();
+      } catch {
+        settle(undefined);
+        return;
+      }
+      pending.then(settle, () => settle(undefined));
+    });
+  }
+
+  private judge(o: VipObservation): VipEvent[] {
+    const at = this.options.now();
+    const events: VipEvent[] = [];
+    const c = this.confirmations;
+    const state = o.state;
+    if (state.kind !== 'unknown') {
+      const holding: Holding =
+        state.kind === 'split' ? { kind: 'split', holders: [...state.holders].sort() } : state;
+      const required =
+        holding.kind === 'single' ? c.holder : holding.kind === 'none' ? c.noHolder : c.splitBrain;
+      const change = this.holding.observe(holding, required);
+      if (change !== undefined) {
+        const event = this.holdingEvent(change.previous, holding, at, o.detail);
+        if (event !== undefined) events.push(event);
+        if (holding.kind === 'single') this.lastSingle = holding.holder;
+      }
+    }
+    const httpChange = this.http.observe(o.httpOk, o.httpOk ? c.httpUp : c.httpDown);
+    if (httpChange !== undefined) {
+      const baseline = httpChange.previous === undefined;
+      if (!o.httpOk) events.push({ kind: 'http-down', at, detail: o.detail, baseline });
+      else if (!baseline) events.push({ kind: 'http-up', at, detail: o.detail, baseline });
+    }
+    return events;
+  }
+
+  private holdingEvent(
+    prev: Holding | undefined,
+    next: Holding,
+    at: number,
+    detail: string,
+  ): VipEvent | undefined {
+    const baseline = prev === undefined;
+    const base = { at, detail, baseline };
+    if (next.kind === 'none') return { ...base, kind: 'no-holder', lastHolder: this.lastSingle };
+    if (next.kind === 'split') return { ...base, kind: 'split-brain', holders: next.holders };
+    if (prev === undefined) return undefined;
+    if (prev.kind === 'single')
+      return { ...base, kind: 'holder-changed', from: prev.holder, to: next.holder };
+    return {
+      ...base,
+      kind: 'recovered',
+      holder: next.holder,
+      after: prev.kind,
+      previousHolder: this.lastSingle,
+    };
+  }
+
+  private emit(event: VipEvent): void {
+    const report = (error: unknown) => this.options.onError?.(error);
+    try {
+      const result = this.options.onEvent(event);
+      if (result instanceof Promise) result.catch(report);
+    } catch (error) {
+      report(error);
+    }
+  }
+}
