@@ -1,12 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
+import { VipWatcher } from './alerts/vip-watcher.js';
+import {
+  createAlertmanagerHandler,
+  createKeepalivedHandler,
+  webhookRoutes,
+} from './alerts/webhook-server.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
 import { parseCommand } from './domain/command.js';
 import type { Logger } from './logger.js';
+import { systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
+import { CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
 import type { CommandInput, Reply, SlackHandlers, SlackMode } from './slack/bolt-app.js';
-import { type BoltHandle, createSlackGateway, startBolt } from './slack/bolt-runtime.js';
+import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
+import { AlertFlow } from './slack/flows/alert-flow.js';
+import { RemediationFlow } from './slack/flows/remediation-flow.js';
 import { StatusFlow } from './slack/flows/status-flow.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
 import type { Store } from './store/store-port.js';
@@ -25,6 +36,11 @@ export interface AppDeps {
   readonly now?: () => number;
   /** Cold-start interval between Redis samples (tests shorten it). */
   readonly redisSampleIntervalMs?: number;
+  /** From the environment; an endpoint without its secret answers 503 (disabled). */
+  readonly webhooks?: {
+    readonly alertmanagerToken: string | undefined;
+    readonly keepalivedSecret: string | undefined;
+  };
 }
 
 export interface RunningApp {
@@ -37,6 +53,7 @@ export interface RunningApp {
 
 const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
+const EXPIRY_SWEEP_MS = 15_000;
 
 export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const { config, store, logger } = deps;
@@ -59,10 +76,75 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   };
 
   // The outbox has its own Web API client: Bolt rewrites its own client's retry options.
-  const gateway = createSlackGateway({ botToken: deps.slack.botToken, slackApiUrl: deps.slackApiUrl });
+  const { gateway, client: gatewayClient } = createSlackGateway({
+    botToken: deps.slack.botToken,
+    slackApiUrl: deps.slackApiUrl,
+  });
   const { outbox, deliverer } = createOutbox({ store, gateway, logger });
   deliverer.start();
-  const statusFlow = new StatusFlow({ config, diagnostics, store, outbox, logger, now });
+  const directory = new CachedUsergroupDirectory(
+    { members: (group) => usergroupMembers(gatewayClient, group) },
+    { now },
+  );
+  const remediation = new RemediationFlow({
+    config,
+    store,
+    outbox,
+    diagnostics,
+    shell: deps.probes.shell,
+    redis: deps.probes.redis,
+    directory,
+    logger,
+    now,
+  });
+  const statusFlow = new StatusFlow({
+    config,
+    diagnostics,
+    store,
+    outbox,
+    logger,
+    now,
+    onIncident: (row, incident, requester) => remediation.offer(row, incident, requester),
+  });
+  const alerts = new AlertFlow({
+    config,
+    store,
+    outbox,
+    diagnostics,
+    status: statusFlow,
+    logger,
+    now,
+    track,
+  });
+  const markSeen = (key: string, at: number) => store.markSeen(key, at);
+  let watcher: VipWatcher | undefined;
+  const webhookHandlers = {
+    alertmanager: createAlertmanagerHandler({
+      token: deps.webhooks?.alertmanagerToken,
+      maxBodyBytes: config.alerts.maxBodyBytes,
+      markSeen,
+      atomically: (fn) => store.atomically(fn),
+      logger,
+      now,
+      onAlerts: (batch, delivery) => alerts.onAlerts(batch, delivery),
+    }),
+    keepalived: createKeepalivedHandler({
+      secret: deps.webhooks?.keepalivedSecret,
+      replayWindowSec: config.alerts.replayWindowSec,
+      maxBodyBytes: config.alerts.maxBodyBytes,
+      markSeen,
+      logger,
+      now,
+      onKeepalived: (event) => {
+        alerts.onKeepalived(event);
+        // The hook says what changed; the watcher confirms it at once.
+        if (watcher !== undefined) track(watcher.poll());
+      },
+    }),
+  };
+  // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
+  const interrupted = await remediation.recover();
+  if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   const allowed = new Set(config.slack.allowedChannels);
   const targets = diagnostics.targets();
 
@@ -113,6 +195,11 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           }
         }
       },
+      action: (input) => {
+        if (!accepting)
+          return { reply: { text: 'okome is restarting; click again in a few seconds.' }, later: undefined };
+        return remediation.click(input);
+      },
     };
   }
 
@@ -121,11 +208,36 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     slackApiUrl: deps.slackApiUrl,
     logger,
     track,
-    routes: [{ path: '/healthz', method: 'GET', handler: health }],
+    routes: [...webhookRoutes(webhookHandlers), { path: '/healthz', method: 'GET', handler: health }],
     handlers: makeHandlers(),
     healthPort: config.http.port,
     healthHost: config.http.host,
   });
+
+  if (config.alerts.vipWatch.enabled) {
+    const w = new VipWatcher({
+      probe: vipProbeFromDiagnostics(diagnostics),
+      onEvent: (event) => alerts.onVipEvent(event),
+      now,
+      setTimer: systemClock.schedule,
+      intervalMs: config.alerts.vipWatch.intervalMs,
+      onError: (error) => log.warn({ err: error }, 'VIP watcher'),
+    });
+    watcher = w;
+    // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
+    track(
+      w.poll().then(() => {
+        const holding = w.current().holding;
+        alerts.setHolder(holding?.kind === 'single' ? holding.holder : undefined);
+        w.start();
+      }),
+    );
+  }
+
+  const expiry = setInterval(() => {
+    remediation.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+  }, EXPIRY_SWEEP_MS);
+  expiry.unref();
 
   const pruner = setInterval(() => {
     try {
@@ -147,7 +259,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     async stop(options = {}) {
       const graceMs = options.graceMs ?? 15_000;
       accepting = false;
+      watcher?.stop();
       clearInterval(pruner);
+      clearInterval(expiry);
       await bolt.stopReceiving();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...inFlight]), deadline]);

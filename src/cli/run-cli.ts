@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 import { isOkomeError } from '../errors.js';
+import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck } from './config-check.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
+import { sudoersCommand } from './sudoers-command.js';
 
 export const USAGE = `okome — OKOME cache layer incident bot
 
@@ -12,6 +14,8 @@ Usage:
   okome status [--json]         run every runbook check, classify incidents
   okome validate [--json]       the validation script's checks (SSH, services, memory, disk, network, HTTP, VIP)
   okome check TARGET [--json]   one check id, one node, or one incident's checks
+  okome sudoers [--node NAME]   the sudoers drop-in allowing exactly the catalogue's commands
+  okome audit [--since 12h] [--json]   every click, decision and execution
   okome config check [FILE]     validate a configuration (FILE or --config or OKOME_CONFIG)
   okome --help                  this text
   okome --version               the version
@@ -51,8 +55,17 @@ export async function runCli(
     if (command === 'config' && sub === 'check' && rest.length <= 1) {
       return configCheck(rest[0] ?? values.config, io);
     }
-    if (command === 'serve' && sub === undefined)
+    if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
+    }
+    if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
+    if (command === 'audit' && sub === undefined) {
+      return auditCommand(
+        { config: values.config, since: values.since, json: values.json === true },
+        io,
+        Date.now(),
+      );
+    }
     const json = values.json === true;
     if ((command === 'status' || command === 'validate') && sub === undefined) {
       return await statusCommand({ kind: command }, { config: values.config, json }, io);
@@ -78,6 +91,8 @@ function parse(argv: readonly string[]) {
     strict: true,
     options: {
       config: { type: 'string', short: 'c' },
+      node: { type: 'string' },
+      since: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },

@@ -57,7 +57,15 @@ export async function serveCommand(
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
-    app = await createApp({ config, slack, slackApiUrl: env.slackApiUrl, store, probes, logger });
+    app = await createApp({
+      config,
+      slack,
+      slackApiUrl: env.slackApiUrl,
+      store,
+      probes,
+      logger,
+      webhooks: { alertmanagerToken: env.alertmanagerToken, keepalivedSecret: env.keepalivedHookSecret },
+    });
   } catch (error) {
     await probes.close();
     store.close();

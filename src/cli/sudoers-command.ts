@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { type CliIo, ExitCode } from '../cli/cli-io.js';
 import { ConfigError, configPath, loadConfig } from '../config/load-config.js';
 import { isOkomeError } from '../errors.js';
-import { generateSudoers } from './sudoers.js';
+import { generateSudoers } from '../remediation/sudoers.js';
+import { type CliIo, ExitCode } from './cli-io.js';
 
 /**
  * `okome sudoers [--config FILE] [--node NAME]`: prints the sudoers drop-in generated from the

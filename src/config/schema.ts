@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsConfigSchema } from '../alerts/alert-config.js';
 
 /**
  * The configuration's shape. Parsed once at start-up (see load-config.ts) and frozen.
@@ -211,6 +212,15 @@ export const configSchema = z
     commands: commandsSchema.prefault({}),
     actions: z.array(actionSchema).default([]),
     slack: slackSchema,
+    alerts: alertsConfigSchema,
+    remediation: z
+      .strictObject({
+        // Show the exact commands and hosts, run nothing (every action).
+        dryRun: z.boolean().default(false),
+        // A restart can take longer than a diagnostic command.
+        stepTimeoutMs: msSchema.default(60_000),
+      })
+      .prefault({}),
     store: z.strictObject({ path: z.string().min(1).default('okome.db') }).prefault({}),
     // Port 0 picks a free port (tests); the HTTP receiver, /healthz and the webhooks listen here.
     http: z

@@ -30,7 +30,9 @@ export interface DiagnosticsDeps {
 export type Scope =
   | { readonly kind: 'status' }
   | { readonly kind: 'validate' }
-  | { readonly kind: 'check'; readonly target: string };
+  | { readonly kind: 'check'; readonly target: string }
+  /** Verification after an action: these check ids, on these nodes (global checks always). */
+  | { readonly kind: 'checks'; readonly checks: readonly string[]; readonly nodes: readonly string[] };
 
 export interface RunProgress {
   readonly done: number;
@@ -80,7 +82,14 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
     let wanted: (t: CheckTask) => boolean;
     let derived: CheckId[];
     let nodes = nodeNames;
-    if (scope.kind === 'validate') {
+    if (scope.kind === 'checks') {
+      const ids = new Set(scope.checks);
+      const onNodes = new Set(scope.nodes);
+      if (ids.has('vip-owner')) ids.add('vip-addr');
+      wanted = (t) => ids.has(t.check) && (t.node === undefined || onNodes.has(t.node));
+      derived = (['ssh', 'vip-owner'] as const).filter((c) => ids.has(c));
+      nodes = new Set([...nodeNames].filter((n) => onNodes.has(n)));
+    } else if (scope.kind === 'validate') {
       wanted = (t) => validationChecks.has(t.check);
       derived = ['ssh', 'vip-owner'];
     } else if ((incidentNumbers as readonly string[]).includes(scope.target)) {
@@ -152,7 +161,7 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
         unknown: 0,
       };
       for (const c of checks) counts[c.status] += 1;
-      const scopeKind = scope.kind;
+      const scopeKind = scope.kind === 'checks' ? 'check' : scope.kind;
       return {
         schemaVersion: REPORT_SCHEMA_VERSION,
         kind: scopeKind,

@@ -28,6 +28,11 @@ export interface NodeShell {
    *   OKOME_SSH_EXEC_TIMEOUT.
    */
   exec(node: string, command: string, options: ExecOptions): Promise<ExecResult>;
+  /**
+   * Drops the node's pooled connection so the next exec handshakes again: remediation calls it
+   * before acting, so the pinned host key is verified afresh, not trusted from an old session.
+   */
+  refresh(node: string): Promise<void>;
   /** Number of SSH handshakes completed since start (benchmarks: a warm status makes none). */
   handshakes(): number;
   close(): Promise<void>;

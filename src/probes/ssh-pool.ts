@@ -86,6 +86,9 @@ class Retry extends Error {
   }
 }
 
+/** A retired connection closes after this, so execs already running on it can finish. */
+const RETIRE_AFTER_MS = 15_000;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -156,6 +159,19 @@ export class SshPool implements NodeShell {
         this.forget(conn, live);
       } else await sleep(pause);
     }
+  }
+
+  /**
+   * Retires the node's pooled connection: the next exec handshakes again and so re-verifies the
+   * pinned host key. Execs already running on the old connection finish (it closes a little later).
+   */
+  refresh(node: string): Promise<void> {
+    const conn = this.conns.get(node);
+    const live = conn?.live;
+    if (conn === undefined || live === undefined) return Promise.resolve();
+    conn.live = undefined;
+    setTimeout(() => live.client.end(), RETIRE_AFTER_MS).unref();
+    return Promise.resolve();
   }
 
   async close(): Promise<void> {

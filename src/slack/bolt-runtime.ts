@@ -20,16 +20,22 @@ export interface BoltHandle {
 }
 
 /** A Web API client that fails fast: the outbox owns retries and pacing. */
-export function createSlackGateway(options: {
-  botToken: string;
-  slackApiUrl: string | undefined;
-}): SlackGateway {
+export function createSlackGateway(options: { botToken: string; slackApiUrl: string | undefined }): {
+  gateway: SlackGateway;
+  client: WebClient;
+} {
   const client = new WebClient(options.botToken, {
     ...OUTBOX_WEB_CLIENT_OPTIONS,
     ...(options.slackApiUrl === undefined ? {} : { slackApiUrl: options.slackApiUrl }),
     timeout: 10_000,
   });
-  return new WebClientGateway(client);
+  return { gateway: new WebClientGateway(client), client };
+}
+
+/** A user group's members (usergroups.users.list), for who may approve. */
+export async function usergroupMembers(client: WebClient, group: string): Promise<readonly string[]> {
+  const r = await client.usergroups.users.list({ usergroup: group });
+  return r.users ?? [];
 }
 
 export interface StartBoltOptions {

@@ -119,6 +119,25 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
   CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
   `,
+  // 3: the alerts an incident has seen (one row per fingerprint: repeats only bump the count),
+  // and the one summary message per incident that repeats update instead of posting anew.
+  `
+  CREATE TABLE incident_alerts (
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    fingerprint TEXT NOT NULL,
+    alertname TEXT NOT NULL,
+    node TEXT,
+    status TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (incident_id, fingerprint)
+  ) STRICT;
+  CREATE TABLE incident_summaries (
+    incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+    message_ref TEXT NOT NULL REFERENCES messages(ref)
+  ) STRICT;
+  `,
 ];
 
 /**

@@ -5,6 +5,7 @@ import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
   Incident,
+  IncidentAlert,
   IncidentStatus,
   MessageRecord,
   NewOutboxRow,
@@ -380,6 +381,110 @@ export class SqliteStore implements Store {
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────
 
+  // ── alerts ────────────────────────────────────────────────────────────────────────────
+
+  recordAlert(input: {
+    incidentId: number;
+    fingerprint: string;
+    alertname: string;
+    node: string | null;
+    status: 'firing' | 'resolved';
+    at: number;
+  }): { alert: IncidentAlert; created: boolean; statusChanged: boolean } {
+    return this.guard('record an alert', () =>
+      this.atomically(() => {
+        const before = this.alertRow(input.incidentId, input.fingerprint);
+        if (before === undefined) {
+          this.db
+            .prepare(
+              `INSERT INTO incident_alerts (incident_id, fingerprint, alertname, node, status, first_seen, last_seen, count)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
+            )
+            .run(
+              input.incidentId,
+              input.fingerprint,
+              input.alertname,
+              input.node,
+              input.status,
+              input.at,
+              input.at,
+            );
+        } else {
+          this.db
+            .prepare(
+              'UPDATE incident_alerts SET status = ?, last_seen = ?, count = count + 1 WHERE incident_id = ? AND fingerprint = ?',
+            )
+            .run(input.status, input.at, input.incidentId, input.fingerprint);
+        }
+        const alert = this.alertRow(input.incidentId, input.fingerprint);
+        if (alert === undefined) throw new OkomeError(ErrorCode.StoreFailed, 'store: alert vanished');
+        return {
+          alert,
+          created: before === undefined,
+          statusChanged: before !== undefined && before.status !== input.status,
+        };
+      }),
+    );
+  }
+
+  touchAlert(incidentId: number, fingerprint: string, at: number): boolean {
+    return this.guard('touch an alert', () => {
+      const r = this.db
+        .prepare(
+          'UPDATE incident_alerts SET last_seen = MAX(last_seen, ?), count = count + 1 WHERE incident_id = ? AND fingerprint = ?',
+        )
+        .run(at, incidentId, fingerprint);
+      return r.changes === 1;
+    });
+  }
+
+  incidentAlerts(incidentId: number): IncidentAlert[] {
+    return this.db
+      .prepare<[number], AlertRow>(
+        'SELECT * FROM incident_alerts WHERE incident_id = ? ORDER BY first_seen, fingerprint',
+      )
+      .all(incidentId)
+      .map(toAlert);
+  }
+
+  incidentOfAlert(fingerprint: string): number | undefined {
+    const row = this.db
+      .prepare<[string], { incident_id: number }>(
+        `SELECT a.incident_id FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id
+         WHERE a.fingerprint = ? AND i.status = 'open' ORDER BY i.opened_at DESC LIMIT 1`,
+      )
+      .get(fingerprint);
+    return row?.incident_id;
+  }
+
+  summaryRef(incidentId: number): string | undefined {
+    const row = this.db
+      .prepare<[number], { message_ref: string }>(
+        'SELECT message_ref FROM incident_summaries WHERE incident_id = ?',
+      )
+      .get(incidentId);
+    return row?.message_ref;
+  }
+
+  setSummaryRef(incidentId: number, ref: string): void {
+    this.guard('set an incident summary', () => {
+      this.db
+        .prepare(
+          'INSERT INTO incident_summaries (incident_id, message_ref) VALUES (?, ?) ON CONFLICT(incident_id) DO UPDATE SET message_ref = excluded.message_ref',
+        )
+        .run(incidentId, ref);
+    });
+  }
+
+  private alertRow(incidentId: number, fingerprint: string): IncidentAlert | undefined {
+    const row = this.db
+      .prepare<[number, string], AlertRow>(
+        'SELECT * FROM incident_alerts WHERE incident_id = ? AND fingerprint = ?',
+      )
+      .get(incidentId, fingerprint);
+    return row === undefined ? undefined : toAlert(row);
+  }
+
   // ── approvals and audit ───────────────────────────────────────────────────────────────
 
   insertApproval(approval: Approval): void {
@@ -665,4 +770,26 @@ function isUniqueViolation(error: unknown): boolean {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+interface AlertRow {
+  fingerprint: string;
+  alertname: string;
+  node: string | null;
+  status: 'firing' | 'resolved';
+  first_seen: number;
+  last_seen: number;
+  count: number;
+}
+
+function toAlert(r: AlertRow): IncidentAlert {
+  return {
+    fingerprint: r.fingerprint,
+    alertname: r.alertname,
+    node: r.node,
+    status: r.status,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    count: r.count,
+  };
 }

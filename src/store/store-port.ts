@@ -211,6 +211,35 @@ export interface ApprovalRecordStore extends Transactional {
   lastFinishedAt(actionId: string, targets: readonly string[]): number | undefined;
 }
 
+export interface IncidentAlert {
+  readonly fingerprint: string;
+  readonly alertname: string;
+  readonly node: string | null;
+  readonly status: 'firing' | 'resolved';
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+  readonly count: number;
+}
+
+export interface AlertStore {
+  /** Records one new delivery of an alert on an incident; says whether its status changed. */
+  recordAlert(input: {
+    incidentId: number;
+    fingerprint: string;
+    alertname: string;
+    node: string | null;
+    status: 'firing' | 'resolved';
+    at: number;
+  }): { alert: IncidentAlert; created: boolean; statusChanged: boolean };
+  /** Bumps count and last-seen of a known alert (a repeat); false when unknown. */
+  touchAlert(incidentId: number, fingerprint: string, at: number): boolean;
+  incidentAlerts(incidentId: number): IncidentAlert[];
+  /** The open incident that has seen this alert fingerprint, if any. */
+  incidentOfAlert(fingerprint: string): number | undefined;
+  summaryRef(incidentId: number): string | undefined;
+  setSummaryRef(incidentId: number, ref: string): void;
+}
+
 /** Everything okome-bot persists. */
 export interface Store
   extends IncidentStore,
@@ -218,6 +247,7 @@ export interface Store
     SeenEventStore,
     OutboxStore,
     AuditStore,
-    ApprovalRecordStore {
+    ApprovalRecordStore,
+    AlertStore {
   close(): void;
 }

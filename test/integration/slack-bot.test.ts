@@ -167,7 +167,10 @@ describe('okome bot over HTTP mode', () => {
     expect((await emu.httpSlash(url, 'testsecret123', input)).status).toBe(200);
     const health = await fetch(`http://127.0.0.1:${app.httpPort}/healthz`);
     expect(health.status).toBe(200);
-    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME validation')), 10_000);
+    await emu.waitFor(
+      () => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME validation')),
+      10_000,
+    );
     await settled(emu);
     const posts = emu.callsTo('chat.postMessage').length;
     // Slack retries with the same payload (same trigger_id) and X-Slack-Retry-Num.

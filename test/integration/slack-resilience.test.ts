@@ -97,10 +97,14 @@ describe('Slack down, bot down', () => {
       const refused = emulator.calls.filter((c) => c.status === 429 || c.status === 500).length;
       expect(refused).toBeGreaterThan(0);
       const path = cfg.config.store.path;
-      const rows = await until(() => {
-        const r = outboxRows(path);
-        return r.every((x) => x.state === 'sent') ? r : undefined;
-      }, 60_000, 'every outbox row sent');
+      const rows = await until(
+        () => {
+          const r = outboxRows(path);
+          return r.every((x) => x.state === 'sent') ? r : undefined;
+        },
+        60_000,
+        'every outbox row sent',
+      );
       expect(rows.filter((r) => r.state !== 'sent')).toEqual([]);
       expectOrderedPerQueue(rows);
       expect(emulator.messagesIn('C0OPS').some((m) => m.text.startsWith('OKOME status'))).toBe(true);
@@ -116,16 +120,20 @@ describe('Slack down, bot down', () => {
     const emulator = emu;
     const config = cfg;
     const start = () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/okome.ts', 'serve', '--config', config.path], {
-        env: {
-          ...process.env,
-          SLACK_BOT_TOKEN: 'xoxb-test',
-          SLACK_APP_TOKEN: 'xapp-test',
-          SLACK_API_URL: emulator.apiUrl,
-          OKOME_LOG_LEVEL: 'warn',
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/okome.ts', 'serve', '--config', config.path],
+        {
+          env: {
+            ...process.env,
+            SLACK_BOT_TOKEN: 'xoxb-test',
+            SLACK_APP_TOKEN: 'xapp-test',
+            SLACK_API_URL: emulator.apiUrl,
+            OKOME_LOG_LEVEL: 'warn',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      );
       children.push(child);
       return child;
     };
@@ -136,7 +144,11 @@ describe('Slack down, bot down', () => {
     await emulator.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
     const path = config.config.store.path;
     // Wait until the diagnosis is done and its messages sit undelivered in the outbox.
-    await until(() => outboxRows(path).some((r) => r.queue_key.startsWith('C0INCIDENT')), 30_000, 'incident messages in the outbox');
+    await until(
+      () => outboxRows(path).some((r) => r.queue_key.startsWith('C0INCIDENT')),
+      30_000,
+      'incident messages in the outbox',
+    );
     const pending = outboxRows(path).filter((r) => r.state === 'pending').length;
     expect(pending).toBeGreaterThan(2);
     first.kill('SIGKILL');
@@ -144,10 +156,14 @@ describe('Slack down, bot down', () => {
     emulator.clearFaults();
     expect(emulator.messagesIn('C0OPS')).toEqual([]);
     start();
-    const rows = await until(() => {
-      const r = outboxRows(path);
-      return r.every((x) => x.state === 'sent') ? r : undefined;
-    }, 60_000, 'every outbox row sent after the restart');
+    const rows = await until(
+      () => {
+        const r = outboxRows(path);
+        return r.every((x) => x.state === 'sent') ? r : undefined;
+      },
+      60_000,
+      'every outbox row sent after the restart',
+    );
     expectOrderedPerQueue(rows);
     expect(emulator.messagesIn('C0OPS').some((m) => m.text.startsWith('OKOME status'))).toBe(true);
     expect(emulator.messagesIn('C0INCIDENT').length).toBeGreaterThan(0);

@@ -34,6 +34,8 @@ describe('migrations', () => {
     expect(tables).toEqual([
       'approvals',
       'audit',
+      'incident_alerts',
+      'incident_summaries',
       'incidents',
       'messages',
       'outbox',

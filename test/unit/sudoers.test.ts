@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { sudoersCommand } from '../../src/cli/sudoers-command.js';
 import { ConfigError } from '../../src/config/load-config.js';
 import {
   aliasName,
@@ -11,7 +12,6 @@ import {
   nodeSudoCommands,
   sudoEntry,
 } from '../../src/remediation/sudoers.js';
-import { sudoersCommand } from '../../src/remediation/sudoers-command.js';
 import { fixtureConfig, fixtureInput } from './remediation-fixtures.js';
 
 const config = fixtureConfig();

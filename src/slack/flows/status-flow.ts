@@ -5,7 +5,12 @@ import type { Incident } from '../../domain/classify.js';
 import type { StatusReport } from '../../domain/report.js';
 import type { Logger } from '../../logger.js';
 import type { Outbox } from '../../outbox/outbox.js';
-import type { IncidentStore, TimelineStore } from '../../store/store-port.js';
+import type {
+  AlertStore,
+  Incident as IncidentRow,
+  IncidentStore,
+  TimelineStore,
+} from '../../store/store-port.js';
 import {
   renderEvidence,
   renderIncidentRoot,
@@ -24,12 +29,12 @@ import { renderCheckList, renderProgress, renderSummary } from '../render/status
 export interface StatusFlowDeps {
   readonly config: LoadedConfig;
   readonly diagnostics: Diagnostics;
-  readonly store: IncidentStore & TimelineStore;
+  readonly store: IncidentStore & TimelineStore & Pick<AlertStore, 'incidentAlerts'>;
   readonly outbox: Outbox;
   readonly logger: Logger;
   readonly now: () => number;
-  /** Extra blocks for an open incident's card (the Approve buttons, from remediation). */
-  readonly actionBlocks?: (incidentId: number, incident: Incident, requester: string) => readonly unknown[];
+  /** After an incident's messages are queued: offers its actions (remediation). */
+  readonly onIncident?: (row: IncidentRow, incident: Incident, requester: string) => void;
 }
 
 export interface StatusRequest {
@@ -37,6 +42,8 @@ export interface StatusRequest {
   readonly channel: string;
   /** A Slack user ID, or 'bot' for alerts. */
   readonly requester: string;
+  /** Post the progress and the report in this thread (an alert's incident) instead of the channel. */
+  readonly threadRef?: string;
 }
 
 const HIT_RATIO_HISTORY = 20;
@@ -51,6 +58,7 @@ export class StatusFlow {
     const total = diagnostics.count(request.scope);
     const progressRef = outbox.enqueuePost({
       channel: request.channel,
+      ...(request.threadRef === undefined ? {} : { threadRef: request.threadRef }),
       payload: renderProgress(what, 0, total, []),
     });
     const problems: CheckResult[] = [];
@@ -77,7 +85,11 @@ export class StatusFlow {
     });
     if (report.incidents.length === 0) {
       for (const m of renderCheckList(report.checks))
-        outbox.enqueuePost({ channel: request.channel, threadRef: progressRef, payload: m });
+        outbox.enqueuePost({
+          channel: request.channel,
+          threadRef: request.threadRef ?? progressRef,
+          payload: m,
+        });
     }
     logger.info(
       {
@@ -105,10 +117,8 @@ export class StatusFlow {
         requester,
         now: now(),
       });
-      store.saveReport(row.id, {
-        incident,
-        checks: report.checks.filter((c) => incident.evidence.includes(c.id)),
-      });
+      // The whole report: an approval's precondition is judged against the diagnosis it came from.
+      store.saveReport(row.id, report);
       store.appendTimeline({
         incidentId: row.id,
         at: now(),
@@ -121,8 +131,7 @@ export class StatusFlow {
           requester,
         },
       });
-      const extra = (this.deps.actionBlocks?.(row.id, incident, requester) ?? []) as never[];
-      const root = renderIncidentRoot(incident, report, { status: 'open', extraBlocks: extra });
+      const root = renderIncidentRoot(incident, report, { status: 'open' });
       let rootRef = row.rootRef;
       if (rootRef === null) {
         rootRef = outbox.enqueuePost({ channel, payload: root });
@@ -131,8 +140,10 @@ export class StatusFlow {
         outbox.enqueueUpdate({ messageRef: rootRef, payload: root });
         outbox.enqueuePost({ channel, threadRef: rootRef, payload: renderStillOpen(incident, report) });
       }
-      for (const m of renderEvidence(incident, report.checks))
+      for (const m of renderEvidence(incident, report.checks)) {
         outbox.enqueuePost({ channel, threadRef: rootRef, payload: m });
+      }
+      this.deps.onIncident?.({ ...row, rootRef }, incident, requester);
       keys.add(incident.key);
     }
     return keys;
@@ -148,7 +159,11 @@ export class StatusFlow {
     const byId = new Map(report.checks.map((c) => [c.id, c]));
     for (const open of store.openIncidents()) {
       if (present.has(open.key)) continue;
-      const evidence = evidenceIds(open.lastReport);
+      // Failovers and unmapped alerts are not diagnosis keys: they end by their own events.
+      if (open.key.startsWith('failover:') || open.key.startsWith('alert:')) continue;
+      // An alert still firing keeps its incident open, whatever the checks say.
+      if (store.incidentAlerts(open.id).some((a) => a.status === 'firing')) continue;
+      const evidence = evidenceIds(open.lastReport, open.key);
       const healed = evidence.every((id) => {
         const c = byId.get(id);
         return c === undefined || c.status === 'ok' || c.status === 'warn';
@@ -169,9 +184,13 @@ export class StatusFlow {
   }
 }
 
-function evidenceIds(lastReport: unknown): string[] {
+function evidenceIds(lastReport: unknown, key: string): string[] {
   if (typeof lastReport !== 'object' || lastReport === null) return [];
-  const incident = (lastReport as { incident?: { evidence?: unknown } }).incident;
-  const ids = incident?.evidence;
+  const incidents = (lastReport as { incidents?: unknown }).incidents;
+  if (!Array.isArray(incidents)) return [];
+  const mine = incidents.find(
+    (i: unknown) => typeof i === 'object' && i !== null && (i as { key?: unknown }).key === key,
+  ) as { evidence?: unknown } | undefined;
+  const ids = mine?.evidence;
   return Array.isArray(ids) ? ids.filter((x): x is string => typeof x === 'string') : [];
 }

@@ -10,10 +10,14 @@ export interface BotConfigParams {
   readonly storePath: string;
   readonly incidentChannel?: string;
   readonly approvers?: readonly string[];
+  /** Cooldown between two runs of an action on the same nodes (default 2 s in the lab). */
+  readonly cooldownMs?: number;
 }
 
 export const LAB_INCIDENT_CHANNEL = 'C0INCIDENT';
 export const LAB_APPROVERS = ['U0APPROVER1', 'U0APPROVER2'] as const;
+/** A user group of approvers; the Slack emulator says who is in it. */
+export const LAB_APPROVER_GROUP = 'S0OKOMEOPS';
 
 /**
  * The bot's configuration for this lab, as the schema's input type so that a schema change
@@ -22,6 +26,7 @@ export const LAB_APPROVERS = ['U0APPROVER1', 'U0APPROVER2'] as const;
  */
 export function buildBotConfig(params: BotConfigParams): ConfigInput {
   const channel = params.incidentChannel ?? LAB_INCIDENT_CHANNEL;
+  const cooldownMs = params.cooldownMs ?? 2000;
   const node = (name: PiNode, roles: Array<'frontend' | 'backend' | 'spare'>) => ({
     name,
     roles,
@@ -52,6 +57,7 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
         targets: { roles: ['frontend'] },
         steps: [{ run: 'serviceRestart', service: 'nginx' }],
         risk: 'low',
+        cooldownMs,
       },
       {
         id: 'restart-redis',
@@ -59,6 +65,7 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
         targets: { roles: ['backend'] },
         steps: [{ run: 'serviceRestart', service: 'redis-server' }],
         risk: 'low',
+        cooldownMs,
       },
       {
         id: 'restart-keepalived',
@@ -67,6 +74,7 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
         steps: [{ run: 'serviceRestart', service: 'keepalived' }],
         sequential: true,
         risk: 'medium',
+        cooldownMs,
       },
       {
         id: 'flush-redis',
@@ -75,6 +83,7 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
         steps: [{ redis: 'flushdb' }],
         approvals: 2,
         risk: 'medium',
+        cooldownMs,
       },
       {
         id: 'disable-chaos',
@@ -83,16 +92,17 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
         steps: [
           { run: 'chaosFlagRemove' },
           { run: 'firewallFlush' },
-          { run: 'serviceRestart', service: 'nginx' },
+          { run: 'serviceRestart', service: '*' },
         ],
         approvals: 2,
         risk: 'high',
+        cooldownMs,
       },
     ],
     slack: {
       incidentChannel: channel,
       allowedChannels: [channel],
-      approvers: { users: [...(params.approvers ?? LAB_APPROVERS)], groups: [] },
+      approvers: { users: [...(params.approvers ?? LAB_APPROVERS)], groups: [LAB_APPROVER_GROUP] },
     },
     store: { path: params.storePath },
     // The bot's HTTP listener doubles as the keepalived hook target (DEFAULT_NOTIFY_URL).

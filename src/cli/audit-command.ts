@@ -1,0 +1,59 @@
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { configPath, loadConfig } from '../config/load-config.js';
+import { ErrorCode, OkomeError } from '../errors.js';
+import { openSqliteStore } from '../store/sqlite-store.js';
+import { type CliIo, ExitCode } from './cli-io.js';
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "30m", "12h", "7d" → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d{1,6})([smhd])$/.exec(text.trim());
+  const unit = m?.[2] === undefined ? undefined : UNITS[m[2]];
+  if (m === null || unit === undefined) {
+    throw new OkomeError(
+      ErrorCode.UsageInvalid,
+      `--since ${JSON.stringify(text)}: write a duration like 30m, 12h or 7d`,
+      { userSafe: true },
+    );
+  }
+  return Number(m[1]) * unit;
+}
+
+/** `okome audit [--since DURATION] [--json]`: every click, decision and execution, oldest first. */
+export function auditCommand(
+  options: { config: string | undefined; since: string | undefined; json: boolean },
+  io: CliIo,
+  now: number,
+): number {
+  const file = resolve(io.cwd, configPath(options.config, io.env));
+  const config = loadConfig(file);
+  const since = options.since === undefined ? 0 : now - parseDuration(options.since);
+  const path = isAbsolute(config.store.path) ? config.store.path : resolve(dirname(file), config.store.path);
+  const store = openSqliteStore({ path });
+  try {
+    const entries = store.auditSince(since);
+    if (options.json) {
+      io.stdout.write(
+        `${JSON.stringify(
+          entries.map((e) => ({ ...e, at: new Date(e.at).toISOString() })),
+          null,
+          2,
+        )}\n`,
+      );
+      return ExitCode.Ok;
+    }
+    for (const e of entries) {
+      const what = [e.actionId, e.approvalId].filter((x) => x !== null).join(' ');
+      const states = e.stateBefore === null ? '' : ` ${e.stateBefore}→${e.stateAfter ?? '?'}`;
+      io.stdout.write(
+        `${new Date(e.at).toISOString()} ${e.actor} ${e.event} ${what} ${e.verdict}/${e.code}${states}: ${e.reason}\n`,
+      );
+      if (e.commands.length > 0) io.stdout.write(`    ${e.targets.join(',')}: ${e.commands.join(' | ')}\n`);
+    }
+    if (entries.length === 0) io.stdout.write('no audit entries in that period\n');
+    return ExitCode.Ok;
+  } finally {
+    store.close();
+  }
+}

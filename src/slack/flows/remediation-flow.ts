@@ -1,0 +1,409 @@
+import { z } from 'zod';
+import type { LoadedConfig } from '../../config/load-config.js';
+import type { Diagnostics } from '../../diagnostics/diagnose.js';
+import { type Approval, type ApprovalEvent, type Decision, decide } from '../../domain/approval.js';
+import type { Incident, ProposedAction } from '../../domain/classify.js';
+import { type StatusReport, statusReportSchema } from '../../domain/report.js';
+import { asOkomeError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Outbox } from '../../outbox/outbox.js';
+import type { NodeShell, RedisProbe } from '../../probes/ports.js';
+import { approvalIdSchema } from '../../remediation/approval-id.js';
+import { type AuditLog, applyApprovalEvent } from '../../remediation/approval-store.js';
+import { type ExecutionReport, executePlan } from '../../remediation/execute.js';
+import { type ActionPlan, commandsChanged, planAction, touchesVip } from '../../remediation/plan.js';
+import { checkPrecondition } from '../../remediation/precondition.js';
+import { requestApproval } from '../../remediation/request-approval.js';
+import { authorizeApprover, type CachedUsergroupDirectory } from '../../remediation/usergroup-directory.js';
+import type { Incident as IncidentRow, Store } from '../../store/store-port.js';
+import type { ActionInput, Reply } from '../bolt-app.js';
+import {
+  APPROVE_PREFIX,
+  type CardInfo,
+  REJECT_PREFIX,
+  renderApprovalCard,
+  renderExecution,
+} from '../render/approval-card.js';
+
+/**
+ * Approval-gated remediation in Slack: offers the classified incident's actions as cards with
+ * Approve/Reject buttons, decides every click through the approval state machine (compare-and-
+ * set in the store, audited), and for the one decision that starts the run: re-checks the
+ * precondition on a fresh full status, runs the pinned commands, verifies, and tells the thread.
+ */
+
+/** The runbook's "Verification" step per action, when the configuration names none. */
+export const DEFAULT_VERIFY: Readonly<Record<string, readonly string[]>> = {
+  'restart-nginx': ['service', 'node-http', 'vip-http'],
+  'restart-redis': ['redis-ping', 'service'],
+  'restart-keepalived': ['service', 'vip-owner', 'vip-http'],
+  'flush-redis': ['redis-ping', 'redis-budget'],
+  'disable-chaos': ['chaos-flag', 'firewall', 'service'],
+};
+
+export interface RemediationDeps {
+  readonly config: LoadedConfig;
+  readonly store: Store;
+  readonly outbox: Outbox;
+  readonly diagnostics: Diagnostics;
+  readonly shell: NodeShell;
+  readonly redis: RedisProbe;
+  readonly directory: CachedUsergroupDirectory;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const mention = (u: string) => (u === 'bot' ? 'the bot' : `<@${u}>`);
+const clickSchema = z.object({ verb: z.enum(['approve', 'reject']), id: approvalIdSchema });
+
+export class RemediationFlow {
+  private readonly log: Logger;
+  private readonly audit: AuditLog;
+  constructor(private readonly deps: RemediationDeps) {
+    this.log = deps.logger.child({ component: 'remediation' });
+    this.audit = {
+      appendAudit: (e) =>
+        deps.store.appendAudit({ ...e, targets: [...e.targets], commands: [...e.commands] }),
+    };
+  }
+
+  /** After a diagnosis: one pending approval (and card) per proposed action, reused while it is pending. */
+  offer(row: IncidentRow, incident: Incident, requester: string): void {
+    const { store, outbox, config, now } = this.deps;
+    if (row.rootRef === null) return;
+    const pending = store.approvalsInStates(['pending']).filter((a) => a.incidentId === row.id);
+    for (const proposed of incident.actions) {
+      const same = pending.find(
+        (a) => a.actionId === proposed.actionId && sameNodes(a.targets, proposed.nodes),
+      );
+      if (same !== undefined && same.expiresAt > now()) continue;
+      const planned = planAction(proposed, config);
+      if (!planned.ok) {
+        outbox.enqueuePost({
+          channel: row.channel,
+          threadRef: row.rootRef,
+          payload: { text: `Cannot offer ${proposed.actionId}: ${planned.reason}` },
+        });
+        continue;
+      }
+      const plan = this.withVerify(planned.plan);
+      const approval = requestApproval(plan, {
+        incidentId: row.id,
+        requester,
+        now: now(),
+        ttlMs: config.slack.approvalTtlMs,
+      });
+      store.atomically(() => {
+        store.insertApproval(approval);
+        store.appendAudit({
+          at: now(),
+          approvalId: approval.id,
+          incidentId: row.id,
+          actionId: approval.actionId,
+          actor: requester,
+          event: 'offer',
+          verdict: 'accepted',
+          code: 'offered',
+          reason: `offered ${plan.label}`,
+          stateBefore: null,
+          stateAfter: 'pending',
+          targets: [...approval.targets],
+          commands: approval.commands.map((c) => `${c.node}: ${c.command}`),
+        });
+      });
+      const ref = outbox.enqueuePost({
+        channel: row.channel,
+        threadRef: row.rootRef,
+        payload: {
+          ...renderApprovalCard(approval, this.cardInfo(plan), { buttons: true }),
+          reply_broadcast: true,
+        },
+      });
+      store.setApprovalCardRef(approval.id, ref);
+    }
+  }
+
+  /** A button click: validated, deduplicated, then decided after the ack. */
+  click(input: ActionInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined } {
+    const verb = input.actionId.startsWith(APPROVE_PREFIX)
+      ? 'approve'
+      : input.actionId.startsWith(REJECT_PREFIX)
+        ? 'reject'
+        : undefined;
+    const id = input.actionId.slice((verb === 'approve' ? APPROVE_PREFIX : REJECT_PREFIX).length);
+    const parsed = clickSchema.safeParse({ verb, id });
+    if (!parsed.success || parsed.data.id !== input.value) {
+      this.log.warn(
+        { actionId: input.actionId.slice(0, 80), user: input.userId },
+        'unknown or forged button ignored',
+      );
+      return { reply: { text: 'That button is not one of mine.' }, later: undefined };
+    }
+    // Redelivered envelopes and double deliveries carry the same trigger and action_ts.
+    if (!this.deps.store.markSeen(`click:${input.triggerId}:${input.actionTs}`, this.deps.now())) {
+      return { reply: undefined, later: undefined };
+    }
+    return { reply: undefined, later: () => this.decideClick(parsed.data.verb, parsed.data.id, input) };
+  }
+
+  private async decideClick(verb: 'approve' | 'reject', id: string, input: ActionInput): Promise<void> {
+    const { store, config, directory } = this.deps;
+    const before = store.approvalById(id);
+    if (before === undefined) {
+      this.ephemeral(input, 'This approval no longer exists. Run `/okome status` for a fresh diagnosis.');
+      return;
+    }
+    const authorization = await authorizeApprover(input.userId, config.slack.approvers, directory);
+    const event: ApprovalEvent =
+      verb === 'approve'
+        ? { kind: 'click-approve', user: input.userId, authorization }
+        : { kind: 'click-reject', user: input.userId, authorization };
+    const decision = this.apply(id, event);
+    if (decision.verdict === 'refused' && !decision.effects.some((e) => e.kind === 'ephemeral')) {
+      this.ephemeral(input, decision.reason);
+    }
+    await this.carryOut(decision, input);
+  }
+
+  private apply(id: string, event: ApprovalEvent): Decision {
+    const { store, now } = this.deps;
+    return store.atomically(() =>
+      applyApprovalEvent(store, id, event, now(), { mention, audit: this.audit }),
+    );
+  }
+
+  private ephemeral(input: { channelId: string | undefined; userId: string }, text: string): void {
+    if (input.channelId === undefined) return;
+    this.deps.outbox.enqueueEphemeral({ channel: input.channelId, user: input.userId, payload: { text } });
+  }
+
+  private async carryOut(
+    decision: Decision,
+    input?: { channelId: string | undefined; userId: string },
+  ): Promise<void> {
+    const approval = decision.next;
+    for (const effect of decision.effects) {
+      switch (effect.kind) {
+        case 'ephemeral':
+          if (input !== undefined)
+            this.ephemeral({ channelId: input.channelId, userId: effect.user }, effect.text);
+          break;
+        case 'update-card':
+          this.updateCard(approval, effect.buttons);
+          break;
+        case 'thread-notice':
+          this.threadNotice(approval, effect.text);
+          break;
+        case 'start-run':
+          await this.run(approval);
+          break;
+      }
+    }
+  }
+
+  private incidentOf(approval: Approval): IncidentRow | undefined {
+    return this.deps.store.incidentById(approval.incidentId);
+  }
+
+  private threadNotice(approval: Approval, text: string): void {
+    const row = this.incidentOf(approval);
+    if (row?.rootRef == null) return;
+    this.deps.outbox.enqueuePost({ channel: row.channel, threadRef: row.rootRef, payload: { text } });
+  }
+
+  private updateCard(approval: Approval, buttons: boolean): void {
+    const ref = this.deps.store.approvalCardRef(approval.id);
+    if (ref === undefined) return;
+    this.deps.outbox.enqueueUpdate({
+      messageRef: ref,
+      payload: renderApprovalCard(approval, this.infoFor(approval), { buttons }),
+    });
+  }
+
+  private withVerify(plan: ActionPlan): ActionPlan {
+    if (plan.verify.checks.length > 0) return plan;
+    return { ...plan, verify: { ...plan.verify, checks: DEFAULT_VERIFY[plan.actionId] ?? [] } };
+  }
+
+  private cardInfo(plan: ActionPlan): CardInfo {
+    return {
+      label: plan.label,
+      risk: plan.risk,
+      details: plan.details,
+      notes: plan.notes,
+      dryRun: plan.dryRun || this.deps.config.remediation.dryRun,
+    };
+  }
+
+  private infoFor(approval: Approval): CardInfo {
+    const planned = planAction({ actionId: approval.actionId, nodes: approval.targets }, this.deps.config);
+    if (planned.ok) return this.cardInfo(planned.plan);
+    return {
+      label: `${approval.actionId} on ${approval.targets.join(', ')}`,
+      risk: '?',
+      details: approval.commands.map((c) => `${c.command} on ${c.node}`),
+      notes: [planned.reason],
+      dryRun: this.deps.config.remediation.dryRun,
+    };
+  }
+
+  /** The one caller holding the start-run effect: re-check, run, verify, report. */
+  private async run(approved: Approval): Promise<void> {
+    const { config, store, diagnostics, now } = this.deps;
+    const proposed: ProposedAction = { actionId: approved.actionId, nodes: approved.targets };
+    const row = this.incidentOf(approved);
+    const diagnosis = parseReport(row?.lastReport);
+    const planned = planAction(proposed, config);
+    const changed: string[] = [];
+    if (!planned.ok) changed.push(`the action can no longer be planned: ${planned.reason}`);
+    const plan = planned.ok ? this.withVerify(planned.plan) : undefined;
+    if (plan !== undefined) {
+      const drift = commandsChanged(approved.commands, plan);
+      if (drift !== undefined) changed.push(drift);
+      const last = store.lastFinishedAt(approved.actionId, approved.targets);
+      if (last !== undefined && now() - last < plan.cooldownMs) {
+        changed.push(
+          `cooldown: ${approved.actionId} ran on ${approved.targets.join(', ')} ${Math.round((now() - last) / 1000)} s ago (cooldown ${Math.round(plan.cooldownMs / 1000)} s)`,
+        );
+      }
+    }
+    if (diagnosis === undefined) changed.push('the diagnosis this approval came from is not stored');
+    if (changed.length === 0 && plan !== undefined && diagnosis !== undefined) {
+      this.threadNotice(
+        approved,
+        `Approved by ${approved.approvers.map((a) => mention(a.user)).join(', ')}. Re-checking before running ${plan.label}…`,
+      );
+      // Fresh handshakes to the targets: a host key that changed since the diagnosis is caught
+      // here, not trusted from a connection authenticated before the change.
+      await Promise.all(approved.targets.map((n) => this.deps.shell.refresh(n)));
+      const current = await diagnostics.run({ kind: 'status' });
+      const pre = checkPrecondition({ proposed, diagnosis, current, vipRelated: touchesVip(plan) });
+      if (!pre.ok) changed.push(...pre.changed);
+    }
+    if (changed.length > 0 || plan === undefined) {
+      const reason = `the state changed since the diagnosis: ${changed.join('; ')}`;
+      const cancelled = this.apply(approved.id, { kind: 'cancel', reason });
+      await this.carryOut(cancelled);
+      this.threadNotice(
+        approved,
+        `:raised_hand: Not run: ${changed.join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
+      );
+      return;
+    }
+    const started = this.apply(approved.id, { kind: 'start-run' });
+    await this.carryOut(started);
+    if (started.verdict !== 'accepted') return;
+    this.timeline(
+      approved,
+      'approval',
+      `Running ${plan.label}, approved by ${approved.approvers.map((a) => a.user).join(', ')}`,
+    );
+    let report: ExecutionReport;
+    try {
+      report = await executePlan(plan, {
+        shell: this.deps.shell,
+        redis: this.deps.redis,
+        verify: (checks, nodes) => this.verify(checks, nodes),
+        now,
+        sleep: this.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+        stepTimeoutMs: config.remediation.stepTimeoutMs,
+        redisTimeoutMs: config.timeouts.redisMs,
+        dryRun: config.remediation.dryRun,
+        onProgress: (p) => {
+          if (p.kind === 'step-started')
+            this.log.info({ node: p.node, command: p.command, approval: approved.id }, 'step started');
+        },
+      });
+    } catch (error) {
+      const e = asOkomeError(error);
+      const finished = this.apply(approved.id, {
+        kind: 'finish',
+        result: 'failure',
+        summary: `internal error: ${e.code}`,
+      });
+      await this.carryOut(finished);
+      this.log.error({ err: e, approval: approved.id }, 'execution failed');
+      return;
+    }
+    const who = approved.approvers.map((a) => mention(a.user)).join(', ');
+    const row2 = this.incidentOf(approved);
+    if (row2?.rootRef != null) {
+      for (const m of renderExecution(report, who))
+        this.deps.outbox.enqueuePost({ channel: row2.channel, threadRef: row2.rootRef, payload: m });
+    }
+    for (const step of report.steps) {
+      store.appendAudit({
+        at: now(),
+        approvalId: approved.id,
+        incidentId: approved.incidentId,
+        actionId: approved.actionId,
+        actor: 'bot',
+        event: 'execute-step',
+        verdict: step.ok ? 'accepted' : 'refused',
+        code: step.exitCode === null ? (step.errorCode ?? 'no-exit-status') : `exit-${step.exitCode}`,
+        reason: `${step.command} on ${step.node}: ${step.exitCode === null ? 'no exit status' : `exit ${step.exitCode}`} in ${step.durationMs} ms`,
+        stateBefore: 'running',
+        stateAfter: 'running',
+        targets: [step.node],
+        commands: [step.command],
+      });
+      this.timeline(
+        approved,
+        'command',
+        `${step.node}: ${step.command} → ${step.exitCode ?? 'no exit status'} (${step.durationMs} ms)`,
+      );
+    }
+    const finished = this.apply(approved.id, {
+      kind: 'finish',
+      result: report.ok ? 'success' : 'failure',
+      summary: report.summary,
+    });
+    this.timeline(approved, 'outcome', `${report.ok ? 'Succeeded' : 'Failed'}: ${report.summary}`);
+    await this.carryOut(finished);
+  }
+
+  private timeline(approval: Approval, kind: 'approval' | 'command' | 'outcome', text: string): void {
+    this.deps.store.appendTimeline({ incidentId: approval.incidentId, at: this.deps.now(), kind, text });
+  }
+
+  /** The runbook's verification: every listed check on the action's nodes passes. */
+  private async verify(
+    checks: readonly string[],
+    nodes: readonly string[],
+  ): Promise<{ ok: boolean; details: string }> {
+    const report = await this.deps.diagnostics.run({ kind: 'checks', checks, nodes });
+    const bad = report.checks.filter((c) => c.status !== 'ok');
+    const details = report.checks
+      .map((c) => `${c.status === 'ok' ? 'ok  ' : 'FAIL'} ${c.id}: ${c.summary}`)
+      .join('\n');
+    return { ok: report.checks.length > 0 && bad.length === 0, details };
+  }
+
+  /** Start-up: whatever a crash left approved or running is interrupted and said so; never re-run. */
+  async recover(): Promise<number> {
+    const stuck = this.deps.store.approvalsInStates(['approved', 'running']);
+    for (const a of stuck) await this.carryOut(this.apply(a.id, { kind: 'crash-recovery' }));
+    return stuck.length;
+  }
+
+  /** Periodic: pending approvals past their expiry lose their buttons and say why. */
+  async expire(): Promise<number> {
+    const { store, now } = this.deps;
+    const due = store.approvalsInStates(['pending']).filter((a) => a.expiresAt <= now());
+    for (const a of due) {
+      if (decide(a, { kind: 'expire' }, now()).changed)
+        await this.carryOut(this.apply(a.id, { kind: 'expire' }));
+    }
+    return due.length;
+  }
+}
+
+function sameNodes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+}
+
+function parseReport(value: unknown): StatusReport | undefined {
+  const parsed = statusReportSchema.safeParse(value);
+  return parsed.success ? (parsed.data as unknown as StatusReport) : undefined;
+}

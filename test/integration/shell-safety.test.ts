@@ -1,0 +1,117 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp, type RunningApp } from '../../src/app.js';
+import { commandPurposes } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logger.js';
+import { createProbes } from '../../src/probes/create-probes.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import { stopAllLaunched } from '../support/launchers/process-utils.js';
+import { type SshdServer, startSshd } from '../support/launchers/sshd.js';
+import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+
+/**
+ * No Slack text ever reaches a shell: a real sshd whose ForceCommand records every command it
+ * is sent, hostile slash text, button values, action ids and user names from Slack, and then the
+ * record must hold only commands of the configuration and no marker file may appear.
+ */
+
+let sshd: SshdServer;
+let emu: SlackEmulator;
+let app: RunningApp;
+let cfg: LoopbackConfig;
+let dir: string;
+const MARKER = '/tmp/okome-pwned-marker';
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'okome-shell-safety-'));
+  chmodSync(dir, 0o777);
+  const log = join(dir, 'commands.log');
+  writeFileSync(log, '', { mode: 0o666 });
+  chmodSync(log, 0o666);
+  const recorder = join(dir, 'record');
+  writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> ${log}\nexit 0\n`, {
+    mode: 0o755,
+  });
+  chmodSync(recorder, 0o755);
+  sshd = await startSshd({ extraConfig: `ForceCommand ${recorder}\n` });
+  emu = await startSlackEmulator();
+  cfg = await loopbackConfig((doc) => {
+    const nodes = doc.nodes as Array<Record<string, unknown> & { ssh: Record<string, unknown> }>;
+    for (const n of nodes) {
+      n.address = sshd.host;
+      n.ssh.port = sshd.port;
+      n.ssh.user = sshd.user;
+      n.ssh.privateKeyPath = sshd.clientKeyPath;
+      n.ssh.hostKey = sshd.hostKeyFingerprint;
+    }
+  });
+  app = await createApp({
+    config: cfg.config,
+    slack: { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
+    slackApiUrl: emu.apiUrl,
+    store: openSqliteStore({ path: cfg.config.store.path }),
+    probes: createProbes(cfg.config, { redisPassword: undefined }),
+    logger: createLogger({ level: 'silent' }),
+    redisSampleIntervalMs: 50,
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await app?.stop({ graceMs: 1000 });
+  await emu?.close();
+  await stopAllLaunched();
+  cfg?.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(MARKER, { force: true });
+});
+
+const hostile = [
+  `status; touch ${MARKER}`,
+  `check $(touch ${MARKER})`,
+  `check \`touch ${MARKER}\``,
+  `incident 1 && touch ${MARKER}`,
+  `validate | touch ${MARKER}`,
+  `check pi-a'; touch ${MARKER}; echo '`,
+];
+
+describe('shell safety', () => {
+  it('hostile slash text, button values, action ids and user names reach no command', async () => {
+    emu.setUser('U0EVIL', { name: `$(touch ${MARKER})`, realName: `\`touch ${MARKER}\`` });
+    for (const text of hostile) {
+      const { payload } = await emu.slash({ userId: 'U0EVIL', channelId: 'C0OPS', text }).ack;
+      expect(JSON.stringify(payload)).toMatch(/Unknown|takes|too long|Try one of/);
+    }
+    // A real status runs the configured diagnostics over SSH; its cards carry real buttons.
+    await emu.slash({ userId: 'U0EVIL', channelId: 'C0OPS', text: 'status' }).ack;
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 20_000);
+    // A message Slack never showed: these payloads are forged, as an attacker would craft them.
+    const anyTs = '9999999999.000001';
+    for (const [actionId, value] of [
+      [`okome:approve:$(touch ${MARKER})`, `$(touch ${MARKER})`],
+      ['okome:approve:ap_AAAAAAAAAAAAAAAAAAAA', `ap_AAAAAAAAAAAAAAAAAAAA; touch ${MARKER}`],
+      [`okome:reject:ap_A\`touch ${MARKER}\``, 'x'],
+    ] as const) {
+      await emu.click({ userId: 'U0EVIL', channelId: 'C0OPS', messageTs: anyTs, actionId, value }).ack;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    const sent = readFileSync(join(dir, 'commands.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    expect(sent.length, JSON.stringify(emu.messagesIn('C0OPS').map((m) => m.text))).toBeGreaterThan(5);
+    const allowed = new Set<string>();
+    for (const node of cfg.config.nodes) {
+      for (const p of commandPurposes) {
+        const template = node.command[p];
+        if (template.includes('{service}'))
+          for (const s of node.services) allowed.add(template.replaceAll('{service}', s));
+        else allowed.add(template);
+      }
+    }
+    for (const command of sent) expect(allowed.has(command), command).toBe(true);
+    expect(sent.join('\n')).not.toContain(MARKER);
+    expect(existsSync(MARKER)).toBe(false);
+  });
+});

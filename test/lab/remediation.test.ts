@@ -1,0 +1,230 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { LAB_APPROVER_GROUP } from '../support/lab/bot-config.js';
+import { applyFault, type FaultHandle } from '../support/lab/faults.js';
+import { type Lab, startLab } from '../support/lab/lab.js';
+import { describeLab } from '../support/lab/vitest-lab.js';
+import { LabBot } from '../support/lab-bot.js';
+import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+
+/**
+ * End to end: a real fault on the lab → `/okome status` in Slack (the emulator, real Bolt) →
+ * Approve by allowed users → the real command runs on the right node → verification → the
+ * whole story in the incident thread and the audit.
+ */
+
+let lab: Lab;
+let emu: SlackEmulator;
+let bot: LabBot;
+const faults: FaultHandle[] = [];
+
+async function fault(...args: Parameters<typeof applyFault>): Promise<void> {
+  faults.push(await applyFault(...args));
+}
+async function revertAll(): Promise<void> {
+  while (faults.length > 0) await faults.pop()?.revert();
+}
+const threadTexts = (root: Parameters<LabBot['thread']>[0]) => bot.thread(root).map((m) => m.text);
+
+describeLab('approval-gated remediation on the lab', () => {
+  beforeAll(async () => {
+    lab = await startLab();
+    emu = await startSlackEmulator({ host: lab.hostAddress });
+    emu.setUsergroup(LAB_APPROVER_GROUP, ['U0GROUPOPS']);
+    bot = new LabBot(lab, emu);
+    await bot.start();
+  }, 120_000);
+  afterAll(async () => {
+    await revertAll().catch(() => undefined);
+    await bot?.stop();
+    await emu?.close();
+    await lab?.down();
+  });
+
+  it('incident 1: nginx stopped on pi-a → Approve → nginx really restarts → verified → resolved', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
+    const summary = await bot.status();
+    expect(summary.text).toMatch(/incident/);
+    const root = await bot.incidentRoot('Incident 1');
+    const card = await bot.card('Restart nginx on pi-a');
+    expect(JSON.stringify(card.message.blocks)).toContain('sudo systemctl restart nginx');
+    await bot.click('U0APPROVER1', card).ack;
+    expect(await bot.outcome(card)).toBe('succeeded');
+    expect(await lab.unitState('pi-a', 'nginx')).toBe('active');
+    await emu.waitFor(() => threadTexts(root).some((t) => t.includes('restart nginx')), 20_000);
+    const thread = JSON.stringify(bot.thread(root).map((m) => m.blocks));
+    expect(thread).toContain('Verification');
+    expect(thread).toContain('exit 0');
+    await revertAll();
+    await bot.status();
+    await emu.waitFor(
+      () => threadTexts(root).some((t) => t.startsWith('Resolved')),
+      20_000,
+      'the incident resolved in its thread',
+    );
+  });
+
+  it('incident 2: redis-server stopped → Approve → PONG again', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' });
+    await bot.status();
+    const card = await bot.card('Restart redis-server on pi-b');
+    await bot.click('U0GROUPOPS', card).ack; // approver through the user group
+    expect(await bot.outcome(card)).toBe('succeeded');
+    expect((await lab.redis(['ping'])).stdout.trim()).toBe('PONG');
+    await revertAll();
+  });
+
+  it('incident 3: keepalived stopped on both → Approve → restarted one after the other, VIP back', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-a', service: 'keepalived' });
+    await fault(lab, 'service-stop', { node: 'pi-b', service: 'keepalived' });
+    await lab.waitForVip([]);
+    await bot.status();
+    const card = await bot.card('Restart keepalived on pi-a');
+    await bot.click('U0APPROVER2', card).ack;
+    expect(await bot.outcome(card, 90_000)).toBe('succeeded');
+    await lab.waitForVip(['pi-a'], 15_000);
+    faults.length = 0;
+  });
+
+  it('incident 6: two approvers (not the requester) → FLUSHDB → no rate-limit key at its limit', async () => {
+    await fault(lab, 'budget-runaway', {});
+    await fault(lab, 'redis-miss-storm', {});
+    await bot.status('U0APPROVER1');
+    const card = await bot.card('Flush');
+    await bot.click('U0APPROVER1', card).ack; // the requester cannot approve a two-person action
+    await emu.waitFor(() => bot.ephemerals('U0APPROVER1').some((t) => /requester|asked/i.test(t)), 10_000);
+    await bot.click('U0APPROVER2', card).ack;
+    await bot.click('U0APPROVER2', card).ack; // the same approver twice counts once
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(bot.approvalState(card.approvalId)).toBe('pending');
+    await bot.click('U0GROUPOPS', card).ack;
+    expect(await bot.outcome(card)).toBe('succeeded');
+    const keys = (await lab.redis(['--scan', '--pattern', 'okome:budget:rl:*'])).stdout.trim();
+    expect(keys).toBe('');
+    faults.length = 0;
+  });
+
+  it('incident 7: chaos → disable-chaos (two approvers) → flag gone first, iptables flushed, services restarted', async () => {
+    await fault(lab, 'chaos', { node: 'pi-a' });
+    await bot.status();
+    const card = await bot.card('Remove the chaos flag');
+    const cardText = JSON.stringify(card.message.blocks);
+    expect(cardText.indexOf('rm -f /etc/okome/CHAOS_ENABLE')).toBeLessThan(cardText.indexOf('iptables -F'));
+    await bot.click('U0APPROVER1', card).ack;
+    await bot.click('U0APPROVER2', card).ack;
+    expect(await bot.outcome(card, 90_000)).toBe('succeeded');
+    expect((await lab.exec('pi-a', 'test -e /etc/okome/CHAOS_ENABLE')).code).not.toBe(0);
+    expect(
+      (await lab.exec('pi-a', 'iptables -S')).stdout
+        .trim()
+        .split('\n')
+        .every((l) => l.startsWith('-P ')),
+    ).toBe(true);
+    expect(await lab.unitState('pi-a', 'nginx')).toBe('active');
+    faults.length = 0;
+  });
+
+  it('incidents 4, 5 and 5b offer no cache-node action', async () => {
+    const cardsBefore = emu.messagesIn(bot.channel).filter((m) => m.text.endsWith(': pending')).length;
+    await fault(lab, 'orchestrator-down', {});
+    await bot.status();
+    await bot.incidentRoot('Incident 5');
+    await revertAll();
+    await fault(lab, 'streaming-directives-removed', { node: 'pi-a' });
+    await bot.status();
+    await bot.incidentRoot('Incident 5b');
+    await revertAll();
+    await fault(lab, 'link-down', { node: 'pi-a' });
+    await lab.waitForVip(['pi-b']);
+    await bot.status();
+    await bot.incidentRoot('Incident 4');
+    await revertAll();
+    await lab.waitForVip(['pi-a']);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(emu.messagesIn(bot.channel).filter((m) => m.text.endsWith(': pending')).length).toBe(cardsBefore);
+  });
+
+  it('refusals: an unauthorized click and a changed precondition run nothing, say why, and are audited', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
+    await bot.status();
+    const card = await bot.card('Restart nginx on pi-a');
+    await bot.click('U0STRANGER', card).ack;
+    await emu.waitFor(() => bot.ephemerals('U0STRANGER').length > 0, 10_000, 'a refusal for the stranger');
+    expect(bot.approvalState(card.approvalId)).toBe('pending');
+    // Someone fixes it by hand before the approval: the re-check must notice.
+    await revertAll();
+    await bot.click('U0APPROVER1', card).ack;
+    expect(await bot.outcome(card)).toBe('cancelled');
+    const audit = bot.audit().filter((a) => a.approval_id === card.approvalId);
+    expect(audit.some((a) => a.actor === 'U0STRANGER' && a.verdict === 'refused')).toBe(true);
+    expect(audit.some((a) => a.event === 'cancel')).toBe(true);
+    expect(audit.some((a) => a.event === 'execute-step')).toBe(false);
+  });
+
+  it('50 concurrent Approve clicks plus a redelivered envelope execute exactly once', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
+    await bot.status();
+    const card = await bot.card('Restart nginx on pi-a');
+    const clicks = Array.from({ length: 50 }, (_, i) =>
+      bot.click(i % 2 === 0 ? 'U0APPROVER1' : 'U0APPROVER2', card),
+    );
+    const first = clicks[0];
+    if (first === undefined) throw new Error('no click');
+    clicks.push(emu.redeliver(first.envelopeId));
+    await Promise.all(clicks.map((c) => c.ack));
+    expect(await bot.outcome(card)).toBe('succeeded');
+    await new Promise((r) => setTimeout(r, 2000));
+    const steps = bot.audit().filter((a) => a.approval_id === card.approvalId && a.event === 'execute-step');
+    expect(steps).toHaveLength(1);
+    faults.length = 0;
+  });
+
+  it('SIGKILL during an execution: after restart the approval is interrupted, nothing re-runs, the thread says so', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
+    await bot.status();
+    const root = await bot.incidentRoot('Incident 1');
+    const card = await bot.card('Restart nginx on pi-a');
+    await lab.execOk('pi-a', 'echo 6 > /etc/okome/lab-slow-restart');
+    try {
+      await bot.click('U0APPROVER1', card).ack;
+      await emu.waitFor(
+        () => bot.approvalState(card.approvalId) === 'running',
+        30_000,
+        'the approval to be running',
+      );
+      await bot.kill();
+    } finally {
+      await lab.execOk('pi-a', 'rm -f /etc/okome/lab-slow-restart');
+    }
+    await bot.start();
+    await emu.waitFor(
+      () => bot.approvalState(card.approvalId) === 'interrupted',
+      20_000,
+      'interrupted after restart',
+    );
+    await emu.waitFor(
+      () => threadTexts(root).some((t) => /interrupted/i.test(t)),
+      20_000,
+      'a notice in the thread',
+    );
+    await new Promise((r) => setTimeout(r, 3000));
+    const steps = bot.audit().filter((a) => a.approval_id === card.approvalId && a.event === 'execute-step');
+    expect(steps).toHaveLength(0);
+    expect(bot.audit().some((a) => a.approval_id === card.approvalId && a.event === 'crash-recovery')).toBe(
+      true,
+    );
+    await revertAll();
+  });
+
+  it('a host key changed after the diagnosis: nothing runs, the re-check says why', async () => {
+    await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
+    await bot.status();
+    const card = await bot.card('Restart nginx on pi-a');
+    await fault(lab, 'host-key-change', { node: 'pi-a' });
+    await bot.click('U0APPROVER1', card).ack;
+    expect(await bot.outcome(card)).toBe('cancelled');
+    expect(await lab.unitState('pi-a', 'nginx')).not.toBe('active');
+    const audit = bot.audit().filter((a) => a.approval_id === card.approvalId);
+    expect(audit.some((a) => a.event === 'cancel' && /host key/i.test(a.reason))).toBe(true);
+    await revertAll();
+  });
+});
