@@ -17,6 +17,7 @@ import { CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
 import type { CommandInput, Reply, SlackHandlers, SlackMode } from './slack/bolt-app.js';
 import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
 import { AlertFlow } from './slack/flows/alert-flow.js';
+import { IncidentCommands } from './slack/flows/incident-commands.js';
 import { RemediationFlow } from './slack/flows/remediation-flow.js';
 import { StatusFlow } from './slack/flows/status-flow.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
@@ -142,6 +143,13 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       },
     }),
   };
+  const incidentCommands = new IncidentCommands({
+    store,
+    outbox,
+    logger,
+    now,
+    cancelApprovals: (id, reason) => remediation.cancelPending(id, reason),
+  });
   // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
   const interrupted = await remediation.recover();
   if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
@@ -181,6 +189,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return reply(renderRunbookCard(command.number));
           case 'invalid':
             return reply(renderUsage(command.problem));
+          case 'resolve':
+            return incidentCommands.resolve(command.incident, input.userId);
+          case 'timeline':
+            return reply(incidentCommands.timeline(command.incident, input.channelId));
           default: {
             const scope =
               command.kind === 'check'

@@ -11,9 +11,15 @@ export type OkomeCommand =
   | { readonly kind: 'check'; readonly target: string }
   | { readonly kind: 'incident'; readonly number: IncidentNumber }
   | { readonly kind: 'help' }
+  /** Closes an incident by hand: by key ("1:pi-a"), by number (the newest open one), or the newest. */
+  | { readonly kind: 'resolve'; readonly incident: string | undefined }
+  /** The incident's timeline as markdown, for a postmortem. */
+  | { readonly kind: 'timeline'; readonly incident: string | undefined }
   | { readonly kind: 'invalid'; readonly problem: string };
 
 const TARGET = z.string().regex(/^[a-z0-9][a-z0-9:@.-]{0,63}$/);
+// Incident keys: "1:pi-a", "3:pi-a,pi-b", "failover:pi-a", "alert:redisdown", or a number.
+const INCIDENT_REF = z.string().regex(/^[a-z0-9][a-z0-9:,._-]{0,127}$/);
 const words = z
   .string()
   .max(500)
@@ -58,6 +64,19 @@ export function parseCommand(text: unknown, targets: readonly string[]): OkomeCo
       if (number === undefined || extra(1))
         return { kind: 'invalid', problem: `\`incident\` takes one of: ${incidentNumbers.join(', ')}.` };
       return { kind: 'incident', number };
+    }
+    case 'resolve':
+    case 'timeline': {
+      const ref = args[0];
+      if (extra(1))
+        return {
+          kind: 'invalid',
+          problem: `\`${verb}\` takes at most one incident (a key like 1:pi-a, or a number).`,
+        };
+      if (ref !== undefined && !INCIDENT_REF.safeParse(ref).success) {
+        return { kind: 'invalid', problem: `\`${ref.slice(0, 64)}\` is not an incident key or number.` };
+      }
+      return { kind: verb, incident: ref };
     }
     default:
       return { kind: 'invalid', problem: `Unknown command \`${verb.slice(0, 32)}\`.` };

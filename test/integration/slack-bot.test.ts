@@ -182,3 +182,31 @@ describe('okome bot over HTTP mode', () => {
     expect(emu.callsTo('chat.postMessage').length).toBe(posts);
   });
 });
+
+describe('incident commands', () => {
+  it('/okome timeline posts the incident timeline as markdown; /okome resolve closes it by hand, said in its thread', async () => {
+    const { emu } = await boot();
+    await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
+    const root = await emu.waitFor(
+      () => emu.messagesIn('C0INCIDENT').find((m) => m.text.startsWith('Incident 5')),
+      10_000,
+    );
+    const t = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'timeline 5' }).ack;
+    expect(JSON.stringify(t.payload)).toContain('posted');
+    const timeline = await emu.waitFor(
+      () => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('# Incident 5')),
+      10_000,
+    );
+    expect(timeline.text).toContain('## Timeline (UTC)');
+    expect(timeline.text).toMatch(/\*\*diagnosis\*\* Opened/);
+    const r = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'resolve 5' }).ack;
+    expect(JSON.stringify(r.payload)).toContain('Resolved incident 5');
+    await emu.waitFor(
+      () => emu.threadOf('C0INCIDENT', root.ts).some((m) => m.text.includes('Resolved by hand by <@U1>')),
+      10_000,
+    );
+    const again = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'resolve 5' }).ack;
+    expect(JSON.stringify(again.payload)).toContain('No open incident');
+  });
+});

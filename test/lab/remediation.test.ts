@@ -50,9 +50,15 @@ describeLab('approval-gated remediation on the lab', () => {
     await bot.click('U0APPROVER1', card).ack;
     expect(await bot.outcome(card)).toBe('succeeded');
     expect(await lab.unitState('pi-a', 'nginx')).toBe('active');
-    await emu.waitFor(() => threadTexts(root).some((t) => t.includes('restart nginx')), 20_000);
-    const thread = JSON.stringify(bot.thread(root).map((m) => m.blocks));
-    expect(thread).toContain('Verification');
+    // The execution report: each step with its exit code, then the verification.
+    const thread = await emu.waitFor(
+      () => {
+        const text = JSON.stringify(bot.thread(root).map((m) => m.blocks));
+        return text.includes('Verification') ? text : undefined;
+      },
+      30_000,
+      'the execution report in the thread',
+    );
     expect(thread).toContain('exit 0');
     await revertAll();
     await bot.status();

@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Lab } from './lab/lab.js';
+import { LAB_ALERTMANAGER_TOKEN, LAB_KEEPALIVED_SECRET } from './lab/topology.js';
 import type { SlackEmulator, StoredMessage } from './slack-emulator/index.js';
 
 /**
@@ -25,7 +26,7 @@ export class LabBot {
     return loadConfig(this.configPath).store.path;
   }
 
-  async start(): Promise<void> {
+  async start(env: NodeJS.ProcessEnv = {}): Promise<void> {
     const opened = this.emu.connectionsOpened;
     const child = this.lab.spawnInBot(
       process.execPath,
@@ -37,6 +38,9 @@ export class LabBot {
           SLACK_APP_TOKEN: 'xapp-lab',
           SLACK_API_URL: this.emu.apiUrl,
           OKOME_LOG_LEVEL: 'warn',
+          OKOME_KEEPALIVED_SECRET: LAB_KEEPALIVED_SECRET,
+          OKOME_ALERTMANAGER_TOKEN: LAB_ALERTMANAGER_TOKEN,
+          ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       },

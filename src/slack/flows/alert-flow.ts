@@ -228,7 +228,8 @@ export class AlertFlow {
     }
     const from = this.holder;
     this.holder = event.node;
-    if (from !== undefined && from !== event.node) this.failover(from, event.node, event.at, 'keepalived');
+    if (from !== undefined && from !== event.node)
+      this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
     else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
   }
 
@@ -284,7 +285,7 @@ export class AlertFlow {
   }
 
   /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)", and whether the old holder answers. */
-  private failover(from: string, to: string, at: number, source: string): void {
+  private failover(from: string, to: string, at: number, source: string, receivedAt = this.deps.now()): void {
     const { store, config, now } = this.deps;
     const seen = this.noticed.get(`${from}>${to}`);
     if (seen !== undefined && now() - seen < 30_000) return;
@@ -311,6 +312,7 @@ export class AlertFlow {
       at,
       kind: 'notice',
       text: `VIP moved from ${from} to ${to} (${source})`,
+      data: { from, to, source, receivedAt, noticeRef: root },
     });
     this.deps.outbox.enqueuePost({
       channel: incident.channel,

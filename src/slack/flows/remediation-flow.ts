@@ -72,12 +72,15 @@ export class RemediationFlow {
   offer(row: IncidentRow, incident: Incident, requester: string): void {
     const { store, outbox, config, now } = this.deps;
     if (row.rootRef === null) return;
-    const pending = store.approvalsInStates(['pending']).filter((a) => a.incidentId === row.id);
+    // One live approval per action: a diagnosis while one is pending or running offers no twin.
+    const pending = store
+      .approvalsInStates(['pending', 'approved', 'running'])
+      .filter((a) => a.incidentId === row.id);
     for (const proposed of incident.actions) {
       const same = pending.find(
         (a) => a.actionId === proposed.actionId && sameNodes(a.targets, proposed.nodes),
       );
-      if (same !== undefined && same.expiresAt > now()) continue;
+      if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) continue;
       const planned = planAction(proposed, config);
       if (!planned.ok) {
         outbox.enqueuePost({
@@ -385,6 +388,12 @@ export class RemediationFlow {
     const stuck = this.deps.store.approvalsInStates(['approved', 'running']);
     for (const a of stuck) await this.carryOut(this.apply(a.id, { kind: 'crash-recovery' }));
     return stuck.length;
+  }
+
+  /** An incident closed by hand: its pending approvals can no longer run. */
+  async cancelPending(incidentId: number, reason: string): Promise<void> {
+    const pending = this.deps.store.approvalsInStates(['pending']).filter((a) => a.incidentId === incidentId);
+    for (const a of pending) await this.carryOut(this.apply(a.id, { kind: 'cancel', reason }));
   }
 
   /** Periodic: pending approvals past their expiry lose their buttons and say why. */

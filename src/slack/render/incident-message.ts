@@ -122,6 +122,8 @@ export const USAGE_LINES = [
   '`/okome validate` — the validation script: SSH, services, memory, disk, network, cache headers, VIP',
   '`/okome check <check-id | node | incident-number>` — run one slice of the checks',
   '`/okome incident <1-7 | 5b>` — the runbook card for an incident',
+  '`/okome resolve [incident]` — close an incident by hand (key like `1:pi-a`, a number, or the newest)',
+  "`/okome timeline [incident]` — the incident's timeline as markdown, for the postmortem",
   '`/okome help` — this text',
 ];
 

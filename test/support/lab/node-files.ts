@@ -4,7 +4,16 @@ import { runOk } from './process-runner.js';
 import { generateKeyPair, type KeyPair } from './ssh-keys.js';
 import { labSudoers } from './sudoers.js';
 import { ASSETS_DIR, renderTemplate } from './templates.js';
-import { LAB_ADDRESSES, PI_SPECS, type PiNode, PORTS, PREWARM_PATHS, SSH_USER } from './topology.js';
+import {
+  LAB_ADDRESSES,
+  LAB_KEEPALIVED_SECRET,
+  PI_SPECS,
+  type PiNode,
+  PORTS,
+  PREWARM_PATHS,
+  REPO_CONTRIB,
+  SSH_USER,
+} from './topology.js';
 
 /** Where one Pi's files live in the work dir; the overlays' upper layers are the node's own files. */
 export interface NodePaths {
@@ -133,7 +142,22 @@ export async function writeNodeFiles(options: NodeFileOptions): Promise<KeyPair>
   await put(sudoersPath, labSudoers(node), 0o440);
   await runOk('visudo', ['-c', '-q', '-f', sudoersPath]);
 
+  // The notify hook is the one okome-bot ships (signed with the lab's secret), not a stand-in.
+  await copyFile(join(REPO_CONTRIB, 'keepalived-notify'), join(paths.bin, 'okome-notify'));
+  await chmod(join(paths.bin, 'okome-notify'), 0o755);
+  await put(
+    join(paths.etc, 'okome', 'notify.env'),
+    [
+      `OKOME_NOTIFY_URL=${options.notifyUrl}`,
+      `OKOME_NOTIFY_SECRET=${LAB_KEEPALIVED_SECRET}`,
+      `OKOME_NODE=${node}`,
+      'OKOME_INSTANCE=VI_1',
+      '',
+    ].join('\n'),
+    0o600,
+  );
   for (const name of await readdir(join(ASSETS_DIR, 'bin'))) {
+    if (name === 'okome-notify') continue;
     await copyFile(join(ASSETS_DIR, 'bin', name), join(paths.bin, name));
     await chmod(join(paths.bin, name), 0o755);
   }

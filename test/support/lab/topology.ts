@@ -87,3 +87,10 @@ export const PI_SPECS: Readonly<Record<PiNode, PiSpec>> = Object.freeze({
 });
 
 export const PREWARM_PATHS = ['/', '/ui-schema/home', '/ui-schema/nav'] as const;
+
+/** Shared with the bot under test (OKOME_KEEPALIVED_SECRET): the nodes sign their hooks with it. */
+export const LAB_KEEPALIVED_SECRET = 'lab-keepalived-hook-secret-0123456789';
+/** The bot under test's OKOME_ALERTMANAGER_TOKEN. */
+export const LAB_ALERTMANAGER_TOKEN = 'lab-alertmanager-token-0123456789';
+/** The repo's contrib/ (the shipped keepalived notify script). */
+export const REPO_CONTRIB = new URL('../../../contrib/', import.meta.url).pathname;

@@ -1,0 +1,236 @@
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { applyFault, type FaultHandle } from '../support/lab/faults.js';
+import { type Lab, startLab } from '../support/lab/lab.js';
+import { LAB_ALERTMANAGER_TOKEN, PORTS } from '../support/lab/topology.js';
+import { describeLab } from '../support/lab/vitest-lab.js';
+import { LabBot } from '../support/lab-bot.js';
+import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+
+/**
+ * The bot does not wait to be asked: keepalived's signed notify hook (and the VIP watcher when
+ * the hook is off) posts failover notices, and Alertmanager alerts open diagnosed incidents.
+ */
+
+let lab: Lab;
+let emu: SlackEmulator;
+let bot: LabBot;
+const faults: FaultHandle[] = [];
+
+async function revertAll(): Promise<void> {
+  while (faults.length > 0) await faults.pop()?.revert();
+}
+
+function noticeTimes(): Array<{ receivedAt: number; noticeRef: string; source: string }> {
+  const db = new Database(bot.storePath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare("SELECT data FROM timeline WHERE kind = 'notice' AND text LIKE 'VIP moved%' ORDER BY id")
+      .all() as Array<{ data: string }>;
+    return rows.map((r) => JSON.parse(r.data) as { receivedAt: number; noticeRef: string; source: string });
+  } finally {
+    db.close();
+  }
+}
+
+const notices = () => emu.messagesIn(bot.channel).filter((m) => m.text.includes('VIP moved from'));
+const postTime = (text: string) =>
+  emu.callsTo('chat.postMessage').find((c) => String(c.params.text) === text)?.time;
+
+function alertPayload(status: 'firing' | 'resolved', startsAt: string) {
+  return {
+    version: '4',
+    groupKey: '{}:{alertname="RedisDown"}',
+    truncatedAlerts: 0,
+    status,
+    receiver: 'okome',
+    groupLabels: { alertname: 'RedisDown' },
+    commonLabels: { alertname: 'RedisDown', instance: '10.86.0.19:9121', severity: 'page' },
+    commonAnnotations: { summary: 'Redis is down' },
+    externalURL: 'http://alertmanager.lab:9093',
+    alerts: [
+      {
+        status,
+        labels: { alertname: 'RedisDown', instance: '10.86.0.19:9121', severity: 'page' },
+        annotations: { summary: 'Redis is down' },
+        startsAt,
+        endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prometheus.lab/graph',
+        fingerprint: 'c0ffee0000000001',
+      },
+    ],
+  };
+}
+
+async function postAlert(body: unknown): Promise<number> {
+  const r = await fetch(`http://${lab.botAddress}:${PORTS.botHttp}/alerts/alertmanager`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${LAB_ALERTMANAGER_TOKEN}` },
+    body: JSON.stringify(body),
+  });
+  await r.text();
+  return r.status;
+}
+
+describeLab('alerts and failover notices on the lab', () => {
+  beforeAll(async () => {
+    lab = await startLab();
+    emu = await startSlackEmulator({ host: lab.hostAddress });
+    bot = new LabBot(lab, emu);
+    await bot.start();
+    // Let the VIP watcher take its baseline (pi-a holds the VIP).
+    await new Promise((r) => setTimeout(r, 3000));
+  }, 120_000);
+  afterAll(async () => {
+    await revertAll().catch(() => undefined);
+    await bot?.stop();
+    await emu?.close();
+    await lab?.down();
+  });
+
+  it('keepalived stopped on pi-a: a failover notice within 1 s of its notify, no cache action; recovery in the same thread', async () => {
+    const before = notices().length;
+    faults.push(await applyFault(lab, 'service-stop', { node: 'pi-a', service: 'keepalived' }));
+    await lab.waitForVip(['pi-b']);
+    const notice = await emu.waitFor(() => notices()[before], 10_000, 'the failover notice');
+    expect(notice.text).toMatch(/VIP moved from \*pi-a\* to \*pi-b\*.*\(keepalived\)/);
+    const hook = noticeTimes().find((n) => n.source === 'keepalived');
+    const posted = postTime(notice.text);
+    expect(hook).toBeDefined();
+    expect(posted).toBeDefined();
+    console.log(
+      `[lab] failover notice posted ${(posted ?? 0) - (hook?.receivedAt ?? 0)} ms after keepalived's notify reached the bot`,
+    );
+    expect((posted ?? 0) - (hook?.receivedAt ?? 0)).toBeLessThan(1000);
+    // The thread: whether pi-a answers, the runbook's incident 4 line, and a diagnosis.
+    await emu.waitFor(
+      () => emu.threadOf(bot.channel, notice.ts).some((m) => m.text.startsWith('pi-a answers SSH: yes')),
+      20_000,
+    );
+    await emu.waitFor(
+      () => emu.threadOf(bot.channel, notice.ts).some((m) => m.text.startsWith('OKOME status')),
+      30_000,
+      'the diagnosis',
+    );
+    expect(
+      emu
+        .threadOf(bot.channel, notice.ts)
+        .some((m) => m.text.includes('reflash') || m.text.includes('Reflash')),
+    ).toBe(true);
+    expect(
+      emu
+        .messagesIn(bot.channel)
+        .filter((m) => m.text.endsWith(': pending') && Number(m.ts) > Number(notice.ts)),
+    ).toEqual([]);
+    await revertAll();
+    await lab.waitForVip(['pi-a'], 15_000);
+    await emu.waitFor(
+      () => emu.threadOf(bot.channel, notice.ts).some((m) => m.text.includes('VIP back on pi-a')),
+      15_000,
+      'the recovery',
+    );
+  });
+
+  it('a hard crash that leaves both Pis holding the VIP is reported loudly as split brain', async () => {
+    faults.push(await applyFault(lab, 'keepalived-kill', { node: 'pi-a' }));
+    await lab.waitForVip(['pi-a', 'pi-b']);
+    const loud = await emu.waitFor(
+      () => emu.messagesIn(bot.channel).find((m) => m.text.includes('SPLIT BRAIN')),
+      15_000,
+      'split brain',
+    );
+    expect(loud.text).toMatch(/pi-a and pi-b/);
+    await revertAll();
+    await lab.waitForVip(['pi-a'], 15_000);
+  });
+
+  it('an Alertmanager RedisDown alert opens a diagnosed incident with restart-redis; repeats add no post; resolved noted once', async () => {
+    faults.push(await applyFault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' }));
+    const startsAt = new Date().toISOString();
+    expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
+    const root = await emu.waitFor(
+      () => emu.messagesIn(bot.channel).find((m) => m.text.includes('opened by the alert `RedisDown`')),
+      10_000,
+    );
+    const card = await bot.card('Restart redis-server on pi-b');
+    expect(card.message.text).toMatch(/pending/);
+    await emu.waitFor(
+      () => emu.threadOf(bot.channel, root.ts).some((m) => m.text.startsWith('Alerts (1)')),
+      10_000,
+    );
+    const posts = () => emu.callsTo('chat.postMessage').length;
+    await new Promise((r) => setTimeout(r, 3000));
+    const quiet = posts();
+    // Alertmanager redelivers, and its HA peer sends the same notification.
+    expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
+    expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
+    await emu.waitFor(
+      () => emu.threadOf(bot.channel, root.ts).find((m) => m.text.includes('×3')),
+      10_000,
+      'the summary counting 3',
+    );
+    expect(posts()).toBe(quiet);
+    await revertAll();
+    expect(await postAlert(alertPayload('resolved', startsAt))).toBe(202);
+    expect(await postAlert(alertPayload('resolved', startsAt))).toBe(202);
+    await emu.waitFor(
+      () => emu.threadOf(bot.channel, root.ts).some((m) => m.text.includes('RedisDown on pi-b resolved')),
+      10_000,
+    );
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(
+      emu.threadOf(bot.channel, root.ts).filter((m) => m.text.includes('RedisDown on pi-b resolved')),
+    ).toHaveLength(1);
+  });
+
+  it('unsigned, wrongly signed and replayed keepalived hooks are refused and change nothing', async () => {
+    const url = `http://${lab.botAddress}:${PORTS.botHttp}/hooks/keepalived`;
+    const body = JSON.stringify({ node: 'pi-b', instance: 'VI_1', state: 'MASTER' });
+    const before = notices().length;
+    const unsigned = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(unsigned.status).toBe(401);
+    const ts = String(Math.floor(Date.now() / 1000));
+    const wrong = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-okome-timestamp': ts,
+        'x-okome-signature': `v1=${'0'.repeat(64)}`,
+      },
+      body,
+    });
+    expect(wrong.status).toBe(401);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(notices().length).toBe(before);
+  });
+
+  it('with the hook off, the VIP watcher posts the notice within its poll interval + 1 s', async () => {
+    await bot.stop();
+    await bot.start({ OKOME_KEEPALIVED_SECRET: '' });
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = notices().length;
+    faults.push(await applyFault(lab, 'service-stop', { node: 'pi-a', service: 'keepalived' }));
+    let moved = 0;
+    await emu.waitFor(
+      async () => {
+        const holders = await lab.vipHolders();
+        if (holders.join(',') === 'pi-b') moved = Date.now();
+        return moved > 0;
+      },
+      10_000,
+      'the VIP on pi-b',
+    );
+    const notice = await emu.waitFor(() => notices()[before], 10_000, 'the watcher notice');
+    expect(notice.text).toMatch(/\(VIP watcher\)/);
+    console.log(
+      `[lab] watcher notice posted ${(postTime(notice.text) ?? 0) - moved} ms after the VIP moved (poll every 2000 ms)`,
+    );
+    expect((postTime(notice.text) ?? Number.POSITIVE_INFINITY) - moved).toBeLessThan(2000 + 1000);
+    await revertAll();
+    await lab.waitForVip(['pi-a'], 15_000);
+  });
+});
