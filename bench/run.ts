@@ -1,35 +1,56 @@
 /**
- * `npm run bench`: starts the lab (root only), runs the benchmarks inside the bot namespace,
- * prints the figures and writes them to bench/results/. Figures are ratios measured side by
- * side in one run: these machines are noisy.
+ * `npm run bench`: builds, then measures in one run, side by side (these machines are noisy):
+ * - diagnostics on the lab (root only): full status vs the slowest single probe, vs an
+ *   operator's sequential ssh/curl/redis-cli script, cold and warm SSH pools, handshakes, RSS;
+ * - Slack: ack latency of 1,000 `/okome help` and 100 `/okome status`, idle RSS;
+ * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups.
+ * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics
+ * picks some; BENCH_RUNS sets the status runs before the RSS reading (default 100).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labAvailability } from '../test/support/lab/availability.js';
 import { startLab } from '../test/support/lab/lab.js';
 import { runBotCli } from '../test/support/run-bot-cli.js';
+import { alertsBench } from './alerts-bench.js';
+import { slackBench } from './slack-bench.js';
 
-const availability = labAvailability();
-if (!availability.ok) {
-  process.stderr.write(`bench needs the lab: ${availability.reason}\n`);
-  process.exit(2);
-}
-
+const only = new Set((process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts').split(',').map((s) => s.trim()));
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
-const lab = await startLab();
-try {
-  const diag = await runBotCli(lab, [], {}, [
-    'bench/diagnostics-bench.ts',
-    lab.configPath,
-    process.env.BENCH_RUNS ?? '100',
-  ]);
-  if (diag.code !== 0) throw new Error(`diagnostics bench failed: ${diag.stderr}`);
-  results.diagnostics = JSON.parse(diag.stdout);
-} finally {
-  await lab.down();
+const root = join(import.meta.dirname, '..');
+
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+
+if (only.has('diagnostics')) {
+  const availability = labAvailability();
+  if (!availability.ok) {
+    results.diagnostics = { skipped: `needs the lab: ${availability.reason}` };
+  } else {
+    const lab = await startLab();
+    try {
+      const diag = await runBotCli(lab, [lab.configPath, process.env.BENCH_RUNS ?? '100'], {}, [
+        'bench/diagnostics-bench.ts',
+      ]);
+      if (diag.code !== 0) throw new Error(`diagnostics bench failed: ${diag.stderr}`);
+      results.diagnostics = JSON.parse(diag.stdout);
+    } finally {
+      await lab.down();
+    }
+  }
+  process.stdout.write(`diagnostics: ${JSON.stringify(results.diagnostics)}\n`);
 }
+if (only.has('slack')) {
+  results.slack = await slackBench();
+  process.stdout.write(`slack: ${JSON.stringify(results.slack)}\n`);
+}
+if (only.has('alerts')) {
+  results.alerts = await alertsBench();
+  process.stdout.write(`alerts: ${JSON.stringify(results.alerts)}\n`);
+}
+
 const out = JSON.stringify(results, null, 2);
 process.stdout.write(`${out}\n`);
-const dir = join(import.meta.dirname, 'results');
+const dir = join(root, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 writeFileSync(join(dir, `bench-${Date.now()}.json`), out);

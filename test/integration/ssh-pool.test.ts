@@ -404,13 +404,13 @@ describe('SshPool against a real sshd', () => {
 
   it('close() ends the connection: the session processes on the server go away', async () => {
     const pool = makePool(target(sshd));
-    const before = processTree(sshd.pid).length;
+    // Track this connection's own session processes: other tests' sessions may still be ending.
+    const before = new Set(processTree(sshd.pid));
     await pool.exec('pi-a', 'true', { timeoutMs: 5000 });
-    expect(processTree(sshd.pid).length).toBeGreaterThan(before);
+    const mine = processTree(sshd.pid).filter((pid) => !before.has(pid) && isProcessAlive(pid));
+    expect(mine.length).toBeGreaterThan(0);
     await pool.close();
-    expect(await waitFor(() => processTree(sshd.pid).filter(isProcessAlive).length === before, 2000)).toBe(
-      true,
-    );
+    expect(await waitFor(() => mine.every((pid) => !isProcessAlive(pid)), 2000)).toBe(true);
     expect((await rejection(pool.exec('pi-a', 'true', { timeoutMs: 1000 }))).code).toBe(ErrorCode.Internal);
   });
 });
