@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { parseCount, parseRateLimitKey, parseRedisInfoStats } from '../domain/parse/index.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { describeNetworkError } from './deadline.js';
 import type { RateLimitCounter, RedisProbe, RedisStats } from './ports.js';
@@ -22,47 +23,7 @@ const RL_PREFIX = 'okome:budget:rl:';
 const SCAN_COUNT = 1000;
 const MGET_BATCH = 500;
 
-// --- pure parsers -------------------------------------------------------------------------
-
-/** `INFO` text → field → value (section headers and blank lines skipped). */
-export function parseInfo(text: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of text.split(/\r?\n/)) {
-    if (line === '' || line.startsWith('#')) continue;
-    const colon = line.indexOf(':');
-    if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trim());
-  }
-  return fields;
-}
-
-/** keyspace_hits / keyspace_misses from `INFO stats`; undefined when either is missing or not a count. */
-export function parseInfoStats(text: string): RedisStats | undefined {
-  const fields = parseInfo(text);
-  const count = (name: string): number | undefined => {
-    const value = fields.get(name);
-    return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
-  };
-  const keyspaceHits = count('keyspace_hits');
-  const keyspaceMisses = count('keyspace_misses');
-  if (keyspaceHits === undefined || keyspaceMisses === undefined) return undefined;
-  return { keyspaceHits, keyspaceMisses };
-}
-
-/**
- * The agent of an `okome:budget:rl:{agent}:{window}` key. The window is the last segment;
- * everything between the prefix and it is the agent (which may itself contain ':').
- */
-export function parseRateLimitKey(key: string, window: number): string | undefined {
-  const suffix = `:${window}`;
-  if (!key.startsWith(RL_PREFIX) || !key.endsWith(suffix)) return undefined;
-  const agent = key.slice(RL_PREFIX.length, key.length - suffix.length);
-  return agent === '' ? undefined : agent;
-}
-
-/** A counter's value; undefined for a key that expired meanwhile or does not hold an integer. */
-export function parseCount(value: string | null): number | undefined {
-  return value !== null && /^\d+$/.test(value) ? Number(value) : undefined;
-}
+// The parsing is the domain's (src/domain/parse): one parser per output, tested on real output.
 
 // --- the probe ----------------------------------------------------------------------------
 
@@ -91,7 +52,11 @@ export class IoRedisProbe implements RedisProbe {
 
   infoStats(timeoutMs: number): Promise<RedisStats> {
     return this.call('INFO stats', timeoutMs, async (client) => {
-      const stats = parseInfoStats(await client.info('stats'));
+      const parsed = parseRedisInfoStats(await client.info('stats'));
+      const stats =
+        parsed.kind === 'stats'
+          ? { keyspaceHits: parsed.keyspaceHits, keyspaceMisses: parsed.keyspaceMisses }
+          : undefined;
       if (stats === undefined) {
         throw new OkomeError(
           ErrorCode.ProbeFailed,
@@ -126,9 +91,11 @@ export class IoRedisProbe implements RedisProbe {
         const batch = keys.slice(i, i + MGET_BATCH);
         const values = await client.mget(batch);
         batch.forEach((key, j) => {
-          const agent = parseRateLimitKey(key, window);
-          const count = parseCount(values[j] ?? null);
-          if (agent !== undefined && count !== undefined) counters.push({ key, agent, window, count });
+          const parsedKey = parseRateLimitKey(key);
+          const agent = parsedKey?.window === window && parsedKey.agent !== '' ? parsedKey.agent : undefined;
+          const raw = values[j] ?? null;
+          const count = raw === null ? null : parseCount(raw);
+          if (agent !== undefined && count !== null) counters.push({ key, agent, window, count });
         });
       }
       return counters.sort((a, b) => b.count - a.count || a.agent.localeCompare(b.agent));

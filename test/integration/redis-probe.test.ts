@@ -2,13 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, type OkomeError } from '../../src/errors.js';
-import {
-  IoRedisProbe,
-  parseCount,
-  parseInfo,
-  parseInfoStats,
-  parseRateLimitKey,
-} from '../../src/probes/redis-probe.js';
+import { IoRedisProbe } from '../../src/probes/redis-probe.js';
 import { freePort } from '../support/launchers/free-port.js';
 import { stopAllLaunched } from '../support/launchers/process-utils.js';
 import { type RedisServer, startRedisServer } from '../support/launchers/redis-server.js';
@@ -65,28 +59,6 @@ async function rawServer(
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-describe('INFO and key parsers', () => {
-  it('parses INFO stats, and says undefined for garbage', () => {
-    const text = '# Stats\r\ntotal_connections_received:3\r\nkeyspace_hits:12\r\nkeyspace_misses:4\r\n\r\n';
-    expect(parseInfo(text).get('total_connections_received')).toBe('3');
-    expect(parseInfoStats(text)).toEqual({ keyspaceHits: 12, keyspaceMisses: 4 });
-    expect(parseInfoStats('# Stats\r\nkeyspace_hits:12\r\n')).toBeUndefined();
-    expect(parseInfoStats('keyspace_hits:x\r\nkeyspace_misses:1')).toBeUndefined();
-    expect(parseInfoStats('')).toBeUndefined();
-  });
-
-  it('takes the agent between the prefix and the last segment', () => {
-    expect(parseRateLimitKey('okome:budget:rl:agent-7:29000', 29000)).toBe('agent-7');
-    expect(parseRateLimitKey('okome:budget:rl:team:bot:29000', 29000)).toBe('team:bot');
-    expect(parseRateLimitKey('okome:budget:rl:agent-7:129000', 29000)).toBeUndefined();
-    expect(parseRateLimitKey('okome:budget:rl::29000', 29000)).toBeUndefined();
-    expect(parseRateLimitKey('okome:budget:writes:a:29000', 29000)).toBeUndefined();
-    expect(parseCount('61')).toBe(61);
-    expect(parseCount(null)).toBeUndefined();
-    expect(parseCount('1.5')).toBeUndefined();
-  });
-});
 
 describe('IoRedisProbe against a real redis-server', () => {
   const probeFor = (port = redis.port, extra: { password?: string; db?: number } = {}): IoRedisProbe =>
