@@ -55,6 +55,7 @@ export interface RunningApp {
 const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
+const REDIS_SAMPLE_EVERY_MS = 60_000;
 
 export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const { config, store, logger } = deps;
@@ -246,6 +247,15 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     );
   }
 
+  // A recent Redis sample keeps every status's hit ratio a window ratio, without a cold wait.
+  const primeRedis = () =>
+    diagnostics
+      .primeRedisWindow()
+      .catch((error: unknown) => log.debug({ err: error }, 'Redis sample failed'));
+  track(primeRedis());
+  const redisSampler = setInterval(() => track(primeRedis()), REDIS_SAMPLE_EVERY_MS);
+  redisSampler.unref();
+
   const expiry = setInterval(() => {
     remediation.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
   }, EXPIRY_SWEEP_MS);
@@ -274,6 +284,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       watcher?.stop();
       clearInterval(pruner);
       clearInterval(expiry);
+      clearInterval(redisSampler);
       await bolt.stopReceiving();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
       await Promise.race([Promise.allSettled([...inFlight]), deadline]);

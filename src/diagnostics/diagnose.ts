@@ -46,6 +46,11 @@ export interface Diagnostics {
   run(scope: Scope, onProgress?: (p: RunProgress) => void): Promise<StatusReport>;
   /** What `/okome check` accepts: check ids, node names, incident numbers. */
   targets(): readonly string[];
+  /**
+   * Takes a Redis INFO sample as the start of the hit-ratio window, so the next status needs
+   * no cold double sample; a served bot calls it at start and periodically. Errors are the caller's.
+   */
+  primeRedisWindow(): Promise<void>;
 }
 
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
@@ -114,6 +119,7 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
 
   return {
     targets: () => [...checkIds, ...nodeNames, ...incidentNumbers],
+    primeRedisWindow: () => redisWindow.prime(() => deps.redis.infoStats(config.timeouts.redisMs)),
     count: (scope) => {
       const s = select(scope);
       return (

@@ -26,10 +26,15 @@ export class RedisWindow {
   private last: Sample | undefined;
   constructor(private readonly options: RedisWindowOptions) {}
 
+  /** Records a sample as the window's start (a long-running bot keeps one recent). */
+  async prime(sample: () => Promise<RedisStats>): Promise<void> {
+    this.last = { ...(await sample()), at: this.options.now() };
+  }
+
   async ratio(sample: () => Promise<RedisStats>, signal: AbortSignal): Promise<FactsOf<'hit-ratio'>> {
     const { now, maxAgeMs, intervalMs, minLookups } = this.options;
     let previous = this.last;
-    if (previous === undefined || now() - previous.at > maxAgeMs || now() - previous.at < 1) {
+    if (previous === undefined || now() - previous.at > maxAgeMs) {
       previous = { ...(await sample()), at: now() };
       await this.options.sleep(intervalMs, signal);
     }

@@ -12,7 +12,7 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/FROM node:20\S* AS run/);
     expect(dockerfile).toContain('USER node');
     expect(dockerfile).toMatch(/HEALTHCHECK .*\n?.*CMD/);
-    expect(dockerfile).toContain('ENTRYPOINT ["node", "dist/cli/okome.js"]');
+    expect(dockerfile).toContain('ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli/okome.js"]');
   });
 
   it('has its steps mirrored by scripts/docker-steps.sh', () => {

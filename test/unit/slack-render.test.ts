@@ -135,7 +135,7 @@ describe('Block Kit rendering (golden files)', () => {
 
 describe('Slack limits', () => {
   const huge: CheckResult[] = Array.from({ length: 300 }, (_, i) =>
-    check(`service:svc${i}@pi-a`, 'fail', `x`.repeat(900) + '<script>&', {
+    check(`service:svc${i}@pi-a`, 'fail', `${'x'.repeat(900)}<script>&`, {
       evidence: 'line\n'.repeat(5000),
       facts: { kind: 'service', service: `svc${i}`, state: 'failed' },
     }),

@@ -86,12 +86,10 @@ export class IncidentCommands {
       };
     const markdown = timelineMarkdown(incident, store.timeline(incident.id));
     const parts = chunk(markdown, LIMITS.sectionText - 10);
-    const blocks = parts
-      .slice(0, LIMITS.blocks)
-      .map((p) => ({
-        type: 'section' as const,
-        text: { type: 'mrkdwn' as const, text: `\`\`\`${p.replaceAll('```', "'''")}\`\`\`` },
-      }));
+    const blocks = parts.slice(0, LIMITS.blocks).map((p) => ({
+      type: 'section' as const,
+      text: { type: 'mrkdwn' as const, text: `\`\`\`${p.replaceAll('```', "'''")}\`\`\`` },
+    }));
     outbox.enqueuePost({ channel, payload: { text: clip(markdown, LIMITS.messageText), blocks } });
     return { text: `Timeline of incident ${incident.number} (\`${escapeText(incident.key)}\`) posted.` };
   }

@@ -47,9 +47,14 @@ export interface StatusRequest {
 }
 
 const HIT_RATIO_HISTORY = 20;
+const PROGRESS_EVERY_MS = 250;
 
 export class StatusFlow {
   private readonly hitRatios: (number | null)[] = [];
+  private readonly inFlight = new Map<
+    string,
+    Promise<{ report: StatusReport; threads: ReadonlySet<string> }>
+  >();
   constructor(private readonly deps: StatusFlowDeps) {}
 
   async run(request: StatusRequest): Promise<StatusReport> {
@@ -61,19 +66,23 @@ export class StatusFlow {
       ...(request.threadRef === undefined ? {} : { threadRef: request.threadRef }),
       payload: renderProgress(what, 0, total, []),
     });
-    const problems: CheckResult[] = [];
-    const report = await diagnostics.run(request.scope, ({ done, result }) => {
-      if (result.status !== 'ok') problems.push(result);
-      // Coalesced by the outbox: only the newest progress state reaches Slack.
-      outbox.enqueueUpdate({ messageRef: progressRef, payload: renderProgress(what, done, total, problems) });
-    });
-    const redisRatio = report.checks.find((c) => c.id === 'redis-hit-ratio');
-    if (redisRatio?.facts?.kind === 'hit-ratio') {
-      this.hitRatios.push(redisRatio.facts.ratio);
-      if (this.hitRatios.length > HIT_RATIO_HISTORY) this.hitRatios.shift();
+    const key = JSON.stringify(request.scope);
+    const running = this.inFlight.get(key);
+    let report: StatusReport;
+    let threads: ReadonlySet<string>;
+    if (running !== undefined) {
+      // The same diagnosis is already running (several people asked at once): share it, so
+      // the cache layer is probed once and the incidents are posted once.
+      ({ report, threads } = await running);
+    } else {
+      const leader = this.lead(request, what, total, progressRef);
+      this.inFlight.set(key, leader);
+      try {
+        ({ report, threads } = await leader);
+      } finally {
+        this.inFlight.delete(key);
+      }
     }
-    const threads = this.recordIncidents(report, request.requester);
-    if (request.scope.kind === 'status') this.resolveHealed(report);
     const incidentChannel = this.deps.config.slack.incidentChannel;
     outbox.enqueueUpdate({
       messageRef: progressRef,
@@ -101,6 +110,34 @@ export class StatusFlow {
       'diagnosis done',
     );
     return report;
+  }
+
+  /** Runs the diagnosis with live progress, then records incidents and resolutions, once. */
+  private async lead(
+    request: StatusRequest,
+    what: string,
+    total: number,
+    progressRef: string,
+  ): Promise<{ report: StatusReport; threads: ReadonlySet<string> }> {
+    const { diagnostics, outbox } = this.deps;
+    const problems: CheckResult[] = [];
+    let lastProgress = this.deps.now();
+    const report = await diagnostics.run(request.scope, ({ done, result }) => {
+      if (result.status !== 'ok') problems.push(result);
+      // Slack shows about one update a second anyway: store one every PROGRESS_EVERY_MS, not
+      // one per check (each is a durable write); the outbox coalesces what is still pending.
+      if (this.deps.now() - lastProgress < PROGRESS_EVERY_MS || done === total) return;
+      lastProgress = this.deps.now();
+      outbox.enqueueUpdate({ messageRef: progressRef, payload: renderProgress(what, done, total, problems) });
+    });
+    const redisRatio = report.checks.find((c) => c.id === 'redis-hit-ratio');
+    if (redisRatio?.facts?.kind === 'hit-ratio') {
+      this.hitRatios.push(redisRatio.facts.ratio);
+      if (this.hitRatios.length > HIT_RATIO_HISTORY) this.hitRatios.shift();
+    }
+    const threads = this.recordIncidents(report, request.requester);
+    if (request.scope.kind === 'status') this.resolveHealed(report);
+    return { report, threads };
   }
 
   /** Opens or reuses one incident per key; returns the keys that have a thread. */
