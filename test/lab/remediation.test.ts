@@ -111,6 +111,9 @@ describeLab('approval-gated remediation on the lab', () => {
 
   it('incident 7: chaos → disable-chaos (two approvers) → flag gone first, iptables flushed, services restarted', async () => {
     await fault(lab, 'chaos', { node: 'pi-a' });
+    // Chaos stopped nginx: keepalived's track script moves the VIP. Diagnose once it has settled,
+    // or the re-check rightly refuses (disable-chaos restarts keepalived: the VIP holder matters).
+    await lab.waitForVip(['pi-b']);
     await bot.status();
     const card = await bot.card('Remove the chaos flag');
     const cardText = JSON.stringify(card.message.blocks);
@@ -126,6 +129,7 @@ describeLab('approval-gated remediation on the lab', () => {
         .every((l) => l.startsWith('-P ')),
     ).toBe(true);
     expect(await lab.unitState('pi-a', 'nginx')).toBe('active');
+    await lab.waitForVip(['pi-a'], 15_000);
     faults.length = 0;
   });
 
