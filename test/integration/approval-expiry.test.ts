@@ -2,11 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type RunningApp } from '../../src/app.js';
-import { createLogger } from '../../src/logger.js';
-import { createProbes } from '../../src/probes/create-probes.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import type { RunningApp } from '../../src/app.js';
+import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /** An approval clicked after its expiry: nothing runs, the clicker is told why, the card loses its buttons. */
@@ -26,15 +23,7 @@ beforeAll(async () => {
     doc.orchestrator = { baseUrl: `http://127.0.0.1:${port}` };
     (doc.slack as Record<string, unknown>).approvalTtlMs = 10_000;
   });
-  app = await createApp({
-    config: cfg.config,
-    slack: { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
-    slackApiUrl: emu.apiUrl,
-    store: openSqliteStore({ path: cfg.config.store.path }),
-    probes: createProbes(cfg.config, { redisPassword: undefined }),
-    logger: createLogger({ level: 'silent' }),
-    redisSampleIntervalMs: 50,
-  });
+  app = await startInProcessBot(cfg.config, emu);
 }, 30_000);
 
 afterAll(async () => {

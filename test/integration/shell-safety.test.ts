@@ -2,12 +2,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, type RunningApp } from '../../src/app.js';
+import type { RunningApp } from '../../src/app.js';
 import { commandPurposes } from '../../src/config/schema.js';
-import { createLogger } from '../../src/logger.js';
-import { createProbes } from '../../src/probes/create-probes.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { stopAllLaunched } from '../support/launchers/process-utils.js';
 import { type SshdServer, startSshd } from '../support/launchers/sshd.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
@@ -48,15 +45,7 @@ beforeAll(async () => {
       n.ssh.hostKey = sshd.hostKeyFingerprint;
     }
   });
-  app = await createApp({
-    config: cfg.config,
-    slack: { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
-    slackApiUrl: emu.apiUrl,
-    store: openSqliteStore({ path: cfg.config.store.path }),
-    probes: createProbes(cfg.config, { redisPassword: undefined }),
-    logger: createLogger({ level: 'silent' }),
-    redisSampleIntervalMs: 50,
-  });
+  app = await startInProcessBot(cfg.config, emu);
 }, 60_000);
 
 afterAll(async () => {

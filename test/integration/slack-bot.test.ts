@@ -1,9 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApp, type RunningApp } from '../../src/app.js';
-import { createLogger } from '../../src/logger.js';
-import { createProbes } from '../../src/probes/create-probes.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import type { RunningApp } from '../../src/app.js';
+import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /** The bot in-process (createApp) against the wire-level emulator, with the real Bolt. */
@@ -26,20 +23,7 @@ async function boot(
 ): Promise<{ emu: SlackEmulator; app: RunningApp; cfg: LoopbackConfig }> {
   emu = await startSlackEmulator();
   cfg = await loopbackConfig();
-  const store = openSqliteStore({ path: cfg.config.store.path });
-  const logger = createLogger({ level: 'silent' });
-  app = await createApp({
-    config: cfg.config,
-    slack:
-      mode === 'socket'
-        ? { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' }
-        : { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123', port: 0, host: '127.0.0.1' },
-    slackApiUrl: emu.apiUrl,
-    store,
-    probes: createProbes(cfg.config, { redisPassword: undefined }),
-    logger,
-    redisSampleIntervalMs: 50,
-  });
+  app = await startInProcessBot(cfg.config, emu, { mode });
   return { emu, app, cfg };
 }
 

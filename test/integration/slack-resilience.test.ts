@@ -1,11 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApp, type RunningApp } from '../../src/app.js';
-import { createLogger } from '../../src/logger.js';
-import { createProbes } from '../../src/probes/create-probes.js';
-import { openSqliteStore } from '../../src/store/sqlite-store.js';
-import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import type { RunningApp } from '../../src/app.js';
+import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /** Nothing the bot meant to say is lost because Slack, or the bot itself, went down. */
@@ -73,15 +70,7 @@ describe('Slack down, bot down', () => {
     emu = await startSlackEmulator();
     cfg = await loopbackConfig();
     const emulator = emu;
-    app = await createApp({
-      config: cfg.config,
-      slack: { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
-      slackApiUrl: emu.apiUrl,
-      store: openSqliteStore({ path: cfg.config.store.path }),
-      probes: createProbes(cfg.config, { redisPassword: undefined }),
-      logger: createLogger({ level: 'silent' }),
-      redisSampleIntervalMs: 50,
-    });
+    app = await startInProcessBot(cfg.config, emu);
     // 15 s of rate limiting, then 15 s of server errors, on every chat method.
     emulator.fault({ method: 'chat.postMessage', kind: 'rate_limited', retryAfterSec: 2, forMs: 15_000 });
     emulator.fault({ method: 'chat.update', kind: 'rate_limited', retryAfterSec: 2, forMs: 15_000 });
@@ -172,14 +161,7 @@ describe('Slack down, bot down', () => {
   it('disconnect with refresh_requested: the bot reconnects and the next command works', async () => {
     emu = await startSlackEmulator();
     cfg = await loopbackConfig();
-    app = await createApp({
-      config: cfg.config,
-      slack: { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
-      slackApiUrl: emu.apiUrl,
-      store: openSqliteStore({ path: cfg.config.store.path }),
-      probes: createProbes(cfg.config, { redisPassword: undefined }),
-      logger: createLogger({ level: 'silent' }),
-    });
+    app = await startInProcessBot(cfg.config, emu);
     const opened = emu.connectionsOpened;
     emu.sendDisconnect('refresh_requested');
     await emu.waitFor(() => emu?.connectionsOpened === opened + 1, 20_000, 'a new Socket Mode connection');

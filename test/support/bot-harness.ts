@@ -4,8 +4,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import type { LoadedConfig } from '../../src/config/load-config.js';
-import { loadConfig } from '../../src/config/load-config.js';
+import { createApp, type RunningApp } from '../../src/app.js';
+import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
+import { createLogger } from '../../src/logger.js';
+import { createProbes } from '../../src/probes/create-probes.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
 
 /**
  * A configuration for in-process bot tests: the example's shape, every address on loopback
@@ -77,4 +80,24 @@ export async function loopbackConfig(
     config: loadConfig(path),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The bot in-process (createApp) against an emulator, as the serve command would build it. */
+export async function startInProcessBot(
+  config: LoadedConfig,
+  emulator: { readonly apiUrl: string },
+  options: { mode?: 'socket' | 'http'; redisSampleIntervalMs?: number } = {},
+): Promise<RunningApp> {
+  return createApp({
+    config,
+    slack:
+      options.mode === 'http'
+        ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123', port: 0, host: '127.0.0.1' }
+        : { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
+    slackApiUrl: emulator.apiUrl,
+    store: openSqliteStore({ path: config.store.path }),
+    probes: createProbes(config, { redisPassword: undefined }),
+    logger: createLogger({ level: 'silent' }),
+    redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
+  });
 }
