@@ -73,13 +73,15 @@ export async function loopbackConfig(
   };
   overrides(doc);
   const path = join(dir, 'okome.yml');
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
   writeFileSync(path, stringify(doc));
-  return {
-    dir,
-    path,
-    config: loadConfig(path),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  };
+  try {
+    return { dir, path, config: loadConfig(path), cleanup };
+  } catch (error) {
+    // A test whose overrides make the configuration invalid must not leave its folder behind.
+    cleanup();
+    throw error;
+  }
 }
 
 /** The bot in-process (createApp) against an emulator, as the serve command would build it. */
