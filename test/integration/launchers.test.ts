@@ -230,8 +230,10 @@ describe('test launchers', () => {
         });
         const servers = JSON.parse(line) as { pid: number; dir: string }[];
         expect(servers).toHaveLength(3);
+        // The servers themselves are up; their trees may hold short-lived children (a worker
+        // starting, a key being generated), which count only in the check that all are gone.
+        expect(servers.every((server) => isProcessAlive(server.pid))).toBe(true);
         const pids = servers.flatMap((server) => processTree(server.pid));
-        expect(pids.every(isProcessAlive)).toBe(true);
         if (mode === 'wait') child.kill('SIGTERM');
         else child.stdin.write('crash now\n');
         await exited;
