@@ -2,27 +2,15 @@ import { describe, expect, it } from 'vitest';
 import type { CheckId, CheckResult, CheckStatus, Facts } from '../../src/domain/check-result.js';
 import { resultId } from '../../src/domain/check-result.js';
 import { type ClassifyContext, classify } from '../../src/domain/classify.js';
+import { twoPiContext } from '../support/two-pi-context.js';
 
-const ctx: ClassifyContext = {
-  vipAddress: '10.86.0.18',
-  redisHitRatioThreshold: 0.5,
-  nodes: [
-    { name: 'pi-a', roles: ['frontend'], services: ['nginx', 'keepalived'], holdsVip: true },
-    {
-      name: 'pi-b',
-      roles: ['backend', 'spare'],
-      services: ['redis-server', 'nginx', 'keepalived'],
-      holdsVip: true,
-    },
-  ],
-  actions: [
-    { id: 'restart-nginx', targets: { roles: ['frontend', 'spare'] } },
-    { id: 'restart-redis', targets: { roles: ['backend'] } },
-    { id: 'restart-keepalived', targets: { nodes: ['pi-a', 'pi-b'] } },
-    { id: 'flush-redis', targets: { roles: ['backend'] } },
-    { id: 'disable-chaos', targets: { roles: ['frontend', 'backend'] } },
-  ],
-};
+const ctx: ClassifyContext = twoPiContext([
+  { id: 'restart-nginx', targets: { roles: ['frontend', 'spare'] } },
+  { id: 'restart-redis', targets: { roles: ['backend'] } },
+  { id: 'restart-keepalived', targets: { nodes: ['pi-a', 'pi-b'] } },
+  { id: 'flush-redis', targets: { roles: ['backend'] } },
+  { id: 'disable-chaos', targets: { roles: ['frontend', 'backend'] } },
+]);
 
 function r(check: CheckId, status: CheckStatus, facts?: Facts, node?: string, service?: string): CheckResult {
   return {

@@ -9,27 +9,15 @@ import {
 import { type ClassifyContext, classify } from '../../src/domain/classify.js';
 import { REPORT_SCHEMA_VERSION, type StatusReport } from '../../src/domain/report.js';
 import { checkPrecondition } from '../../src/remediation/precondition.js';
+import { twoPiContext } from '../support/two-pi-context.js';
 
-const ctx: ClassifyContext = {
-  vipAddress: '10.86.0.18',
-  redisHitRatioThreshold: 0.5,
-  nodes: [
-    { name: 'pi-a', roles: ['frontend'], services: ['nginx', 'keepalived'], holdsVip: true },
-    {
-      name: 'pi-b',
-      roles: ['backend', 'spare'],
-      services: ['redis-server', 'nginx', 'keepalived'],
-      holdsVip: true,
-    },
-  ],
-  actions: [
-    { id: 'restart-nginx', targets: { roles: ['frontend'] } },
-    { id: 'restart-redis', targets: { roles: ['backend'] } },
-    { id: 'restart-keepalived', targets: { nodes: ['pi-a', 'pi-b'] } },
-    { id: 'flush-redis', targets: { roles: ['backend'] } },
-    { id: 'disable-chaos', targets: { roles: ['frontend', 'backend'] } },
-  ],
-};
+const ctx: ClassifyContext = twoPiContext([
+  { id: 'restart-nginx', targets: { roles: ['frontend'] } },
+  { id: 'restart-redis', targets: { roles: ['backend'] } },
+  { id: 'restart-keepalived', targets: { nodes: ['pi-a', 'pi-b'] } },
+  { id: 'flush-redis', targets: { roles: ['backend'] } },
+  { id: 'disable-chaos', targets: { roles: ['frontend', 'backend'] } },
+]);
 
 function r(
   check: CheckId,

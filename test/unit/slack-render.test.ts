@@ -14,21 +14,9 @@ import { clip, codeBlock, escapeText } from '../../src/slack/render/mrkdwn.js';
 import { sparkline } from '../../src/slack/render/sparkline.js';
 import { renderCheckList, renderProgress, renderSummary } from '../../src/slack/render/status-message.js';
 import { checkMessage } from '../support/slack-emulator/block-kit-limits.js';
+import { twoPiContext } from '../support/two-pi-context.js';
 
-const ctx: ClassifyContext = {
-  vipAddress: '10.86.0.18',
-  redisHitRatioThreshold: 0.5,
-  nodes: [
-    { name: 'pi-a', roles: ['frontend'], services: ['nginx', 'keepalived'], holdsVip: true },
-    {
-      name: 'pi-b',
-      roles: ['backend', 'spare'],
-      services: ['redis-server', 'nginx', 'keepalived'],
-      holdsVip: true,
-    },
-  ],
-  actions: [{ id: 'restart-nginx', targets: { roles: ['frontend'] } }],
-};
+const ctx: ClassifyContext = twoPiContext([{ id: 'restart-nginx', targets: { roles: ['frontend'] } }]);
 
 function check(
   id: string,

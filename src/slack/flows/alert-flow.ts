@@ -221,7 +221,6 @@ export class AlertFlow {
   }
 
   onKeepalived(event: KeepalivedEvent): void {
-    this.deps.store.markSeen(`ka-state:${event.node}:${event.state}:${event.at}`, this.deps.now());
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
