@@ -6,8 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 const root = join(import.meta.dirname, '../..');
-// Slack's published schema is shared reference data beside the repo, not vendored into it.
-const schemaPath = join(root, '../shared/reference/slack-manifest.schema.1.0.0.json');
+// Slack's published schema, vendored with its licence (vendor/slack-manifest-schema/README.md).
+const schemaPath = join(root, 'vendor/slack-manifest-schema/manifest.schema.1.0.0.json');
 
 describe('manifest.yml', () => {
   it("validates against Slack's app-manifest schema 1.0", () => {
