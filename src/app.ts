@@ -120,6 +120,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;
+  // Reported by /healthz: a failover can only be announced once the watcher knows who held the VIP.
+  let vipWatch: 'off' | 'starting' | 'watching' = config.alerts.vipWatch.enabled ? 'starting' : 'off';
   const webhookHandlers = {
     alertmanager: createAlertmanagerHandler({
       token: deps.webhooks?.alertmanagerToken,
@@ -160,7 +162,16 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   function health(_req: IncomingMessage, res: ServerResponse): void {
     const stats = outbox.stats();
     res.writeHead(accepting ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ ok: accepting, outboxPending: stats.pending, outboxFailed: stats.failed }));
+    const holding = watcher?.current().holding;
+    res.end(
+      JSON.stringify({
+        ok: accepting,
+        outboxPending: stats.pending,
+        outboxFailed: stats.failed,
+        vipWatch,
+        vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
+      }),
+    );
   }
 
   function makeHandlers(): SlackHandlers {
@@ -242,6 +253,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       w.poll().then(() => {
         const holding = w.current().holding;
         alerts.setHolder(holding?.kind === 'single' ? holding.holder : undefined);
+        vipWatch = 'watching';
         w.start();
       }),
     );

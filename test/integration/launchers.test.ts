@@ -59,7 +59,9 @@ function sshExec(
           });
         });
       })
-      .once('error', reject)
+      // `on`, not `once`: ssh2 can emit a second error (a reset after a refused host key or a
+      // killed session), and an error event with no listener is an uncaught exception.
+      .on('error', reject)
       .once('close', () => reject(new Error('connection closed')))
       .connect({
         host: server.host,

@@ -78,8 +78,8 @@ describeLab('alerts and failover notices on the lab', () => {
     emu = await startSlackEmulator({ host: lab.hostAddress });
     bot = new LabBot(lab, emu);
     await bot.start();
-    // Let the VIP watcher take its baseline (pi-a holds the VIP).
-    await new Promise((r) => setTimeout(r, 3000));
+    await bot.vipWatching();
+    expect((await bot.health()).vipHolder).toBe('pi-a');
   }, 120_000);
   afterAll(async () => {
     await revertAll().catch(() => undefined);
@@ -159,7 +159,7 @@ describeLab('alerts and failover notices on the lab', () => {
       10_000,
     );
     const posts = () => emu.callsTo('chat.postMessage').length;
-    await new Promise((r) => setTimeout(r, 3000));
+    await bot.outboxDrained();
     const quiet = posts();
     // Alertmanager redelivers, and its HA peer sends the same notification.
     expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
@@ -177,7 +177,9 @@ describeLab('alerts and failover notices on the lab', () => {
       () => emu.threadOf(bot.channel, root.ts).some((m) => m.text.includes('RedisDown on pi-b resolved')),
       10_000,
     );
-    await new Promise((r) => setTimeout(r, 2000));
+    // Both resolved deliveries answered 202 after being stored: once the outbox is drained, a
+    // second "resolved" post would be in the thread.
+    await bot.outboxDrained();
     expect(
       emu.threadOf(bot.channel, root.ts).filter((m) => m.text.includes('RedisDown on pi-b resolved')),
     ).toHaveLength(1);
@@ -204,14 +206,14 @@ describeLab('alerts and failover notices on the lab', () => {
       body,
     });
     expect(wrong.status).toBe(401);
-    await new Promise((r) => setTimeout(r, 1000));
+    await bot.outboxDrained();
     expect(notices().length).toBe(before);
   });
 
   it('with the hook off, the VIP watcher posts the notice within its poll interval + 1 s', async () => {
     await bot.stop();
     await bot.start({ OKOME_KEEPALIVED_SECRET: '' });
-    await new Promise((r) => setTimeout(r, 3000));
+    await bot.vipWatching();
     const before = notices().length;
     faults.push(await applyFault(lab, 'service-stop', { node: 'pi-a', service: 'keepalived' }));
     let moved = 0;

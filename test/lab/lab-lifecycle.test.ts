@@ -5,9 +5,9 @@ import { afterAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { attachLab, type Lab, REPO_ROOT } from '../support/lab/lab.js';
 import { defaultRoutes, listLabNamespaces } from '../support/lab/network.js';
-import { run, sleep, waitFor } from '../support/lab/process-runner.js';
+import { run, waitFor } from '../support/lab/process-runner.js';
 import { downLab, isAlive, labProcesses } from '../support/lab/teardown.js';
-import { LAB_SUBNET, PI_NODES, RUN_DIR } from '../support/lab/topology.js';
+import { LAB_SUBNET, PI_NODES, RUN_DIR, STATE_FILE } from '../support/lab/topology.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 
 const CLI = 'test/support/lab/lab-cli.ts';
@@ -142,15 +142,18 @@ describeLab('lab lifecycle', () => {
       cwd: REPO_ROOT,
       stdio: 'ignore',
     });
-    // Kill it once the nodes are being built: namespaces, holders and daemons exist, no VIP yet.
+    // Kill it once the nodes are being built: namespaces and the nodes' holder processes exist
+    // (recorded in the state file before their daemons start), the lab is not ready yet.
     await waitFor(
       'the killed lab to get half-way',
-      async () =>
-        (await run('ip', ['-n', 'okl-pi-b', 'link', 'show', 'eth0'])).code === 0 ? true : undefined,
+      async () => {
+        const up = (await run('ip', ['-n', 'okl-pi-b', 'link', 'show', 'eth0'])).code === 0;
+        const state = up && existsSync(STATE_FILE) ? readFileSync(STATE_FILE, 'utf8') : '';
+        return /"pi-b": \d+/.test(state) ? true : undefined;
+      },
       10_000,
       20,
     );
-    await sleep(700);
     cli.kill('SIGKILL');
     await new Promise((resolve) => cli.once('exit', resolve));
     const state = JSON.parse(readFileSync(`${RUN_DIR}/state.json`, 'utf8')) as { workDir: string };

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LAB_APPROVER_GROUP } from '../support/lab/bot-config.js';
-import { applyFault, type FaultHandle } from '../support/lab/faults.js';
+import { applyFault, BUDGET_WINDOW_SEC, type FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 import { LabBot } from '../support/lab-bot.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+import { atWindowStart } from '../support/time-window.js';
 
 /**
  * End to end: a real fault on the lab → `/okome status` in Slack (the emulator, real Bolt) →
@@ -92,6 +93,10 @@ describeLab('approval-gated remediation on the lab', () => {
   });
 
   it('incident 6: two approvers (not the requester) → FLUSHDB → no rate-limit key at its limit', async () => {
+    // The runaway lives in the current rate-limit window (keys of floor(now / 60 s)), and today's
+    // re-check compares the budget check with the diagnosis: a scenario that straddles a window
+    // boundary is refused (issue: evidence over time windows). Start it in a fresh window.
+    await atWindowStart(BUDGET_WINDOW_SEC);
     await fault(lab, 'budget-runaway', {});
     await fault(lab, 'redis-miss-storm', {});
     await bot.status('U0APPROVER1');
@@ -100,7 +105,11 @@ describeLab('approval-gated remediation on the lab', () => {
     await emu.waitFor(() => bot.ephemerals('U0APPROVER1').some((t) => /requester|asked/i.test(t)), 10_000);
     await bot.click('U0APPROVER2', card).ack;
     await bot.click('U0APPROVER2', card).ack; // the same approver twice counts once
-    await new Promise((r) => setTimeout(r, 1500));
+    await emu.waitFor(
+      () => bot.auditOf(card.approvalId).filter((a) => a.actor === 'U0APPROVER2').length === 2,
+      10_000,
+      'both clicks of approver 2 decided',
+    );
     expect(bot.approvalState(card.approvalId)).toBe('pending');
     await bot.click('U0GROUPOPS', card).ack;
     expect(await bot.outcome(card)).toBe('succeeded');
@@ -149,7 +158,7 @@ describeLab('approval-gated remediation on the lab', () => {
     await bot.incidentRoot('Incident 4');
     await revertAll();
     await lab.waitForVip(['pi-a']);
-    await new Promise((r) => setTimeout(r, 2000));
+    await bot.outboxDrained();
     expect(emu.messagesIn(bot.channel).filter((m) => m.text.endsWith(': pending')).length).toBe(cardsBefore);
   });
 
@@ -182,7 +191,16 @@ describeLab('approval-gated remediation on the lab', () => {
     clicks.push(emu.redeliver(first.envelopeId));
     await Promise.all(clicks.map((c) => c.ack));
     expect(await bot.outcome(card)).toBe('succeeded');
-    await new Promise((r) => setTimeout(r, 2000));
+    // Every click decided (the redelivery is dropped before any decision): no run can start later.
+    await emu.waitFor(
+      () => bot.auditOf(card.approvalId).filter((a) => a.event === 'click-approve').length === 50,
+      30_000,
+      'all 50 clicks decided',
+    );
+    const runs = bot
+      .auditOf(card.approvalId)
+      .filter((a) => a.state_before !== 'running' && a.state_after === 'running');
+    expect(runs).toHaveLength(1);
     const steps = bot.audit().filter((a) => a.approval_id === card.approvalId && a.event === 'execute-step');
     expect(steps).toHaveLength(1);
     faults.length = 0;
@@ -216,7 +234,13 @@ describeLab('approval-gated remediation on the lab', () => {
       20_000,
       'a notice in the thread',
     );
-    await new Promise((r) => setTimeout(r, 3000));
+    // Recovery is a start-up step: once it is audited and the outbox is drained, nothing is left to run.
+    await emu.waitFor(
+      () => bot.auditOf(card.approvalId).some((a) => a.event === 'crash-recovery'),
+      20_000,
+      'the crash recovery audited',
+    );
+    await bot.outboxDrained();
     const steps = bot.audit().filter((a) => a.approval_id === card.approvalId && a.event === 'execute-step');
     expect(steps).toHaveLength(0);
     expect(bot.audit().some((a) => a.approval_id === card.approvalId && a.event === 'crash-recovery')).toBe(

@@ -2,8 +2,19 @@ import type { ChildProcess } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { Lab } from './lab/lab.js';
-import { LAB_ALERTMANAGER_TOKEN, LAB_KEEPALIVED_SECRET } from './lab/topology.js';
+import { LAB_ALERTMANAGER_TOKEN, LAB_KEEPALIVED_SECRET, PORTS } from './lab/topology.js';
 import type { SlackEmulator, StoredMessage } from './slack-emulator/index.js';
+
+export interface AuditRow {
+  approval_id: string | null;
+  actor: string;
+  event: string;
+  verdict: string;
+  code: string;
+  reason: string;
+  state_before: string | null;
+  state_after: string | null;
+}
 
 /**
  * The bot as operators run it (`okome serve`), inside the lab's bot namespace, talking to the
@@ -50,6 +61,21 @@ export class LabBot {
     this.child = child;
     await this.emu.waitFor(() => this.emu.connectionsOpened > opened, 30_000, 'the bot to open Socket Mode');
     await this.emu.waitForSocket(30_000);
+  }
+
+  /** The bot's /healthz, fetched over the link to its namespace. */
+  async health(): Promise<{ ok: boolean; vipWatch?: string; vipHolder?: string | null }> {
+    const r = await fetch(`http://${this.lab.botAddress}:${PORTS.botHttp}/healthz`);
+    return (await r.json()) as never;
+  }
+
+  /** Until the VIP watcher has its baseline (who holds the VIP): only then can it see a move. */
+  async vipWatching(timeoutMs = 20_000): Promise<void> {
+    await this.emu.waitFor(
+      async () => (await this.health().catch(() => undefined))?.vipWatch === 'watching',
+      timeoutMs,
+      'the VIP watcher to take its baseline',
+    );
   }
 
   /** SIGKILL: no goodbye, nothing flushed. */
@@ -157,19 +183,32 @@ export class LabBot {
   }
 
   /** The audit trail as stored (the store file is on the shared filesystem). */
-  audit(): Array<{
-    approval_id: string | null;
-    actor: string;
-    event: string;
-    verdict: string;
-    code: string;
-    reason: string;
-  }> {
+  audit(): AuditRow[] {
+    return this.query<AuditRow>(
+      'SELECT approval_id, actor, event, verdict, code, reason, state_before, state_after FROM audit ORDER BY id',
+    );
+  }
+
+  auditOf(approvalId: string): AuditRow[] {
+    return this.audit().filter((a) => a.approval_id === approvalId);
+  }
+
+  /**
+   * Waits until every message the bot has queued reached Slack: the positive event after which
+   * "nothing more was posted" can be asserted without a fixed sleep.
+   */
+  async outboxDrained(timeoutMs = 30_000): Promise<void> {
+    await this.emu.waitFor(
+      () => this.query<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE state = 'pending'")[0]?.n === 0,
+      timeoutMs,
+      'the outbox drained',
+    );
+  }
+
+  private query<T>(sql: string): T[] {
     const db = new Database(this.storePath, { readonly: true, fileMustExist: true });
     try {
-      return db
-        .prepare('SELECT approval_id, actor, event, verdict, code, reason FROM audit ORDER BY id')
-        .all() as never;
+      return db.prepare(sql).all() as T[];
     } finally {
       db.close();
     }
