@@ -42,12 +42,15 @@ function outboxRows(path: string): OutboxRow[] {
   }
 }
 
-/** An update whose text starts with `prefix` is in the outbox for `channel`. */
+/**
+ * A row for `channel` whose text starts with `prefix` is in the outbox: an update, or the
+ * pending post it was merged into (the outbox coalesces updates of a message not yet sent).
+ */
 function summaryQueued(path: string, channel: string, prefix: string): boolean {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const payloads = db
-      .prepare(`SELECT payload FROM outbox WHERE channel = ? AND op = 'update'`)
+      .prepare(`SELECT payload FROM outbox WHERE channel = ? AND op IN ('post', 'update')`)
       .pluck()
       .all(channel) as string[];
     return payloads.some((p) => {
