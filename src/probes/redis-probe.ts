@@ -211,6 +211,8 @@ export class IoRedisProbe implements RedisProbe {
       cause ??= error;
       this.log?.debug({ err: error.message }, 'redis connection error');
     });
+    // 'end' means ioredis has given up on this connection for good: no reconnect follows.
+    client.on('end', () => this.log?.debug('redis connection ended'));
     this.client = client;
     const connecting = client.connect().then(
       () => client,

@@ -37,6 +37,8 @@ let seen = new Set<string>();
 let storeBroken = false;
 let throwInCallback = false;
 let clockSkewMs = 0;
+/** Hand-overs scheduled through `defer`, and those that have run. */
+const deferred = { scheduled: 0, ran: 0 };
 let server: WebhookServer;
 let disabled: WebhookServer;
 let base: string;
@@ -57,7 +59,14 @@ beforeAll(async () => {
   // Records whether the response had ended when the callback was scheduled.
   const defer = (fn: () => void) => {
     received.deferredAfterEnd.push(lastRes?.writableEnded === true);
-    setImmediate(fn);
+    deferred.scheduled += 1;
+    setImmediate(() => {
+      try {
+        fn();
+      } finally {
+        deferred.ran += 1;
+      }
+    });
   };
   const track =
     (handler: Handler): Handler =>
@@ -134,7 +143,16 @@ beforeEach(() => {
   clockSkewMs = 0;
 });
 
-const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 20));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Every hand-over scheduled so far has run, and a rejected one has been logged. The handler
+ * schedules before the client sees the response, so this covers every request answered.
+ */
+async function settle(): Promise<void> {
+  while (deferred.ran < deferred.scheduled) await nextTurn();
+  await nextTurn();
+}
 
 function alertPayload(overrides: Record<string, unknown> = {}, alert: Record<string, unknown> = {}) {
   return {

@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -12,6 +13,7 @@ import { describeHttpError, UndiciHttpProbe } from '../../src/probes/http-probe.
 import { freePort } from '../support/launchers/free-port.js';
 import { type NginxServer, startNginx } from '../support/launchers/nginx.js';
 import { stopAllLaunched } from '../support/launchers/process-utils.js';
+import { waitFor } from '../support/slack-emulator/wait-for.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -154,16 +156,27 @@ describe('UndiciHttpProbe', () => {
       expect(sockets.size).toBe(0);
       // A small remainder is drained and the socket reused: ten requests, one connection.
       const before = connections;
-      for (let i = 0; i < 10; i++) {
-        const r = await probe.request({
-          url: `${originUrl}/echo`,
-          method: 'GET',
-          timeoutMs: 2000,
-          maxBodyBytes: 2,
-        });
-        expect(r.body).toBe('{"');
-        // Let the background drain finish, as the gap between two checks would.
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      let completed = 0;
+      const onComplete = (message: unknown): void => {
+        if ((message as { request: { path: string } }).request.path === '/echo') completed += 1;
+      };
+      subscribe('undici:request:trailers', onComplete);
+      try {
+        for (let i = 0; i < 10; i++) {
+          const r = await probe.request({
+            url: `${originUrl}/echo`,
+            method: 'GET',
+            timeoutMs: 2000,
+            maxBodyBytes: 2,
+          });
+          expect(r.body).toBe('{"');
+          // As after the gap between two checks: the background drain has completed the response
+          // (undici's own event), and undici frees the socket one immediate later, before ours.
+          await waitFor(() => completed === i + 1, 2000, `response ${i + 1} complete`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      } finally {
+        unsubscribe('undici:request:trailers', onComplete);
       }
       expect(connections - before).toBe(1);
     } finally {

@@ -2,10 +2,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, type OkomeError } from '../../src/errors.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { IoRedisProbe } from '../../src/probes/redis-probe.js';
 import { freePort } from '../support/launchers/free-port.js';
 import { stopAllLaunched } from '../support/launchers/process-utils.js';
 import { type RedisServer, startRedisServer } from '../support/launchers/redis-server.js';
+import { waitFor } from '../support/slack-emulator/wait-for.js';
 
 let redis: RedisServer;
 let seed: Redis;
@@ -58,11 +60,22 @@ async function rawServer(
   };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * A probe logger that counts "redis connection ended": ioredis has given a connection up for
+ * good. Waiting for it, not for a while, proves a reconnect would already have been decided.
+ */
+function endings(): { logger: Logger; ended: (n: number) => Promise<true> } {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => lines.push(line) } });
+  const count = () => lines.filter((l) => l.includes('"msg":"redis connection ended"')).length;
+  return { logger, ended: (n) => waitFor(() => count() >= n, 5000, `${n} ended connection(s)`) };
+}
 
 describe('IoRedisProbe against a real redis-server', () => {
-  const probeFor = (port = redis.port, extra: { password?: string; db?: number } = {}): IoRedisProbe =>
-    new IoRedisProbe({ host: '127.0.0.1', port, ...extra });
+  const probeFor = (
+    port = redis.port,
+    extra: { password?: string; db?: number; logger?: Logger } = {},
+  ): IoRedisProbe => new IoRedisProbe({ host: '127.0.0.1', port, ...extra });
 
   it('PINGs and reads keyspace hits and misses from INFO stats', async () => {
     const probe = probeFor();
@@ -156,7 +169,8 @@ describe('IoRedisProbe against a real redis-server', () => {
   });
 
   it('does not reconnect by itself after its connection is killed; the next call connects again', async () => {
-    const probe = probeFor();
+    const { logger, ended } = endings();
+    const probe = probeFor(redis.port, { logger });
     const clients = async (): Promise<number> =>
       String(await seed.client('LIST'))
         .trim()
@@ -165,7 +179,7 @@ describe('IoRedisProbe against a real redis-server', () => {
       expect(await probe.ping(1000)).toBe('PONG');
       expect(await clients()).toBe(2);
       await seed.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-      await sleep(200);
+      await ended(1);
       // Only the seeding client: the probe did not reconnect in the background.
       expect(await clients()).toBe(1);
       expect(await probe.ping(1000)).toBe('PONG');
@@ -193,7 +207,8 @@ describe('IoRedisProbe against broken servers: bounded, no reconnect loop', () =
 
   it('hung (accepts, never answers): OKOME_PROBE_TIMEOUT at the deadline for every call; nothing after close', async () => {
     const server = await rawServer('hang');
-    const probe = new IoRedisProbe({ host: '127.0.0.1', port: server.port });
+    const { logger, ended } = endings();
+    const probe = new IoRedisProbe({ host: '127.0.0.1', port: server.port, logger });
     try {
       for (const call of [
         () => probe.ping(300),
@@ -211,7 +226,7 @@ describe('IoRedisProbe against broken servers: bounded, no reconnect loop', () =
       // One connection per call, no background reconnects.
       expect(server.connections()).toBe(3);
       await probe.close();
-      await sleep(500);
+      await ended(3);
       expect(server.connections()).toBe(3);
       expect((await rejection(probe.ping(300))).code).toBe(ErrorCode.Internal);
     } finally {
@@ -222,12 +237,13 @@ describe('IoRedisProbe against broken servers: bounded, no reconnect loop', () =
 
   it('drops connections at once: OKOME_PROBE_FAILED, and no reconnect attempts afterwards', async () => {
     const server = await rawServer('close');
-    const probe = new IoRedisProbe({ host: '127.0.0.1', port: server.port });
+    const { logger, ended } = endings();
+    const probe = new IoRedisProbe({ host: '127.0.0.1', port: server.port, logger });
     try {
       const error = await rejection(probe.ping(1000));
       expect(error.code).toBe(ErrorCode.ProbeFailed);
       expect(error.message).toMatch(/connection closed|connection reset/);
-      await sleep(500);
+      await ended(1);
       expect(server.connections()).toBe(1);
     } finally {
       await probe.close();

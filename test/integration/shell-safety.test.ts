@@ -85,7 +85,12 @@ describe('shell safety', () => {
     ] as const) {
       await emu.click({ userId: 'U0EVIL', channelId: 'C0OPS', messageTs: anyTs, actionId, value }).ack;
     }
-    await new Promise((r) => setTimeout(r, 1500));
+    // Each forged click answered as not ours: the bot has judged all three before we read the record.
+    await emu.waitFor(
+      () => emu.responses.filter((r) => r.body.text === 'That button is not one of mine.').length === 3,
+      10_000,
+      'three forged clicks refused',
+    );
     const sent = readFileSync(join(dir, 'commands.log'), 'utf8')
       .split('\n')
       .filter((l) => l !== '');

@@ -27,19 +27,20 @@ async function boot(
   return { emu, app, cfg };
 }
 
-/** Waits until the bot has made no Slack call for a while (its outbox paces posts at ~1/s). */
-async function settled(emu: SlackEmulator, quietMs = 1500, timeoutMs = 20_000): Promise<void> {
-  const t0 = Date.now();
-  let seen = emu.calls.length;
-  let since = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    await new Promise((r) => setTimeout(r, 100));
-    if (emu.calls.length !== seen) {
-      seen = emu.calls.length;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-  }
-  throw new Error('the bot kept calling Slack');
+/**
+ * Waits until the outbox has nothing pending (its health endpoint says so): everything the bot
+ * has enqueued so far has reached Slack. Every post goes through the outbox.
+ */
+async function drained(emu: SlackEmulator, app: RunningApp, timeoutMs = 20_000): Promise<void> {
+  await emu.waitFor(
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${app.httpPort}/healthz`);
+      const body = (await r.json()) as { outboxPending: number };
+      return body.outboxPending === 0;
+    },
+    timeoutMs,
+    'an empty outbox',
+  );
 }
 
 describe('okome bot over Socket Mode', () => {
@@ -52,13 +53,17 @@ describe('okome bot over Socket Mode', () => {
   });
 
   it('answers anything else with a usage message, and refuses other channels', async () => {
-    const { emu } = await boot();
+    const { emu, app } = await boot();
     const bad = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'reboot everything' }).ack;
     expect(JSON.stringify(bad.payload)).toContain('Unknown command');
     const elsewhere = await emu.slash({ userId: 'U1', channelId: 'C0RANDOM', text: 'status' }).ack;
     expect(JSON.stringify(elsewhere.payload)).toContain('does not answer in this channel');
-    await new Promise((r) => setTimeout(r, 300));
+    // A later command's report delivered, and the outbox empty: the refusal had its chance to post.
+    await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
+    await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
+    await drained(emu, app);
     expect(emu.messagesIn('C0RANDOM')).toEqual([]);
+    expect(emu.calls.filter((c) => c.params.channel === 'C0RANDOM')).toEqual([]);
   });
 
   it('/okome incident 5 shows the runbook card', async () => {
@@ -92,11 +97,11 @@ describe('okome bot over Socket Mode', () => {
   });
 
   it('a second status for the same incident reuses its thread', async () => {
-    const { emu } = await boot();
+    const { emu, app } = await boot();
     const roots = () => emu.messagesIn('C0INCIDENT').filter((m) => m.threadTs === undefined);
     await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
     await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
-    await settled(emu);
+    await drained(emu, app);
     const before = roots().map((m) => m.ts);
     expect(before.length).toBeGreaterThan(0);
     await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
@@ -104,7 +109,7 @@ describe('okome bot over Socket Mode', () => {
       () => emu.messagesIn('C0OPS').filter((m) => m.text.startsWith('OKOME status')).length === 2,
       10_000,
     );
-    await settled(emu);
+    await drained(emu, app);
     expect(roots().map((m) => m.ts)).toEqual(before);
     for (const ts of before) {
       expect(emu.threadOf('C0INCIDENT', ts).some((m) => m.text.startsWith('Still present'))).toBe(true);
@@ -112,13 +117,14 @@ describe('okome bot over Socket Mode', () => {
   });
 
   it('a redelivered envelope produces no second answer', async () => {
-    const { emu } = await boot();
+    const { emu, app } = await boot();
     const first = emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' });
     await first.ack;
     const again = emu.redeliver(first.envelopeId);
+    // Acked: the handler has judged it; a second run would have enqueued its progress post by now.
     await again.ack;
     await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    await drained(emu, app);
     expect(
       emu.messagesIn('C0OPS').filter((m) => m.text.startsWith('OKOME status') || m.text.includes('running')),
     ).toHaveLength(1);
@@ -134,14 +140,18 @@ describe('okome bot over HTTP mode', () => {
       const r = await emu.httpSlash(url, 'testsecret123', input, { signature });
       expect(r.status, signature).toBe(401);
     }
-    await new Promise((r) => setTimeout(r, 500));
-    expect(emu.callsTo('chat.postMessage')).toEqual([]);
     const ok = await emu.httpSlash(url, 'testsecret123', { ...input, text: 'help' }, { signature: 'valid' });
     expect(ok.status).toBe(200);
     expect(ok.body).toContain('okome help');
     const status = await emu.httpSlash(url, 'testsecret123', input, { signature: 'valid' });
     expect(status.status).toBe(200);
     await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
+    await drained(emu, app);
+    // Only the signed status ran: one progress message, the one now showing the report.
+    expect(emu.messagesIn('C0OPS').filter((m) => !m.threadTs)).toHaveLength(1);
+    expect(
+      emu.callsTo('chat.postMessage').filter((c) => c.params.channel === 'C0OPS' && !c.params.thread_ts),
+    ).toHaveLength(1);
   });
 
   it('an HTTP retry of the same command produces no second answer', async () => {
@@ -155,14 +165,15 @@ describe('okome bot over HTTP mode', () => {
       () => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME validation')),
       10_000,
     );
-    await settled(emu);
+    await drained(emu, app);
     const posts = emu.callsTo('chat.postMessage').length;
     // Slack retries with the same payload (same trigger_id) and X-Slack-Retry-Num.
     const last = emu.calls.length;
     expect(last).toBeGreaterThan(0);
     const retried = await emu.httpRetryLastSlash(url, 'testsecret123', { retryNum: 1 });
+    // Answered: the handler has judged the retry; a second run would have enqueued its progress post.
     expect(retried.status).toBe(200);
-    await settled(emu, 1000);
+    await drained(emu, app);
     expect(emu.callsTo('chat.postMessage').length).toBe(posts);
   });
 });

@@ -20,6 +20,7 @@ import {
   startSlackEmulator,
 } from '../support/slack-emulator/index.js';
 import { formatTimestamp, nextTimestamp } from '../support/slack-emulator/message-store.js';
+import { waitFor } from '../support/slack-emulator/wait-for.js';
 import { encodeServerFrame, readClientFrame } from '../support/slack-emulator/web-socket-server.js';
 
 const SIGNING_SECRET = 'emulator-signing-secret';
@@ -124,10 +125,6 @@ const it = test.extend<{ harness: Harness }>({
     }
   },
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 function section(text: string): types.SectionBlock {
   return { type: 'section', text: { type: 'mrkdwn', text } };
@@ -341,7 +338,8 @@ describe('Socket Mode with the real Bolt', () => {
     const emu = await harness.emulator();
     await harness.socketApp(emu, (app) => {
       app.command('/okome', async ({ ack }) => {
-        await sleep(3200);
+        // Ack once the emulator has expired the envelope: late by construction, not by a margin.
+        await waitFor(() => emu.envelopes[0]?.timedOut, 10_000, 'the ack deadline');
         await ack();
       });
     });
@@ -353,7 +351,7 @@ describe('Socket Mode with the real Bolt', () => {
     );
     expect(error).toBeInstanceOf(AckTimeoutError);
     expect(error).toMatchObject({ envelopeId, timeoutMs: 3000 });
-    const late = await emu.waitFor(() => emu.envelopes[0]?.ack, 2000, 'the late ack');
+    const late = await emu.waitFor(() => emu.envelopes[0]?.ack, 10_000, 'the late ack');
     expect(late.late).toBe(true);
     expect(late.latencyMs).toBeGreaterThanOrEqual(3000);
     expect(emu.envelopes[0]?.timedOut).toBe(true);
@@ -379,7 +377,8 @@ describe('Socket Mode with the real Bolt', () => {
       firstEnvelopeId: first.envelopeId,
     });
     expect(emu.envelopes[0]?.timedOut).toBe(true);
-    await sleep(300);
+    // Every envelope acked or expired: no ack timer is left that could deliver again.
+    expect(emu.envelopes.every((envelope) => envelope.ack !== undefined || envelope.timedOut)).toBe(true);
     expect(emu.envelopes).toHaveLength(2);
     expect(retryNums).toEqual([undefined, 1]);
   });
@@ -403,7 +402,8 @@ describe('Socket Mode with the real Bolt', () => {
       }),
     );
 
-    await sleep(2000);
+    // Ten answered pings span ~2 s, well past the ~800 ms after which the client gives up without pongs.
+    await emu.waitFor(() => emu.pingsAnswered >= 10, 15_000, 'ten pings answered');
     expect(emu.connectionsOpened).toBe(1);
     expect(emu.socketConnections).toBe(1);
     expect(harness.logger.lines.filter((line) => line.includes('pong'))).toEqual([]);
@@ -666,7 +666,8 @@ describe('Web API', () => {
   });
 
   it('injects http_500 and ok_false faults, limited by times, forMs and clearFaults', async ({ harness }) => {
-    const emu = await harness.emulator();
+    const clock = { ms: Date.now() };
+    const emu = await harness.emulator({ faultClock: () => clock.ms });
     const { client } = await harness.socketApp(emu);
 
     emu.fault({ method: 'chat.postMessage', kind: 'http_500', times: 1 });
@@ -678,7 +679,7 @@ describe('Web API', () => {
     expect(await platformError(client.users.info({ user: 'U1' }))).toMatchObject({
       error: 'channel_not_found',
     });
-    await sleep(200);
+    clock.ms += 150;
     await client.users.info({ user: 'U1' });
 
     emu.fault({ method: 'users.info', kind: 'ok_false', error: 'ratelimited' });

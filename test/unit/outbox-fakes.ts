@@ -120,6 +120,7 @@ export class FakeGateway implements SlackGateway {
   readonly attempts: (Attempt & { readonly at: number })[] = [];
   fault: ((attempt: Attempt) => Error | undefined) | undefined;
   private gate: Promise<void> | undefined;
+  private readonly releases = new Set<() => void>();
   private nextTs = 100;
 
   constructor(private readonly clock: { now(): number }) {}
@@ -129,11 +130,19 @@ export class FakeGateway implements SlackGateway {
     let release: () => void = () => {};
     this.gate = new Promise<void>((resolve) => {
       release = () => {
-        this.gate = undefined;
+        this.releases.delete(release);
+        if (this.gate === gate) this.gate = undefined;
         resolve();
       };
     });
+    const gate = this.gate;
+    this.releases.add(release);
     return release;
+  }
+
+  /** Lets every held call through: a teardown can then wait for the deliverer to stop. */
+  releaseAll(): void {
+    for (const release of [...this.releases]) release();
   }
 
   async postMessage(args: PostMessageArgs): Promise<{ ts: string }> {

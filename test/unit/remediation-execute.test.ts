@@ -40,7 +40,8 @@ function harness(script: Script = () => ok(), verifyResults: VerifyResult[] = []
         calls.push({ node, command, options, at: now });
         running += 1;
         maxConcurrent = Math.max(maxConcurrent, running);
-        await new Promise((r) => setTimeout(r, 1));
+        // Yield a macrotask so concurrent execs overlap; time is the fake clock, not a wall sleep.
+        await new Promise((r) => setImmediate(r));
         now += 100;
         running -= 1;
         const r = script(node, command);

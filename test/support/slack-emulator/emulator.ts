@@ -46,6 +46,8 @@ export interface SlackEmulatorOptions {
   /** Redeliver once (retry_attempt 1) an envelope not acked in time, as Slack does. */
   readonly redeliverOnAckTimeout?: boolean;
   readonly workspace?: Partial<Workspace>;
+  /** The clock of fault windows (`forMs`): a test ends one by advancing it, not by waiting. */
+  readonly faultClock?: () => number;
 }
 
 export interface RecordedCall {
@@ -87,6 +89,7 @@ export class SlackEmulator {
   readonly #directory: Directory;
   readonly #triggers = new TriggerRegistry();
   readonly #faults = new FaultInjector();
+  readonly #faultClock: () => number;
   readonly #responseUrls = new ResponseUrls();
   readonly #socketMode: SocketModeServer;
   #baseUrl: string | undefined;
@@ -101,6 +104,7 @@ export class SlackEmulator {
   }
 
   private constructor(options: SlackEmulatorOptions) {
+    this.#faultClock = options.faultClock ?? Date.now;
     this.workspace = { ...DEFAULT_WORKSPACE, ...options.workspace };
     this.#directory = new Directory(this.workspace.teamId, this.workspace.botUserId);
     this.#socketMode = new SocketModeServer({
@@ -218,7 +222,7 @@ export class SlackEmulator {
   // ── Faults ───────────────────────────────────────────────────────────────────────────────
 
   fault(spec: FaultSpec): void {
-    this.#faults.add(spec, Date.now());
+    this.#faults.add(spec, this.#faultClock());
   }
 
   clearFaults(): void {
@@ -235,6 +239,11 @@ export class SlackEmulator {
   /** Connections accepted since start, reconnects included. */
   get connectionsOpened(): number {
     return this.#socketMode.connectionsOpened;
+  }
+
+  /** Client WebSocket pings answered with a pong, over all connections. */
+  get pingsAnswered(): number {
+    return this.#socketMode.pingsAnswered;
   }
 
   waitForSocket(timeoutMs = 10_000): Promise<true> {
@@ -398,7 +407,7 @@ export class SlackEmulator {
     const parsed = parseApiParams(request.headers['content-type'], body);
     const params = parsed instanceof Error ? {} : parsed;
     const token = bearerToken(request.headers.authorization) ?? stringParam(params, 'token');
-    const fault = this.#faults.take(method, nowMs);
+    const fault = this.#faults.take(method, this.#faultClock());
     let reply: ApiReply;
     if (fault !== undefined) {
       reply = faultReply(fault);
@@ -435,7 +444,7 @@ export class SlackEmulator {
   async #responseUrl(id: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = parseResponseBody(request.headers['content-type'], await readBody(request));
     const nowMs = Date.now();
-    const fault = this.#faults.take('response_url', nowMs);
+    const fault = this.#faults.take('response_url', this.#faultClock());
     const reply =
       fault === undefined
         ? this.#responseUrls.answer(id, body, this.#store, this.workspace, nowMs)

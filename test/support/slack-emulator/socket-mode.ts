@@ -100,6 +100,7 @@ export class SocketModeServer {
   readonly #sentAtPerf = new Map<string, number>();
   readonly #strayMessages: string[] = [];
   #connectionsOpened = 0;
+  #pingsAnswered = 0;
   #nextTicket = 1;
 
   constructor(options: SocketModeOptions) {
@@ -124,6 +125,10 @@ export class SocketModeServer {
     return this.#connectionsOpened;
   }
 
+  get pingsAnswered(): number {
+    return this.#pingsAnswered;
+  }
+
   issueTicket(): string {
     const ticket = `ticket-${this.#nextTicket}`;
     this.#nextTicket += 1;
@@ -140,6 +145,9 @@ export class SocketModeServer {
     const link: { current?: Link } = {};
     const connection = acceptWebSocket(request, socket, head, {
       onText: (text) => this.#receive(text),
+      onPing: () => {
+        this.#pingsAnswered += 1;
+      },
       onClose: () => {
         if (link.current !== undefined) this.#links.delete(link.current);
       },

@@ -27,6 +27,8 @@ export interface Frame {
 export interface WebSocketHandlers {
   readonly onText: (text: string) => void;
   readonly onClose: () => void;
+  /** A client ping was answered with a pong. */
+  readonly onPing?: () => void;
 }
 
 /** Parses one client frame from the front of `buffer`: undefined if incomplete, Error if invalid. */
@@ -171,7 +173,10 @@ export class WebSocketConnection {
         return;
       }
       case OPCODE.ping:
-        if (!this.#closeSent) this.#socket.write(encodeServerFrame(OPCODE.pong, frame.payload));
+        if (!this.#closeSent) {
+          this.#socket.write(encodeServerFrame(OPCODE.pong, frame.payload));
+          this.#handlers.onPing?.();
+        }
         return;
       case OPCODE.pong:
         return;
