@@ -2,9 +2,12 @@
 # okome-bot image: build with dev dependencies, run dist/ with production dependencies only.
 # scripts/docker-steps.sh runs these same steps outside Docker (CI has no Docker engine).
 
-FROM node:20-bookworm-slim AS build
+# The Node version is .node-version's (a unit test keeps them equal). trixie: Debian's current
+# stable, supported past Node 26's end of life (April 2029); bookworm's LTS ends June 2028.
+FROM node:26.12.1-trixie-slim AS build
 WORKDIR /app
-# better-sqlite3 and ssh2's optional crypto are native addons: build them here.
+# ssh2's optional crypto addons (sshcrypto, cpu-features) compile here against this image's
+# Node; better-sqlite3 13 ships prebuilt Node-API binaries (linux x64 and arm64).
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
@@ -13,7 +16,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim AS run
+FROM node:26.12.1-trixie-slim AS run
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

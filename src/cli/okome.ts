@@ -1,41 +1,12 @@
 #!/usr/bin/env node
-import { runCli } from './run-cli.js';
+import { checkRuntime } from './runtime-check.js';
 
-// The only place that touches process: everything below takes its I/O as arguments.
-
-const argv = process.argv.slice(2);
-
-// The bot stops gracefully on SIGTERM/SIGINT, even one that arrives while it is starting:
-// the handlers are installed before anything else and the signal is kept until serve asks.
-let stopSignal: string | undefined;
-const stopWaiters: Array<(signal: string) => void> = [];
-if (argv.includes('serve')) {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      stopSignal ??= signal;
-      for (const wake of stopWaiters.splice(0)) wake(signal);
-    });
-  }
+// Static imports are hoisted: the real main (and the native addons it loads) is imported only
+// after the check, so a wrong Node gets a message and exit 2, not an ABI stack trace or a crash.
+// Keep this file to syntax an old Node parses.
+const refusal = checkRuntime();
+if (refusal !== undefined) {
+  process.stderr.write(refusal);
+  process.exit(2);
 }
-const waitForStop = (): Promise<string> =>
-  stopSignal !== undefined
-    ? Promise.resolve(stopSignal)
-    : new Promise((resolve) => stopWaiters.push(resolve));
-
-runCli(
-  argv,
-  { env: process.env, stdout: process.stdout, stderr: process.stderr, cwd: process.cwd() },
-  waitForStop,
-).then(
-  (code) => {
-    process.exitCode = code;
-    // A served bot has closed everything it opened; a straggling handle must not keep it up.
-    if (argv.includes('serve')) setTimeout(() => process.exit(code), 2000).unref();
-  },
-  (error: unknown) => {
-    process.stderr.write(
-      `okome: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exitCode = 70;
-  },
-);
+await import('./main.js');

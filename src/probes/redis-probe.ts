@@ -194,6 +194,9 @@ export class IoRedisProbe implements RedisProbe {
       port: options.port,
       db: options.db ?? 0,
       ...(options.password === undefined ? {} : { password: options.password }),
+      // RESP2, as with ioredis 5: RESP3 (ioredis 6's default) opens with HELLO, which a
+      // least-privilege ACL (+ping +info +scan +mget) refuses, failing the connection.
+      protocol: 2,
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? 1500,
       commandTimeout: options.commandTimeoutMs ?? 5000,
