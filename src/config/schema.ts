@@ -308,4 +308,3 @@ export type Config = z.output<typeof configSchema>;
 export type NodeConfig = Config['nodes'][number];
 export type ActionConfig = Config['actions'][number];
 export type ActionStep = ActionConfig['steps'][number];
-export type NodeRole = (typeof nodeRoles)[number];

@@ -5,6 +5,7 @@ import { APPROVE_PREFIX, REJECT_PREFIX } from '../domain/action-ids.js';
 import { type Approval, type ApprovalEvent, type Decision, decide } from '../domain/approval.js';
 import type { Incident, ProposedAction } from '../domain/classify.js';
 import { readStoredReport } from '../domain/report.js';
+import { actionVerification } from '../domain/runbook.js';
 import { asOkomeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
@@ -25,15 +26,6 @@ import { authorizeApprover, type CachedUsergroupDirectory } from './usergroup-di
  * set in the store, audited), and for the one decision that starts the run: re-checks the
  * precondition on a fresh full status, runs the pinned commands, verifies, and tells the thread.
  */
-
-/** The runbook's "Verification" step per action, when the configuration names none. */
-export const DEFAULT_VERIFY: Readonly<Record<string, readonly string[]>> = {
-  'restart-nginx': ['service', 'node-http', 'vip-http'],
-  'restart-redis': ['redis-ping', 'service'],
-  'restart-keepalived': ['service', 'vip-owner', 'vip-http'],
-  'flush-redis': ['redis-ping', 'redis-budget'],
-  'disable-chaos': ['chaos-flag', 'firewall', 'service'],
-};
 
 /** A button click as the chat adapter hands it over: ids only, validated here. */
 export interface ClickInput {
@@ -242,7 +234,7 @@ export class ApprovalsService {
 
   private withVerify(plan: ActionPlan): ActionPlan {
     if (plan.verify.checks.length > 0) return plan;
-    return { ...plan, verify: { ...plan.verify, checks: DEFAULT_VERIFY[plan.actionId] ?? [] } };
+    return { ...plan, verify: { ...plan.verify, checks: actionVerification[plan.actionId] ?? [] } };
   }
 
   private cardInfo(plan: ActionPlan): CardInfo {

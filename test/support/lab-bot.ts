@@ -158,6 +158,8 @@ export class LabBot {
       messageTs: card.message.ts,
       actionId: `okome:${verb}:${card.approvalId}`,
       value: card.approvalId,
+      // The card as first seen: a stale client view still sends the click; the bot must refuse it.
+      seen: card.message,
     });
   }
 
@@ -174,13 +176,9 @@ export class LabBot {
     );
   }
 
-  /** The Ack button of an incident's root message. */
-  clickAck(user: string, root: StoredMessage) {
-    const match =
-      /"action_id":"(okome:ack:(\d+))"/.exec(JSON.stringify(root.blocks ?? [])) ??
-      /"action_id":"(okome:ack:(\d+))"/.exec(
-        JSON.stringify(this.emu.message(this.channel, root.ts)?.blocks ?? []),
-      );
+  /** The Ack button of an incident's root message, as the clicker's client shows it (`seen`). */
+  clickAck(user: string, root: StoredMessage, seen = this.emu.message(this.channel, root.ts) ?? root) {
+    const match = /"action_id":"(okome:ack:(\d+))"/.exec(JSON.stringify(seen.blocks ?? []));
     if (match?.[1] === undefined || match[2] === undefined) throw new Error('the root has no Ack button');
     return this.emu.click({
       userId: user,
@@ -188,6 +186,7 @@ export class LabBot {
       messageTs: root.ts,
       actionId: match[1],
       value: match[2],
+      seen,
     });
   }
 

@@ -2,6 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import { ACK_PREFIX } from '../../domain/action-ids.js';
 import type { Incident } from '../../domain/classify.js';
 import type { StatusReport } from '../../domain/report.js';
+import { deadNodeAdvice } from '../../domain/runbook.js';
 import type { RootState, VipNotice } from '../../incidents/presenter.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../../store/store-port.js';
 import { renderIncidentRoot } from './incident-message.js';
@@ -131,9 +132,6 @@ export function renderAlertSummary(alerts: readonly IncidentAlert[]): SlackMessa
   return { text: clip(text, LIMITS.messageText), blocks: [section(text)] };
 }
 
-const DEAD_NODE_ADVICE =
-  'Runbook, incident 4: nothing immediately — the spare serves. Reflash the dead Pi with the golden image; check the SD card and the power supply.';
-
 export function renderVipNotice(notice: VipNotice): SlackMessage {
   switch (notice.kind) {
     case 'moved':
@@ -153,7 +151,7 @@ export function renderVipNotice(notice: VipNotice): SlackMessage {
         `:large_green_circle: VIP back on ${escapeText(notice.holder)} at ${time(notice.at).slice(0, 8)}.`,
       );
     case 'dead-node-advice':
-      return plain(DEAD_NODE_ADVICE);
+      return plain(escapeText(deadNodeAdvice));
     case 'old-holder': {
       const answer = (a: { ok: boolean; summary: string }) =>
         a.ok ? 'yes' : `no (${escapeText(a.summary)})`;
