@@ -8,19 +8,22 @@ import {
 } from './alerts/webhook-server.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
+import { ACK_PREFIX, APPROVE_PREFIX, REJECT_PREFIX } from './domain/action-ids.js';
 import { parseCommand } from './domain/command.js';
+import { AlertUseCase } from './incidents/alert-use-case.js';
+import { IncidentService } from './incidents/incident-service.js';
+import { StatusUseCase } from './incidents/status-use-case.js';
 import type { Logger } from './logger.js';
 import { systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
-import { CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
-import type { CommandInput, Reply, SlackHandlers, SlackMode } from './slack/bolt-app.js';
+import { ApprovalsService } from './remediation/approvals-service.js';
+import { authorizeApprover, CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
+import type { ActionInput, CommandInput, Reply, SlackHandlers, SlackMode } from './slack/bolt-app.js';
 import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
-import { AlertFlow } from './slack/flows/alert-flow.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
-import { RemediationFlow } from './slack/flows/remediation-flow.js';
-import { StatusFlow } from './slack/flows/status-flow.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
+import { slackPresenter } from './slack/slack-presenter.js';
 import type { Store } from './store/store-port.js';
 
 /**
@@ -71,8 +74,11 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   });
   const inFlight = new Set<Promise<void>>();
   let accepting = true;
-  const track = (work: Promise<void>) => {
-    const tracked = work.catch((error: unknown) => log.error({ err: error }, 'background work failed'));
+  const track = (work: Promise<unknown>) => {
+    const tracked = work.then(
+      () => undefined,
+      (error: unknown) => log.error({ err: error }, 'background work failed'),
+    );
     inFlight.add(tracked);
     void tracked.finally(() => inFlight.delete(tracked));
   };
@@ -88,7 +94,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     { members: (group) => usergroupMembers(gatewayClient, group) },
     { now },
   );
-  const remediation = new RemediationFlow({
+  const presenter = slackPresenter;
+  const approvals = new ApprovalsService({
     config,
     store,
     outbox,
@@ -96,24 +103,29 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     shell: deps.probes.shell,
     redis: deps.probes.redis,
     directory,
+    presenter,
     logger,
     now,
   });
-  const statusFlow = new StatusFlow({
-    config,
-    diagnostics,
+  const incidents = new IncidentService({
+    incidentChannel: config.slack.incidentChannel,
     store,
     outbox,
+    presenter,
+    approvals,
     logger,
     now,
-    onIncident: (row, incident, requester) => remediation.offer(row, incident, requester),
+    track,
+    mention: presenter.mention,
   });
-  const alerts = new AlertFlow({
+  const statusUseCase = new StatusUseCase({ diagnostics, incidents, outbox, presenter, logger, now });
+  const alerts = new AlertUseCase({
     config,
     store,
-    outbox,
+    incidents,
+    presenter,
     diagnostics,
-    status: statusFlow,
+    status: statusUseCase,
     logger,
     now,
     track,
@@ -146,15 +158,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       },
     }),
   };
-  const incidentCommands = new IncidentCommands({
-    store,
-    outbox,
-    logger,
-    now,
-    cancelApprovals: (id, reason) => remediation.cancelPending(id, reason),
-  });
+  const incidentCommands = new IncidentCommands({ store, outbox, incidents });
   // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
-  const interrupted = await remediation.recover();
+  const interrupted = await approvals.recover();
   if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   const allowed = new Set(config.slack.allowedChannels);
   const targets = diagnostics.targets();
@@ -172,6 +178,39 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
       }),
     );
+  }
+
+  /** The Ack button: responders and approvers; the incident id is validated, never trusted as text. */
+  function acknowledge(input: ActionInput): {
+    reply: Reply | undefined;
+    later: (() => Promise<void>) | undefined;
+  } {
+    const id = Number(input.actionId.slice(ACK_PREFIX.length));
+    if (!Number.isSafeInteger(id) || id <= 0 || input.value !== String(id)) {
+      return { reply: { text: 'That button is not one of mine.' }, later: undefined };
+    }
+    if (!store.markSeen(`ack:${input.triggerId}:${input.actionTs}`, now()))
+      return { reply: undefined, later: undefined };
+    return {
+      reply: undefined,
+      later: async () => {
+        const people = {
+          users: [...config.slack.approvers.users, ...config.slack.responders.users],
+          groups: [...config.slack.approvers.groups, ...config.slack.responders.groups],
+        };
+        const who = await authorizeApprover(input.userId, people, directory);
+        const result = who.allowed
+          ? incidents.acknowledge(id, input.userId)
+          : { ok: false as const, reason: `Only responders and approvers may acknowledge: ${who.reason}` };
+        if (!result.ok && input.channelId !== undefined) {
+          outbox.enqueueEphemeral({
+            channel: input.channelId,
+            user: input.userId,
+            payload: { text: result.reason },
+          });
+        }
+      },
+    };
   }
 
   function makeHandlers(): SlackHandlers {
@@ -213,7 +252,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return {
               reply: undefined,
               later: async () => {
-                await statusFlow.run({ scope, channel: input.channelId, requester: input.userId });
+                await statusUseCase.run({ scope, channel: input.channelId, requester: input.userId });
               },
             };
           }
@@ -222,7 +261,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       action: (input) => {
         if (!accepting)
           return { reply: { text: 'okome is restarting; click again in a few seconds.' }, later: undefined };
-        return remediation.click(input);
+        if (input.actionId.startsWith(ACK_PREFIX)) return acknowledge(input);
+        if (input.actionId.startsWith(APPROVE_PREFIX) || input.actionId.startsWith(REJECT_PREFIX))
+          return approvals.click(input);
+        return { reply: { text: 'That button is not one of mine.' }, later: undefined };
       },
     };
   }
@@ -269,7 +311,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   redisSampler.unref();
 
   const expiry = setInterval(() => {
-    remediation.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+    approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
   }, EXPIRY_SWEEP_MS);
   expiry.unref();
 

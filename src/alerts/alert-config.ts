@@ -81,9 +81,6 @@ export const alertsConfigSchema = z
   })
   .prefault({});
 
-export type AlertsConfigInput = z.input<typeof alertsConfigSchema>;
-export type AlertsConfig = z.output<typeof alertsConfigSchema>;
-
 export interface AlertIncident {
   readonly incident: IncidentNumber;
   /** The affected node: a configured node's name when `nodes` resolves it, else the label's host. */

@@ -147,21 +147,26 @@ const actionSchema = z.strictObject({
   dryRun: z.boolean().default(false),
 });
 
+/** Slack user IDs and user-group IDs. */
+const peopleSchema = z
+  .strictObject({
+    users: z
+      .array(z.string().regex(SLACK_USER, { error: 'must be a Slack user ID like U0123ABCD' }))
+      .default([]),
+    groups: z
+      .array(z.string().regex(SLACK_USERGROUP, { error: 'must be a Slack user-group ID like S0123ABCD' }))
+      .default([]),
+  })
+  .prefault({});
+
 const slackSchema = z.strictObject({
   incidentChannel: z.string().regex(SLACK_CHANNEL, { error: 'must be a Slack channel ID like C0123ABCD' }),
   allowedChannels: z
     .array(z.string().regex(SLACK_CHANNEL, { error: 'must be a Slack channel ID like C0123ABCD' }))
     .default([]),
-  approvers: z
-    .strictObject({
-      users: z
-        .array(z.string().regex(SLACK_USER, { error: 'must be a Slack user ID like U0123ABCD' }))
-        .default([]),
-      groups: z
-        .array(z.string().regex(SLACK_USERGROUP, { error: 'must be a Slack user-group ID like S0123ABCD' }))
-        .default([]),
-    })
-    .prefault({}),
+  approvers: peopleSchema,
+  /** On-call people who may acknowledge (and later resolve) incidents besides the approvers. */
+  responders: peopleSchema,
   approvalTtlMs: z.int().min(10_000).max(86_400_000).default(900_000),
 });
 
@@ -303,4 +308,3 @@ export type Config = z.output<typeof configSchema>;
 export type NodeConfig = Config['nodes'][number];
 export type ActionConfig = Config['actions'][number];
 export type ActionStep = ActionConfig['steps'][number];
-export type NodeRole = (typeof nodeRoles)[number];

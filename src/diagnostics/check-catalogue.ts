@@ -3,6 +3,7 @@ import { nodeCommand } from '../config/load-config.js';
 import type { CommandPurpose } from '../config/schema.js';
 import { type CheckId, type CheckStatus, type Facts, resultId } from '../domain/check-result.js';
 import * as parse from '../domain/parse/index.js';
+import { incidentNumbers, runbook } from '../domain/runbook.js';
 import type { ExecResult, HttpProbe, HttpResult, NodeShell, RedisProbe } from '../probes/ports.js';
 import type { RedisWindow } from './redis-window.js';
 import type { CheckOutcome, CheckTask } from './run-checks.js';
@@ -36,25 +37,10 @@ export const validationChecks: ReadonlySet<CheckId> = new Set([
 ]);
 
 /** Checks that show each incident (`/okome check <incident-number>`). */
-export const incidentChecks: Readonly<Record<string, readonly CheckId[]>> = {
-  '1': [
-    'vip-http',
-    'vip-canary',
-    'node-http',
-    'service',
-    'nginx-hit-ratio',
-    'prewarm-timer',
-    'vip-addr',
-    'vip-owner',
-  ],
-  '2': ['redis-ping', 'service', 'redis-budget'],
-  '3': ['vip-addr', 'vip-owner', 'vip-http', 'service', 'keepalived-journal'],
-  '4': ['ssh', 'node-http', 'vip-addr', 'vip-owner', 'vip-http'],
-  '5': ['orch-health', 'vip-api', 'vip-http'],
-  '5b': ['orch-health', 'streaming', 'node-http'],
-  '6': ['redis-hit-ratio', 'redis-budget', 'redis-ping', 'vip-canary'],
-  '7': ['chaos-flag', 'firewall', 'service'],
-};
+/** The checks that look at each runbook incident (`/okome check <n>`): the runbook's table. */
+export const incidentChecks: Readonly<Record<string, readonly CheckId[]>> = Object.fromEntries(
+  incidentNumbers.map((n) => [n, runbook[n].checks]),
+);
 
 const MIN_LOG_LOOKUPS = 20;
 

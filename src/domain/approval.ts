@@ -24,16 +24,6 @@ export const approvalStates = [
 ] as const;
 export type ApprovalState = (typeof approvalStates)[number];
 
-/** States nothing leaves. */
-export const terminalStates: ReadonlySet<ApprovalState> = new Set([
-  'succeeded',
-  'failed',
-  'interrupted',
-  'rejected',
-  'expired',
-  'cancelled',
-]);
-
 /** Who asked for the action when an alert (not a person) opened the incident. */
 export const BOT_REQUESTER = 'bot';
 

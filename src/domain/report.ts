@@ -85,3 +85,17 @@ export interface StatusReport {
   readonly incidents: readonly Incident[];
   readonly checks: readonly CheckResult[];
 }
+
+/**
+ * The one reader of a stored report (an incident's last diagnosis): validated, or undefined
+ * when it is missing, from an older schema or damaged, so callers treat it as "not known".
+ */
+export function readStoredReport(value: unknown): StatusReport | undefined {
+  const parsed = statusReportSchema.safeParse(value);
+  return parsed.success ? (parsed.data as unknown as StatusReport) : undefined;
+}
+
+/** The classified incident with this key in a stored report, if the report is readable. */
+export function incidentInReport(value: unknown, key: string): Incident | undefined {
+  return readStoredReport(value)?.incidents.find((i) => i.key === key);
+}

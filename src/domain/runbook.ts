@@ -1,7 +1,10 @@
+import type { CheckId } from './check-result.js';
+
 /**
- * The OKOME cache runbook as data: each incident's symptoms, actions, verification and
- * follow-up, and the golden rules. The classifier proposes actions by catalogue id from here;
- * `/okome incident <n>` renders the card from here.
+ * The OKOME cache runbook as data, one table: each incident's symptoms, the checks that look at
+ * it (`/okome check <n>`), actions, verification and follow-up; the checks that verify each
+ * catalogue action; the golden rules. The classifier proposes actions by catalogue id from
+ * here; `/okome incident <n>` renders the card from here.
  */
 
 export const incidentNumbers = ['1', '2', '3', '4', '5', '5b', '6', '7'] as const;
@@ -13,6 +16,8 @@ export interface RunbookIncident {
   readonly symptoms: readonly string[];
   readonly impact: string;
   readonly immediate: readonly string[];
+  /** The checks that look at this incident (`/okome check <n>`). */
+  readonly checks: readonly CheckId[];
   /** Catalogue ids the runbook's fix maps to; empty = the runbook says do nothing on cache nodes. */
   readonly actions: readonly string[];
   readonly verification: readonly string[];
@@ -29,6 +34,16 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
       '`curl -I http://VIP/`: HIT = cache working, MISS = upstream load, 503 = failover/maintenance',
       'On the frontend Pi: `systemctl status nginx`; if nginx is down: `sudo systemctl restart nginx`',
     ],
+    checks: [
+      'vip-http',
+      'vip-canary',
+      'node-http',
+      'service',
+      'nginx-hit-ratio',
+      'prewarm-timer',
+      'vip-addr',
+      'vip-owner',
+    ],
     actions: ['restart-nginx'],
     verification: ['`curl -I http://VIP/` answers 200 with X-OKOME-Node and X-Cache-Status'],
     followUps: [
@@ -44,6 +59,7 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
     immediate: [
       '`redis-cli -h BACKEND ping`; if no PONG: `sudo systemctl restart redis-server` on the backend',
     ],
+    checks: ['redis-ping', 'service', 'redis-budget'],
     actions: ['restart-redis'],
     verification: ['PING answers PONG', '`INFO stats` shows keyspace hits/misses'],
     followUps: ['Count agent budget keys (okome:budget:*)', 'Look for runaway agents'],
@@ -57,6 +73,7 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
       'Check which Pi owns the VIP: `ip addr show`',
       'If neither owns it: `sudo systemctl restart keepalived` on both Pis',
     ],
+    checks: ['vip-addr', 'vip-owner', 'vip-http', 'service', 'keepalived-journal'],
     actions: ['restart-keepalived'],
     verification: ['`curl -I http://VIP/` answers'],
     followUps: ['Inspect keepalived logs: `journalctl -u keepalived --since "10 minutes ago"`'],
@@ -67,6 +84,7 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
     symptoms: ['SSH unreachable', 'No response on its static IP', 'VIP moved'],
     impact: 'None expected: the cold spare claims the VIP in about 2 s and serves (possibly stale) cache.',
     immediate: ['Nothing immediately. Confirm `curl -I http://VIP/` answers from the spare.'],
+    checks: ['ssh', 'node-http', 'vip-addr', 'vip-owner', 'vip-http'],
     actions: [],
     verification: ['The VIP answers from the spare'],
     followUps: [
@@ -81,6 +99,7 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
     symptoms: ['`/api/*` returns 503', 'UI still loads', '`X-Cache-Status: HIT` or `UPDATING`'],
     impact: 'The edge serves stale UI; planner/API calls fail gracefully.',
     immediate: ['Fix the orchestrator. Do NOT touch cache nodes.'],
+    checks: ['orch-health', 'vip-api', 'vip-http'],
     actions: [],
     verification: [
       'Orchestrator `/health` answers',
@@ -97,6 +116,7 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
       'Check the orchestrator `/health`; if it fails, fix the orchestrator',
       'Ensure the frontend API/stream locations have `proxy_buffering off`, `proxy_request_buffering off`, `proxy_read_timeout 600s`, `proxy_send_timeout 600s`',
     ],
+    checks: ['orch-health', 'streaming', 'node-http'],
     actions: [],
     verification: ['Orchestrator `/health`', 'Frontend `/` and `/health`'],
     followUps: ['Restore the streaming directives in the nginx config (see the missing list)'],
@@ -111,6 +131,7 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
       'Check agent budgets (okome:budget:rl:*)',
       'Temporarily clamp budgets (safe): FLUSHDB — Redis is cache-only',
     ],
+    checks: ['redis-hit-ratio', 'redis-budget', 'redis-ping', 'vip-canary'],
     actions: ['flush-redis'],
     verification: ['PING answers', 'No rate-limit counter at or over its limit', 'Hit ratio recovering'],
     followUps: ['Reduce TTL churn', 'Tune prewarm filters', 'Inspect planner cache keys'],
@@ -125,11 +146,24 @@ export const runbook: Readonly<Record<IncidentNumber, RunbookIncident>> = {
       '`sudo iptables -F`',
       'Restart the services the node runs',
     ],
+    checks: ['chaos-flag', 'firewall', 'service'],
     actions: ['disable-chaos'],
     verification: ['Services active', 'No unexpected iptables rules', 'Chaos flag gone'],
     followUps: ['Find out who enabled chaos'],
   },
 };
+
+/** The runbook's "Verification" per catalogue action, when the configuration names no checks. */
+export const actionVerification: Readonly<Record<string, readonly CheckId[]>> = {
+  'restart-nginx': ['service', 'node-http', 'vip-http'],
+  'restart-redis': ['redis-ping', 'service'],
+  'restart-keepalived': ['service', 'vip-owner', 'vip-http'],
+  'flush-redis': ['redis-ping', 'redis-budget'],
+  'disable-chaos': ['chaos-flag', 'firewall', 'service'],
+};
+
+/** Incident 4's immediate advice, said when the VIP moves away from a node. */
+export const deadNodeAdvice = `Runbook, incident 4: nothing immediately — the spare serves. Reflash the dead Pi with the golden image; check the SD card and the power supply.`;
 
 export const goldenRules: readonly string[] = [
   'Never debug cache nodes first: they are symptoms, not causes',

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, type Logger as BoltLogger, LogLevel } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import type { IncidentNumber } from '../domain/runbook.js';
 import type { Logger } from '../logger.js';
@@ -185,10 +184,6 @@ export function createBoltApp(options: BoltAppOptions): App {
     logger.error({ err: error }, 'bolt listener error');
   });
   return app;
-}
-
-export function webClientOf(app: App): WebClient {
-  return app.client;
 }
 
 export type { IncidentNumber };

@@ -138,6 +138,13 @@ export const MIGRATIONS: readonly string[] = [
     message_ref TEXT NOT NULL REFERENCES messages(ref)
   ) STRICT;
   `,
+  // 4: who acknowledged an incident and when (time to acknowledge), and how often a flapping
+  // symptom reopened it.
+  `
+  ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
+  ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;
+  ALTER TABLE incidents ADD COLUMN reopened_count INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /**

@@ -9,6 +9,7 @@ import type {
   IncidentStatus,
   MessageRecord,
   NewOutboxRow,
+  OpenHow,
   OpenIncidentInput,
   OutboxCounts,
   OutboxOp,
@@ -47,6 +48,9 @@ interface IncidentRow {
   opened_at: number;
   resolved_at: number | null;
   resolved_reason: string | null;
+  acknowledged_by: string | null;
+  acknowledged_at: number | null;
+  reopened_count: number;
   last_report: string | null;
 }
 
@@ -161,24 +165,38 @@ export class SqliteStore implements Store {
 
   // ── incidents ───────────────────────────────────────────────────────────────────────
 
-  openOrReuseIncident(input: OpenIncidentInput): { incident: Incident; created: boolean } {
+  openOrReuseIncident(
+    input: OpenIncidentInput,
+    reopen: (latest: Incident) => boolean = () => false,
+  ): { incident: Incident; how: OpenHow } {
     return this.guard('open or reuse an incident', () => {
       try {
-        return this.atomically(() => this.openOrReuseLocked(input));
+        return this.atomically(() => this.openOrReuseLocked(input, reopen));
       } catch (error) {
         // The unique index is the last word if a writer somehow slipped past the lock.
         if (isUniqueViolation(error)) {
           const open = this.s.openIncidentByKey.get(input.key);
-          if (open !== undefined) return { incident: toIncident(open), created: false };
+          if (open !== undefined) return { incident: toIncident(open), how: 'reused' as const };
         }
         throw error;
       }
     });
   }
 
-  private openOrReuseLocked(input: OpenIncidentInput): { incident: Incident; created: boolean } {
+  private openOrReuseLocked(
+    input: OpenIncidentInput,
+    reopen: (latest: Incident) => boolean,
+  ): { incident: Incident; how: OpenHow } {
     const open = this.s.openIncidentByKey.get(input.key);
-    if (open !== undefined) return { incident: toIncident(open), created: false };
+    if (open !== undefined) return { incident: toIncident(open), how: 'reused' };
+    const latest = this.s.latestIncidentByKey.get(input.key);
+    if (
+      latest !== undefined &&
+      reopen(toIncident(latest)) &&
+      this.s.reopenIncident.run(latest.id).changes === 1
+    ) {
+      return { incident: this.requireIncident(latest.id), how: 'reopened' };
+    }
     const { lastInsertRowid } = this.s.insertIncident.run({
       key: input.key,
       number: input.number,
@@ -187,7 +205,14 @@ export class SqliteStore implements Store {
       requester: input.requester,
       opened_at: input.now,
     });
-    return { incident: this.requireIncident(Number(lastInsertRowid)), created: true };
+    return { incident: this.requireIncident(Number(lastInsertRowid)), how: 'created' };
+  }
+
+  acknowledgeIncident(id: number, user: string, now: number): boolean {
+    return this.guard(
+      'acknowledge an incident',
+      () => this.s.acknowledgeIncident.run(user, now, id).changes === 1,
+    );
   }
 
   resolveIncident(id: number, now: number, reason: string): boolean {
@@ -645,6 +670,13 @@ function prepareStatements(db: Database.Database) {
     resolveIncident: db.prepare<[number, string, number]>(
       "UPDATE incidents SET status = 'resolved', resolved_at = ?, resolved_reason = ? WHERE id = ? AND status = 'open'",
     ),
+    reopenIncident: db.prepare<[number]>(
+      `UPDATE incidents SET status = 'open', resolved_at = NULL, resolved_reason = NULL,
+         reopened_count = reopened_count + 1 WHERE id = ? AND status = 'resolved'`,
+    ),
+    acknowledgeIncident: db.prepare<[string, number, number]>(
+      "UPDATE incidents SET acknowledged_by = ?, acknowledged_at = ? WHERE id = ? AND status = 'open' AND acknowledged_by IS NULL",
+    ),
     saveReport: db.prepare<[string | null, number]>('UPDATE incidents SET last_report = ? WHERE id = ?'),
     setRootRef: db.prepare<[string, number]>('UPDATE incidents SET root_ref = ? WHERE id = ?'),
     appendTimeline: db.prepare<[number, number, TimelineKind, string, string | null]>(
@@ -731,6 +763,9 @@ function toIncident(row: IncidentRow): Incident {
     openedAt: row.opened_at,
     resolvedAt: row.resolved_at,
     resolvedReason: row.resolved_reason,
+    acknowledgedBy: row.acknowledged_by,
+    acknowledgedAt: row.acknowledged_at,
+    reopenedCount: row.reopened_count,
     lastReport: row.last_report === null ? null : parseJson(row.last_report),
   };
 }

@@ -29,9 +29,16 @@ export interface Incident {
   readonly openedAt: number;
   readonly resolvedAt: number | null;
   readonly resolvedReason: string | null;
-  /** The latest diagnosis report, parsed from JSON (validate before use). */
+  readonly acknowledgedBy: string | null;
+  readonly acknowledgedAt: number | null;
+  /** How often a symptom back soon after a resolve reopened it. */
+  readonly reopenedCount: number;
+  /** The latest diagnosis report, parsed from JSON (read it with readStoredReport). */
   readonly lastReport: unknown;
 }
+
+/** How openOrReuseIncident found the incident for a key. */
+export type OpenHow = 'created' | 'reused' | 'reopened';
 
 export interface OpenIncidentInput {
   readonly key: string;
@@ -43,10 +50,18 @@ export interface OpenIncidentInput {
 }
 
 export interface IncidentStore extends Transactional {
-  /** The open incident with this key, or a new one; atomic across processes. */
-  openOrReuseIncident(input: OpenIncidentInput): { incident: Incident; created: boolean };
+  /**
+   * The open incident with this key; else the latest one with it reopened when `reopen` says so
+   * (a flapping symptom); else a new one. Atomic across processes.
+   */
+  openOrReuseIncident(
+    input: OpenIncidentInput,
+    reopen?: (latest: Incident) => boolean,
+  ): { incident: Incident; how: OpenHow };
   /** Compare-and-set open → resolved; false when it was not open (already resolved or unknown). */
   resolveIncident(id: number, now: number, reason: string): boolean;
+  /** Compare-and-set: records the first acknowledgement of an open incident; false otherwise. */
+  acknowledgeIncident(id: number, user: string, now: number): boolean;
   openIncidents(): Incident[];
   /** The open incident with this key, else the most recently opened one. */
   incidentByKey(key: string): Incident | undefined;

@@ -196,7 +196,7 @@ describe('incident commands', () => {
     expect(timeline.text).toContain('## Timeline (UTC)');
     expect(timeline.text).toMatch(/\*\*diagnosis\*\* Opened/);
     const r = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'resolve 5' }).ack;
-    expect(JSON.stringify(r.payload)).toContain('Resolved incident 5');
+    expect(JSON.stringify(r.payload)).toContain('Resolving incident 5');
     await emu.waitFor(
       () => emu.threadOf('C0INCIDENT', root.ts).some((m) => m.text.includes('Resolved by hand by <@U1>')),
       10_000,

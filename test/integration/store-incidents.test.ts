@@ -32,9 +32,9 @@ describe('incidents', () => {
     const first = store.openOrReuseIncident(input('1:pi-a'));
     const again = store.openOrReuseIncident(input('1:pi-a', 2000));
     const other = store.openOrReuseIncident(input('2:pi-b'));
-    expect(first.created).toBe(true);
-    expect(again).toEqual({ incident: first.incident, created: false });
-    expect(other.created).toBe(true);
+    expect(first.how).toBe('created');
+    expect(again).toEqual({ incident: first.incident, how: 'reused' });
+    expect(other.how).toBe('created');
     expect(first.incident).toMatchObject({
       key: '1:pi-a',
       number: '1',
@@ -60,12 +60,55 @@ describe('incidents', () => {
     });
     expect(store.openIncidents()).toEqual([]);
     const next = store.openOrReuseIncident(input('3:vip', 7000));
-    expect(next.created).toBe(true);
+    expect(next.how).toBe('created');
     expect(next.incident.id).not.toBe(incident.id);
     expect(store.incidentByKey('3:vip')?.id).toBe(next.incident.id);
     store.resolveIncident(next.incident.id, 8000, 'fixed');
     expect(store.incidentByKey('3:vip')?.id).toBe(next.incident.id);
     expect(store.incidentByKey('nope')).toBeUndefined();
+  });
+
+  it('reopens the latest incident of a key when asked (flapping), once, keeping its id and thread', () => {
+    const { incident } = store.openOrReuseIncident(input('2:pi-b'));
+    store.setIncidentRootRef(
+      incident.id,
+      store.createMessage({ channel: 'C0INCIDENT', threadRef: null, now: 1 }),
+    );
+    expect(store.resolveIncident(incident.id, 5000, 'healthy')).toBe(true);
+    const seen: number[] = [];
+    const again = store.openOrReuseIncident(input('2:pi-b', 6000), (latest) => {
+      seen.push(latest.resolvedAt ?? -1);
+      return true;
+    });
+    expect(seen).toEqual([5000]);
+    expect(again.how).toBe('reopened');
+    expect(again.incident).toMatchObject({
+      id: incident.id,
+      status: 'open',
+      resolvedAt: null,
+      resolvedReason: null,
+      reopenedCount: 1,
+      rootRef: store.incidentById(incident.id)?.rootRef,
+    });
+    // Open again: reused, the predicate is not even asked.
+    expect(store.openOrReuseIncident(input('2:pi-b', 7000), () => true).how).toBe('reused');
+    store.resolveIncident(incident.id, 8000, 'healthy');
+    const fresh = store.openOrReuseIncident(input('2:pi-b', 9000), () => false);
+    expect(fresh.how).toBe('created');
+    expect(fresh.incident.id).not.toBe(incident.id);
+  });
+
+  it('records the first acknowledgement of an open incident only', () => {
+    const { incident } = store.openOrReuseIncident(input('5'));
+    expect(store.acknowledgeIncident(incident.id, 'U0ALICE', 2000)).toBe(true);
+    expect(store.acknowledgeIncident(incident.id, 'U0BOB', 3000)).toBe(false);
+    expect(store.incidentById(incident.id)).toMatchObject({
+      acknowledgedBy: 'U0ALICE',
+      acknowledgedAt: 2000,
+    });
+    const other = store.openOrReuseIncident(input('6')).incident;
+    store.resolveIncident(other.id, 4000, 'done');
+    expect(store.acknowledgeIncident(other.id, 'U0ALICE', 5000)).toBe(false);
   });
 
   it('the database itself refuses a second open incident for a key', () => {

@@ -158,6 +158,8 @@ export class LabBot {
       messageTs: card.message.ts,
       actionId: `okome:${verb}:${card.approvalId}`,
       value: card.approvalId,
+      // The card as first seen: a stale client view still sends the click; the bot must refuse it.
+      seen: card.message,
     });
   }
 
@@ -171,6 +173,39 @@ export class LabBot {
       },
       timeoutMs,
       'the approval to end',
+    );
+  }
+
+  /** The Ack button of an incident's root message, as the clicker's client shows it (`seen`). */
+  clickAck(user: string, root: StoredMessage, seen = this.emu.message(this.channel, root.ts) ?? root) {
+    const match = /"action_id":"(okome:ack:(\d+))"/.exec(JSON.stringify(seen.blocks ?? []));
+    if (match?.[1] === undefined || match[2] === undefined) throw new Error('the root has no Ack button');
+    return this.emu.click({
+      userId: user,
+      channelId: this.channel,
+      messageTs: root.ts,
+      actionId: match[1],
+      value: match[2],
+      seen,
+    });
+  }
+
+  /** The ts of the newest message in the incident channel (0 when none): "cards since". */
+  latestTs(): number {
+    return Math.max(0, ...this.emu.messagesIn(this.channel).map((m) => Number(m.ts)));
+  }
+
+  /** The incident's root message, found through the store (the newest incident with that key). */
+  async rootOf(key: string, timeoutMs = 30_000): Promise<StoredMessage> {
+    return this.emu.waitFor(
+      () => {
+        const ts = this.query<{ ts: string | null }>(
+          `SELECT m.ts FROM incidents i JOIN messages m ON m.ref = i.root_ref WHERE i.key = '${key.replaceAll("'", "''")}' ORDER BY i.id DESC LIMIT 1`,
+        )[0]?.ts;
+        return ts == null ? undefined : this.emu.message(this.channel, ts);
+      },
+      timeoutMs,
+      `the root of incident ${key}`,
     );
   }
 

@@ -1,18 +1,15 @@
-import type { Logger } from '../../logger.js';
+import type { IncidentService } from '../../incidents/incident-service.js';
 import type { Outbox } from '../../outbox/outbox.js';
 import type { Incident, Store, TimelineEntry } from '../../store/store-port.js';
 import type { Reply } from '../bolt-app.js';
 import { chunk, clip, escapeText, LIMITS } from '../render/mrkdwn.js';
 
-/** `/okome resolve [incident]` and `/okome timeline [incident]`. */
+/** `/okome resolve [incident]` and `/okome timeline [incident]`: the chat side; the life is the service's. */
 
 export interface IncidentCommandDeps {
   readonly store: Store;
   readonly outbox: Outbox;
-  readonly logger: Logger;
-  readonly now: () => number;
-  /** Pending approvals of a closed incident lose their buttons (nothing can run any more). */
-  readonly cancelApprovals: (incidentId: number, reason: string) => Promise<void>;
+  readonly incidents: IncidentService;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -44,8 +41,7 @@ export class IncidentCommands {
   constructor(private readonly deps: IncidentCommandDeps) {}
 
   resolve(ref: string | undefined, user: string): { reply: Reply; later: (() => Promise<void>) | undefined } {
-    const { store, outbox, now } = this.deps;
-    const incident = findIncident(store, ref, true);
+    const incident = findIncident(this.deps.store, ref, true);
     if (incident === undefined) {
       return {
         reply: {
@@ -55,25 +51,13 @@ export class IncidentCommands {
         later: undefined,
       };
     }
-    const why = `Resolved by hand by <@${user}>.`;
-    if (!store.resolveIncident(incident.id, now(), why))
-      return { reply: { text: 'That incident was already resolved.' }, later: undefined };
-    store.appendTimeline({
-      incidentId: incident.id,
-      at: now(),
-      kind: 'resolved',
-      text: `Resolved by hand by ${user}`,
-    });
-    if (incident.rootRef !== null) {
-      outbox.enqueuePost({
-        channel: incident.channel,
-        threadRef: incident.rootRef,
-        payload: { text: `:large_green_circle: ${why}` },
-      });
-    }
+    // The resolve closes the incident's approvals first (a run in progress is waited for), so it
+    // happens after the ack; the thread says when it is done.
     return {
-      reply: { text: `Resolved incident ${incident.number} (\`${escapeText(incident.key)}\`).` },
-      later: () => this.deps.cancelApprovals(incident.id, 'the incident was resolved by hand'),
+      reply: { text: `Resolving incident ${incident.number} (\`${escapeText(incident.key)}\`)…` },
+      later: async () => {
+        await this.deps.incidents.resolve(incident.id, 'by-hand', user);
+      },
     };
   }
 

@@ -1,5 +1,7 @@
 import type { KnownBlock } from '@slack/types';
+import { APPROVE_PREFIX, REJECT_PREFIX } from '../../domain/action-ids.js';
 import { type Approval, stateReason } from '../../domain/approval.js';
+import type { CardInfo } from '../../remediation/approval-presenter.js';
 import type { ExecutionReport } from '../../remediation/execute.js';
 import { clip, codeBlock, escapeText, LIMITS } from './mrkdwn.js';
 import type { SlackMessage } from './status-message.js';
@@ -8,19 +10,6 @@ import type { SlackMessage } from './status-message.js';
  * The approval card: what will run where, who asked, who approved, and the buttons. A button
  * carries only the approval's opaque id; the action id names the verb and the same id.
  */
-
-export const APPROVE_PREFIX = 'okome:approve:';
-export const REJECT_PREFIX = 'okome:reject:';
-
-export interface CardInfo {
-  /** "restart nginx on pi-a". */
-  readonly label: string;
-  readonly risk: string;
-  /** One line per step: "sudo systemctl restart nginx on pi-a (10.86.0.20)". */
-  readonly details: readonly string[];
-  readonly notes: readonly string[];
-  readonly dryRun: boolean;
-}
 
 const STATE_ICON: Record<Approval['state'], string> = {
   pending: ':large_yellow_circle:',

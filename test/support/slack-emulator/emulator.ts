@@ -366,7 +366,7 @@ export class SlackEmulator {
       userId: input.userId,
       messageTs: input.messageTs,
     });
-    const message = this.#store.find(input.channelId, input.messageTs);
+    const message = input.seen ?? this.#store.find(input.channelId, input.messageTs);
     return buildBlockActionsPayload(input, message, this.workspace, origin, Date.now());
   }
 

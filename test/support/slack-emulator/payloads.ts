@@ -41,6 +41,11 @@ export interface ClickInput {
   /** Taken from the stored message's button when omitted. */
   readonly value?: string;
   readonly teamId?: string;
+  /**
+   * The message as the clicking user's client still shows it: a stale view (the message was
+   * updated since, e.g. its buttons removed) still sends the old button, as Slack clients do.
+   */
+  readonly seen?: StoredMessage;
 }
 
 /** A slash command's fields; every value is a string, as in the form Slack posts. */

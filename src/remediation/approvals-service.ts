@@ -1,47 +1,44 @@
 import { z } from 'zod';
-import type { LoadedConfig } from '../../config/load-config.js';
-import type { Diagnostics } from '../../diagnostics/diagnose.js';
-import { type Approval, type ApprovalEvent, type Decision, decide } from '../../domain/approval.js';
-import type { Incident, ProposedAction } from '../../domain/classify.js';
-import { type StatusReport, statusReportSchema } from '../../domain/report.js';
-import { asOkomeError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
-import type { Outbox } from '../../outbox/outbox.js';
-import type { NodeShell, RedisProbe } from '../../probes/ports.js';
-import { approvalIdSchema } from '../../remediation/approval-id.js';
-import { type AuditLog, applyApprovalEvent } from '../../remediation/approval-store.js';
-import { type ExecutionReport, executePlan } from '../../remediation/execute.js';
-import { type ActionPlan, commandsChanged, planAction, touchesVip } from '../../remediation/plan.js';
-import { checkPrecondition } from '../../remediation/precondition.js';
-import { requestApproval } from '../../remediation/request-approval.js';
-import { authorizeApprover, type CachedUsergroupDirectory } from '../../remediation/usergroup-directory.js';
-import type { Incident as IncidentRow, Store } from '../../store/store-port.js';
-import type { ActionInput, Reply } from '../bolt-app.js';
-import {
-  APPROVE_PREFIX,
-  type CardInfo,
-  REJECT_PREFIX,
-  renderApprovalCard,
-  renderExecution,
-} from '../render/approval-card.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import type { Diagnostics } from '../diagnostics/diagnose.js';
+import { APPROVE_PREFIX, REJECT_PREFIX } from '../domain/action-ids.js';
+import { type Approval, type ApprovalEvent, type Decision, decide } from '../domain/approval.js';
+import type { Incident, ProposedAction } from '../domain/classify.js';
+import { readStoredReport } from '../domain/report.js';
+import { actionVerification } from '../domain/runbook.js';
+import { asOkomeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Outbox } from '../outbox/outbox.js';
+import type { NodeShell, RedisProbe } from '../probes/ports.js';
+import type { Incident as IncidentRecord, Store } from '../store/store-port.js';
+import { approvalIdSchema } from './approval-id.js';
+import type { ApprovalPresenter, CardInfo } from './approval-presenter.js';
+import { type AuditLog, applyApprovalEvent } from './approval-store.js';
+import { type ExecutionReport, executePlan } from './execute.js';
+import { type ActionPlan, commandsChanged, planAction, touchesVip } from './plan.js';
+import { checkPrecondition } from './precondition.js';
+import { requestApproval } from './request-approval.js';
+import { authorizeApprover, type CachedUsergroupDirectory } from './usergroup-directory.js';
 
 /**
- * Approval-gated remediation in Slack: offers the classified incident's actions as cards with
+ * The approvals service: offers the classified incident's actions as cards with
  * Approve/Reject buttons, decides every click through the approval state machine (compare-and-
  * set in the store, audited), and for the one decision that starts the run: re-checks the
  * precondition on a fresh full status, runs the pinned commands, verifies, and tells the thread.
  */
 
-/** The runbook's "Verification" step per action, when the configuration names none. */
-export const DEFAULT_VERIFY: Readonly<Record<string, readonly string[]>> = {
-  'restart-nginx': ['service', 'node-http', 'vip-http'],
-  'restart-redis': ['redis-ping', 'service'],
-  'restart-keepalived': ['service', 'vip-owner', 'vip-http'],
-  'flush-redis': ['redis-ping', 'redis-budget'],
-  'disable-chaos': ['chaos-flag', 'firewall', 'service'],
-};
+/** A button click as the chat adapter hands it over: ids only, validated here. */
+export interface ClickInput {
+  readonly actionId: string;
+  readonly value: string;
+  readonly userId: string;
+  readonly channelId: string | undefined;
+  readonly messageTs: string | undefined;
+  readonly triggerId: string;
+  readonly actionTs: string;
+}
 
-export interface RemediationDeps {
+export interface ApprovalsDeps {
   readonly config: LoadedConfig;
   readonly store: Store;
   readonly outbox: Outbox;
@@ -49,18 +46,22 @@ export interface RemediationDeps {
   readonly shell: NodeShell;
   readonly redis: RedisProbe;
   readonly directory: CachedUsergroupDirectory;
+  readonly presenter: ApprovalPresenter;
   readonly logger: Logger;
   readonly now: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-const mention = (u: string) => (u === 'bot' ? 'the bot' : `<@${u}>`);
 const clickSchema = z.object({ verb: z.enum(['approve', 'reject']), id: approvalIdSchema });
 
-export class RemediationFlow {
+export class ApprovalsService {
   private readonly log: Logger;
   private readonly audit: AuditLog;
-  constructor(private readonly deps: RemediationDeps) {
+  private readonly mention: (user: string) => string;
+  /** Runs in progress in this process, so a resolve can wait for them to be recorded. */
+  private readonly runs = new Map<string, { readonly incidentId: number; readonly done: Promise<void> }>();
+  constructor(private readonly deps: ApprovalsDeps) {
+    this.mention = deps.presenter.mention;
     this.log = deps.logger.child({ component: 'remediation' });
     this.audit = {
       appendAudit: (e) =>
@@ -69,7 +70,7 @@ export class RemediationFlow {
   }
 
   /** After a diagnosis: one pending approval (and card) per proposed action, reused while it is pending. */
-  offer(row: IncidentRow, incident: Incident, requester: string): void {
+  offer(row: IncidentRecord, incident: Incident, requester: string): void {
     const { store, outbox, config, now } = this.deps;
     if (row.rootRef === null) return;
     // One live approval per action: a diagnosis while one is pending or running offers no twin.
@@ -86,7 +87,7 @@ export class RemediationFlow {
         outbox.enqueuePost({
           channel: row.channel,
           threadRef: row.rootRef,
-          payload: { text: `Cannot offer ${proposed.actionId}: ${planned.reason}` },
+          payload: this.deps.presenter.cannotOffer(proposed.actionId, planned.reason),
         });
         continue;
       }
@@ -119,7 +120,7 @@ export class RemediationFlow {
         channel: row.channel,
         threadRef: row.rootRef,
         payload: {
-          ...renderApprovalCard(approval, this.cardInfo(plan), { buttons: true }),
+          ...this.deps.presenter.card(approval, this.cardInfo(plan), { buttons: true }),
           reply_broadcast: true,
         },
       });
@@ -128,7 +129,10 @@ export class RemediationFlow {
   }
 
   /** A button click: validated, deduplicated, then decided after the ack. */
-  click(input: ActionInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined } {
+  click(input: ClickInput): {
+    reply: { text: string } | undefined;
+    later: (() => Promise<void>) | undefined;
+  } {
     const verb = input.actionId.startsWith(APPROVE_PREFIX)
       ? 'approve'
       : input.actionId.startsWith(REJECT_PREFIX)
@@ -150,7 +154,7 @@ export class RemediationFlow {
     return { reply: undefined, later: () => this.decideClick(parsed.data.verb, parsed.data.id, input) };
   }
 
-  private async decideClick(verb: 'approve' | 'reject', id: string, input: ActionInput): Promise<void> {
+  private async decideClick(verb: 'approve' | 'reject', id: string, input: ClickInput): Promise<void> {
     const { store, config, directory } = this.deps;
     const before = store.approvalById(id);
     if (before === undefined) {
@@ -172,7 +176,7 @@ export class RemediationFlow {
   private apply(id: string, event: ApprovalEvent): Decision {
     const { store, now } = this.deps;
     return store.atomically(() =>
-      applyApprovalEvent(store, id, event, now(), { mention, audit: this.audit }),
+      applyApprovalEvent(store, id, event, now(), { mention: this.mention, audit: this.audit }),
     );
   }
 
@@ -199,20 +203,24 @@ export class RemediationFlow {
           this.threadNotice(approval, effect.text);
           break;
         case 'start-run':
-          await this.run(approval);
+          await this.track(approval, this.run(approval));
           break;
       }
     }
   }
 
-  private incidentOf(approval: Approval): IncidentRow | undefined {
+  private incidentOf(approval: Approval): IncidentRecord | undefined {
     return this.deps.store.incidentById(approval.incidentId);
   }
 
   private threadNotice(approval: Approval, text: string): void {
     const row = this.incidentOf(approval);
     if (row?.rootRef == null) return;
-    this.deps.outbox.enqueuePost({ channel: row.channel, threadRef: row.rootRef, payload: { text } });
+    this.deps.outbox.enqueuePost({
+      channel: row.channel,
+      threadRef: row.rootRef,
+      payload: this.deps.presenter.notice(text),
+    });
   }
 
   private updateCard(approval: Approval, buttons: boolean): void {
@@ -220,13 +228,13 @@ export class RemediationFlow {
     if (ref === undefined) return;
     this.deps.outbox.enqueueUpdate({
       messageRef: ref,
-      payload: renderApprovalCard(approval, this.infoFor(approval), { buttons }),
+      payload: this.deps.presenter.card(approval, this.infoFor(approval), { buttons }),
     });
   }
 
   private withVerify(plan: ActionPlan): ActionPlan {
     if (plan.verify.checks.length > 0) return plan;
-    return { ...plan, verify: { ...plan.verify, checks: DEFAULT_VERIFY[plan.actionId] ?? [] } };
+    return { ...plan, verify: { ...plan.verify, checks: actionVerification[plan.actionId] ?? [] } };
   }
 
   private cardInfo(plan: ActionPlan): CardInfo {
@@ -256,7 +264,7 @@ export class RemediationFlow {
     const { config, store, diagnostics, now } = this.deps;
     const proposed: ProposedAction = { actionId: approved.actionId, nodes: approved.targets };
     const row = this.incidentOf(approved);
-    const diagnosis = parseReport(row?.lastReport);
+    const diagnosis = readStoredReport(row?.lastReport);
     const planned = planAction(proposed, config);
     const changed: string[] = [];
     if (!planned.ok) changed.push(`the action can no longer be planned: ${planned.reason}`);
@@ -271,11 +279,12 @@ export class RemediationFlow {
         );
       }
     }
+    if (row?.status !== 'open') changed.push('the incident is no longer open');
     if (diagnosis === undefined) changed.push('the diagnosis this approval came from is not stored');
     if (changed.length === 0 && plan !== undefined && diagnosis !== undefined) {
       this.threadNotice(
         approved,
-        `Approved by ${approved.approvers.map((a) => mention(a.user)).join(', ')}. Re-checking before running ${plan.label}…`,
+        `Approved by ${approved.approvers.map((a) => this.mention(a.user)).join(', ')}. Re-checking before running ${plan.label}…`,
       );
       // Fresh handshakes to the targets: a host key that changed since the diagnosis is caught
       // here, not trusted from a connection authenticated before the change.
@@ -329,10 +338,10 @@ export class RemediationFlow {
       this.log.error({ err: e, approval: approved.id }, 'execution failed');
       return;
     }
-    const who = approved.approvers.map((a) => mention(a.user)).join(', ');
+    const who = approved.approvers.map((a) => this.mention(a.user)).join(', ');
     const row2 = this.incidentOf(approved);
     if (row2?.rootRef != null) {
-      for (const m of renderExecution(report, who))
+      for (const m of this.deps.presenter.execution(report, who))
         this.deps.outbox.enqueuePost({ channel: row2.channel, threadRef: row2.rootRef, payload: m });
     }
     for (const step of report.steps) {
@@ -390,10 +399,28 @@ export class RemediationFlow {
     return stuck.length;
   }
 
-  /** An incident closed by hand: its pending approvals can no longer run. */
-  async cancelPending(incidentId: number, reason: string): Promise<void> {
-    const pending = this.deps.store.approvalsInStates(['pending']).filter((a) => a.incidentId === incidentId);
-    for (const a of pending) await this.carryOut(this.apply(a.id, { kind: 'cancel', reason }));
+  /**
+   * The incident is being resolved: what has not started is cancelled (its card loses its
+   * buttons and says why; a later click runs nothing and is told so); a run in progress is
+   * waited for, so its outcome is recorded before the incident resolves.
+   */
+  async closeForIncident(incidentId: number, reason: string): Promise<void> {
+    const open = this.deps.store
+      .approvalsInStates(['pending', 'approved'])
+      .filter((a) => a.incidentId === incidentId);
+    for (const a of open) await this.carryOut(this.apply(a.id, { kind: 'cancel', reason }));
+    const running = [...this.runs.values()].filter((r) => r.incidentId === incidentId).map((r) => r.done);
+    await Promise.allSettled(running);
+  }
+
+  isRunning(incidentId: number): boolean {
+    return [...this.runs.values()].some((r) => r.incidentId === incidentId);
+  }
+
+  private async track(approval: Approval, run: Promise<void>): Promise<void> {
+    const done = run.finally(() => this.runs.delete(approval.id));
+    this.runs.set(approval.id, { incidentId: approval.incidentId, done });
+    await done;
   }
 
   /** Periodic: pending approvals past their expiry lose their buttons and say why. */
@@ -410,9 +437,4 @@ export class RemediationFlow {
 
 function sameNodes(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
-}
-
-function parseReport(value: unknown): StatusReport | undefined {
-  const parsed = statusReportSchema.safeParse(value);
-  return parsed.success ? (parsed.data as unknown as StatusReport) : undefined;
 }

@@ -1,0 +1,301 @@
+import { incidentForAlert } from '../alerts/alert-config.js';
+import type { AlertBatch } from '../alerts/alertmanager.js';
+import type { KeepalivedEvent } from '../alerts/keepalived-hook.js';
+import type { VipEvent } from '../alerts/vip-watcher.js';
+import type { LoadedConfig } from '../config/load-config.js';
+import type { Diagnostics } from '../diagnostics/diagnose.js';
+import { BOT_REQUESTER } from '../domain/approval.js';
+import { incidentKeys, mayResolve } from '../domain/incident.js';
+import { runbook } from '../domain/runbook.js';
+import type { Logger } from '../logger.js';
+import type {
+  AlertStore,
+  Incident as IncidentRecord,
+  IncidentStore,
+  TimelineStore,
+} from '../store/store-port.js';
+import type { IncidentService } from './incident-service.js';
+import type { IncidentPresenter, VipNotice } from './presenter.js';
+import type { StatusUseCase } from './status-use-case.js';
+
+/**
+ * Incidents that open themselves: Alertmanager alerts and VIP moves (keepalived's hook, or the
+ * watcher as a fallback) open, join or reopen the incident for their key (the incident
+ * service), post one short message with a thread, and run the diagnosis there, which offers
+ * the runbook's actions as for a status. Repeats update one summary message instead of
+ * posting again.
+ */
+
+export interface AlertUseCaseDeps {
+  readonly config: LoadedConfig;
+  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents'>;
+  readonly incidents: IncidentService;
+  readonly presenter: IncidentPresenter;
+  readonly diagnostics: Diagnostics;
+  readonly status: StatusUseCase;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** Work started from a webhook: tracked so a shutdown waits for it. */
+  readonly track: (work: Promise<unknown>) => void;
+}
+
+interface Delivery {
+  readonly repeated: readonly { readonly fingerprint: string; readonly status: string }[];
+  readonly receivedAt: number;
+}
+
+export class AlertUseCase {
+  private readonly log: Logger;
+  /** Incidents with a diagnosis queued or running: alert storms must not start one per alert. */
+  private readonly diagnosing = new Map<number, { again: boolean }>();
+  /** The VIP holder as last seen (hook or watcher), for "moved from X to Y". */
+  private holder: string | undefined;
+  /** The failover notices posted recently (from→to), so hook and watcher do not both post. */
+  private readonly noticed = new Map<string, number>();
+
+  constructor(private readonly deps: AlertUseCaseDeps) {
+    this.log = deps.logger.child({ component: 'alerts' });
+  }
+
+  // ── Alertmanager ────────────────────────────────────────────────────────────────────────
+
+  onAlerts(batch: AlertBatch, delivery: Delivery): void {
+    const { store, config, incidents, presenter } = this.deps;
+    const touched = new Set<number>();
+    for (const alert of batch.alerts) {
+      const labels = { ...batch.commonLabels, ...alert.labels };
+      const alertname = labels.alertname ?? 'unnamed';
+      const mapped = incidentForAlert(labels, config.alerts.mapping, config.nodes);
+      const node = mapped?.node ?? null;
+      const key =
+        mapped === undefined
+          ? incidentKeys.alert(alertname)
+          : incidentKeys.diagnosis(mapped.incident, node === null ? [] : [node]);
+      const title = mapped === undefined ? `Alert ${alertname}` : runbook[mapped.incident].title;
+      const { record, how } = incidents.open({
+        key,
+        number: mapped?.incident ?? 'alert',
+        title,
+        requester: BOT_REQUESTER,
+      });
+      const { alert: row, statusChanged } = store.recordAlert({
+        incidentId: record.id,
+        fingerprint: alert.fingerprint,
+        alertname,
+        node,
+        status: alert.status,
+        at: delivery.receivedAt,
+      });
+      store.appendTimeline({
+        incidentId: record.id,
+        at: delivery.receivedAt,
+        kind: 'alert',
+        text: `${alertname}${node === null ? '' : ` on ${node}`} ${alert.status}`,
+        data: {
+          fingerprint: alert.fingerprint,
+          labels,
+          annotations: alert.annotations,
+          startsAt: alert.startsAt,
+        },
+      });
+      const rootRef = incidents.ensureThread(record, () => presenter.alertRoot(title, node, alertname));
+      if (alert.status === 'resolved' && (statusChanged || row.count === 1)) {
+        incidents.post({ ...record, rootRef }, presenter.alertResolved(alertname, node, delivery.receivedAt));
+      }
+      touched.add(record.id);
+      if (how !== 'reused') this.diagnose(record.id);
+    }
+    for (const r of delivery.repeated) {
+      const incidentId = store.incidentOfAlert(r.fingerprint);
+      if (incidentId !== undefined && store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
+        touched.add(incidentId);
+    }
+    for (const id of touched) {
+      this.updateSummary(id);
+      const alerts = store.incidentAlerts(id);
+      // Every alert of the incident resolved: a diagnosis decides whether it is over.
+      if (alerts.length > 0 && alerts.every((a) => a.status === 'resolved')) this.diagnose(id);
+    }
+  }
+
+  /** One message per incident: every alert with its deliveries and first/last seen. */
+  private updateSummary(incidentId: number): void {
+    const { store, incidents, presenter } = this.deps;
+    const record = incidents.byId(incidentId);
+    if (record?.rootRef == null) return;
+    const payload = presenter.alertSummary(store.incidentAlerts(incidentId));
+    const ref = store.summaryRef(incidentId);
+    if (ref !== undefined) {
+      incidents.update(ref, payload);
+      return;
+    }
+    const posted = incidents.post(record, payload);
+    if (posted !== undefined) store.setSummaryRef(incidentId, posted);
+  }
+
+  /** A diagnosis in the incident's thread; one at a time per incident, one more if asked meanwhile. */
+  diagnose(incidentId: number): void {
+    const running = this.diagnosing.get(incidentId);
+    if (running !== undefined) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    this.diagnosing.set(incidentId, state);
+    const loop = async () => {
+      try {
+        do {
+          state.again = false;
+          const incident = this.deps.incidents.byId(incidentId);
+          if (incident?.rootRef == null || incident.status !== 'open') return;
+          await this.deps.status.run({
+            scope: { kind: 'status' },
+            channel: incident.channel,
+            requester: BOT_REQUESTER,
+            threadRef: incident.rootRef,
+          });
+          await this.resolveIfQuiet(incidentId);
+        } while (state.again);
+      } finally {
+        this.diagnosing.delete(incidentId);
+      }
+    };
+    this.deps.track(loop());
+  }
+
+  /** Incidents opened by unmapped alerts: resolved once every alert is resolved and a diagnosis ran. */
+  private async resolveIfQuiet(incidentId: number): Promise<void> {
+    const alerts = this.deps.store.incidentAlerts(incidentId);
+    if (alerts.length === 0 || alerts.some((a) => a.status === 'firing')) return;
+    // The incident service refuses this cause for keys a status judges (mapped alerts).
+    await this.deps.incidents.resolve(incidentId, 'alerts-resolved');
+  }
+
+  // ── VIP ─────────────────────────────────────────────────────────────────────────────────
+
+  /** The watcher's first look: who holds the VIP now (no notice for a healthy baseline). */
+  setHolder(holder: string | undefined): void {
+    this.holder = holder;
+  }
+
+  onKeepalived(event: KeepalivedEvent): void {
+    if (event.state !== 'MASTER') {
+      this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
+      return;
+    }
+    const from = this.holder;
+    this.holder = event.node;
+    if (from !== undefined && from !== event.node)
+      this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
+    else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
+  }
+
+  onVipEvent(event: VipEvent): void {
+    switch (event.kind) {
+      case 'holder-changed': {
+        this.holder = event.to;
+        this.failover(event.from, event.to, event.at, 'VIP watcher');
+        return;
+      }
+      case 'recovered': {
+        const from = event.previousHolder ?? this.holder;
+        this.holder = event.holder;
+        if (from !== undefined && from !== event.holder)
+          this.failover(from, event.holder, event.at, 'VIP watcher');
+        else this.recovery(event.holder, event.at);
+        return;
+      }
+      case 'no-holder':
+      case 'split-brain': {
+        const { config, incidents, presenter } = this.deps;
+        const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
+        const split = event.kind === 'split-brain';
+        const { record } = incidents.open({
+          key: incidentKeys.vip(vipNodes),
+          number: '3',
+          title: split ? 'VIP split brain' : runbook['3'].title,
+          requester: BOT_REQUESTER,
+        });
+        const notice: VipNotice = split
+          ? { kind: 'split-brain', holders: event.holders, address: config.vip.address, at: event.at }
+          : { kind: 'no-holder', address: config.vip.address, at: event.at, lastHolder: event.lastHolder };
+        const payload = presenter.vipNotice(notice);
+        this.deps.store.appendTimeline({
+          incidentId: record.id,
+          at: event.at,
+          kind: 'notice',
+          text: payload.text,
+        });
+        if (record.rootRef === null) incidents.ensureThread(record, () => payload);
+        else incidents.post(record, payload);
+        this.diagnose(record.id);
+        return;
+      }
+      default:
+        this.log.info({ kind: event.kind, detail: event.detail }, 'VIP HTTP change');
+    }
+  }
+
+  /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)", and whether the old holder answers. */
+  private failover(from: string, to: string, at: number, source: string, receivedAt = this.deps.now()): void {
+    const { store, config, now, incidents, presenter } = this.deps;
+    const seen = this.noticed.get(`${from}>${to}`);
+    if (seen !== undefined && now() - seen < 30_000) return;
+    this.noticed.set(`${from}>${to}`, now());
+    const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
+    if (to === frontend) {
+      this.recovery(to, at);
+      return;
+    }
+    const { record } = incidents.open({
+      key: incidentKeys.failover(from),
+      number: '4',
+      title: `VIP failover from ${from}`,
+      requester: BOT_REQUESTER,
+    });
+    const notice = presenter.vipNotice({ kind: 'moved', from, to, at, source });
+    const root = record.rootRef ?? incidents.ensureThread(record, () => notice);
+    if (record.rootRef !== null) incidents.post(record, notice);
+    store.appendTimeline({
+      incidentId: record.id,
+      at,
+      kind: 'notice',
+      text: `VIP moved from ${from} to ${to} (${source})`,
+      data: { from, to, source, receivedAt, noticeRef: root },
+    });
+    incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
+    this.deps.track(this.describeOldHolder(record, from));
+    this.diagnose(record.id);
+  }
+
+  private async describeOldHolder(record: IncidentRecord, node: string): Promise<void> {
+    const report = await this.deps.diagnostics.run({
+      kind: 'checks',
+      checks: ['ssh', 'node-http', 'chaos-flag'],
+      nodes: [node],
+    });
+    const ssh = report.checks.find((c) => c.id === `ssh@${node}`);
+    const http = report.checks.find((c) => c.id === `node-http@${node}`);
+    const latest = this.deps.incidents.byId(record.id) ?? record;
+    this.deps.incidents.post(
+      latest,
+      this.deps.presenter.vipNotice({
+        kind: 'old-holder',
+        node,
+        ssh: { ok: ssh?.status === 'ok', summary: ssh?.summary ?? 'not checked' },
+        http: { ok: http?.status === 'ok', summary: http?.summary ?? 'not checked' },
+      }),
+    );
+  }
+
+  /** The VIP is back on the frontend: said in the failover and VIP threads, which then resolve. */
+  private recovery(holder: string, at: number): void {
+    const { store, incidents, presenter } = this.deps;
+    for (const record of store.openIncidents()) {
+      if (!mayResolve(record.key, 'vip-back')) continue;
+      incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
+      store.appendTimeline({ incidentId: record.id, at, kind: 'notice', text: `VIP back on ${holder}` });
+      this.deps.track(incidents.resolve(record.id, 'vip-back', holder));
+    }
+  }
+}

@@ -1,0 +1,319 @@
+import type { Incident } from '../domain/classify.js';
+import {
+  DEFAULT_INCIDENT_POLICY,
+  type IncidentLife,
+  type IncidentPolicy,
+  keyKind,
+  onAcknowledge,
+  onResolve,
+  onSeenAgain,
+  type ResolveCause,
+  resolveReason,
+} from '../domain/incident.js';
+import { incidentInReport, readStoredReport, type StatusReport } from '../domain/report.js';
+import type { Logger } from '../logger.js';
+import type { Outbox } from '../outbox/outbox.js';
+import type { MessagePayload } from '../outbox/payload.js';
+import type {
+  AlertStore,
+  Incident as IncidentRecord,
+  IncidentStore,
+  OpenHow,
+  TimelineStore,
+} from '../store/store-port.js';
+import type { IncidentPresenter, RootState } from './presenter.js';
+
+/**
+ * One owner for an incident's whole life: open (by key; a flapping symptom reopens the same
+ * thread), diagnose (root, evidence, first vs later diagnosis), offer remediation, acknowledge,
+ * note, resolve. Every resolve, whatever its cause, closes the incident's approvals first:
+ * what has not run is cancelled (its card loses its buttons), what runs finishes and is
+ * recorded, then the incident resolves. State goes to the store before any message is queued.
+ */
+
+/** What the incident needs from remediation; the approvals service implements it. */
+export interface IncidentApprovals {
+  /** After a diagnosis: cards for the incident's proposed actions (no twin of a live one). */
+  offer(record: IncidentRecord, incident: Incident, requester: string): void;
+  /** Cancels what has not started (cards say why) and waits for runs in progress to be recorded. */
+  closeForIncident(incidentId: number, reason: string): Promise<void>;
+  /** A run of one of the incident's approvals is in progress in this process. */
+  isRunning(incidentId: number): boolean;
+}
+
+export interface IncidentServiceDeps {
+  readonly incidentChannel: string;
+  readonly store: IncidentStore & TimelineStore & Pick<AlertStore, 'incidentAlerts'>;
+  readonly outbox: Outbox;
+  readonly presenter: IncidentPresenter;
+  readonly approvals: IncidentApprovals;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** Work that may outlive the request (a resolve waiting for a run): a shutdown waits for it. */
+  readonly track: (work: Promise<unknown>) => void;
+  readonly policy?: IncidentPolicy;
+  readonly mention?: (user: string) => string;
+}
+
+export interface OpenInput {
+  readonly key: string;
+  readonly number: string;
+  readonly title: string;
+  readonly requester: string;
+}
+
+export type ResolveOutcome = 'resolved' | 'already-resolved' | 'not-found' | 'not-by-this-cause';
+
+const lifeOf = (r: IncidentRecord): IncidentLife => ({
+  status: r.status,
+  resolvedAt: r.resolvedAt,
+  acknowledgedBy: r.acknowledgedBy,
+  acknowledgedAt: r.acknowledgedAt,
+});
+
+export class IncidentService {
+  private readonly policy: IncidentPolicy;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: IncidentServiceDeps) {
+    this.policy = deps.policy ?? DEFAULT_INCIDENT_POLICY;
+    this.log = deps.logger.child({ component: 'incidents' });
+  }
+
+  get channel(): string {
+    return this.deps.incidentChannel;
+  }
+
+  byId(id: number): IncidentRecord | undefined {
+    return this.deps.store.incidentById(id);
+  }
+
+  /**
+   * The incident for this key: the open one, a recently resolved one reopened (same thread,
+   * said there), or a new one. The caller opens the thread of a new incident.
+   */
+  open(input: OpenInput): { record: IncidentRecord; how: OpenHow } {
+    const { store, now } = this.deps;
+    const at = now();
+    const { incident: record, how } = store.openOrReuseIncident(
+      { ...input, channel: this.deps.incidentChannel, now: at },
+      (latest) => onSeenAgain(lifeOf(latest), at, this.policy) === 'reopen',
+    );
+    if (how === 'reopened') {
+      const agoMs = at - this.lastResolvedAt(record);
+      store.appendTimeline({
+        incidentId: record.id,
+        at,
+        kind: 'note',
+        text: `Reopened: the symptom is back ${Math.round(agoMs / 1000)} s after it resolved`,
+      });
+      if (record.rootRef !== null) {
+        this.post(record, this.deps.presenter.reopened(record, agoMs));
+        this.refreshRoot(record);
+      }
+      this.log.info({ incident: record.key, agoMs }, 'incident reopened');
+    }
+    return { record, how };
+  }
+
+  /** The incident's thread: its root message, posted now with `root` when it has none. */
+  ensureThread(record: IncidentRecord, root: () => MessagePayload): string {
+    if (record.rootRef !== null) return record.rootRef;
+    const ref = this.deps.outbox.enqueuePost({ channel: record.channel, payload: root() });
+    this.deps.store.setIncidentRootRef(record.id, ref);
+    return ref;
+  }
+
+  /**
+   * A diagnosis: each classified incident opened, continued or reopened, its report stored, its
+   * root and thread updated, its actions offered. Returns the threads by incident key.
+   */
+  recordDiagnosis(report: StatusReport, requester: string): Map<string, string> {
+    const { store, now, presenter } = this.deps;
+    const threads = new Map<string, string>();
+    for (const incident of report.incidents) {
+      const { record, how } = this.open({
+        key: incident.key,
+        number: incident.number,
+        title: incident.title,
+        requester,
+      });
+      // An incident opened by an alert or a VIP event has no diagnosis yet: its first one is
+      // "the diagnosis", not "still present".
+      const first = how === 'created' || readStoredReport(record.lastReport) === undefined;
+      // The whole report: an approval's re-check is judged against the diagnosis it came from.
+      store.saveReport(record.id, report);
+      store.appendTimeline({
+        incidentId: record.id,
+        at: now(),
+        kind: 'diagnosis',
+        text: `${how === 'created' ? 'Opened' : how === 'reopened' ? 'Reopened' : first ? 'Diagnosed' : 'Seen again'}: ${incident.summary}`,
+        data: {
+          evidence: incident.evidence,
+          actions: incident.actions,
+          held: incident.held ?? null,
+          requester,
+        },
+      });
+      const saved = { ...record, lastReport: report };
+      const root = presenter.incidentRoot(incident, report, this.rootState(saved));
+      let rootRef = record.rootRef;
+      if (rootRef === null) {
+        rootRef = this.deps.outbox.enqueuePost({ channel: record.channel, payload: root });
+        store.setIncidentRootRef(record.id, rootRef);
+      } else {
+        this.deps.outbox.enqueueUpdate({ messageRef: rootRef, payload: root });
+        if (how === 'reused') {
+          this.post(
+            saved,
+            first ? presenter.firstDiagnosis(incident, report) : presenter.stillPresent(incident, report),
+          );
+        }
+      }
+      for (const m of presenter.evidence(incident, report.checks)) this.post({ ...saved, rootRef }, m);
+      this.deps.approvals.offer({ ...saved, rootRef }, incident, requester);
+      threads.set(incident.key, rootRef);
+    }
+    return threads;
+  }
+
+  /**
+   * Open diagnosis incidents a full status no longer shows, whose every evidence check was
+   * judged again as passing, and with no alert still firing: resolved. A node the bot cannot
+   * see heals nothing.
+   */
+  async resolveHealed(report: StatusReport): Promise<void> {
+    const present = new Set(report.incidents.map((i) => i.key));
+    const byId = new Map(report.checks.map((c) => [c.id, c]));
+    const healed = this.deps.store.openIncidents().filter((open) => {
+      if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') return false;
+      if (this.deps.store.incidentAlerts(open.id).some((a) => a.status === 'firing')) return false;
+      const evidence = incidentInReport(open.lastReport, open.key)?.evidence ?? [];
+      return evidence.every((id) => {
+        const c = byId.get(id);
+        return c === undefined || c.status === 'ok' || c.status === 'warn';
+      });
+    });
+    // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
+    const later = healed.filter((open) => this.deps.approvals.isRunning(open.id));
+    for (const open of later) this.deps.track(this.resolve(open.id, 'healthy-status'));
+    await Promise.all(
+      healed.filter((open) => !later.includes(open)).map((open) => this.resolve(open.id, 'healthy-status')),
+    );
+  }
+
+  /**
+   * The one way an incident closes. Its approvals are closed first (pending → cancelled, a run
+   * in progress finishes and is recorded); then the incident is resolved, said in its thread,
+   * and its root keeps what it was with a resolved marker.
+   */
+  async resolve(
+    id: number,
+    cause: ResolveCause,
+    detail?: string,
+  ): Promise<{ outcome: ResolveOutcome; record?: IncidentRecord }> {
+    const { store, now, presenter } = this.deps;
+    const before = store.incidentById(id);
+    if (before === undefined) return { outcome: 'not-found' };
+    const decision = onResolve(lifeOf(before), before.key, cause);
+    if (decision.verdict === 'refused') {
+      return { outcome: before.status === 'open' ? 'not-by-this-cause' : 'already-resolved', record: before };
+    }
+    const why = resolveReason(cause, detail, this.deps.mention);
+    await this.deps.approvals.closeForIncident(id, `the incident was resolved: ${why}`);
+    const at = now();
+    if (!store.resolveIncident(id, at, why)) return { outcome: 'already-resolved', record: before };
+    store.appendTimeline({ incidentId: id, at, kind: 'resolved', text: why, data: { cause } });
+    const record = store.incidentById(id) ?? before;
+    if (record.rootRef !== null) {
+      this.post(record, presenter.resolved(record, why));
+      this.refreshRoot(record);
+    }
+    this.log.info({ incident: record.key, cause }, 'incident resolved');
+    return { outcome: 'resolved', record };
+  }
+
+  /** Ack: who takes it, and when (time to acknowledge); the root shows it. */
+  acknowledge(id: number, user: string): { ok: true } | { ok: false; reason: string } {
+    const { store, now, presenter } = this.deps;
+    const record = store.incidentById(id);
+    if (record === undefined) return { ok: false, reason: 'This incident no longer exists.' };
+    const decision = onAcknowledge(lifeOf(record), user, this.deps.mention);
+    if (decision.verdict === 'refused') return { ok: false, reason: decision.reason };
+    const at = now();
+    if (!store.acknowledgeIncident(id, user, at)) {
+      const latest = store.incidentById(id) ?? record;
+      const again = onAcknowledge(lifeOf(latest), user, this.deps.mention);
+      return { ok: false, reason: again.verdict === 'refused' ? again.reason : 'Try again.' };
+    }
+    store.appendTimeline({
+      incidentId: id,
+      at,
+      kind: 'note',
+      text: `Acknowledged by ${user}`,
+      data: { user },
+    });
+    const acked = store.incidentById(id) ?? record;
+    if (acked.rootRef !== null) {
+      this.post(acked, presenter.acknowledged(user, at));
+      this.refreshRoot(acked);
+    }
+    return { ok: true };
+  }
+
+  /** A line in the timeline (and the thread when `say` is given). */
+  note(record: IncidentRecord, text: string, say?: MessagePayload): void {
+    this.deps.store.appendTimeline({ incidentId: record.id, at: this.deps.now(), kind: 'note', text });
+    if (say !== undefined) this.post(record, say);
+  }
+
+  /** Posts in the incident's thread (nothing when it has none yet); returns the message's ref. */
+  post(record: Pick<IncidentRecord, 'channel' | 'rootRef'>, payload: MessagePayload): string | undefined {
+    if (record.rootRef === null) return undefined;
+    return this.deps.outbox.enqueuePost({ channel: record.channel, threadRef: record.rootRef, payload });
+  }
+
+  /** Replaces a message the incident posted (a summary that repeats update). */
+  update(messageRef: string, payload: MessagePayload): void {
+    this.deps.outbox.enqueueUpdate({ messageRef, payload });
+  }
+
+  private rootState(record: IncidentRecord): RootState {
+    return {
+      incidentId: record.id,
+      status: record.status,
+      ...(record.resolvedAt === null ? {} : { resolvedAt: record.resolvedAt }),
+      ...(record.resolvedReason === null ? {} : { reason: record.resolvedReason }),
+      ...(record.acknowledgedBy === null || record.acknowledgedAt === null
+        ? {}
+        : { acknowledged: { by: record.acknowledgedBy, at: record.acknowledgedAt } }),
+      ackButton: record.status === 'open' && record.acknowledgedBy === null,
+    };
+  }
+
+  /** Re-renders the root from what is stored: the classified incident if known, else its headline. */
+  private refreshRoot(record: IncidentRecord): void {
+    if (record.rootRef === null) return;
+    const report = readStoredReport(record.lastReport);
+    const incident = report?.incidents.find((i) => i.key === record.key);
+    const state = this.rootState(record);
+    const payload =
+      report !== undefined && incident !== undefined
+        ? this.deps.presenter.incidentRoot(incident, report, state)
+        : this.deps.presenter.plainRoot(record, this.headline(record), state);
+    this.deps.outbox.enqueueUpdate({ messageRef: record.rootRef, payload });
+  }
+
+  /** What opened an unclassified incident: its first alert or notice. */
+  private headline(record: IncidentRecord): string | undefined {
+    return this.deps.store.timeline(record.id).find((e) => e.kind === 'notice' || e.kind === 'alert')?.text;
+  }
+
+  private lastResolvedAt(record: IncidentRecord): number {
+    const resolved = this.deps.store
+      .timeline(record.id)
+      .filter((e) => e.kind === 'resolved')
+      .at(-1);
+    return resolved?.at ?? record.openedAt;
+  }
+}

@@ -1,0 +1,28 @@
+import type { Approval } from '../domain/approval.js';
+import type { MessagePayload } from '../outbox/payload.js';
+import type { ExecutionReport } from './execute.js';
+
+/**
+ * How approvals look in chat: the service decides what to say and when; the chat adapter
+ * (src/slack/slack-presenter.ts) renders it.
+ */
+
+export interface CardInfo {
+  /** "restart nginx on pi-a". */
+  readonly label: string;
+  readonly risk: string;
+  /** One line per step: "sudo systemctl restart nginx on pi-a (10.86.0.20)". */
+  readonly details: readonly string[];
+  readonly notes: readonly string[];
+  readonly dryRun: boolean;
+}
+
+export interface ApprovalPresenter {
+  card(approval: Approval, info: CardInfo, options: { readonly buttons: boolean }): MessagePayload;
+  execution(report: ExecutionReport, who: string): MessagePayload[];
+  /** A notice in the incident thread; `text` is already in the chat's markup (mentions made by `mention`). */
+  notice(text: string): MessagePayload;
+  cannotOffer(actionId: string, reason: string): MessagePayload;
+  /** How to name a user in a reason ("the bot" for the bot). */
+  mention(user: string): string;
+}

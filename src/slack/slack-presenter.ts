@@ -1,0 +1,54 @@
+import type { IncidentPresenter } from '../incidents/presenter.js';
+import type { ApprovalPresenter } from '../remediation/approval-presenter.js';
+import { renderApprovalCard, renderExecution } from './render/approval-card.js';
+import {
+  renderAcknowledged,
+  renderAlertResolved,
+  renderAlertRoot,
+  renderAlertSummary,
+  renderFirstDiagnosis,
+  renderPlainRoot,
+  renderReopened,
+  renderRootWithState,
+  renderVipNotice,
+} from './render/incident-lifecycle.js';
+import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
+import { clip, escapeText, LIMITS } from './render/mrkdwn.js';
+import { renderCheckList, renderProgress, renderSummary } from './render/status-message.js';
+
+/** The use cases' messages in Block Kit: the one place that decides how the bot looks in Slack. */
+
+const mention = (u: string): string => (u === 'bot' ? 'the bot' : `<@${u}>`);
+
+export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
+  progress: renderProgress,
+  summary: (report, options) =>
+    renderSummary(report, {
+      hitRatios: options.hitRatios,
+      ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
+      threadHint: (incident) => {
+        const thread = options.threadOf(incident);
+        return thread === undefined ? undefined : `Thread: <#${thread.channel}>`;
+      },
+    }),
+  checkList: renderCheckList,
+  incidentRoot: (incident, report, state) => renderRootWithState(incident, report, state),
+  plainRoot: renderPlainRoot,
+  evidence: renderEvidence,
+  firstDiagnosis: renderFirstDiagnosis,
+  stillPresent: renderStillOpen,
+  reopened: renderReopened,
+  resolved: (record, reason) => renderResolved(record, reason),
+  acknowledged: renderAcknowledged,
+  alertRoot: renderAlertRoot,
+  alertResolved: renderAlertResolved,
+  alertSummary: renderAlertSummary,
+  vipNotice: renderVipNotice,
+  card: (approval, info, options) => renderApprovalCard(approval, info, options),
+  execution: renderExecution,
+  notice: (text) => ({ text: clip(text, LIMITS.messageText) }),
+  cannotOffer: (actionId, reason) => ({
+    text: clip(`Cannot offer ${escapeText(actionId)}: ${escapeText(reason)}`, LIMITS.messageText),
+  }),
+  mention,
+};
