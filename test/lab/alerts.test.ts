@@ -165,7 +165,7 @@ describeLab('alerts and failover notices on the lab', () => {
     expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
     expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
     await emu.waitFor(
-      () => emu.threadOf(bot.channel, root.ts).find((m) => m.text.includes('×3')),
+      () => emu.threadOf(bot.channel, root.ts).find((m) => m.text.includes('3 deliveries received')),
       10_000,
       'the summary counting 3',
     );
