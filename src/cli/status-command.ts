@@ -9,8 +9,8 @@ import { renderText } from './render-text.js';
 
 /**
  * `okome status | validate | check TARGET` in the terminal. Exit codes: 0 healthy, 1 at least
- * one incident or failing check (an unreachable node is evidence), 3 nothing could be diagnosed.
- * Configuration errors are thrown to run-cli (exit 2).
+ * one incident or failing check (an unreachable node is evidence), 3 nothing could be diagnosed
+ * (the bot reached nothing: isolation). Configuration errors are thrown to run-cli (exit 2).
  */
 export async function statusCommand(
   scope: Scope,
@@ -34,7 +34,8 @@ export async function statusCommand(
         ? `${JSON.stringify(report, null, 2)}\n`
         : renderText(report, { colour: io.stdout.isTTY === true && io.env.NO_COLOR === undefined }),
     );
-    if (!report.diagnosable) return ExitCode.Undiagnosable;
+    // Isolation implies nothing was judged; said explicitly so the verdict alone decides exit 3.
+    if (report.isolation !== undefined || !report.diagnosable) return ExitCode.Undiagnosable;
     return report.healthy ? ExitCode.Ok : ExitCode.Incident;
   } finally {
     await probes.close();

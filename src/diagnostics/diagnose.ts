@@ -180,6 +180,7 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
           checks.every((c) => !couldNotJudge(c.status)),
         diagnosable: checks.some((c) => !couldNotJudge(c.status)),
         counts,
+        ...(classification.isolation === undefined ? {} : { isolation: classification.isolation }),
         incidents: classification.incidents,
         checks,
       };

@@ -1,10 +1,18 @@
-import { type CheckResult, couldNotJudge, type Facts, type FactsOf, factsOf } from './check-result.js';
+import {
+  type CheckResult,
+  type CheckStatus,
+  couldNotJudge,
+  type Facts,
+  type FactsOf,
+  factsOf,
+} from './check-result.js';
 import { type IncidentNumber, runbook } from './runbook.js';
 
 /**
  * Check results → the runbook incidents they show, table-driven, under the golden rules:
- * the orchestrator is judged before any cache node and, when it is the cause, no cache-node
- * action is proposed; a dead frontend with the VIP on the spare gets advice, not actions.
+ * isolation is judged first (a bot that reaches nothing learns nothing about the cache layer),
+ * then the orchestrator before any cache node and, when it is the cause, no cache-node action
+ * is proposed; a dead frontend with the VIP on the spare gets advice, not actions.
  */
 
 export interface ClassifyNode {
@@ -57,8 +65,20 @@ export type VipState =
   | { readonly kind: 'split'; readonly holders: readonly string[] }
   | { readonly kind: 'unknown'; readonly reason: string };
 
+/** The bot reached nothing: its own network or configuration, not the cache layer, is in question. */
+export interface Isolation {
+  readonly summary: string;
+  /** What got no answer, in words. */
+  readonly detail: string;
+  /** The probes that got no answer: the orchestrator (if checked), the VIP, each Pi's SSH and HTTP. */
+  readonly evidence: readonly string[];
+  readonly advice: readonly string[];
+}
+
 export interface Classification {
   readonly vip: VipState;
+  /** Set when nothing answered; then there are no incidents (no Pi is declared dead). */
+  readonly isolation: Isolation | undefined;
   readonly incidents: readonly Incident[];
 }
 
@@ -90,6 +110,11 @@ class View {
     const r = this.get(id);
     return r !== undefined && (r.status === 'fail' || r.status === 'unreachable' || r.status === 'timeout');
   }
+  /** The probe ran and nothing answered it (a refusal or an error status is an answer of sorts). */
+  noAnswer(id: string): boolean {
+    const r = this.get(id);
+    return r !== undefined && NO_ANSWER.has(r.status);
+  }
   nodesWith(pred: (n: ClassifyNode) => boolean): readonly ClassifyNode[] {
     return this.ctx.nodes.filter(pred);
   }
@@ -100,6 +125,7 @@ class View {
 }
 
 const CACHED_STATES = new Set(['HIT', 'UPDATING', 'STALE']);
+const NO_ANSWER: ReadonlySet<CheckStatus> = new Set(['unreachable', 'timeout']);
 const UPSTREAM_FAILURE = new Set([502, 503, 504]);
 
 export function vipState(view: { get(id: string): CheckResult | undefined }): VipState {
@@ -166,16 +192,51 @@ function vipNotResponding(v: View): Finding | undefined {
   return undefined;
 }
 
+/** Neither SSH nor HTTP answers (a host-key mismatch means something answers: not dead). */
+function piDead(v: View, node: string): boolean {
+  return v.noAnswer(`ssh@${node}`) && v.failing(`node-http@${node}`);
+}
+
+/**
+ * Every Pi dead and the VIP silent, while something else answered (isolation is judged before):
+ * one incident, since the VIP, UI and Redis findings only restate it and no Pi can take a command.
+ */
+function everyPiDead(v: View): boolean {
+  const nodes = v.ctx.nodes;
+  const vipSilent = v.get('vip-http') === undefined || v.failing('vip-http');
+  return nodes.length > 1 && vipSilent && nodes.every((n) => piDead(v, n.name));
+}
+
 function frontendDead(v: View): Finding[] {
+  if (everyPiDead(v)) {
+    const names = v.ctx.nodes.map((n) => n.name);
+    const orchestratorAnswers = v.get('orch-health') !== undefined && !v.noAnswer('orch-health');
+    return [
+      {
+        nodes: names,
+        title: names.length === 2 ? 'Both Pis unreachable' : 'Every Pi unreachable',
+        evidence: v.present([
+          ...names.flatMap((n) => [`ssh@${n}`, `node-http@${n}`]),
+          'vip-owner',
+          'vip-http',
+          'orch-health',
+        ]),
+        summary: `${names.join(' and ')} answer neither SSH nor HTTP and the VIP ${v.ctx.vipAddress} does not answer${
+          orchestratorAnswers ? '; the orchestrator answers, so the bot can reach the network' : ''
+        }`,
+        actionNodes: [],
+        advice: [
+          'No cache action possible: no Pi can take a command, and the UI is down (no node serves the VIP).',
+          'Both at once points at what they share: power, the switch, the cabling. Check those first.',
+          'A Pi that stays dead once power and network are back: reflash it with the golden image.',
+        ],
+      },
+    ];
+  }
   const state = vipState(v);
   return v
     .nodesWith((n) => n.roles.includes('frontend'))
-    .filter((n) => {
-      const ssh = v.get(`ssh@${n.name}`);
-      // A host-key mismatch means something answers: that is a security problem, not a dead Pi.
-      const sshDead = ssh !== undefined && (ssh.status === 'unreachable' || ssh.status === 'timeout');
-      return sshDead && v.failing(`node-http@${n.name}`);
-    })
+    .filter((n) => piDead(v, n.name))
     .map((n) => {
       const spare = state.kind === 'single' && state.holder !== n.name ? state.holder : undefined;
       return {
@@ -304,6 +365,39 @@ function streaming(v: View): Finding | undefined {
   };
 }
 
+/**
+ * Golden rule 1 before any rule: when no probe of the orchestrator, the VIP or any Pi got an
+ * answer and no check judged anything, the bot cannot tell a dead cache layer from its own
+ * broken network or configuration, so it names no incident and declares no Pi dead. A scope
+ * that did not probe every Pi and the VIP (one node's checks) cannot say nothing answered.
+ */
+const ISOLATION_SUMMARY = "cannot reach the cache layer from here: check the bot's network and config";
+
+function isolation(v: View): Isolation | undefined {
+  const piProbes = v.ctx.nodes.flatMap((n) => [`ssh@${n.name}`, `node-http@${n.name}`]);
+  const orchestratorChecked = v.get('orch-health') !== undefined;
+  const probes = [...(orchestratorChecked ? ['orch-health'] : []), 'vip-http', ...piProbes];
+  if (v.ctx.nodes.length === 0 || !probes.every((id) => v.noAnswer(id))) return undefined;
+  // Anything judged (Redis answering PING, say) proves a way in: the Pis' own rules decide.
+  if (v.results.some((r) => !couldNotJudge(r.status))) return undefined;
+  return {
+    summary: ISOLATION_SUMMARY,
+    detail: `no answer from ${orchestratorChecked ? 'the orchestrator, ' : ''}the VIP ${
+      v.ctx.vipAddress
+    } or any Pi (SSH and HTTP)`,
+    evidence: probes,
+    advice: [
+      "Check the bot host's own network: its link, address and route to the cache layer's subnet.",
+      'Check the addresses and ports in the configuration (`okome config check`).',
+      ...(orchestratorChecked
+        ? []
+        : [
+            'The orchestrator was not checked, so both Pis being down cannot be ruled out: `okome status` checks it and tells the two apart.',
+          ]),
+    ],
+  };
+}
+
 type Rule = (v: View) => Finding | Finding[] | undefined;
 
 /** Order matters: the orchestrator first (golden rule 1), then the VIP (golden rule 3). */
@@ -318,13 +412,20 @@ const RULES: ReadonlyArray<readonly [IncidentNumber, Rule]> = [
   ['5b', streaming],
 ];
 
+/** With every Pi dead these only restate it, and their actions would target Pis that cannot answer. */
+const SYMPTOMS_OF_DEAD_PIS: ReadonlySet<IncidentNumber> = new Set(['1', '2', '3']);
+
 const GOLDEN_RULE_1 =
   'Golden rule 1: the orchestrator is down, so the cache nodes are symptoms. Fix the orchestrator; do not touch cache nodes.';
 
 export function classify(results: readonly CheckResult[], ctx: ClassifyContext): Classification {
   const view = new View(results, ctx);
+  const isolated = isolation(view);
+  if (isolated !== undefined) return { vip: vipState(view), isolation: isolated, incidents: [] };
+  const everyPiIsDead = everyPiDead(view);
   const incidents: Incident[] = [];
   for (const [number, rule] of RULES) {
+    if (everyPiIsDead && SYMPTOMS_OF_DEAD_PIS.has(number)) continue;
     const found = rule(view);
     const findings = found === undefined ? [] : Array.isArray(found) ? found : [found];
     for (const f of findings) incidents.push(toIncident(number, f, ctx));
@@ -333,6 +434,7 @@ export function classify(results: readonly CheckResult[], ctx: ClassifyContext):
   const chaosNodes = new Set(incidents.filter((i) => i.number === '7').flatMap((i) => i.nodes));
   return {
     vip: vipState(view),
+    isolation: undefined,
     incidents: incidents.map((incident) => {
       if (upstreamDown && incident.number !== '5' && incident.actions.length > 0) {
         return { ...incident, actions: [], held: { actions: incident.actions, reason: GOLDEN_RULE_1 } };

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { type CheckResult, type CheckStatus, checkIds } from './check-result.js';
-import type { Incident, VipState } from './classify.js';
+import type { Incident, Isolation, VipState } from './classify.js';
 import { incidentNumbers } from './runbook.js';
 
 /**
  * The status report as `okome status --json` prints it and the bot stores it. Versioned:
- * scripts depend on it. Bump REPORT_SCHEMA_VERSION on any incompatible change.
+ * scripts depend on it. Bump REPORT_SCHEMA_VERSION on any incompatible change (an added
+ * optional field such as `isolation` is compatible: old reports still parse).
  */
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -49,6 +50,13 @@ export const vipStateSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('unknown'), reason: z.string() }),
 ]);
 
+export const isolationSchema = z.object({
+  summary: z.string(),
+  detail: z.string(),
+  evidence: z.array(z.string()),
+  advice: z.array(z.string()),
+});
+
 export const statusReportSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
   kind: z.enum(['status', 'validate', 'check']),
@@ -66,6 +74,8 @@ export const statusReportSchema = z.object({
     timeout: z.number(),
     unknown: z.number(),
   }),
+  /** Present when the bot reached nothing: then `incidents` is empty and the exit code is 3. */
+  isolation: isolationSchema.optional(),
   incidents: z.array(incidentSchema),
   checks: z.array(checkResultSchema),
 });
@@ -82,6 +92,7 @@ export interface StatusReport {
   readonly healthy: boolean;
   readonly diagnosable: boolean;
   readonly counts: Readonly<Record<CheckStatus, number>>;
+  readonly isolation?: Isolation;
   readonly incidents: readonly Incident[];
   readonly checks: readonly CheckResult[];
 }

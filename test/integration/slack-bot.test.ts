@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
+import {
+  answeringPiHttp,
+  type LoopbackConfig,
+  loopbackConfig,
+  startInProcessBot,
+} from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /** The bot in-process (createApp) against the wire-level emulator, with the real Bolt. */
@@ -8,21 +13,26 @@ import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulato
 let emu: SlackEmulator | undefined;
 let app: RunningApp | undefined;
 let cfg: LoopbackConfig | undefined;
+let piHttp: Awaited<ReturnType<typeof answeringPiHttp>> | undefined;
 
 afterEach(async () => {
   await app?.stop({ graceMs: 2000 });
   await emu?.close();
+  await piHttp?.close();
   cfg?.cleanup();
   app = undefined;
   emu = undefined;
   cfg = undefined;
+  piHttp = undefined;
 });
 
 async function boot(
   mode: 'socket' | 'http' = 'socket',
 ): Promise<{ emu: SlackEmulator; app: RunningApp; cfg: LoopbackConfig }> {
   emu = await startSlackEmulator();
-  cfg = await loopbackConfig();
+  // pi-b answers HTTP, so the bot is not isolated and the refused rest makes incidents.
+  piHttp = await answeringPiHttp();
+  cfg = await loopbackConfig(piHttp.override);
   app = await startInProcessBot(cfg.config, emu, { mode });
   return { emu, app, cfg };
 }
@@ -83,7 +93,7 @@ describe('okome bot over Socket Mode', () => {
     );
     expect(emu.callsTo('chat.postMessage')[0]?.params.text).toMatch(/running \d+ checks/);
     expect(emu.callsTo('chat.update').length).toBeGreaterThan(0);
-    // Everything is refused on loopback: the orchestrator is judged first (incident 5).
+    // All but pi-b's HTTP is refused on loopback: the orchestrator is judged first (incident 5).
     expect(final.text).toMatch(/incident/);
     const root = await emu.waitFor(
       () => emu.messagesIn('C0INCIDENT').find((m) => m.text.startsWith('Incident 5')),

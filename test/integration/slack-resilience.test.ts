@@ -2,7 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
+import {
+  answeringPiHttp,
+  type LoopbackConfig,
+  loopbackConfig,
+  startInProcessBot,
+} from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /** Nothing the bot meant to say is lost because Slack, or the bot itself, went down. */
@@ -10,14 +15,16 @@ import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulato
 let emu: SlackEmulator | undefined;
 let app: RunningApp | undefined;
 let cfg: LoopbackConfig | undefined;
+let piHttp: Awaited<ReturnType<typeof answeringPiHttp>> | undefined;
 const children: ChildProcess[] = [];
 
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
   await app?.stop({ graceMs: 1000 });
   await emu?.close();
+  await piHttp?.close();
   cfg?.cleanup();
-  app = emu = cfg = undefined;
+  app = emu = cfg = piHttp = undefined;
 });
 
 interface OutboxRow {
@@ -131,7 +138,9 @@ describe('Slack down, bot down', () => {
 
   it('SIGKILL of the bot with undelivered messages, then a restart, delivers them', async () => {
     emu = await startSlackEmulator();
-    cfg = await loopbackConfig();
+    // pi-b answers HTTP, so the status finds incidents (a bot reaching nothing opens none).
+    piHttp = await answeringPiHttp();
+    cfg = await loopbackConfig(piHttp.override);
     const emulator = emu;
     const config = cfg;
     const start = () => {

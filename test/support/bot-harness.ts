@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,29 @@ export async function loopbackConfig(
     cleanup();
     throw error;
   }
+}
+
+/**
+ * pi-b's HTTP port answering 200 on its loopback address, for tests that need incidents from a
+ * loopback configuration: with every address closed the bot reaches nothing, which is isolation
+ * (no incident) by design. Pass `override` to loopbackConfig.
+ */
+export async function answeringPiHttp(): Promise<{
+  readonly override: (doc: Record<string, unknown>) => void;
+  close(): Promise<void>;
+}> {
+  const server = createHttpServer((_req, res) => res.writeHead(200).end('ok'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.19', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 1;
+  return {
+    override: (doc) => {
+      const piB = (doc.nodes as Array<Record<string, unknown>> | undefined)?.[1];
+      if (piB === undefined) throw new Error('the example config lost pi-b');
+      piB.httpPort = port;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /** The bot in-process (createApp) against an emulator, as the serve command would build it. */

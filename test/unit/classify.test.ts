@@ -262,3 +262,107 @@ describe('classify', () => {
     expect(c.incidents[0]?.actions).toEqual([]);
   });
 });
+
+/** What a bot that reaches nothing sees: no check answered; the VIP holder is unknown. */
+function nothingAnswers(...overrides: CheckResult[]): CheckResult[] {
+  const byId = new Map(
+    report().map((x): [string, CheckResult] => [
+      x.id,
+      x.check === 'vip-owner'
+        ? r('vip-owner', 'unknown', { kind: 'vip-owner', holders: [], unknown: ['pi-a', 'pi-b'] })
+        : { ...r(x.check, 'unreachable', undefined, x.node), id: x.id },
+    ]),
+  );
+  for (const o of overrides) byId.set(o.id, o);
+  return [...byId.values()];
+}
+
+describe('isolation is judged first', () => {
+  it('nothing answers: isolation, no incident, no Pi declared dead', () => {
+    const c = classify(nothingAnswers(), ctx);
+    expect(c.isolation?.summary).toBe(
+      "cannot reach the cache layer from here: check the bot's network and config",
+    );
+    expect(c.isolation?.evidence).toEqual([
+      'orch-health',
+      'vip-http',
+      'ssh@pi-a',
+      'node-http@pi-a',
+      'ssh@pi-b',
+      'node-http@pi-b',
+    ]);
+    expect(c.incidents).toEqual([]);
+    expect(JSON.stringify(c)).not.toMatch(/Reflash/);
+  });
+
+  it('timeouts count as no answer too (a cut link drops packets instead of refusing them)', () => {
+    const timedOut = nothingAnswers().map((x) =>
+      x.status === 'unreachable' ? { ...x, status: 'timeout' as const } : x,
+    );
+    const c = classify(timedOut, ctx);
+    expect(c.isolation).toBeDefined();
+    expect(c.incidents).toEqual([]);
+  });
+
+  it('a scope without the orchestrator (validate) is still isolation, and says the orchestrator was not checked', () => {
+    const c = classify(
+      nothingAnswers().filter((x) => x.id !== 'orch-health' && x.id !== 'vip-api'),
+      ctx,
+    );
+    expect(c.isolation?.detail).not.toMatch(/orchestrator/);
+    expect(c.isolation?.advice.join(' ')).toMatch(
+      /orchestrator was not checked, so both Pis being down cannot be ruled out/,
+    );
+    expect(c.incidents).toEqual([]);
+  });
+
+  it('orchestrator up, both Pis unreachable: one incident "Both Pis unreachable", no cache action', () => {
+    const c = classify(nothingAnswers(r('orch-health', 'ok', http(200))), ctx);
+    expect(c.isolation).toBeUndefined();
+    expect(c.incidents.map((i) => i.key)).toEqual(['4:pi-a,pi-b']);
+    const four = c.incidents[0];
+    expect(four?.title).toBe('Both Pis unreachable');
+    expect(four?.actions).toEqual([]);
+    expect(four?.held).toBeUndefined();
+    expect(four?.advice[0]).toMatch(/^No cache action possible/);
+    expect(four?.advice.join(' ')).toMatch(/power, the switch, the cabling/);
+    expect(four?.summary).toMatch(/the orchestrator answers/);
+  });
+
+  it('orchestrator down (503) and both Pis unreachable: incident 5 leads, then both Pis', () => {
+    const c = classify(nothingAnswers(r('orch-health', 'fail', http(503))), ctx);
+    expect(c.isolation).toBeUndefined();
+    expect(c.incidents.map((i) => i.key)).toEqual(['5', '4:pi-a,pi-b']);
+    expect(c.incidents.flatMap((i) => [...i.actions, ...(i.held?.actions ?? [])])).toEqual([]);
+  });
+
+  it('Redis answering PING proves a way in: not isolation', () => {
+    const c = classify(nothingAnswers(r('redis-ping', 'ok', { kind: 'redis-ping', reply: 'PONG' })), ctx);
+    expect(c.isolation).toBeUndefined();
+    expect(c.incidents.map((i) => i.key)).toEqual(['5', '4:pi-a,pi-b']);
+  });
+
+  it("one node's checks cannot say nothing answers: pi-a alone is incident 4 as before", () => {
+    const c = classify(
+      nothingAnswers().filter((x) => x.node === 'pi-a'),
+      ctx,
+    );
+    expect(c.isolation).toBeUndefined();
+    expect(c.incidents.map((i) => i.key)).toEqual(['4:pi-a']);
+  });
+
+  it('only pi-a unreachable, VIP on pi-b: incident 4 for pi-a with reflash advice, not isolation', () => {
+    const c = classify(
+      report(
+        r('ssh', 'unreachable', undefined, 'pi-a'),
+        r('node-http', 'unreachable', undefined, 'pi-a'),
+        r('vip-owner', 'ok', { kind: 'vip-owner', holders: ['pi-b'], unknown: ['pi-a'] }),
+      ),
+      ctx,
+    );
+    expect(c.isolation).toBeUndefined();
+    expect(c.incidents.map((i) => i.key)).toEqual(['4:pi-a']);
+    expect(c.incidents[0]?.title).toBe('Frontend Pi is dead (power, SD, kernel panic)');
+    expect(c.incidents[0]?.advice.join(' ')).toMatch(/Reflash pi-a/);
+  });
+});

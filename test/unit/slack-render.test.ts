@@ -51,9 +51,10 @@ function reportOf(checks: CheckResult[]): StatusReport {
     startedAt: '2026-11-29T03:12:07.000Z',
     durationMs: 812,
     vip: { address: '10.86.0.18', state: c.vip },
-    healthy: c.incidents.length === 0,
-    diagnosable: true,
+    healthy: c.incidents.length === 0 && c.isolation === undefined,
+    diagnosable: c.isolation === undefined,
     counts,
+    ...(c.isolation === undefined ? {} : { isolation: c.isolation }),
     incidents: c.incidents,
     checks,
   };
@@ -94,6 +95,43 @@ describe('Block Kit rendering (golden files)', () => {
       ]),
     );
     await expect(JSON.stringify(msg, null, 2)).toMatchFileSnapshot('../fixtures/golden/summary-healthy.json');
+  });
+
+  it('isolation: the verdict leads in place of the VIP line and incidents', async () => {
+    const refused = (id: string, what: string) => check(id, 'unreachable', `${what}: connection refused`);
+    const msg = renderSummary(
+      reportOf([
+        check('vip-owner', 'unknown', 'no reachable node holds 10.86.0.18', {
+          facts: { kind: 'vip-owner', holders: [], unknown: ['pi-a', 'pi-b'] },
+        }),
+        refused('orch-health', 'GET http://10.86.0.25:8000/health'),
+        refused('vip-http', 'HEAD http://10.86.0.18/'),
+        ...['pi-a', 'pi-b'].flatMap((n) => [
+          refused(`ssh@${n}`, `ssh ${n}`),
+          refused(`node-http@${n}`, 'HEAD'),
+        ]),
+      ]),
+      { requestedBy: 'U1' },
+    );
+    expect(msg.blocks[0]).toMatchObject({
+      type: 'header',
+      text: { text: 'OKOME status: cannot reach the cache layer' },
+    });
+    expect(msg.blocks[1]).toMatchObject({
+      type: 'section',
+      text: {
+        text: expect.stringContaining(
+          "*Cannot reach the cache layer from here: check the bot's network and config.*",
+        ),
+      },
+    });
+    expect(msg.text).toContain("Cannot reach the cache layer from here: check the bot's network and config.");
+    expect(JSON.stringify(msg)).not.toMatch(/Incident \d|VIP `10\.86\.0\.18`|Reflash/);
+    const verdict = checkMessage(msg);
+    expect(verdict.ok ? [] : verdict.errors).toEqual([]);
+    await expect(JSON.stringify(msg, null, 2)).toMatchFileSnapshot(
+      '../fixtures/golden/summary-isolated.json',
+    );
   });
 
   it('incident root and evidence thread', async () => {

@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { CheckResult } from '../../domain/check-result.js';
-import type { Incident, VipState } from '../../domain/classify.js';
+import type { Incident, Isolation, VipState } from '../../domain/classify.js';
 import type { StatusReport } from '../../domain/report.js';
 import { clip, escapeText, LIMITS, STATUS_EMOJI } from './mrkdwn.js';
 import { sparkline } from './sparkline.js';
@@ -78,6 +78,47 @@ const MAX_PROBLEMS = 15;
 /** The channel message: short. Evidence and full output go to the incident thread. */
 export function renderSummary(report: StatusReport, options: SummaryOptions = {}): SlackMessage {
   const what = report.kind === 'validate' ? 'validation' : report.kind === 'check' ? 'check' : 'status';
+  const { blocks, textLines } =
+    report.isolation === undefined
+      ? incidentBlocks(report, what, options)
+      : isolationBlocks(report.isolation, report.checks, what);
+  blocks.push(context(summaryFacts(report, options)));
+  return { text: clip(textLines.join('\n'), LIMITS.messageText), blocks: blocks.slice(0, LIMITS.blocks) };
+}
+
+/**
+ * The bot reached nothing: the verdict leads, in place of the VIP line and incidents, which
+ * would only describe the bot's own network (golden rule 1: cache nodes are symptoms).
+ */
+function isolationBlocks(
+  isolation: Isolation,
+  checks: readonly CheckResult[],
+  what: string,
+): { blocks: KnownBlock[]; textLines: string[] } {
+  const title = `OKOME ${what}: cannot reach the cache layer`;
+  const sentence = capitalise(isolation.summary);
+  const verdict = `:satellite_antenna: *${escapeText(sentence)}.*\n${escapeText(capitalise(isolation.detail))}.\nNo incident opened, no Pi declared dead, no action offered.`;
+  const byId = new Map(checks.map((c) => [c.id, c]));
+  const evidence = isolation.evidence.flatMap((id) => {
+    const c = byId.get(id);
+    return c === undefined ? [] : [`${STATUS_EMOJI[c.status]} \`${c.id}\` ${escapeText(c.summary)}`];
+  });
+  const advice = isolation.advice.map((a) => `• ${escapeText(a)}`);
+  return {
+    blocks: [header(title), section(verdict), section([...evidence, ...advice].join('\n'))],
+    textLines: [title, `${sentence}.`],
+  };
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function incidentBlocks(
+  report: StatusReport,
+  what: string,
+  options: SummaryOptions,
+): { blocks: KnownBlock[]; textLines: string[] } {
   const title =
     report.incidents.length > 0
       ? `OKOME ${what}: ${report.incidents.length} incident${report.incidents.length > 1 ? 's' : ''}`
@@ -113,6 +154,10 @@ export function renderSummary(report: StatusReport, options: SummaryOptions = {}
       shown.push(`…and ${problems.length - MAX_PROBLEMS} more (see the thread)`);
     blocks.push(section(shown.join('\n')));
   }
+  return { blocks, textLines };
+}
+
+function summaryFacts(report: StatusReport, options: SummaryOptions): string[] {
   const n = report.counts;
   const facts = [
     `${report.checks.length} checks in ${report.durationMs} ms`,
@@ -125,8 +170,7 @@ export function renderSummary(report: StatusReport, options: SummaryOptions = {}
     );
   }
   if (options.requestedBy !== undefined) facts.push(`asked by <@${options.requestedBy}>`);
-  blocks.push(context(facts));
-  return { text: clip(textLines.join('\n'), LIMITS.messageText), blocks: blocks.slice(0, LIMITS.blocks) };
+  return facts;
 }
 
 /** Every check, for a thread: as many messages as the block limit needs. */

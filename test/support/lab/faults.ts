@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import type { Lab } from './lab.js';
 import { switchPortOf } from './network.js';
-import { run, runOk, sleep } from './process-runner.js';
-import { type LabNode, type PiNode, SWITCH_NAMESPACE } from './topology.js';
+import { run, runOk, sleep, waitFor } from './process-runner.js';
+import { HOST_LINK, LAB_ADDRESSES, type LabNode, type PiNode, PORTS, SWITCH_NAMESPACE } from './topology.js';
 
 /**
  * Reversible faults. Each has an apply and a revert that needs nothing but the lab and the
@@ -17,6 +17,11 @@ export interface FaultParams {
   'keepalived-kill': { node?: PiNode };
   /** Take the switch-side end of a node's link down (carrier lost on its eth0). */
   'link-down': { node?: LabNode };
+  /**
+   * The bot's namespace cut from the lab switch (its switch port down): the bot reaches no Pi,
+   * no VIP, no orchestrator. Its point-to-point link to the root namespace (Slack) stays up.
+   */
+  'bot-isolated': Record<string, never>;
   /** The chaos flag, an iptables DROP rule and a stopped service on one node. */
   chaos: { node?: PiNode; service?: string; port?: number };
   'orchestrator-down': Record<string, never>;
@@ -36,6 +41,7 @@ export const FAULT_NAMES = [
   'service-stop',
   'keepalived-kill',
   'link-down',
+  'bot-isolated',
   'chaos',
   'orchestrator-down',
   'orchestrator-503',
@@ -77,6 +83,7 @@ export const STREAMING_DIRECTIVES = [
   'proxy_send_timeout 600s;',
 ] as const;
 const HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
+const ORCHESTRATOR_HEALTH = `http://${LAB_ADDRESSES.orch}:${PORTS.orchestrator}/health`;
 
 function chaosService(node: PiNode, service: string | undefined): string {
   return service ?? (node === 'pi-b' ? 'redis-server' : 'nginx');
@@ -142,6 +149,9 @@ async function apply(
       await runOk('ip', ['-n', SWITCH_NAMESPACE, 'link', 'set', switchPortOf(node), 'down']);
       return { node, port: `${SWITCH_NAMESPACE}/${switchPortOf(node)}` };
     }
+    case 'bot-isolated':
+      await runOk('ip', ['-n', SWITCH_NAMESPACE, 'link', 'set', switchPortOf('bot'), 'down']);
+      return { port: `${SWITCH_NAMESPACE}/${switchPortOf('bot')}`, kept: HOST_LINK.botInterface };
     case 'chaos': {
       const p = params as FaultParams['chaos'];
       const node = p.node ?? 'pi-a';
@@ -254,6 +264,19 @@ async function revert(lab: Lab, name: FaultName, params: Record<string, unknown>
       await waitForBaseline(lab);
       return;
     }
+    case 'bot-isolated':
+      await runOk('ip', ['-n', SWITCH_NAMESPACE, 'link', 'set', switchPortOf('bot'), 'up']);
+      // The next test starts once the bot reaches the lab again (carrier back, neighbours resolved).
+      await waitFor(
+        'the bot to reach the orchestrator again',
+        async () =>
+          (await lab.curl(['-fsS', '-o', '/dev/null', '--max-time', '1', ORCHESTRATOR_HEALTH])).code === 0
+            ? true
+            : undefined,
+        10_000,
+        100,
+      );
+      return;
     case 'chaos': {
       const p = params as FaultParams['chaos'];
       const node = p.node ?? 'pi-a';
