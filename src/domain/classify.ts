@@ -6,6 +6,7 @@ import {
   type FactsOf,
   factsOf,
 } from './check-result.js';
+import { incidentKeys } from './incident.js';
 import { type IncidentNumber, runbook } from './runbook.js';
 
 /**
@@ -478,7 +479,7 @@ function toIncident(number: IncidentNumber, f: Finding, ctx: ClassifyContext): I
   });
   return {
     number,
-    key: nodes.length > 0 ? `${number}:${nodes.join(',')}` : number,
+    key: incidentKeys.diagnosis(number, nodes),
     title: f.title ?? card.title,
     nodes,
     evidence: f.evidence,
@@ -488,9 +489,4 @@ function toIncident(number: IncidentNumber, f: Finding, ctx: ClassifyContext): I
     advice: f.advice ?? [],
     followUps: card.followUps,
   };
-}
-
-/** Whether a check result counts against health (used to say "healthy" honestly). */
-export function isProblem(result: CheckResult): boolean {
-  return result.status === 'fail' || couldNotJudge(result.status);
 }

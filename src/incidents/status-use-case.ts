@@ -81,7 +81,8 @@ export class StatusUseCase {
         },
       }),
     });
-    if (report.incidents.length === 0) {
+    // Isolated, every check says the same "no answer": the verdict is the message, not 36 lines.
+    if (report.incidents.length === 0 && report.isolation === undefined) {
       for (const m of presenter.checkList(report.checks))
         outbox.enqueuePost({
           channel: request.channel,
