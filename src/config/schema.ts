@@ -130,22 +130,32 @@ const actionStepSchema = z.union([
   z.strictObject({ redis: z.literal('flushdb') }),
 ]);
 
-const actionSchema = z.strictObject({
-  id: z.string().regex(NAME, { error: 'must be lower-case letters, digits and dashes' }),
-  title: z.string().min(1).max(60),
-  targets: targetSchema,
-  steps: z.array(actionStepSchema).min(1),
-  approvals: z.int().min(1).max(5).default(1),
-  risk: z.enum(['low', 'medium', 'high']).default('medium'),
-  // Restarting the same thing on both VIP holders at once would drop the VIP.
-  sequential: z.boolean().default(true),
-  precondition: z.array(z.string().min(1)).default([]),
-  verify: z
-    .strictObject({ checks: z.array(z.string().min(1)).default([]), windowMs: msSchema.default(30_000) })
-    .prefault({}),
-  cooldownMs: z.int().min(0).max(86_400_000).default(300_000),
-  dryRun: z.boolean().default(false),
-});
+/** "disable-chaos" → "Disable chaos": an action's title when the configuration gives none. */
+export function titleFromActionId(id: string): string {
+  const words = id.replaceAll('-', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+const actionSchema = z
+  .strictObject({
+    id: z.string().regex(NAME, { error: 'must be lower-case letters, digits and dashes' }),
+    // Short: the Approve button says "Approve: <title> on <nodes>" within Slack's 75 characters;
+    // the card's body spells out every step.
+    title: z.string().min(1).max(60).optional(),
+    targets: targetSchema,
+    steps: z.array(actionStepSchema).min(1),
+    approvals: z.int().min(1).max(5).default(1),
+    risk: z.enum(['low', 'medium', 'high']).default('medium'),
+    // Restarting the same thing on both VIP holders at once would drop the VIP.
+    sequential: z.boolean().default(true),
+    precondition: z.array(z.string().min(1)).default([]),
+    verify: z
+      .strictObject({ checks: z.array(z.string().min(1)).default([]), windowMs: msSchema.default(30_000) })
+      .prefault({}),
+    cooldownMs: z.int().min(0).max(86_400_000).default(300_000),
+    dryRun: z.boolean().default(false),
+  })
+  .transform((action) => ({ ...action, title: action.title ?? titleFromActionId(action.id) }));
 
 const slackSchema = z.strictObject({
   incidentChannel: z.string().regex(SLACK_CHANNEL, { error: 'must be a Slack channel ID like C0123ABCD' }),
