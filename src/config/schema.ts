@@ -70,8 +70,12 @@ export const defaultCommands: Readonly<Record<CommandPurpose, string>> = Object.
   memory: 'cat /proc/meminfo',
   chaosFlag: 'test -e /etc/okome/CHAOS_ENABLE && echo present || echo absent',
   chaosFlagRemove: 'sudo rm -f /etc/okome/CHAOS_ENABLE',
-  firewallRules: 'sudo iptables -S',
-  firewallFlush: 'sudo iptables -F',
+  // Every table (filter, nat, mangle, raw…): `iptables -S` shows filter only, where a chaos
+  // rule in nat would go unseen.
+  firewallRules: 'sudo iptables-save',
+  // iptables flushes one table per call; each part is its own exact sudoers entry.
+  firewallFlush:
+    'sudo iptables -F && sudo iptables -t nat -F && sudo iptables -t mangle -F && sudo iptables -t raw -F',
   nginxConfig: 'sudo nginx -T',
   accessLogTail: 'tail -n 500 /var/log/nginx/okome_access.log',
   journalTail: 'journalctl -u keepalived --since "10 minutes ago" --no-pager',
@@ -217,7 +221,8 @@ export const configSchema = z
         maxOutputBytes: z.int().min(1024).max(16_777_216).default(1_048_576),
       })
       .prefault({}),
-    // Firewall rules the nodes are expected to carry besides the default policies.
+    // Firewall rules the nodes are expected to carry besides the default policies, as
+    // `iptables -S` prints them, with `-t TABLE ` first outside filter.
     firewall: z.strictObject({ allowedRules: z.array(z.string().min(1)).default([]) }).prefault({}),
     commands: commandsSchema.prefault({}),
     actions: z.array(actionSchema).default([]),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../src/config/load-config.js';
-import { titleFromActionId } from '../../src/config/schema.js';
+import { defaultCommands, titleFromActionId } from '../../src/config/schema.js';
 import { type Authorization, decide, newApproval } from '../../src/domain/approval.js';
 import type { ProposedAction } from '../../src/domain/classify.js';
 import { applyApprovalEvent, MemoryApprovalStore } from '../../src/remediation/approval-store.js';
@@ -16,6 +16,8 @@ import {
 } from '../../src/remediation/plan.js';
 import { requestApproval } from '../../src/remediation/request-approval.js';
 import { fixtureConfig } from './remediation-fixtures.js';
+
+const FLUSH = defaultCommands.firewallFlush;
 
 const config = fixtureConfig();
 
@@ -73,7 +75,7 @@ describe('planAction: exact commands from configuration', () => {
     const a = plan('disable-chaos', ['pi-a']);
     expect(commandsOf(a)).toEqual([
       'pi-a: sudo rm -f /etc/okome/CHAOS_ENABLE',
-      'pi-a: sudo iptables -F',
+      `pi-a: ${FLUSH}`,
       'pi-a: sudo systemctl restart nginx',
       'pi-a: sudo systemctl restart keepalived',
     ]);
@@ -82,7 +84,7 @@ describe('planAction: exact commands from configuration', () => {
     const b = plan('disable-chaos', ['pi-b']);
     expect(commandsOf(b)).toEqual([
       'pi-b: sudo rm -f /etc/okome/CHAOS_ENABLE',
-      'pi-b: sudo iptables -F',
+      `pi-b: ${FLUSH}`,
       'pi-b: sudo systemctl restart nginx',
       'pi-b: sudo systemctl restart redis-server',
       'pi-b: sudo systemctl restart keepalived',
@@ -291,7 +293,7 @@ describe('Slack text never reaches a command', () => {
     expect(report.ok).toBe(true);
     expect(sent).toEqual([
       'pi-b: sudo rm -f /etc/okome/CHAOS_ENABLE',
-      'pi-b: sudo iptables -F',
+      `pi-b: ${FLUSH}`,
       'pi-b: sudo systemctl restart nginx',
       'pi-b: sudo systemctl restart redis-server',
       'pi-b: sudo systemctl restart keepalived',
