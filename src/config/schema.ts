@@ -70,8 +70,12 @@ export const defaultCommands: Readonly<Record<CommandPurpose, string>> = Object.
   memory: 'cat /proc/meminfo',
   chaosFlag: 'test -e /etc/okome/CHAOS_ENABLE && echo present || echo absent',
   chaosFlagRemove: 'sudo rm -f /etc/okome/CHAOS_ENABLE',
-  firewallRules: 'sudo iptables -S',
-  firewallFlush: 'sudo iptables -F',
+  // Every table (filter, nat, mangle, raw…): `iptables -S` shows filter only, where a chaos
+  // rule in nat would go unseen.
+  firewallRules: 'sudo iptables-save',
+  // iptables flushes one table per call; each part is its own exact sudoers entry.
+  firewallFlush:
+    'sudo iptables -F && sudo iptables -t nat -F && sudo iptables -t mangle -F && sudo iptables -t raw -F',
   nginxConfig: 'sudo nginx -T',
   accessLogTail: 'tail -n 500 /var/log/nginx/okome_access.log',
   journalTail: 'journalctl -u keepalived --since "10 minutes ago" --no-pager',
@@ -130,22 +134,32 @@ const actionStepSchema = z.union([
   z.strictObject({ redis: z.literal('flushdb') }),
 ]);
 
-const actionSchema = z.strictObject({
-  id: z.string().regex(NAME, { error: 'must be lower-case letters, digits and dashes' }),
-  title: z.string().min(1).max(60),
-  targets: targetSchema,
-  steps: z.array(actionStepSchema).min(1),
-  approvals: z.int().min(1).max(5).default(1),
-  risk: z.enum(['low', 'medium', 'high']).default('medium'),
-  // Restarting the same thing on both VIP holders at once would drop the VIP.
-  sequential: z.boolean().default(true),
-  precondition: z.array(z.string().min(1)).default([]),
-  verify: z
-    .strictObject({ checks: z.array(z.string().min(1)).default([]), windowMs: msSchema.default(30_000) })
-    .prefault({}),
-  cooldownMs: z.int().min(0).max(86_400_000).default(300_000),
-  dryRun: z.boolean().default(false),
-});
+/** "disable-chaos" → "Disable chaos": an action's title when the configuration gives none. */
+export function titleFromActionId(id: string): string {
+  const words = id.replaceAll('-', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+const actionSchema = z
+  .strictObject({
+    id: z.string().regex(NAME, { error: 'must be lower-case letters, digits and dashes' }),
+    // Short: the Approve button says "Approve: <title> on <nodes>" within Slack's 75 characters;
+    // the card's body spells out every step.
+    title: z.string().min(1).max(60).optional(),
+    targets: targetSchema,
+    steps: z.array(actionStepSchema).min(1),
+    approvals: z.int().min(1).max(5).default(1),
+    risk: z.enum(['low', 'medium', 'high']).default('medium'),
+    // Restarting the same thing on both VIP holders at once would drop the VIP.
+    sequential: z.boolean().default(true),
+    precondition: z.array(z.string().min(1)).default([]),
+    verify: z
+      .strictObject({ checks: z.array(z.string().min(1)).default([]), windowMs: msSchema.default(30_000) })
+      .prefault({}),
+    cooldownMs: z.int().min(0).max(86_400_000).default(300_000),
+    dryRun: z.boolean().default(false),
+  })
+  .transform((action) => ({ ...action, title: action.title ?? titleFromActionId(action.id) }));
 
 /** Slack user IDs and user-group IDs. */
 const peopleSchema = z
@@ -212,7 +226,8 @@ export const configSchema = z
         maxOutputBytes: z.int().min(1024).max(16_777_216).default(1_048_576),
       })
       .prefault({}),
-    // Firewall rules the nodes are expected to carry besides the default policies.
+    // Firewall rules the nodes are expected to carry besides the default policies, as
+    // `iptables -S` prints them, with `-t TABLE ` first outside filter.
     firewall: z.strictObject({ allowedRules: z.array(z.string().min(1)).default([]) }).prefault({}),
     commands: commandsSchema.prefault({}),
     actions: z.array(actionSchema).default([]),

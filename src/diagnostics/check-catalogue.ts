@@ -325,7 +325,7 @@ function nodeTasks(node: ResolvedNode, deps: CatalogueDeps, httpTask: HttpTaskFa
       if (r.exitCode !== 0)
         return {
           status: 'unknown',
-          summary: `iptables -S exited ${r.exitCode ?? r.signal ?? '?'}: ${r.stderr.trim().slice(0, 200)}`,
+          summary: `iptables-save exited ${r.exitCode ?? r.signal ?? '?'}: ${r.stderr.trim().slice(0, 200)}`,
         };
       const p = parse.parseIptables(r.stdout, config.firewall.allowedRules);
       if (p.kind === 'unknown') return { status: 'unknown', summary: p.reason };

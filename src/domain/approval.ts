@@ -162,28 +162,31 @@ export interface DecideOptions {
 }
 
 const at = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+/** "03:14:07 UTC": a second click comes minutes after the run, the date adds nothing. */
+const clockTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
 
-/** Why a click on an approval in this state does nothing. */
+/** Why a click on an approval in this state does nothing: its state and when it got there. */
 export function stateReason(a: Approval, mention: (user: string) => string = (u) => u): string {
+  const ended = clockTime(a.finishedAt ?? a.createdAt);
   switch (a.state) {
     case 'pending':
       return `Waiting for ${remaining(a)} more approval(s).`;
     case 'approved':
       return 'Already approved: it is starting now.';
     case 'running':
-      return `Already running (since ${at(a.startedAt ?? a.createdAt)}).`;
+      return `This action is already running (since ${clockTime(a.startedAt ?? a.createdAt)}).`;
     case 'succeeded':
-      return `Already succeeded (${at(a.finishedAt ?? a.createdAt)}): ${a.outcome ?? 'done'}.`;
+      return `This action already ran: succeeded at ${ended} (${a.outcome ?? 'done'}).`;
     case 'failed':
-      return `Already ran and failed (${at(a.finishedAt ?? a.createdAt)}): ${a.outcome ?? 'see the thread'}. Run a fresh status to try again.`;
+      return `This action already ran: failed at ${ended} (${a.outcome ?? 'see the thread'}). Run a fresh status to try again.`;
     case 'interrupted':
-      return `Interrupted: ${a.outcome ?? 'the bot stopped'}. It is never re-run automatically; run a fresh status.`;
+      return `This action was interrupted at ${ended}: ${a.outcome ?? 'the bot stopped'}. It is never re-run automatically; run a fresh status.`;
     case 'rejected':
-      return `Already rejected${a.rejectedBy ? ` by ${mention(a.rejectedBy.user)}` : ''}.`;
+      return `This action was rejected${a.rejectedBy ? ` by ${mention(a.rejectedBy.user)}` : ''} at ${clockTime(a.rejectedBy?.at ?? a.finishedAt ?? a.createdAt)}; nothing ran.`;
     case 'expired':
       return `This approval expired at ${at(a.expiresAt)}; run a fresh status for new buttons.`;
     case 'cancelled':
-      return `Not run: ${a.outcome ?? 'cancelled'}. Run a fresh status.`;
+      return `This action was not run (cancelled at ${ended}): ${a.outcome ?? 'cancelled'}. Run a fresh status.`;
   }
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { OutboxRow, OutboxStore } from '../store/store-port.js';
 import { type Clock, systemClock } from './clock.js';
 import { backoffDelay, DEFAULT_PACING, type PacingOptions, rateLimitPause, TokenBucket } from './pacing.js';
-import { decodePayload, type MessagePayload } from './payload.js';
+import { decodePayload, fillPermalinks, type MessagePayload } from './payload.js';
 import { type Blocks, Permanent, RateLimited, type SlackGateway } from './slack-gateway.js';
 
 export interface DelivererOptions {
@@ -83,6 +83,8 @@ export class Deliverer implements DeliveryLoop {
   private readonly pausedUntil = new Map<string, number>();
   /** messageRef → when its last post or update was sent: paces updates per message. */
   private readonly lastTouched = new Map<string, number>();
+  /** messageRef → its permalink: asked of Slack once per message. */
+  private readonly permalinks = new Map<string, string>();
   /** queueKey → consecutive retryable failures of its head. */
   private readonly failureStreak = new Map<string, number>();
   private readonly idleWaiters = new Set<() => void>();
@@ -214,7 +216,11 @@ export class Deliverer implements DeliveryLoop {
   private plan(row: OutboxRow): Plan {
     const payload = decodePayload(row.payload);
     if (payload === undefined) return { kind: 'fail', error: DependencyError.InvalidPayload };
-    const content = contentOf(payload);
+    const linked = this.linkedMessages(payload);
+    if (linked === 'wait') return { kind: 'wait' };
+    const contentNow = contentOf(payload);
+    const content = async () =>
+      linked.length === 0 ? contentNow : fillPermalinks(payload, await this.resolvePermalinks(linked));
     switch (row.op) {
       case 'post': {
         let threadTs: string | undefined;
@@ -232,9 +238,7 @@ export class Deliverer implements DeliveryLoop {
           }
           threadTs = parent.ts;
         }
-        const args = {
-          channel: row.channel,
-          ...content,
+        const options = {
           ...(threadTs === undefined ? {} : { thread_ts: threadTs }),
           ...(threadTs === undefined || payload.reply_broadcast === undefined
             ? {}
@@ -242,7 +246,11 @@ export class Deliverer implements DeliveryLoop {
           ...(payload.unfurl_links === undefined ? {} : { unfurl_links: payload.unfurl_links }),
           ...(payload.unfurl_media === undefined ? {} : { unfurl_media: payload.unfurl_media }),
         };
-        return { kind: 'send', call: async () => (await this.gateway.postMessage(args)).ts };
+        return {
+          kind: 'send',
+          call: async () =>
+            (await this.gateway.postMessage({ channel: row.channel, ...(await content()), ...options })).ts,
+        };
       }
       case 'update': {
         const message = row.messageRef === null ? undefined : this.store.message(row.messageRef);
@@ -256,7 +264,7 @@ export class Deliverer implements DeliveryLoop {
         return {
           kind: 'send',
           call: async () => {
-            await this.gateway.update({ channel: message.channel, ts, ...content });
+            await this.gateway.update({ channel: message.channel, ts, ...(await content()) });
             return undefined;
           },
         };
@@ -267,12 +275,62 @@ export class Deliverer implements DeliveryLoop {
         return {
           kind: 'send',
           call: async () => {
-            await this.gateway.postEphemeral({ channel: row.channel, user, ...content });
+            await this.gateway.postEphemeral({ channel: row.channel, user, ...(await content()) });
             return undefined;
           },
         };
       }
     }
+  }
+
+  /**
+   * The messages a payload links to: 'wait' while one of them is still to be posted; a message
+   * that will never be posted (failed, unknown) has ts undefined and gets the link's fallback.
+   */
+  private linkedMessages(
+    payload: MessagePayload,
+  ): readonly { ref: string; channel: string; ts: string | undefined }[] | 'wait' {
+    const linked: { ref: string; channel: string; ts: string | undefined }[] = [];
+    for (const link of payload.links ?? []) {
+      const message = this.store.message(link.ref);
+      if (message === undefined) {
+        this.log?.warn({ ref: link.ref }, 'outbox: a link names no known message; using its fallback');
+        linked.push({ ref: link.ref, channel: '', ts: undefined });
+        continue;
+      }
+      if (message.ts === null && message.postState === 'pending') return 'wait';
+      linked.push({ ref: link.ref, channel: message.channel, ts: message.ts ?? undefined });
+    }
+    return linked;
+  }
+
+  /** ref → permalink (undefined: there will be none). Rate limits and outages throw: the row retries. */
+  private async resolvePermalinks(
+    linked: readonly { ref: string; channel: string; ts: string | undefined }[],
+  ): Promise<Map<string, string | undefined>> {
+    const out = new Map<string, string | undefined>();
+    for (const { ref, channel, ts } of linked) {
+      const cached = this.permalinks.get(ref);
+      if (cached !== undefined || ts === undefined) {
+        out.set(ref, cached);
+        continue;
+      }
+      try {
+        const { permalink } = await this.gateway.getPermalink({ channel, message_ts: ts });
+        if (this.permalinks.size >= PERMALINK_CACHE_SIZE) {
+          const oldest = this.permalinks.keys().next().value;
+          if (oldest !== undefined) this.permalinks.delete(oldest);
+        }
+        this.permalinks.set(ref, permalink);
+        out.set(ref, permalink);
+      } catch (error) {
+        // Slack says no for good (message_not_found…): the message still goes, with the fallback.
+        if (!(error instanceof Permanent)) throw error;
+        this.log?.warn({ ref, code: error.slackCode }, 'outbox: no permalink; using the link fallback');
+        out.set(ref, undefined);
+      }
+    }
+    return out;
   }
 
   private dispatch(row: OutboxRow, call: () => Promise<string | undefined>, now: number): void {
@@ -414,6 +472,9 @@ export class Deliverer implements DeliveryLoop {
     for (const waiter of [...this.idleWaiters]) waiter();
   }
 }
+
+/** Enough for every incident thread a status summary links to. */
+const PERMALINK_CACHE_SIZE = 1000;
 
 function contentOf(payload: MessagePayload): { text: string; blocks?: Blocks } {
   return payload.blocks === undefined

@@ -1,19 +1,58 @@
 import { z } from 'zod';
 import type { Blocks } from './slack-gateway.js';
 
+/**
+ * A reference to another outbox message whose permalink is only known once Slack has it. The
+ * deliverer holds the row until that message is posted, asks Slack for its permalink, and
+ * replaces `placeholder` everywhere in `text` and `blocks` with `<permalink|label>` (or the bare
+ * URL without a label). If that message will never exist (its post failed for good, or Slack
+ * cannot find it) the placeholder becomes `fallback`, else `label`, else ''.
+ *
+ * The referenced message must be enqueued in another queue (another thread or a top-level
+ * post), or before this row in its own: a queue's head waiting on a later row of the same
+ * queue would wait for ever.
+ */
+export interface PermalinkRef {
+  readonly placeholder: string;
+  /** The outbox message ref (`enqueuePost`'s return value). */
+  readonly ref: string;
+  readonly label?: string;
+  readonly fallback?: string;
+}
+
+/** `{{permalink:REF}}`: the conventional placeholder for a message's permalink. */
+export function permalinkPlaceholder(ref: string): string {
+  return `{{permalink:${ref}}}`;
+}
+
+/** A link to `ref`'s message, written where `permalinkPlaceholder(ref)` appears. */
+export function permalinkTo(ref: string, options: { label?: string; fallback?: string } = {}): PermalinkRef {
+  return { placeholder: permalinkPlaceholder(ref), ref, ...options };
+}
+
 /** What one outbox row says: the message content plus the post-only delivery options. */
 export interface MessagePayload {
   readonly text: string;
   readonly blocks?: Blocks;
+  /** Permalinks of other messages, filled in at delivery (see PermalinkRef). */
+  readonly links?: readonly PermalinkRef[];
   /** Post in a thread only: also show the reply in the channel. */
   readonly reply_broadcast?: boolean;
   readonly unfurl_links?: boolean;
   readonly unfurl_media?: boolean;
 }
 
+const permalinkRefSchema = z.object({
+  placeholder: z.string().min(1),
+  ref: z.string().min(1),
+  label: z.string().optional(),
+  fallback: z.string().optional(),
+});
+
 const payloadSchema = z.object({
   text: z.string(),
   blocks: z.array(z.looseObject({})).optional(),
+  links: z.array(permalinkRefSchema).optional(),
   reply_broadcast: z.boolean().optional(),
   unfurl_links: z.boolean().optional(),
   unfurl_media: z.boolean().optional(),
@@ -33,10 +72,11 @@ export function decodePayload(json: string): MessagePayload | undefined {
   }
   const parsed = payloadSchema.safeParse(value);
   if (!parsed.success) return undefined;
-  const { text, blocks, reply_broadcast, unfurl_links, unfurl_media } = parsed.data;
+  const { text, blocks, links, reply_broadcast, unfurl_links, unfurl_media } = parsed.data;
   return {
     text,
     ...(blocks === undefined ? {} : { blocks }),
+    ...(links === undefined || links.length === 0 ? {} : { links: links.map(linkOf) }),
     ...(reply_broadcast === undefined ? {} : { reply_broadcast }),
     ...(unfurl_links === undefined ? {} : { unfurl_links }),
     ...(unfurl_media === undefined ? {} : { unfurl_media }),
@@ -50,4 +90,48 @@ export function decodePayload(json: string): MessagePayload | undefined {
  */
 export function mergePayload(earlier: MessagePayload, later: MessagePayload): MessagePayload {
   return { ...earlier, ...later };
+}
+
+function linkOf(link: z.infer<typeof permalinkRefSchema>): PermalinkRef {
+  return {
+    placeholder: link.placeholder,
+    ref: link.ref,
+    ...(link.label === undefined ? {} : { label: link.label }),
+    ...(link.fallback === undefined ? {} : { fallback: link.fallback }),
+  };
+}
+
+/** Slack's mrkdwn escaping, for a URL inside `<…|…>`. */
+function escapeUrl(url: string): string {
+  return url.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+/**
+ * The payload with every link's placeholder replaced: `permalinks` maps a ref to its URL, or
+ * to undefined when the message will never have one. Blocks are rewritten through JSON with
+ * the replacement JSON-escaped, so no URL can break their structure.
+ */
+export function fillPermalinks(
+  payload: MessagePayload,
+  permalinks: ReadonlyMap<string, string | undefined>,
+): { text: string; blocks?: Blocks } {
+  let text = payload.text;
+  let blocksJson = payload.blocks === undefined ? undefined : JSON.stringify(payload.blocks);
+  for (const link of payload.links ?? []) {
+    const url = permalinks.get(link.ref);
+    const value =
+      url === undefined
+        ? (link.fallback ?? link.label ?? '')
+        : link.label === undefined
+          ? url
+          : `<${escapeUrl(url)}|${link.label}>`;
+    text = text.replaceAll(link.placeholder, value);
+    if (blocksJson !== undefined) {
+      blocksJson = blocksJson.replaceAll(
+        JSON.stringify(link.placeholder).slice(1, -1),
+        JSON.stringify(value).slice(1, -1),
+      );
+    }
+  }
+  return blocksJson === undefined ? { text } : { text, blocks: JSON.parse(blocksJson) as Blocks };
 }

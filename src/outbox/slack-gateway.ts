@@ -9,6 +9,13 @@ export interface SlackGateway {
   postMessage(args: PostMessageArgs): Promise<{ ts: string }>;
   update(args: UpdateArgs): Promise<void>;
   postEphemeral(args: PostEphemeralArgs): Promise<void>;
+  /** `chat.getPermalink`: the URL of a posted message (a thread root links to its thread). */
+  getPermalink(args: GetPermalinkArgs): Promise<{ permalink: string }>;
+}
+
+export interface GetPermalinkArgs {
+  readonly channel: string;
+  readonly message_ts: string;
 }
 
 /** Block Kit blocks, rendered elsewhere; the outbox only stores and forwards them. */

@@ -8,8 +8,13 @@ import type { ExecutionReport } from './execute.js';
  */
 
 export interface CardInfo {
-  /** "restart nginx on pi-a". */
+  /** Every step, for the card's body: "remove the chaos flag, flush iptables, … on pi-a". */
   readonly label: string;
+  /**
+   * For the button and the confirm title: "disable chaos on pi-a" (ActionPlan.shortLabel).
+   * Default: the action id in words and the approval's targets.
+   */
+  readonly shortLabel?: string;
   readonly risk: string;
   /** One line per step: "sudo systemctl restart nginx on pi-a (10.86.0.20)". */
   readonly details: readonly string[];

@@ -240,6 +240,7 @@ export class ApprovalsService {
   private cardInfo(plan: ActionPlan): CardInfo {
     return {
       label: plan.label,
+      shortLabel: plan.shortLabel,
       risk: plan.risk,
       details: plan.details,
       notes: plan.notes,

@@ -88,7 +88,9 @@ export interface ExecutionReport {
   /** After everything ran; undefined when nothing got that far or no checks are configured. */
   readonly verification: VerificationReport | undefined;
   readonly durationMs: number;
-  /** One line for the card. */
+  /** What happened, without icon or duration (the execution message adds its own). */
+  readonly headline: string;
+  /** One line for the card, the audit and the approval's outcome: icon, headline, duration. */
   readonly summary: string;
 }
 
@@ -118,6 +120,9 @@ export async function executePlan(plan: ActionPlan, deps: ExecuteDeps): Promise<
   const all = plan.nodes.flatMap((n) => n.steps.map((s) => wouldRun(n, s)));
 
   if (deps.dryRun === true || plan.dryRun) {
+    const dryRun = `dry run (${deps.dryRun === true ? 'global' : 'action'} setting): would run ${all.length} step(s): ${all
+      .map((w) => w.detail)
+      .join('; ')}; nothing ran`;
     return {
       actionId: plan.actionId,
       dryRun: true,
@@ -128,9 +133,8 @@ export async function executePlan(plan: ActionPlan, deps: ExecuteDeps): Promise<
       gates: [],
       verification: undefined,
       durationMs: 0,
-      summary: `dry run (${deps.dryRun === true ? 'global' : 'action'} setting): would run ${all.length} step(s): ${all
-        .map((w) => w.detail)
-        .join('; ')}; nothing ran`,
+      headline: dryRun,
+      summary: dryRun,
     };
   }
 
@@ -268,6 +272,7 @@ export async function executePlan(plan: ActionPlan, deps: ExecuteDeps): Promise<
   const verification = stepsOk && hasChecks ? await verifyNodes(plan.nodes.map((n) => n.node)) : undefined;
   const ok = stepsOk && !gateFailed && (verification?.ok ?? true);
   const durationMs = Math.round(deps.now() - started);
+  const { good, headline } = headlineOf(plan, steps, notRun, gates, verification);
   return {
     actionId: plan.actionId,
     dryRun: false,
@@ -278,7 +283,8 @@ export async function executePlan(plan: ActionPlan, deps: ExecuteDeps): Promise<
     gates,
     verification,
     durationMs,
-    summary: summarize(plan, steps, notRun, gates, verification, durationMs),
+    headline,
+    summary: `${good ? '✅' : '❌'} ${headline} (${(Math.round(durationMs / 100) / 10).toFixed(1)} s)`,
   };
 }
 
@@ -297,32 +303,39 @@ function base(
   };
 }
 
-function summarize(
+/** What happened, in one line without icon or duration. */
+function headlineOf(
   plan: ActionPlan,
   steps: readonly StepReport[],
   notRun: readonly WouldRun[],
   gates: readonly VerificationReport[],
   verification: VerificationReport | undefined,
-  durationMs: number,
-): string {
+): { good: boolean; headline: string } {
+  const bad = (headline: string) => ({ good: false, headline });
   const failed = steps.find((s) => !s.ok);
-  const secs = `${(Math.round(durationMs / 100) / 10).toFixed(1)} s`;
   if (failed !== undefined) {
     const why =
       failed.errorCode !== undefined
         ? failed.errorCode
         : `exit ${failed.exitCode === null ? 'none' : failed.exitCode}`;
-    return `❌ ${failed.label} on ${failed.node} failed (${why}); ${notRun.length} step(s) not run (${secs})`;
+    return bad(`${failed.label} on ${failed.node} failed (${why}); ${notRun.length} step(s) not run`);
   }
   const gate = gates.find((g) => !g.ok);
   if (gate !== undefined) {
-    return `❌ ${gate.nodes.join(', ')} did not come back (${gate.details}); ${notRun.length} step(s) not run (${secs})`;
+    return bad(
+      `${gate.nodes.join(', ')} did not come back (${gate.details}); ${notRun.length} step(s) not run`,
+    );
   }
-  if (notRun.length > 0) return `❌ stopped before ${notRun.length} step(s) (${secs})`;
+  if (notRun.length > 0) return bad(`stopped before ${notRun.length} step(s)`);
   if (verification === undefined) {
-    return `✅ ${plan.label}: ${steps.length} step(s) ran; no verification checks configured (${secs})`;
+    return {
+      good: true,
+      headline: `${plan.label}: ${steps.length} step(s) ran; no verification checks configured`,
+    };
   }
   return verification.ok
-    ? `✅ ${plan.label}: ${steps.length} step(s) ran, verified (${secs})`
-    : `❌ ${plan.label}: ${steps.length} step(s) ran, but verification failed after ${verification.attempts} attempt(s): ${verification.details} (${secs})`;
+    ? { good: true, headline: `${plan.label}: ${steps.length} step(s) ran, verified` }
+    : bad(
+        `${plan.label}: ${steps.length} step(s) ran, but verification failed after ${verification.attempts} attempt(s): ${verification.details}`,
+      );
 }

@@ -58,8 +58,10 @@ export interface ActionPlan {
   readonly cooldownMs: number;
   readonly verify: { readonly checks: readonly string[]; readonly windowMs: number };
   readonly nodes: readonly NodePlan[];
-  /** For the Approve button: "restart nginx on pi-a". */
+  /** What it does, step by step, for the card's body: "remove the chaos flag, flush iptables, … on pi-a". */
   readonly label: string;
+  /** The action's short title and nodes, for buttons: "disable chaos on pi-a" (see shortActionLabel). */
+  readonly shortLabel: string;
   /** One line per step, for the confirm dialog: "sudo systemctl restart nginx on pi-a (10.86.0.20)". */
   readonly details: readonly string[];
   /** Steps left out (a service the node does not run) and other things worth saying. */
@@ -241,9 +243,10 @@ export function planAction(proposed: ProposedAction, config: PlanConfig): PlanRe
   const phrases = nodes.map((n) => phrase(n.steps));
   const names = nodes.map((n) => n.node);
   const first = phrases[0] ?? action.title;
+  // Nodes that do different things each get their own phrase: the card says every step.
   const label = phrases.every((p) => p === first)
     ? `${first} on ${listed(names, sequential ? 'then' : 'and')}`
-    : `${action.title} on ${listed(names, 'and')}`;
+    : nodes.map((n, i) => `${phrases[i] ?? ''} on ${n.node}`).join('; ');
   return {
     ok: true,
     plan: {
@@ -257,10 +260,29 @@ export function planAction(proposed: ProposedAction, config: PlanConfig): PlanRe
       verify: { checks: action.verify.checks, windowMs: action.verify.windowMs },
       nodes,
       label,
+      shortLabel: shortActionLabel(action.title, names, sequential),
       details: nodes.flatMap((n) => n.steps.map((s) => s.detail)),
       notes,
     },
   };
+}
+
+/** Slack's button text limit (75) less "Approve: ". */
+export const SHORT_LABEL_MAX = 66;
+
+/**
+ * "disable chaos on pi-a and pi-b": the title (its first letter lowered unless it starts an
+ * acronym) and the nodes, never clipped: "on 3 nodes", then the title alone, when the names do
+ * not fit. Titles are at most 60 characters, so the last form always fits.
+ */
+export function shortActionLabel(title: string, nodes: readonly string[], sequential = false): string {
+  const head = /^[A-Z][a-z]/.test(title) ? title.charAt(0).toLowerCase() + title.slice(1) : title;
+  const forms = [
+    `${head} on ${listed(nodes, sequential ? 'then' : 'and')}`,
+    `${head} on ${nodes.length} nodes`,
+    head,
+  ];
+  return forms.find((f) => f.length <= SHORT_LABEL_MAX) ?? head.slice(0, SHORT_LABEL_MAX);
 }
 
 /** The commands an approval pins: shown in the confirm dialog, written to the audit. */

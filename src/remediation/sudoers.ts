@@ -16,6 +16,7 @@ export const DEFAULT_BINARY_PATHS: Readonly<Record<string, string>> = Object.fre
   systemctl: '/usr/bin/systemctl',
   rm: '/usr/bin/rm',
   iptables: '/usr/sbin/iptables',
+  'iptables-save': '/usr/sbin/iptables-save',
   nginx: '/usr/sbin/nginx',
 });
 
@@ -70,6 +71,15 @@ function bind(template: string, service: string | undefined): string {
 }
 
 const SUDO = /^\s*sudo\s+/;
+
+/**
+ * `sudo A && sudo B`: one configured command that runs several (iptables flushes one table per
+ * call). Each part gets its own exact entry; `&&` only as a word of its own, so anything
+ * else shell-like still fails the plain-word check.
+ */
+export function commandParts(configured: string): string[] {
+  return configured.split(/\s+&&\s+/);
+}
 
 /** `sudo systemctl restart nginx` → its sudoers entry; throws when it cannot be exact. */
 export function sudoEntry(
@@ -149,11 +159,13 @@ export function nodeSudoCommands(
   const seen = new Set<string>();
   const out: SudoCommand[] = [];
   for (const w of wanted) {
-    if (!SUDO.test(w.command)) continue;
-    const cmd = sudoEntry(w.command, w.source, node.name, paths);
-    if (seen.has(cmd.entry)) continue;
-    seen.add(cmd.entry);
-    out.push(cmd);
+    for (const part of commandParts(w.command)) {
+      if (!SUDO.test(part)) continue;
+      const cmd = sudoEntry(part, w.source, node.name, paths);
+      if (seen.has(cmd.entry)) continue;
+      seen.add(cmd.entry);
+      out.push(cmd);
+    }
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import type { IncidentPresenter } from '../incidents/presenter.js';
+import { type PermalinkRef, permalinkTo } from '../outbox/payload.js';
 import type { ApprovalPresenter } from '../remediation/approval-presenter.js';
 import { renderApprovalCard, renderExecution } from './render/approval-card.js';
 import {
@@ -22,15 +23,23 @@ const mention = (u: string): string => (u === 'bot' ? 'the bot' : `<@${u}>`);
 
 export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
   progress: renderProgress,
-  summary: (report, options) =>
-    renderSummary(report, {
+  summary: (report, options) => {
+    // A link to each incident's thread itself: its permalink is known only once the root is
+    // posted, so the outbox fills it in at delivery (the channel is the fallback).
+    const links = new Map<string, PermalinkRef>();
+    const message = renderSummary(report, {
       hitRatios: options.hitRatios,
       ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
       threadHint: (incident) => {
         const thread = options.threadOf(incident);
-        return thread === undefined ? undefined : `Thread: <#${thread.channel}>`;
+        if (thread === undefined) return undefined;
+        const link = permalinkTo(thread.ref, { label: 'thread', fallback: `<#${thread.channel}>` });
+        links.set(thread.ref, link);
+        return `Thread: ${link.placeholder}`;
       },
-    }),
+    });
+    return links.size === 0 ? message : { ...message, links: [...links.values()] };
+  },
   checkList: renderCheckList,
   incidentRoot: (incident, report, state) => renderRootWithState(incident, report, state),
   plainRoot: renderPlainRoot,

@@ -1,6 +1,12 @@
 import type { Block, KnownBlock } from '@slack/types';
 import type { ChatPostMessageArguments, WebClient } from '@slack/web-api';
-import type { Blocks, PostEphemeralArgs, PostMessageArgs, UpdateArgs } from '../outbox/slack-gateway.js';
+import type {
+  Blocks,
+  GetPermalinkArgs,
+  PostEphemeralArgs,
+  PostMessageArgs,
+  UpdateArgs,
+} from '../outbox/slack-gateway.js';
 import { Permanent, RateLimited, Retryable, type SlackGateway } from '../outbox/slack-gateway.js';
 
 /**
@@ -72,6 +78,16 @@ export class WebClientGateway implements SlackGateway {
         ...blocksOf(args.blocks),
       }),
     );
+  }
+
+  async getPermalink(args: GetPermalinkArgs): Promise<{ permalink: string }> {
+    const result = await this.call(() =>
+      this.client.chat.getPermalink({ channel: args.channel, message_ts: args.message_ts }),
+    );
+    if (typeof result.permalink !== 'string' || result.permalink === '') {
+      throw new Permanent('missing_permalink');
+    }
+    return { permalink: result.permalink };
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {

@@ -2,8 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LogLevel, WebClient } from '@slack/web-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createOutbox } from '../../src/outbox/outbox.js';
+import { permalinkTo } from '../../src/outbox/payload.js';
 import { Permanent, RateLimited, Retryable } from '../../src/outbox/slack-gateway.js';
 import { OUTBOX_WEB_CLIENT_OPTIONS, WebClientGateway } from '../../src/slack/web-client-gateway.js';
+import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 interface Reply {
   readonly status: number;
@@ -160,5 +164,55 @@ describe('WebClientGateway', () => {
     const error = await thrown(gateway().postMessage({ channel: 'C1', text: 'x' }));
     expect(error).toBeInstanceOf(Permanent);
     expect((error as Permanent).slackCode).toBe('missing_ts');
+  });
+});
+
+describe('WebClientGateway against the Slack emulator', () => {
+  let emu: SlackEmulator;
+  beforeAll(async () => {
+    emu = await startSlackEmulator();
+  });
+  afterAll(async () => {
+    await emu.close();
+  });
+
+  it('chat.getPermalink: a root, a reply in its thread, and message_not_found', async () => {
+    const slack = gateway(emu.apiUrl);
+    const root = await slack.postMessage({ channel: 'C0INCIDENT', text: 'incident 1' });
+    const reply = await slack.postMessage({ channel: 'C0INCIDENT', text: 'evidence', thread_ts: root.ts });
+    expect(await slack.getPermalink({ channel: 'C0INCIDENT', message_ts: root.ts })).toEqual({
+      permalink: `https://emulated.slack.test/archives/C0INCIDENT/p${root.ts.replace('.', '')}`,
+    });
+    expect((await slack.getPermalink({ channel: 'C0INCIDENT', message_ts: reply.ts })).permalink).toBe(
+      `https://emulated.slack.test/archives/C0INCIDENT/p${reply.ts.replace('.', '')}?thread_ts=${root.ts}&cid=C0INCIDENT`,
+    );
+    const missing = await thrown(slack.getPermalink({ channel: 'C0INCIDENT', message_ts: '1.000001' }));
+    expect(missing).toBeInstanceOf(Permanent);
+    expect((missing as Permanent).slackCode).toBe('message_not_found');
+  });
+
+  it("an outbox row links to another message's thread once Slack has it", async () => {
+    const store = openSqliteStore({ path: ':memory:', now: () => Date.now() });
+    const { outbox, deliverer } = createOutbox({ store, gateway: gateway(emu.apiUrl), random: () => 0.5 });
+    deliverer.start();
+    const asked = emu.callsTo('chat.getPermalink').length;
+    try {
+      const root = outbox.enqueuePost({ channel: 'C0LINKS', payload: { text: 'Incident 1 — UI is slow' } });
+      const link = permalinkTo(root, { label: 'thread' });
+      outbox.enqueuePost({
+        channel: 'C0STATUS',
+        payload: { text: `Incident 1 · Thread: ${link.placeholder}`, links: [link] },
+      });
+      expect(await deliverer.flush(10_000)).toBe(true);
+      const [posted] = emu.messagesIn('C0LINKS');
+      if (posted === undefined) throw new Error('root not posted');
+      expect(emu.messagesIn('C0STATUS').map((m) => m.text)).toEqual([
+        `Incident 1 · Thread: <https://emulated.slack.test/archives/C0LINKS/p${posted.ts.replace('.', '')}|thread>`,
+      ]);
+      expect(emu.callsTo('chat.getPermalink')).toHaveLength(asked + 1);
+    } finally {
+      await deliverer.stop();
+      store.close();
+    }
   });
 });

@@ -104,6 +104,17 @@ describe('okome bot over Socket Mode', () => {
       return t.some((m) => m.text.startsWith('Evidence')) ? t : undefined;
     }, 10_000);
     expect(thread.length).toBeGreaterThan(0);
+    // The summary links to the incident's thread itself, not to the channel.
+    const linked = await emu.waitFor(
+      () => {
+        const blocks = JSON.stringify(emu.messagesIn('C0OPS').find((m) => m.ts === final.ts)?.blocks ?? []);
+        return blocks.includes('Thread: <https://') ? blocks : undefined;
+      },
+      10_000,
+      'the summary with the thread permalink',
+    );
+    expect(linked).toContain(`/archives/C0INCIDENT/p${root.ts.replace('.', '')}|thread>`);
+    expect(linked).not.toContain('{{permalink:');
   });
 
   it('a second status for the same incident reuses its thread', async () => {

@@ -145,6 +145,19 @@ describeLab('diagnostics on the lab', () => {
     await revertAll();
   });
 
+  it('incident 7: a chaos rule in the nat table alone is seen (iptables -S would not)', async () => {
+    await fault(lab, 'chaos', { node: 'pi-a', tables: ['nat'] });
+    const { report } = await status();
+    expect(keys(report)).toContain('7:pi-a');
+    const firewall = report.checks.find((c) => c.id === 'firewall@pi-a');
+    expect(firewall?.status).toBe('fail');
+    expect(firewall?.facts).toEqual({
+      kind: 'firewall',
+      unexpected: ['-t nat -A OUTPUT -p tcp -m tcp --dport 6380 -j REDIRECT --to-ports 9'],
+    });
+    await revertAll();
+  });
+
   it('split brain: keepalived killed hard on pi-a leaves both holding the VIP', async () => {
     await fault(lab, 'keepalived-kill', { node: 'pi-a' });
     await lab.waitForVip(['pi-a', 'pi-b']);

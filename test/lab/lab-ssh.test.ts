@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { type CommandPurpose, commandPurposes, defaultCommands } from '../../src/config/schema.js';
+import { parseIptables } from '../../src/domain/parse/index.js';
 import type { FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
 import { knownHostsLine, readKeyPair } from '../support/lab/ssh-keys.js';
@@ -129,6 +130,9 @@ describeLab('lab nodes over SSH', () => {
       'sudo -n systemctl restart redis-server',
       'sudo -n rm -rf /etc/okome',
       'sudo -n iptables -A INPUT -j DROP',
+      'sudo -n iptables -t nat -A OUTPUT -j ACCEPT',
+      'sudo -n iptables-save -f /etc/okome/rules',
+      'sudo -n iptables -S',
       'sudo -n nginx -s stop',
       'sudo -n sh -c id',
     ];
@@ -142,7 +146,7 @@ describeLab('lab nodes over SSH', () => {
     expect(plain.stderr).toContain('Failed to restart nginx.service: Access denied');
     const allowed = await lab.ssh(
       'pi-a',
-      'sudo -n iptables -S && sudo -n rm -f /etc/okome/CHAOS_ENABLE && sudo -n nginx -T >/dev/null',
+      'sudo -n iptables-save >/dev/null && sudo -n rm -f /etc/okome/CHAOS_ENABLE && sudo -n nginx -T >/dev/null',
     );
     expect(allowed.code).toBe(0);
   });
@@ -185,14 +189,23 @@ describeLab('lab nodes over SSH', () => {
     expect((await lab.ssh('pi-b', 'systemctl is-active redis-server')).stdout.trim()).toBe('active');
   });
 
-  it('fault chaos: flag, iptables rule and a stopped service, all seen over SSH; the catalogue clears it', async () => {
+  it('fault chaos: flag, iptables rules (filter and nat) and a stopped service, all seen over SSH; the catalogue clears it', async () => {
     fault = await lab.fault('chaos', { node: 'pi-b', service: 'redis-server' });
     const seen = await lab.ssh(
       'pi-b',
-      'test -e /etc/okome/CHAOS_ENABLE && echo present || echo absent; sudo iptables -S; systemctl is-active redis-server',
+      `test -e /etc/okome/CHAOS_ENABLE && echo present || echo absent; ${defaultCommands.firewallRules}; systemctl is-active redis-server`,
     );
     expect(seen.stdout).toContain('present');
     expect(seen.stdout).toContain('-A INPUT -p tcp -m tcp --dport 6380 -j DROP');
+    // The parser the bot uses sees the nat rule too (iptables -S would not).
+    const rules = parseIptables((await lab.ssh('pi-b', defaultCommands.firewallRules)).stdout, []);
+    expect(rules).toMatchObject({
+      kind: 'iptables',
+      unexpected: expect.arrayContaining([
+        '-A INPUT -p tcp -m tcp --dport 6380 -j DROP',
+        '-t nat -A OUTPUT -p tcp -m tcp --dport 6380 -j REDIRECT --to-ports 9',
+      ]),
+    });
     expect(seen.stdout.trim().split('\n').at(-1)).toBe('inactive');
     // A dropped port times out (exit 28) where a closed one is refused at once (exit 7).
     const blocked = await lab.curl(['-o', '/dev/null', '--max-time', '1', 'telnet://10.86.0.19:6380']);
@@ -200,9 +213,13 @@ describeLab('lab nodes over SSH', () => {
     // What the bot's disable-chaos action runs, verbatim, as the lab user.
     const cleared = await lab.ssh(
       'pi-b',
-      'sudo rm -f /etc/okome/CHAOS_ENABLE && sudo iptables -F && sudo systemctl restart redis-server',
+      `${defaultCommands.chaosFlagRemove} && ${defaultCommands.firewallFlush} && sudo systemctl restart redis-server`,
     );
     expect(cleared.code).toBe(0);
+    expect(parseIptables((await lab.ssh('pi-b', defaultCommands.firewallRules)).stdout, [])).toMatchObject({
+      kind: 'iptables',
+      unexpected: [],
+    });
     expect(
       (await lab.ssh('pi-b', 'test -e /etc/okome/CHAOS_ENABLE && echo present || echo absent')).stdout.trim(),
     ).toBe('absent');
@@ -213,7 +230,7 @@ describeLab('lab nodes over SSH', () => {
     await fault.revert();
     fault = await lab.fault('chaos', { node: 'pi-b', service: 'redis-server' });
     await fault.revert();
-    expect((await lab.ssh('pi-b', 'sudo iptables -S')).stdout).not.toContain('6380');
+    expect((await lab.ssh('pi-b', defaultCommands.firewallRules)).stdout).not.toContain('6380');
     expect((await lab.redis(['PING'])).stdout.trim()).toBe('PONG');
   });
 

@@ -137,11 +137,28 @@ describe('decide: every transition', () => {
     );
     expect(reasons.approved).toMatch(/already approved/i);
     expect(reasons.running).toMatch(/already running/i);
-    expect(reasons.succeeded).toMatch(/already succeeded/i);
-    expect(reasons.failed).toMatch(/already ran and failed/i);
-    expect(reasons.rejected).toMatch(/already rejected by U9/i);
+    expect(reasons.succeeded).toMatch(/already ran: succeeded/i);
+    expect(reasons.failed).toMatch(/already ran: failed/i);
+    expect(reasons.rejected).toMatch(/rejected by U9/i);
     expect(reasons.expired).toMatch(/expired/i);
     expect(reasons.interrupted).toMatch(/never re-run automatically/i);
+  });
+
+  it('a click on a finished card says the action already ran, with its state and time', () => {
+    const done = decide(
+      approval({ state: 'succeeded', finishedAt: T0 + 67_000, outcome: 'restarted, verified' }),
+      approve('U1'),
+      T0 + 600_000,
+    );
+    expect(done.verdict).toBe('refused');
+    expect(done.reason).toBe('This action already ran: succeeded at 22:01:07 UTC (restarted, verified).');
+    expect(done.effects).toEqual([{ kind: 'ephemeral', user: 'U1', text: done.reason }]);
+    const failed = decide(
+      approval({ state: 'failed', finishedAt: T0 + 5_000, outcome: 'exit 1' }),
+      reject('U1'),
+      T0 + 9_000,
+    );
+    expect(failed.reason).toMatch(/^This action already ran: failed at 22:00:05 UTC \(exit 1\)\./);
   });
 
   it('tells the clicking user, and only them, why a click was refused', () => {

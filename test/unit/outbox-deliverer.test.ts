@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isOkomeError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
+import { permalinkPlaceholder, permalinkTo } from '../../src/outbox/payload.js';
 import { Permanent, RateLimited, Retryable } from '../../src/outbox/slack-gateway.js';
 import { createOutboxRig, type OutboxRig } from './outbox-fakes.js';
 
@@ -302,6 +303,77 @@ describe('failures', () => {
     gateway.fault = undefined;
     await drain();
     expect(gateway.texts()).toEqual(['x']);
+  });
+});
+
+describe('permalinks of other messages', () => {
+  const linking = (ref: string, body: string) => ({
+    text: `${body} ${permalinkPlaceholder(ref)}`,
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `Thread: ${permalinkPlaceholder(ref)}` } }],
+    links: [permalinkTo(ref, { label: 'thread', fallback: `<#${C2}>` })],
+  });
+
+  it('holds a row until the linked message is posted, then fills in its permalink (asked once)', async () => {
+    const { outbox, gateway, drain } = setup();
+    let failures = 0;
+    gateway.fault = (a) => (a.text === 'root' && failures++ < 3 ? new Retryable('HTTP 503') : undefined);
+    const root = outbox.enqueuePost({ channel: C2, payload: text('root') });
+    outbox.enqueuePost({ channel: C1, payload: linking(root, 'summary') });
+    outbox.enqueuePost({ channel: C1, payload: linking(root, 'again') });
+    await drain();
+    const rootTs = gateway.calls.find((c) => c.method === 'postMessage' && c.args.text === 'root');
+    if (rootTs?.method !== 'postMessage') throw new Error('root not posted');
+    const url = `https://fake.slack.test/archives/${C2}/p${rootTs.ts.replace('.', '')}`;
+    expect(gateway.texts()).toEqual(['root', `summary <${url}|thread>`, `again <${url}|thread>`]);
+    const summary = gateway.calls[1];
+    expect(summary?.method === 'postMessage' && summary.args.blocks).toEqual([
+      { type: 'section', text: { type: 'mrkdwn', text: `Thread: <${url}|thread>` } },
+    ]);
+    expect(gateway.permalinkCalls.map((c) => [c.channel, c.message_ts])).toEqual([[C2, rootTs.ts]]);
+  });
+
+  it('fills updates and ephemerals too', async () => {
+    const { outbox, gateway, drain } = setup();
+    const root = outbox.enqueuePost({ channel: C2, payload: text('root') });
+    const status = outbox.enqueuePost({ channel: C1, payload: text('running…') });
+    await drain();
+    outbox.enqueueUpdate({
+      messageRef: status,
+      payload: { ...linking(root, 'done'), links: [permalinkTo(root)] },
+    });
+    outbox.enqueueEphemeral({ channel: C1, user: 'U1', payload: linking(root, 'psst') });
+    await drain();
+    expect(gateway.texts('update')).toEqual([
+      expect.stringMatching(/^done https:\/\/fake\.slack\.test\/archives\/C0000002\/p\d+$/),
+    ]);
+    expect(gateway.texts('postEphemeral')).toEqual([expect.stringMatching(/^psst <https:.*\|thread>$/)]);
+  });
+
+  it('uses the fallback when the linked message will never exist, or Slack has no permalink for it', async () => {
+    const { outbox, gateway, drain } = setup();
+    gateway.fault = (a) => (a.text === 'bad root' ? new Permanent('invalid_blocks') : undefined);
+    const bad = outbox.enqueuePost({ channel: C2, payload: text('bad root') });
+    outbox.enqueuePost({ channel: C1, payload: linking(bad, 'summary') });
+    await drain();
+    expect(gateway.texts()).toEqual([`summary <#${C2}>`]);
+
+    gateway.fault = (a) => (a.method === 'getPermalink' ? new Permanent('message_not_found') : undefined);
+    const gone = outbox.enqueuePost({ channel: C2, payload: text('root') });
+    outbox.enqueuePost({ channel: C1, payload: linking(gone, 'later') });
+    await drain();
+    expect(gateway.texts()).toContain(`later <#${C2}>`);
+  });
+
+  it('retries the row when Slack is down while asking for the permalink', async () => {
+    const { outbox, gateway, drain } = setup();
+    let failures = 0;
+    gateway.fault = (a) =>
+      a.method === 'getPermalink' && failures++ < 2 ? new Retryable('HTTP 503') : undefined;
+    const root = outbox.enqueuePost({ channel: C2, payload: text('root') });
+    outbox.enqueuePost({ channel: C1, payload: linking(root, 'summary') });
+    await drain();
+    expect(gateway.texts()).toEqual(['root', expect.stringMatching(/^summary <https:.*\|thread>$/)]);
+    expect(gateway.attempts.filter((a) => a.method === 'getPermalink')).toHaveLength(3);
   });
 });
 

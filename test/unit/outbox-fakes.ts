@@ -9,6 +9,7 @@ import type { Deliverer } from '../../src/outbox/deliverer.js';
 import { createOutbox, type Outbox } from '../../src/outbox/outbox.js';
 import type { PacingOptions } from '../../src/outbox/pacing.js';
 import type {
+  GetPermalinkArgs,
   PostEphemeralArgs,
   PostMessageArgs,
   SlackGateway,
@@ -106,7 +107,7 @@ export type GatewayCall =
   | { readonly method: 'postEphemeral'; readonly args: PostEphemeralArgs; readonly at: number };
 
 export type Attempt = {
-  readonly method: GatewayCall['method'];
+  readonly method: GatewayCall['method'] | 'getPermalink';
   readonly channel: string;
   readonly text: string;
 };
@@ -116,7 +117,10 @@ export type Attempt = {
  * `fault` decides, per attempt, whether to throw; `hold()` makes calls hang until released.
  */
 export class FakeGateway implements SlackGateway {
+  /** Messages Slack would show. */
   readonly calls: GatewayCall[] = [];
+  /** Successful chat.getPermalink calls. */
+  readonly permalinkCalls: (GetPermalinkArgs & { readonly at: number })[] = [];
   readonly attempts: (Attempt & { readonly at: number })[] = [];
   fault: ((attempt: Attempt) => Error | undefined) | undefined;
   private gate: Promise<void> | undefined;
@@ -160,6 +164,14 @@ export class FakeGateway implements SlackGateway {
   async postEphemeral(args: PostEphemeralArgs): Promise<void> {
     await this.enter({ method: 'postEphemeral', channel: args.channel, text: args.text });
     this.calls.push({ method: 'postEphemeral', args, at: this.clock.now() });
+  }
+
+  async getPermalink(args: GetPermalinkArgs): Promise<{ permalink: string }> {
+    await this.enter({ method: 'getPermalink', channel: args.channel, text: args.message_ts });
+    this.permalinkCalls.push({ ...args, at: this.clock.now() });
+    return {
+      permalink: `https://fake.slack.test/archives/${args.channel}/p${args.message_ts.replace('.', '')}`,
+    };
   }
 
   /** Texts of successful calls, optionally of one method. */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { defaultCommands } from '../../src/config/schema.js';
 import { ErrorCode, OkomeError } from '../../src/errors.js';
 import type { ExecOptions, ExecResult } from '../../src/probes/ports.js';
 import { capText, type ExecuteDeps, executePlan, type VerifyResult } from '../../src/remediation/execute.js';
@@ -6,6 +7,7 @@ import { type ActionPlan, planAction } from '../../src/remediation/plan.js';
 import { fixtureConfig } from './remediation-fixtures.js';
 
 const config = fixtureConfig();
+const FLUSH = defaultCommands.firewallFlush;
 
 function plan(actionId: string, nodes: string[], change?: Partial<ActionPlan>): ActionPlan {
   const r = planAction({ actionId, nodes }, config);
@@ -116,10 +118,10 @@ describe('executePlan', () => {
       c.includes('iptables') ? ok('', { exitCode: 1, stderr: 'iptables: Permission denied' }) : ok(),
     );
     const r = await executePlan(plan('disable-chaos', ['pi-a']), h.deps);
-    expect(h.calls.map((c) => c.command)).toEqual(['sudo rm -f /etc/okome/CHAOS_ENABLE', 'sudo iptables -F']);
+    expect(h.calls.map((c) => c.command)).toEqual(['sudo rm -f /etc/okome/CHAOS_ENABLE', FLUSH]);
     expect(r.steps.map((s) => [s.command, s.exitCode, s.ok])).toEqual([
       ['sudo rm -f /etc/okome/CHAOS_ENABLE', 0, true],
-      ['sudo iptables -F', 1, false],
+      [FLUSH, 1, false],
     ]);
     expect(r.notRun.map((w) => w.command)).toEqual([
       'sudo systemctl restart nginx',
@@ -290,7 +292,7 @@ describe('executePlan', () => {
       expect(r).toMatchObject({ dryRun: true, ok: true, steps: [] });
       expect(r.wouldRun.map((w) => `${w.node} ${w.address}: ${w.command}`)).toEqual([
         'pi-a 10.86.0.20: sudo rm -f /etc/okome/CHAOS_ENABLE',
-        'pi-a 10.86.0.20: sudo iptables -F',
+        `pi-a 10.86.0.20: ${FLUSH}`,
         'pi-a 10.86.0.20: sudo systemctl restart nginx',
         'pi-a 10.86.0.20: sudo systemctl restart keepalived',
       ]);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LoadedConfig } from '../../src/config/load-config.js';
+import { defaultCommands, titleFromActionId } from '../../src/config/schema.js';
 import { type Authorization, decide, newApproval } from '../../src/domain/approval.js';
 import type { ProposedAction } from '../../src/domain/classify.js';
 import { applyApprovalEvent, MemoryApprovalStore } from '../../src/remediation/approval-store.js';
@@ -10,10 +11,13 @@ import {
   EACH_NODE_SERVICE,
   pinnedCommands,
   planAction,
+  shortActionLabel,
   touchesVip,
 } from '../../src/remediation/plan.js';
 import { requestApproval } from '../../src/remediation/request-approval.js';
 import { fixtureConfig } from './remediation-fixtures.js';
+
+const FLUSH = defaultCommands.firewallFlush;
 
 const config = fixtureConfig();
 
@@ -71,7 +75,7 @@ describe('planAction: exact commands from configuration', () => {
     const a = plan('disable-chaos', ['pi-a']);
     expect(commandsOf(a)).toEqual([
       'pi-a: sudo rm -f /etc/okome/CHAOS_ENABLE',
-      'pi-a: sudo iptables -F',
+      `pi-a: ${FLUSH}`,
       'pi-a: sudo systemctl restart nginx',
       'pi-a: sudo systemctl restart keepalived',
     ]);
@@ -80,7 +84,7 @@ describe('planAction: exact commands from configuration', () => {
     const b = plan('disable-chaos', ['pi-b']);
     expect(commandsOf(b)).toEqual([
       'pi-b: sudo rm -f /etc/okome/CHAOS_ENABLE',
-      'pi-b: sudo iptables -F',
+      `pi-b: ${FLUSH}`,
       'pi-b: sudo systemctl restart nginx',
       'pi-b: sudo systemctl restart redis-server',
       'pi-b: sudo systemctl restart keepalived',
@@ -112,7 +116,11 @@ describe('planAction: exact commands from configuration', () => {
       'pi-b: sudo systemctl restart nginx',
       'pi-b: sudo systemctl restart keepalived',
     ]);
-    expect(p.label).toBe('Disable chaos, flush iptables, restart services on pi-a and pi-b');
+    // Nodes that do different things: each its own phrase, every step said.
+    expect(p.label).toBe(
+      'remove the chaos flag, flush iptables, restart nginx and keepalived on pi-a; remove the chaos flag, flush iptables, restart redis-server, nginx and keepalived on pi-b',
+    );
+    expect(p.shortLabel).toBe('disable chaos, flush iptables, restart services on pi-a then pi-b');
   });
 
   it('uses per-node command overrides', () => {
@@ -285,11 +293,34 @@ describe('Slack text never reaches a command', () => {
     expect(report.ok).toBe(true);
     expect(sent).toEqual([
       'pi-b: sudo rm -f /etc/okome/CHAOS_ENABLE',
-      'pi-b: sudo iptables -F',
+      `pi-b: ${FLUSH}`,
       'pi-b: sudo systemctl restart nginx',
       'pi-b: sudo systemctl restart redis-server',
       'pi-b: sudo systemctl restart keepalived',
     ]);
     expect(sent.join('\n')).not.toMatch(/rm -rf|reboot|\$\(|`|curl|shutdown|passwd/);
+  });
+});
+
+describe('short labels for buttons', () => {
+  it('title and nodes, then "N nodes", then the title alone: never clipped', () => {
+    expect(shortActionLabel('Disable chaos', ['pi-a'])).toBe('disable chaos on pi-a');
+    expect(shortActionLabel('Restart keepalived', ['pi-a', 'pi-b'], true)).toBe(
+      'restart keepalived on pi-a then pi-b',
+    );
+    expect(shortActionLabel('FLUSHDB', ['pi-b'])).toBe('FLUSHDB on pi-b');
+    const long = ['a'.repeat(30), 'b'.repeat(30)];
+    expect(shortActionLabel('Disable chaos', long)).toBe('disable chaos on 2 nodes');
+    const title = 'T'.repeat(60);
+    expect(shortActionLabel(title, long)).toBe(title);
+  });
+
+  it('an action without a title is named after its id', () => {
+    expect(titleFromActionId('disable-chaos')).toBe('Disable chaos');
+    const config = fixtureConfig((c) => {
+      const action = c.actions?.find((a) => a.id === 'disable-chaos');
+      if (action !== undefined) delete action.title;
+    });
+    expect(config.actions.find((a) => a.id === 'disable-chaos')?.title).toBe('Disable chaos');
   });
 });

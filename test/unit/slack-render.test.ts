@@ -147,6 +147,32 @@ describe('Block Kit rendering (golden files)', () => {
     );
   });
 
+  it('a resolved incident root keeps its title and evidence summary, struck, with when and why', async () => {
+    const report = reportOf(nginxDown);
+    const incident = report.incidents[0];
+    if (incident === undefined) throw new Error('no incident');
+    const open = renderIncidentRoot(incident, report, { status: 'open' });
+    const resolved = renderIncidentRoot(incident, report, {
+      status: 'resolved',
+      resolvedAt: Date.UTC(2026, 10, 29, 3, 14, 7),
+      reason: 'A status found its checks healthy again.',
+    });
+    const texts = JSON.stringify(resolved.blocks);
+    expect(texts).toContain('~Incident 1 — UI is slow or blank (pi-a)~');
+    expect(texts).toContain(escapeText(incident.summary));
+    expect(texts).toContain(
+      ':large_green_circle: Resolved at 03:14:07 UTC — A status found its checks healthy again.',
+    );
+    expect(resolved.text).toBe(`Resolved: ${open.text}`);
+    // The VIP line and the summary stay as diagnosed.
+    expect(resolved.blocks[0]).toEqual(open.blocks[0]);
+    const verdict = checkMessage(resolved);
+    expect(verdict.ok ? [] : verdict.errors).toEqual([]);
+    await expect(JSON.stringify(resolved, null, 2)).toMatchFileSnapshot(
+      '../fixtures/golden/incident-1-resolved.json',
+    );
+  });
+
   it('progress, runbook card and help', async () => {
     const progress = renderProgress('status', 7, 27, [nginxDown[1] as CheckResult]);
     await expect(JSON.stringify(progress, null, 2)).toMatchFileSnapshot('../fixtures/golden/progress.json');

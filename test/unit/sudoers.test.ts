@@ -24,7 +24,10 @@ describe('sudoers: exactly the catalogue', () => {
       '/usr/bin/systemctl restart keepalived',
       '/usr/bin/rm -f /etc/okome/CHAOS_ENABLE',
       '/usr/sbin/iptables -F',
-      '/usr/sbin/iptables -S',
+      '/usr/sbin/iptables -t nat -F',
+      '/usr/sbin/iptables -t mangle -F',
+      '/usr/sbin/iptables -t raw -F',
+      '/usr/sbin/iptables-save ""',
       '/usr/sbin/nginx -T',
     ]);
   });
@@ -35,8 +38,11 @@ describe('sudoers: exactly the catalogue', () => {
       '/usr/bin/systemctl restart keepalived',
       '/usr/bin/rm -f /etc/okome/CHAOS_ENABLE',
       '/usr/sbin/iptables -F',
+      '/usr/sbin/iptables -t nat -F',
+      '/usr/sbin/iptables -t mangle -F',
+      '/usr/sbin/iptables -t raw -F',
       '/usr/bin/systemctl restart nginx',
-      '/usr/sbin/iptables -S',
+      '/usr/sbin/iptables-save ""',
       '/usr/sbin/nginx -T',
     ]);
   });
@@ -57,7 +63,10 @@ describe('sudoers: exactly the catalogue', () => {
         '    /usr/bin/systemctl restart keepalived, \\',
         '    /usr/bin/rm -f /etc/okome/CHAOS_ENABLE, \\',
         '    /usr/sbin/iptables -F, \\',
-        '    /usr/sbin/iptables -S, \\',
+        '    /usr/sbin/iptables -t nat -F, \\',
+        '    /usr/sbin/iptables -t mangle -F, \\',
+        '    /usr/sbin/iptables -t raw -F, \\',
+        '    /usr/sbin/iptables-save "", \\',
         '    /usr/sbin/nginx -T',
         'Defaults:okome !requiretty',
         'okome ALL=(root) NOPASSWD: OKOME_PI_A',
@@ -168,6 +177,21 @@ describe('sudoers: spelling and escaping', () => {
     });
     expect(entries('pi-a', cfg)).toContain('/usr/sbin/iptables -F\\, /bin/sh');
     expect(entries('pi-a', cfg)).not.toContain('/bin/sh');
+  });
+
+  it('`sudo A && sudo B`: one exact entry per part; `&&` glued to a word is still refused', () => {
+    const cfg = fixtureConfig((c) => {
+      c.commands = { firewallFlush: 'sudo iptables -F && sudo iptables -t nat -F && echo flushed' };
+    });
+    const flush = entries('pi-a', cfg).filter((e) => e.includes('iptables') && e.endsWith('-F'));
+    expect(flush).toEqual(['/usr/sbin/iptables -F', '/usr/sbin/iptables -t nat -F']);
+    expect(entries('pi-a', cfg).join('\n')).not.toMatch(/&&|echo/);
+    const glued = fixtureConfig((c) => {
+      c.commands = { firewallFlush: 'sudo iptables -F &&sudo sh' };
+    });
+    expect(() => generateSudoers(glued)).toThrow(
+      expect.objectContaining({ code: 'OKOME_SUDOERS_UNSUPPORTED_COMMAND' }),
+    );
   });
 
   it('a hostile configured command fails generation instead of widening the rule', () => {

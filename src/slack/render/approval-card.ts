@@ -1,8 +1,10 @@
 import type { KnownBlock } from '@slack/types';
+import { titleFromActionId } from '../../config/schema.js';
 import { APPROVE_PREFIX, REJECT_PREFIX } from '../../domain/action-ids.js';
 import { type Approval, stateReason } from '../../domain/approval.js';
 import type { CardInfo } from '../../remediation/approval-presenter.js';
 import type { ExecutionReport } from '../../remediation/execute.js';
+import { shortActionLabel } from '../../remediation/plan.js';
 import { clip, codeBlock, escapeText, LIMITS } from './mrkdwn.js';
 import type { SlackMessage } from './status-message.js';
 
@@ -50,6 +52,7 @@ export function renderApprovalCard(
       elements: [{ type: 'mrkdwn', text: clip(escapeText(info.notes.join(' · ')), 2000) }],
     });
   if (options.buttons && approval.state === 'pending') {
+    const short = info.shortLabel ?? shortActionLabel(titleFromActionId(approval.actionId), approval.targets);
     const command = approval.commands.map((c) => `${c.command} on ${c.node}`).join('; ');
     blocks.push({
       type: 'actions',
@@ -60,9 +63,9 @@ export function renderApprovalCard(
           action_id: `${APPROVE_PREFIX}${approval.id}`,
           value: approval.id,
           style: 'primary',
-          text: { type: 'plain_text', text: clip(`Approve: ${info.label}`, LIMITS.buttonText) },
+          text: { type: 'plain_text', text: clip(`Approve: ${short}`, LIMITS.buttonText) },
           confirm: {
-            title: { type: 'plain_text', text: clip(`${capitalise(info.label)}?`, LIMITS.confirmTitle) },
+            title: { type: 'plain_text', text: clip(`${capitalise(short)}?`, LIMITS.confirmTitle) },
             text: {
               type: 'mrkdwn',
               text: clip(
@@ -98,9 +101,11 @@ export function renderApprovalCard(
 
 /** What ran, in the incident thread: each step with its exit code and output, then the verification. */
 export function renderExecution(report: ExecutionReport, who: string): SlackMessage[] {
+  // The headline, not the summary: the summary carries its own icon and duration.
+  const took = report.dryRun ? '' : `${(Math.round(report.durationMs / 100) / 10).toFixed(1)} s, `;
   const blocks: KnownBlock[] = [
     section(
-      `${report.ok ? ':white_check_mark:' : ':x:'} *${escapeText(report.summary)}* (${(report.durationMs / 1000).toFixed(1)} s, approved by ${who})`,
+      `${report.ok ? ':white_check_mark:' : ':x:'} *${escapeText(report.headline)}* (${took}approved by ${who})`,
     ),
   ];
   if (report.dryRun) {

@@ -33,13 +33,6 @@ const plain = (text: string): SlackMessage => ({
 function lifecycleBlocks(state: RootState): KnownBlock[] {
   const incidentId = state.incidentId;
   const blocks: KnownBlock[] = [];
-  if (state.status === 'resolved') {
-    blocks.push(
-      context(
-        `:large_green_circle: Resolved${state.resolvedAt === undefined ? '' : ` at ${time(state.resolvedAt)}`}${state.reason === undefined ? '' : ` — ${escapeText(state.reason)}`}`,
-      ),
-    );
-  }
   if (state.acknowledged !== undefined) {
     blocks.push(
       context(`:eyes: Acknowledged by ${mention(state.acknowledged.by)} at ${time(state.acknowledged.at)}`),
@@ -67,10 +60,16 @@ export function renderRootWithState(
   report: StatusReport,
   state: RootState,
 ): SlackMessage {
-  return renderIncidentRoot(incident, report, {
-    status: state.status,
-    extraBlocks: lifecycleBlocks(state),
-  });
+  const extraBlocks = lifecycleBlocks(state);
+  // The resolved form keeps the title and evidence, struck, with "Resolved at … — reason".
+  return state.status === 'resolved'
+    ? renderIncidentRoot(incident, report, {
+        status: 'resolved',
+        resolvedAt: state.resolvedAt ?? 0,
+        reason: state.reason ?? 'resolved',
+        extraBlocks,
+      })
+    : renderIncidentRoot(incident, report, { status: 'open', extraBlocks });
 }
 
 /** The root of an incident no diagnosis has classified (an unmapped alert, a failover). */
@@ -84,6 +83,13 @@ export function renderPlainRoot(
   const blocks: KnownBlock[] = [
     section(headline === undefined ? title : `${title}\n${escapeText(headline)}`),
   ];
+  if (state.status === 'resolved') {
+    blocks.push(
+      context(
+        `:large_green_circle: Resolved${state.resolvedAt === undefined ? '' : ` at ${time(state.resolvedAt)}`}${state.reason === undefined ? '' : ` — ${escapeText(state.reason)}`}`,
+      ),
+    );
+  }
   blocks.push(...lifecycleBlocks(state));
   blocks.push(context(`Details in the thread · key \`${escapeText(record.key)}\``));
   return {

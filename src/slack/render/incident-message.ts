@@ -11,21 +11,39 @@ const section = (text: string): KnownBlock => ({
   text: { type: 'mrkdwn', text: clip(text, LIMITS.sectionText) },
 });
 
-/** The incident's channel message: what, where, the VIP holder; details live in its thread. */
+export type IncidentRootStatus =
+  | { readonly status: 'open'; readonly extraBlocks?: readonly KnownBlock[] }
+  | {
+      readonly status: 'resolved';
+      /** Epoch ms. */
+      readonly resolvedAt: number;
+      /** One line: why it closed ("A status found its checks healthy again."). */
+      readonly reason: string;
+      readonly extraBlocks?: readonly KnownBlock[];
+    };
+
+/** "03:14:07 UTC". */
+const clockTime = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
+
+/**
+ * The incident's channel message: what, where, the VIP holder; details live in its thread.
+ * Resolved, it keeps what it said (title struck, summary, evidence) and says when and why it
+ * closed: the channel stays a readable history, not a list of "Resolved" lines.
+ */
 export function renderIncidentRoot(
   incident: Incident,
   report: StatusReport,
-  options: { readonly status: 'open' | 'resolved'; readonly extraBlocks?: readonly KnownBlock[] },
+  options: IncidentRootStatus,
 ): SlackMessage {
-  const icon =
-    options.status === 'resolved'
-      ? ':large_green_circle:'
-      : incident.number === '3' && incident.title.includes('split')
-        ? ':rotating_light:'
-        : ':red_circle:';
+  const resolved = options.status === 'resolved';
+  const icon = resolved
+    ? ':large_green_circle:'
+    : incident.number === '3' && incident.title.includes('split')
+      ? ':rotating_light:'
+      : ':red_circle:';
   const label = incidentLabel(incident);
   const lines = [
-    `${icon} *${escapeText(label)}*${options.status === 'resolved' ? ' — resolved' : ''}`,
+    resolved ? `${icon} *Resolved:* ~${escapeText(label)}~` : `${icon} *${escapeText(label)}*`,
     escapeText(incident.summary),
   ];
   const blocks: KnownBlock[] = [
@@ -34,19 +52,29 @@ export function renderIncidentRoot(
   ];
   if (incident.held !== undefined) blocks.push(section(`:raised_hand: ${escapeText(incident.held.reason)}`));
   for (const advice of incident.advice) blocks.push(section(`• ${escapeText(advice)}`));
-  if (options.status === 'open' && incident.actions.length === 0 && incident.held === undefined) {
+  if (!resolved && incident.actions.length === 0 && incident.held === undefined) {
     blocks.push(section('No cache-node action proposed (runbook).'));
   }
   blocks.push(...(options.extraBlocks ?? []));
-  blocks.push({
-    type: 'context',
-    elements: [
-      { type: 'mrkdwn', text: `Evidence and follow-ups in the thread · key \`${escapeText(incident.key)}\`` },
-    ],
-  });
+  const footer = `Evidence and follow-ups in the thread · key \`${escapeText(incident.key)}\``;
+  const elements = resolved
+    ? [
+        {
+          type: 'mrkdwn' as const,
+          text: clip(
+            `:large_green_circle: Resolved at ${clockTime(options.resolvedAt)} — ${escapeText(options.reason)}`,
+            2000,
+          ),
+        },
+        { type: 'mrkdwn' as const, text: footer },
+      ]
+    : [{ type: 'mrkdwn' as const, text: footer }];
+  // The footer last, so Slack's block limit cuts advice rather than it.
+  const body = blocks.slice(0, LIMITS.blocks - 1);
+  body.push({ type: 'context', elements });
   return {
-    text: clip(`${label}: ${incident.summary}`, LIMITS.messageText),
-    blocks: blocks.slice(0, LIMITS.blocks),
+    text: clip(`${resolved ? 'Resolved: ' : ''}${label}: ${incident.summary}`, LIMITS.messageText),
+    blocks: body,
   };
 }
 

@@ -69,7 +69,7 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
       },
       {
         id: 'restart-keepalived',
-        title: 'Restart keepalived on both Pis',
+        title: 'Restart keepalived',
         targets: { nodes: ['pi-a', 'pi-b'] },
         steps: [{ run: 'serviceRestart', service: 'keepalived' }],
         sequential: true,
@@ -87,7 +87,7 @@ export function buildBotConfig(params: BotConfigParams): ConfigInput {
       },
       {
         id: 'disable-chaos',
-        title: 'Disable chaos, flush iptables, restart services',
+        title: 'Disable chaos',
         targets: { roles: ['frontend', 'backend'] },
         steps: [
           { run: 'chaosFlagRemove' },

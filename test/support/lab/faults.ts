@@ -22,8 +22,11 @@ export interface FaultParams {
    * no VIP, no orchestrator. Its point-to-point link to the root namespace (Slack) stays up.
    */
   'bot-isolated': Record<string, never>;
-  /** The chaos flag, an iptables DROP rule and a stopped service on one node. */
-  chaos: { node?: PiNode; service?: string; port?: number };
+  /**
+   * The chaos flag, iptables rules and a stopped service on one node. `tables`: where the rules
+   * go (default both): a DROP in filter, and a REDIRECT in nat that `iptables -S` cannot see.
+   */
+  chaos: { node?: PiNode; service?: string; port?: number; tables?: readonly ('filter' | 'nat')[] };
   'orchestrator-down': Record<string, never>;
   'orchestrator-503': Record<string, never>;
   'orchestrator-slow': { delayMs?: number };
@@ -89,8 +92,20 @@ function chaosService(node: PiNode, service: string | undefined): string {
   return service ?? (node === 'pi-b' ? 'redis-server' : 'nginx');
 }
 
-function chaosRule(port: number): string[] {
-  return ['INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'DROP'];
+/** The chaos rules as `iptables` arguments after -A/-D, per table. */
+function chaosRules(port: number, tables: readonly ('filter' | 'nat')[] = ['filter', 'nat']): string[][] {
+  const rules: Record<'filter' | 'nat', string[]> = {
+    filter: ['INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'DROP'],
+    // nat refuses DROP; redirecting the node's own connections to the chaos port to discard is
+    // as harmless here and only seen by reading the nat table.
+    nat: ['-t', 'nat', 'OUTPUT', '-p', 'tcp', '--dport', String(port), '-j', 'REDIRECT', '--to-ports', '9'],
+  };
+  return tables.map((t) => rules[t]);
+}
+
+/** `-t nat OUTPUT …` + verb → `-t nat -A OUTPUT …`: the table option goes before the verb's chain. */
+function iptablesArgs(verb: '-A' | '-D', rule: readonly string[]): string[] {
+  return rule[0] === '-t' ? [rule[0], rule[1] ?? '', verb, ...rule.slice(2)] : [verb, ...rule];
 }
 
 function assertService(service: string): string {
@@ -157,10 +172,11 @@ async function apply(
       const node = p.node ?? 'pi-a';
       const service = assertService(chaosService(node, p.service));
       const port = p.port ?? CHAOS_PORT;
+      const rules = chaosRules(port, p.tables).map((r) => iptablesArgs('-A', r));
       await lab.execOk(node, ['touch', CHAOS_FLAG]);
-      await lab.execOk(node, ['iptables', '-A', ...chaosRule(port)]);
+      for (const rule of rules) await lab.execOk(node, ['iptables', ...rule]);
       await lab.execOk(node, ['systemctl', 'stop', service]);
-      return { node, service, flag: CHAOS_FLAG, rule: `-A ${chaosRule(port).join(' ')}` };
+      return { node, service, flag: CHAOS_FLAG, rules: rules.map((r) => r.join(' ')) };
     }
     case 'orchestrator-down':
       await lab.setOrchestratorMode('down');
@@ -281,8 +297,10 @@ async function revert(lab: Lab, name: FaultName, params: Record<string, unknown>
       const p = params as FaultParams['chaos'];
       const node = p.node ?? 'pi-a';
       await lab.execOk(node, ['rm', '-f', CHAOS_FLAG]);
-      // Delete our rule only (iptables -D fails when it is gone already, e.g. after `iptables -F`).
-      await lab.exec(node, ['iptables', '-D', ...chaosRule(p.port ?? CHAOS_PORT)]);
+      // Delete our rules only (iptables -D fails when one is gone already, e.g. after a flush).
+      for (const rule of chaosRules(p.port ?? CHAOS_PORT, p.tables)) {
+        await lab.exec(node, ['iptables', ...iptablesArgs('-D', rule)]);
+      }
       await lab.execOk(node, ['systemctl', 'start', assertService(chaosService(node, p.service))]);
       await waitForBaseline(lab);
       return;

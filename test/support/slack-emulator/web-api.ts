@@ -33,6 +33,7 @@ export const SUPPORTED_METHODS = [
   'chat.postMessage',
   'chat.update',
   'chat.postEphemeral',
+  'chat.getPermalink',
   'views.open',
   'users.info',
   'usergroups.users.list',
@@ -67,6 +68,11 @@ const EphemeralParams = z.object({
   thread_ts: z.string().optional(),
 });
 
+const PermalinkParams = z.object({ channel: z.string().optional(), message_ts: z.string().optional() });
+
+/** Where the emulator's permalinks point: a host that resolves nowhere, never Slack. */
+export const PERMALINK_BASE = 'https://emulated.slack.test';
+
 const ViewsOpenParams = z.object({ trigger_id: z.string().optional(), view: z.unknown().optional() });
 const UsersInfoParams = z.object({ user: z.string().optional() });
 const UsergroupParams = z.object({ usergroup: z.string().optional() });
@@ -91,6 +97,7 @@ const HANDLERS = new Map<string, Handler>([
   ['chat.postMessage', postMessage],
   ['chat.update', updateMessage],
   ['chat.postEphemeral', postEphemeral],
+  ['chat.getPermalink', getPermalink],
   ['views.open', openView],
   ['users.info', usersInfo],
   ['usergroups.users.list', usergroupMembers],
@@ -186,6 +193,23 @@ function postEphemeral(raw: Record<string, unknown>, context: WebApiContext): Ap
     context.nowMs,
   );
   return { ...ok({ message_ts: ephemeral.messageTs }), ...warn(verdict) };
+}
+
+/** As Slack: `/archives/C…/p<ts without the dot>`, and a reply names its thread. */
+function getPermalink(raw: Record<string, unknown>, context: WebApiContext): ApiReply {
+  const params = PermalinkParams.safeParse(raw);
+  if (!params.success) return invalidArguments(params.error);
+  const { channel, message_ts: ts } = params.data;
+  if (channel === undefined || channel.length === 0) return fail('channel_not_found');
+  if (ts === undefined || ts.length === 0) return fail('message_not_found');
+  const message = context.store.find(channel, ts);
+  if (message === undefined) return fail('message_not_found');
+  const base = `${PERMALINK_BASE}/archives/${channel}/p${ts.replace('.', '')}`;
+  const permalink =
+    message.threadTs === undefined || message.threadTs === ts
+      ? base
+      : `${base}?thread_ts=${message.threadTs}&cid=${channel}`;
+  return ok({ channel, permalink });
 }
 
 function openView(raw: Record<string, unknown>, context: WebApiContext): ApiReply {
