@@ -227,7 +227,9 @@ export class AlertUseCase {
           text: payload.text,
         });
         if (record.rootRef === null) incidents.ensureThread(record, () => payload);
-        else incidents.post(record, payload);
+        // In an existing (or reopened) thread the notice is also shown in the channel: a VIP
+        // event must never be buried in an old thread.
+        else incidents.post(record, { ...payload, reply_broadcast: true });
         this.diagnose(record.id);
         return;
       }
@@ -255,7 +257,7 @@ export class AlertUseCase {
     });
     const notice = presenter.vipNotice({ kind: 'moved', from, to, at, source });
     const root = record.rootRef ?? incidents.ensureThread(record, () => notice);
-    if (record.rootRef !== null) incidents.post(record, notice);
+    if (record.rootRef !== null) incidents.post(record, { ...notice, reply_broadcast: true });
     store.appendTimeline({
       incidentId: record.id,
       at,

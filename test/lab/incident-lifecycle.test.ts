@@ -29,7 +29,12 @@ async function revertAll(): Promise<void> {
 
 const hasButtons = (m: StoredMessage | undefined) =>
   JSON.stringify(m?.blocks ?? []).includes('"type":"button"');
-const texts = (root: StoredMessage) => bot.thread(root).map((m) => m.text);
+/** The thread's replies (the root itself excluded: a resolved root also reads "Resolved: …"). */
+const texts = (root: StoredMessage) =>
+  bot
+    .thread(root)
+    .filter((m) => m.ts !== root.ts)
+    .map((m) => m.text);
 
 function row<T>(sql: string, ...params: unknown[]): T | undefined {
   const db = new Database(bot.storePath, { readonly: true, fileMustExist: true });
@@ -123,13 +128,16 @@ describeLab('incident lifecycle on the lab', () => {
     expect(JSON.stringify(updated?.blocks)).toMatch(/incident was resolved/);
     // The root keeps what the incident was, marked resolved, with no Ack button left.
     const rootNow = emu.message(bot.channel, root.ts);
-    expect(rootNow?.text).toMatch(/^Incident 1/);
+    expect(rootNow?.text).toMatch(/^Resolved: Incident 1 — UI is slow or blank/);
     expect(JSON.stringify(rootNow?.blocks)).toMatch(/Resolved at/);
     expect(hasButtons(rootNow)).toBe(false);
     // A click on the old card runs nothing and says why.
     await bot.click('U0APPROVER1', card).ack;
     await emu.waitFor(
-      () => bot.ephemerals('U0APPROVER1').some((t) => /Not run: the incident was resolved/.test(t)),
+      () =>
+        bot
+          .ephemerals('U0APPROVER1')
+          .some((t) => /not run \(cancelled at .*\): the incident was resolved/.test(t)),
       10_000,
       'the refusal of a click on the closed card',
     );

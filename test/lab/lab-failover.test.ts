@@ -38,9 +38,9 @@ describeLab('lab VIP failover', () => {
     const started = performance.now();
     fault = await lab.fault('service-stop', { node: 'pi-a', service: 'keepalived' });
     const movedMs = performance.now() - started;
-    await lab.waitForVip(['pi-b'], 5000);
+    await lab.waitForVip(['pi-b'], 20_000);
     const vipMs = performance.now() - started;
-    const hook = await hooks.waitFor((e) => e.at >= since && isState('pi-b', 'MASTER')(e), 5000);
+    const hook = await hooks.waitFor((e) => e.at >= since && isState('pi-b', 'MASTER')(e), 15_000);
     const hookMs = hook.at - since;
     console.info(
       `[lab] keepalived stopped on pi-a: VIP on pi-b after ${Math.round(vipMs)} ms (stop took ${Math.round(movedMs)} ms), notify_master at ${hookMs} ms`,
@@ -58,15 +58,16 @@ describeLab('lab VIP failover', () => {
     await fault.revert();
     fault = undefined;
     expect(await lab.vipHolders()).toEqual(['pi-a']);
-    await hooks.waitFor((e) => e.at >= back && isState('pi-a', 'MASTER')(e), 5000);
-    await hooks.waitFor((e) => e.at >= back && isState('pi-b', 'BACKUP')(e), 5000);
+    await hooks.waitFor((e) => e.at >= back && isState('pi-a', 'MASTER')(e), 15_000);
+    await hooks.waitFor((e) => e.at >= back && isState('pi-b', 'BACKUP')(e), 15_000);
     expect((await labRequest(lab, `${VIP}/`)).headers['x-okome-node']).toBe('frontend-cache');
   });
 
   it('fault keepalived-kill: pi-a keeps a stale VIP while pi-b takes it (split brain)', async () => {
     const started = performance.now();
     fault = await lab.fault('keepalived-kill', { node: 'pi-a' });
-    await lab.waitForVip(['pi-a', 'pi-b'], 6000);
+    // About 3 s on an idle machine (three missed adverts); the bound only stops a hung test.
+    await lab.waitForVip(['pi-a', 'pi-b'], 20_000);
     console.info(
       `[lab] keepalived killed on pi-a: both hold the VIP after ${Math.round(performance.now() - started)} ms`,
     );
@@ -79,7 +80,7 @@ describeLab('lab VIP failover', () => {
     );
     // The catalogue's remedy, as the lab user: restarting keepalived clears the stale copy.
     expect((await lab.ssh('pi-a', 'sudo systemctl restart keepalived')).code).toBe(0);
-    await lab.waitForVip(['pi-a'], 10_000);
+    await lab.waitForVip(['pi-a'], 20_000);
     // Remedied by hand: no second restart in afterEach.
     fault = undefined;
   });
@@ -87,7 +88,7 @@ describeLab('lab VIP failover', () => {
   it('fault link-down: pi-a’s link down moves the VIP to pi-b; pi-a is unreachable', async () => {
     const started = performance.now();
     fault = await lab.fault('link-down', { node: 'pi-a' });
-    await lab.waitForVip(['pi-b'], 6000);
+    await lab.waitForVip(['pi-b'], 20_000);
     console.info(
       `[lab] pi-a link down: VIP on pi-b only after ${Math.round(performance.now() - started)} ms`,
     );
@@ -104,7 +105,7 @@ describeLab('lab VIP failover', () => {
   it('fault service-stop nginx on pi-a: the track script gives the VIP to pi-b', async () => {
     const started = performance.now();
     fault = await lab.fault('service-stop', { node: 'pi-a', service: 'nginx' });
-    await lab.waitForVip(['pi-b'], 6000);
+    await lab.waitForVip(['pi-b'], 20_000);
     console.info(
       `[lab] nginx stopped on pi-a: VIP on pi-b after ${Math.round(performance.now() - started)} ms`,
     );

@@ -232,7 +232,8 @@ export class Lab {
   }
 
   /** Waits until exactly `expected` holds the VIP (or nobody, with an empty list). */
-  async waitForVip(expected: readonly PiNode[], timeoutMs = 10_000): Promise<number> {
+  // A bound against a hung lab, not a measurement: VIP moves take ~1–4 s idle, longer on a loaded machine.
+  async waitForVip(expected: readonly PiNode[], timeoutMs = 20_000): Promise<number> {
     const started = Date.now();
     const want = [...expected].sort().join(',');
     await waitFor(
