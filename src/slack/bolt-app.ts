@@ -3,6 +3,7 @@ import { App, type Logger as BoltLogger, LogLevel } from '@slack/bolt';
 import { z } from 'zod';
 import type { IncidentNumber } from '../domain/runbook.js';
 import type { Logger } from '../logger.js';
+import type { ClickInput } from '../remediation/approvals-service.js';
 
 /**
  * The Bolt app: transport only. It acks, parses nothing itself (handlers do, with zod), and
@@ -28,15 +29,8 @@ export interface CommandInput {
   readonly retryNum: number;
 }
 
-export interface ActionInput {
-  readonly actionId: string;
-  readonly value: string;
-  readonly userId: string;
-  readonly channelId: string | undefined;
-  readonly messageTs: string | undefined;
-  readonly triggerId: string;
-  readonly actionTs: string;
-}
+/** A button click, ids only: the shape the use cases take (remediation's ClickInput). */
+export type ActionInput = ClickInput;
 
 /** An immediate answer (sent in the ack: fast, ephemeral unless said otherwise). */
 export interface Reply {

@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { postAlert, redisDownAlert } from '../support/lab/alertmanager.js';
 import { applyFault, type FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
-import { LAB_ALERTMANAGER_TOKEN, PORTS } from '../support/lab/topology.js';
+import { PORTS } from '../support/lab/topology.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 import { LabBot } from '../support/lab-bot.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
@@ -36,41 +37,6 @@ function noticeTimes(): Array<{ receivedAt: number; noticeRef: string; source: s
 const notices = () => emu.messagesIn(bot.channel).filter((m) => m.text.includes('VIP moved from'));
 const postTime = (text: string) =>
   emu.callsTo('chat.postMessage').find((c) => String(c.params.text) === text)?.time;
-
-function alertPayload(status: 'firing' | 'resolved', startsAt: string) {
-  return {
-    version: '4',
-    groupKey: '{}:{alertname="RedisDown"}',
-    truncatedAlerts: 0,
-    status,
-    receiver: 'okome',
-    groupLabels: { alertname: 'RedisDown' },
-    commonLabels: { alertname: 'RedisDown', instance: '10.86.0.19:9121', severity: 'page' },
-    commonAnnotations: { summary: 'Redis is down' },
-    externalURL: 'http://alertmanager.lab:9093',
-    alerts: [
-      {
-        status,
-        labels: { alertname: 'RedisDown', instance: '10.86.0.19:9121', severity: 'page' },
-        annotations: { summary: 'Redis is down' },
-        startsAt,
-        endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
-        generatorURL: 'http://prometheus.lab/graph',
-        fingerprint: 'c0ffee0000000001',
-      },
-    ],
-  };
-}
-
-async function postAlert(body: unknown): Promise<number> {
-  const r = await fetch(`http://${lab.botAddress}:${PORTS.botHttp}/alerts/alertmanager`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${LAB_ALERTMANAGER_TOKEN}` },
-    body: JSON.stringify(body),
-  });
-  await r.text();
-  return r.status;
-}
 
 describeLab('alerts and failover notices on the lab', () => {
   beforeAll(async () => {
@@ -147,7 +113,7 @@ describeLab('alerts and failover notices on the lab', () => {
   it('an Alertmanager RedisDown alert opens a diagnosed incident with restart-redis; repeats add no post; resolved noted once', async () => {
     faults.push(await applyFault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' }));
     const startsAt = new Date().toISOString();
-    expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('firing', startsAt))).toBe(202);
     const root = await emu.waitFor(
       () => emu.messagesIn(bot.channel).find((m) => m.text.includes('opened by the alert `RedisDown`')),
       10_000,
@@ -162,8 +128,8 @@ describeLab('alerts and failover notices on the lab', () => {
     await bot.outboxDrained();
     const quiet = posts();
     // Alertmanager redelivers, and its HA peer sends the same notification.
-    expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
-    expect(await postAlert(alertPayload('firing', startsAt))).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('firing', startsAt))).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('firing', startsAt))).toBe(202);
     await emu.waitFor(
       () => emu.threadOf(bot.channel, root.ts).find((m) => m.text.includes('3 deliveries received')),
       10_000,
@@ -171,8 +137,8 @@ describeLab('alerts and failover notices on the lab', () => {
     );
     expect(posts()).toBe(quiet);
     await revertAll();
-    expect(await postAlert(alertPayload('resolved', startsAt))).toBe(202);
-    expect(await postAlert(alertPayload('resolved', startsAt))).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('resolved', startsAt))).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('resolved', startsAt))).toBe(202);
     await emu.waitFor(
       () => emu.threadOf(bot.channel, root.ts).some((m) => m.text.includes('RedisDown on pi-b resolved')),
       10_000,

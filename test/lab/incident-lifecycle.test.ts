@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { postAlert, redisDownAlert } from '../support/lab/alertmanager.js';
 import { LAB_APPROVER_GROUP } from '../support/lab/bot-config.js';
 import { applyFault, type FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
-import { LAB_ALERTMANAGER_TOKEN, PORTS } from '../support/lab/topology.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 import { LabBot } from '../support/lab-bot.js';
 import {
@@ -17,6 +17,9 @@ import {
  * healthy status, a resolved alert, by hand), its Approve cards close; an alert-opened incident
  * gets a diagnosis, not "still present"; Ack says who is on it; a resolve waits for a run.
  */
+
+/** Its own fingerprint: the alerts suite's RedisDown must not count as a repeat here. */
+const FINGERPRINT = 'lifecycle-redisdown-pi-b';
 
 let lab: Lab;
 let emu: SlackEmulator;
@@ -45,37 +48,6 @@ function row<T>(sql: string, ...params: unknown[]): T | undefined {
   }
 }
 
-async function postAlert(status: 'firing' | 'resolved', startsAt: string): Promise<number> {
-  const alert = {
-    status,
-    labels: { alertname: 'RedisDown', instance: '10.86.0.19:9121', severity: 'page' },
-    annotations: { summary: 'redis down on pi-b' },
-    startsAt,
-    endsAt: status === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
-    generatorURL: 'http://prometheus.lab/graph',
-    fingerprint: 'lifecycle-redisdown-pi-b',
-  };
-  const body = {
-    version: '4',
-    groupKey: '{}:{alertname="RedisDown"}',
-    truncatedAlerts: 0,
-    status,
-    receiver: 'okome',
-    groupLabels: { alertname: 'RedisDown' },
-    commonLabels: alert.labels,
-    commonAnnotations: alert.annotations,
-    externalURL: 'http://alertmanager.lab',
-    alerts: [alert],
-  };
-  const r = await fetch(`http://${lab.botAddress}:${PORTS.botHttp}/alerts/alertmanager`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${LAB_ALERTMANAGER_TOKEN}` },
-    body: JSON.stringify(body),
-  });
-  await r.text();
-  return r.status;
-}
-
 describeLab('incident lifecycle on the lab', () => {
   beforeAll(async () => {
     lab = await startLab();
@@ -95,7 +67,7 @@ describeLab('incident lifecycle on the lab', () => {
     faults.push(await applyFault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' }));
     const since = bot.latestTs();
     const startsAt = new Date().toISOString();
-    expect(await postAlert('firing', startsAt)).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('firing', startsAt, FINGERPRINT))).toBe(202);
     const card = await bot.card('Restart redis-server on pi-b', since);
     const root = await bot.rootOf('2:pi-b');
     await bot.outboxDrained();
@@ -103,7 +75,7 @@ describeLab('incident lifecycle on the lab', () => {
     expect(thread.some((t) => t.startsWith('Still present'))).toBe(false);
     expect(thread.some((t) => /Diagnosis at/.test(t))).toBe(true);
     await revertAll();
-    expect(await postAlert('resolved', startsAt)).toBe(202);
+    expect(await postAlert(lab, redisDownAlert('resolved', startsAt, FINGERPRINT))).toBe(202);
     expect(await bot.outcome(card, 30_000)).toBe('cancelled');
     await emu.waitFor(() => texts(root).some((t) => t.startsWith('Resolved')), 20_000, 'the resolved notice');
     await bot.outboxDrained();

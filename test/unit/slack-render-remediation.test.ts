@@ -108,7 +108,8 @@ describe('approval card buttons', () => {
   });
 
   it('disable chaos: a short button, the full description in the body (golden)', async () => {
-    const r = planAction({ actionId: 'disable-chaos', nodes: ['pi-a'] }, example);
+    // The lab's addresses: fixtures never name the real cache layer's.
+    const r = planAction({ actionId: 'disable-chaos', nodes: ['pi-a'] }, lab);
     if (!r.ok) throw new Error(r.reason);
     const card = renderApprovalCard(approvalFor(r.plan), cardInfo(r.plan), { buttons: true });
     expect(buttonsOf(card.blocks)[0]?.text.text).toBe('Approve: disable chaos on pi-a');
