@@ -58,6 +58,8 @@ interface LiveConnection {
   readonly socket: Socket;
   /** Called when the connection closes, for execs still running on it. */
   readonly onLost: Set<() => void>;
+  /** When the server last sent anything on this connection (performance.now()). */
+  lastHeard: number;
 }
 
 interface NodeConn {
@@ -305,7 +307,7 @@ export class SshPool implements NodeShell {
     return new Promise<LiveConnection>((resolve, reject) => {
       const client = new Client();
       const socket = new Socket();
-      const live: LiveConnection = { client, socket, onLost: new Set() };
+      const live: LiveConnection = { client, socket, onLost: new Set(), lastHeard: performance.now() };
       let settled = false;
       let mismatch: OkomeError | undefined;
       const fail = (error: OkomeError): void => {
@@ -320,6 +322,9 @@ export class SshPool implements NodeShell {
       socket.on('error', () => undefined);
       // Commands and their replies are small packets: no Nagle delay.
       socket.setNoDelay(true);
+      socket.on('data', () => {
+        live.lastHeard = performance.now();
+      });
       client.on('ready', () => {
         if (settled || this.closed) {
           client.end();
@@ -502,6 +507,13 @@ export class SshPool implements NodeShell {
       const timer = setTimeout(
         () => {
           stop();
+          // Nothing heard from the server since this command started: the link has stalled (a
+          // node that went away, a cable pulled). Retire the connection now, so the next check
+          // reconnects at once instead of queueing behind it until keepalive (30 s) notices.
+          if (live.lastHeard < started) {
+            this.log?.warn({ node: conn.name }, 'ssh connection silent during a command: retired');
+            this.forget(conn, live);
+          }
           const ms = Math.round(performance.now() - started);
           finish(() =>
             reject(

@@ -219,6 +219,24 @@ describe('SshPool against a real sshd', () => {
     }
   });
 
+  it('an exec that times out on a silent link retires the connection: the next one reconnects at once', async () => {
+    const relay = await startRelay(sshd.port);
+    // Keepalive far away: only the retirement can save the next exec.
+    const pool = makePool(target(sshd, { port: relay.port }), { keepaliveIntervalMs: 60_000 });
+    try {
+      expect((await pool.exec('pi-a', 'echo one', { timeoutMs: 5000 })).stdout).toBe('one\n');
+      relay.freeze(); // the link stalls: nothing more reaches either side
+      const error = await rejection(pool.exec('pi-a', 'echo lost', { timeoutMs: 300 }));
+      expect(error.code).toBe(ErrorCode.SshExecTimeout);
+      // Before the fix the next exec queued on the stalled connection and timed out too.
+      expect((await pool.exec('pi-a', 'echo two', { timeoutMs: 5000 })).stdout).toBe('two\n');
+      expect(pool.handshakes()).toBe(2);
+    } finally {
+      await pool.close();
+      await relay.stop();
+    }
+  });
+
   it('refuses a wrong host key before authentication: no command runs, and it stays refused', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'okome-marker-'));
     const marker = join(dir, 'marker');
