@@ -153,11 +153,16 @@ async function apply(
       const node = (params as FaultParams['keepalived-kill']).node ?? 'pi-a';
       const parent = await lab.mainPid(node, '/run/keepalived.pid');
       const child = await lab.mainPid(node, '/run/keepalived-vrrp.pid');
-      if (parent === undefined) throw new Error(`keepalived is not running on ${node}`);
-      // Parent first, so that nothing respawns the VRRP child; neither gets to remove the VIP.
+      if (parent === undefined || child === undefined) {
+        throw new Error(`keepalived (and its VRRP child) is not running on ${node}`);
+      }
+      // A hard crash: neither process may remove the VIP. The child is frozen first: when its
+      // parent dies it is sent a signal it would handle (dropping the VIP) if it got to run, and
+      // a loaded machine can let it run between two kills; a stopped process only dies.
+      process.kill(child, 'SIGSTOP');
       process.kill(parent, 'SIGKILL');
-      if (child !== undefined) process.kill(child, 'SIGKILL');
-      return { node, killed: child === undefined ? [parent] : [parent, child] };
+      process.kill(child, 'SIGKILL');
+      return { node, killed: [parent, child] };
     }
     case 'link-down': {
       const node = (params as FaultParams['link-down']).node ?? 'pi-a';
