@@ -1,6 +1,7 @@
 import type { Approval } from '../domain/approval.js';
 import type { MessagePayload } from '../outbox/payload.js';
 import type { ExecutionReport } from './execute.js';
+import type { ActionPlan } from './plan.js';
 
 /**
  * How approvals look in chat: the service decides what to say and when; the chat adapter
@@ -20,6 +21,18 @@ export interface CardInfo {
   readonly details: readonly string[];
   readonly notes: readonly string[];
   readonly dryRun: boolean;
+}
+
+/** What a card shows of a plan; `globalDryRun` is the configuration's remediation.dryRun. */
+export function cardInfoOf(plan: ActionPlan, globalDryRun = false): CardInfo {
+  return {
+    label: plan.label,
+    shortLabel: plan.shortLabel,
+    risk: plan.risk,
+    details: plan.details,
+    notes: plan.notes,
+    dryRun: plan.dryRun || globalDryRun,
+  };
 }
 
 export interface ApprovalPresenter {

@@ -12,7 +12,7 @@ import type { Outbox } from '../outbox/outbox.js';
 import type { NodeShell, RedisProbe } from '../probes/ports.js';
 import type { Incident as IncidentRecord, Store } from '../store/store-port.js';
 import { approvalIdSchema } from './approval-id.js';
-import type { ApprovalPresenter, CardInfo } from './approval-presenter.js';
+import { type ApprovalPresenter, type CardInfo, cardInfoOf } from './approval-presenter.js';
 import { type AuditLog, applyApprovalEvent } from './approval-store.js';
 import { type ExecutionReport, executePlan } from './execute.js';
 import { type ActionPlan, commandsChanged, planAction, touchesVip } from './plan.js';
@@ -238,14 +238,7 @@ export class ApprovalsService {
   }
 
   private cardInfo(plan: ActionPlan): CardInfo {
-    return {
-      label: plan.label,
-      shortLabel: plan.shortLabel,
-      risk: plan.risk,
-      details: plan.details,
-      notes: plan.notes,
-      dryRun: plan.dryRun || this.deps.config.remediation.dryRun,
-    };
+    return cardInfoOf(plan, this.deps.config.remediation.dryRun);
   }
 
   private infoFor(approval: Approval): CardInfo {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { type LoadedConfig, parseConfig } from '../../src/config/load-config.js';
 import { newApproval } from '../../src/domain/approval.js';
-import type { CardInfo } from '../../src/remediation/approval-presenter.js';
+import { cardInfoOf } from '../../src/remediation/approval-presenter.js';
 import { executePlan } from '../../src/remediation/execute.js';
 import {
   type ActionPlan,
@@ -32,17 +32,8 @@ const lab = parseConfig(
   'lab.yml',
 );
 
-/** What the remediation flow builds from a plan. */
-function cardInfo(plan: ActionPlan): CardInfo {
-  return {
-    label: plan.label,
-    shortLabel: plan.shortLabel,
-    risk: plan.risk,
-    details: plan.details,
-    notes: plan.notes,
-    dryRun: plan.dryRun,
-  };
-}
+/** What the approvals service builds from a plan (no global dry-run here). */
+const cardInfo = (plan: ActionPlan) => cardInfoOf(plan);
 
 function approvalFor(plan: ActionPlan) {
   return newApproval({
