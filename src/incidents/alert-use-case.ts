@@ -219,7 +219,8 @@ export class AlertUseCase {
         const notice: VipNotice = split
           ? { kind: 'split-brain', holders: event.holders, address: config.vip.address, at: event.at }
           : { kind: 'no-holder', address: config.vip.address, at: event.at, lastHolder: event.lastHolder };
-        const payload = presenter.vipNotice(notice);
+        // Urgent: a VIP notice skips the channel's paced queue (it must not wait behind a storm).
+        const payload = { ...presenter.vipNotice(notice), urgent: true };
         this.deps.store.appendTimeline({
           incidentId: record.id,
           at: event.at,
@@ -255,7 +256,7 @@ export class AlertUseCase {
       title: `VIP failover from ${from}`,
       requester: BOT_REQUESTER,
     });
-    const notice = presenter.vipNotice({ kind: 'moved', from, to, at, source });
+    const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
     const root = record.rootRef ?? incidents.ensureThread(record, () => notice);
     if (record.rootRef !== null) incidents.post(record, { ...notice, reply_broadcast: true });
     store.appendTimeline({

@@ -169,10 +169,13 @@ export class Deliverer implements DeliveryLoop {
   }
 
   private pumpAt(now: number): void {
+    // Urgent posts first: they must get a concurrency slot before a storm's queues fill them.
     const heads = this.store.pendingHeads();
+    const urgent = heads.filter(isUrgent);
+    const ordered = urgent.length === 0 ? heads : [...urgent, ...heads.filter((r) => !urgent.includes(r))];
     let nextDue = Number.POSITIVE_INFINITY;
     let again = false;
-    for (const row of heads) {
+    for (const row of ordered) {
       // Full: a finishing call wakes us, so rows past this point need no timer.
       if (this.inFlightIds.size >= this.pacing.concurrency) break;
       if (this.inFlightQueues.has(row.queueKey)) continue;
@@ -192,7 +195,13 @@ export class Deliverer implements DeliveryLoop {
         again = true; // the queue's next row is now its head
         continue;
       }
-      if (row.op === 'post') this.bucket(row.channel, now).take(now);
+      if (row.op === 'post') {
+        const bucket = this.bucket(row.channel, now);
+        // An urgent post borrows a token: the posts after it wait the debt out, so the channel's
+        // average rate still holds.
+        if (isUrgent(row)) bucket.borrow(now);
+        else bucket.take(now);
+      }
       this.dispatch(row, plan.call, now);
     }
     this.arm(nextDue, now);
@@ -203,7 +212,7 @@ export class Deliverer implements DeliveryLoop {
 
   private dueAt(row: OutboxRow, now: number): number {
     let due = Math.max(row.nextAttemptAt, this.pausedUntil.get(row.channel) ?? 0);
-    if (row.op === 'post') {
+    if (row.op === 'post' && !isUrgent(row)) {
       due = Math.max(due, this.bucket(row.channel, now).availableAt(now));
     } else if (row.op === 'update' && row.messageRef !== null) {
       const last = this.lastTouched.get(row.messageRef);
@@ -475,6 +484,13 @@ export class Deliverer implements DeliveryLoop {
 
 /** Enough for every incident thread a status summary links to. */
 const PERMALINK_CACHE_SIZE = 1000;
+
+/** A post flagged urgent (MessagePayload.urgent); the string test spares decoding every head. */
+function isUrgent(row: OutboxRow): boolean {
+  return (
+    row.op === 'post' && row.payload.includes('"urgent":true') && decodePayload(row.payload)?.urgent === true
+  );
+}
 
 function contentOf(payload: MessagePayload): { text: string; blocks?: Blocks } {
   return payload.blocks === undefined

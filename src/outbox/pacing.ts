@@ -4,7 +4,9 @@
  * - New posts, per channel: a token bucket of `postBurst` tokens refilled one per
  *   `postIntervalMs` (defaults 3 and 1000 ms). Slack allows about one message per second per
  *   channel with short bursts: a quiet channel takes 3 messages at once, a busy one gets
- *   exactly 1/s. Thread replies count too (they are messages in the channel).
+ *   exactly 1/s. Thread replies count too (they are messages in the channel). An urgent post
+ *   (a failover notice) goes before every other queued post of its channel and does not wait
+ *   for a token: it borrows one, and the posts after it wait the debt out.
  * - Updates, per message: at most one call per `updateIntervalMs` (1000 ms) counted from the
  *   message's previous post or update; updates enqueued meanwhile coalesce, newest state wins.
  * - 429: the whole channel pauses for Retry-After plus up to `rateLimitJitterMs` (250 ms), so
@@ -63,6 +65,12 @@ export class TokenBucket {
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** Takes a token even when none is left: the bucket goes into debt that later takes repay. */
+  borrow(now: number): void {
+    this.refill(now);
+    this.tokens -= 1;
   }
 
   private refill(now: number): void {

@@ -40,6 +40,11 @@ export interface MessagePayload {
   readonly reply_broadcast?: boolean;
   readonly unfurl_links?: boolean;
   readonly unfurl_media?: boolean;
+  /**
+   * A post that skips ahead of the channel's paced queue (a failover notice: the one message
+   * that must not wait behind a storm). The outbox's own flag, never sent to Slack.
+   */
+  readonly urgent?: boolean;
 }
 
 const permalinkRefSchema = z.object({
@@ -56,6 +61,7 @@ const payloadSchema = z.object({
   reply_broadcast: z.boolean().optional(),
   unfurl_links: z.boolean().optional(),
   unfurl_media: z.boolean().optional(),
+  urgent: z.boolean().optional(),
 });
 
 export function encodePayload(payload: MessagePayload): string {
@@ -72,7 +78,7 @@ export function decodePayload(json: string): MessagePayload | undefined {
   }
   const parsed = payloadSchema.safeParse(value);
   if (!parsed.success) return undefined;
-  const { text, blocks, links, reply_broadcast, unfurl_links, unfurl_media } = parsed.data;
+  const { text, blocks, links, reply_broadcast, unfurl_links, unfurl_media, urgent } = parsed.data;
   return {
     text,
     ...(blocks === undefined ? {} : { blocks }),
@@ -80,6 +86,7 @@ export function decodePayload(json: string): MessagePayload | undefined {
     ...(reply_broadcast === undefined ? {} : { reply_broadcast }),
     ...(unfurl_links === undefined ? {} : { unfurl_links }),
     ...(unfurl_media === undefined ? {} : { unfurl_media }),
+    ...(urgent === undefined ? {} : { urgent }),
   };
 }
 

@@ -44,6 +44,26 @@ describe('posts are paced per channel', () => {
     expect(gateway.calls.map((c) => c.at - t0)).toEqual([0, 250, 500, 750]);
   });
 
+  it('an urgent post skips 200 queued posts of its channel at once; the channel then repays the token', async () => {
+    const { outbox, gateway, clock } = setup();
+    const t0 = clock.now();
+    for (let i = 0; i < 200; i++) outbox.enqueuePost({ channel: C1, payload: text(`storm ${i}`) });
+    await clock.advance(10_000);
+    const beforeNotice = gateway.calls.length;
+    expect(beforeNotice).toBe(13); // a burst of 3, then one a second
+    const enqueuedAt = clock.now();
+    outbox.enqueuePost({ channel: C1, payload: { text: 'VIP moved', urgent: true } });
+    await clock.advance(0);
+    const notice = gateway.calls.find((c) => c.args.text === 'VIP moved');
+    expect(notice?.at).toBe(enqueuedAt);
+    expect(gateway.calls.indexOf(notice as never)).toBe(beforeNotice);
+    // The flag stays in the outbox: Slack never sees it.
+    expect(notice?.args).not.toHaveProperty('urgent');
+    // The borrowed token is repaid: 20 s hold one notice and 20 storm posts, not 21.
+    await clock.advance(10_000);
+    expect(gateway.calls.filter((c) => c.at - t0 <= 20_000)).toHaveLength(3 + 20 + 1 - 1);
+  });
+
   it('does not pace ephemerals with posts', async () => {
     const { outbox, gateway, clock, drain } = setup({ pacing: { postBurst: 1 } });
     const t0 = clock.now();
