@@ -129,6 +129,11 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
     track,
+    setTimer: systemClock.schedule,
+    runningActions: () =>
+      store
+        .approvalsInStates(['approved', 'running'])
+        .map((a) => ({ actionId: a.actionId, nodes: a.targets })),
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;

@@ -72,6 +72,9 @@ export const alertsConfigSchema = z
     // Signed keepalived hooks older/newer than this are refused; the seen-event store must keep
     // keys at least this long (app.ts keeps them 24 h).
     replayWindowSec: z.int().min(10).max(3600).default(300),
+    // After a VIP move the diagnosis waits for one holder and steady keepalived states, at most
+    // this long: a diagnosis of a node still shutting down names the wrong cause.
+    failoverSettleMs: z.int().min(0).max(60_000).default(5000),
     vipWatch: z
       .strictObject({
         enabled: z.boolean().default(true),

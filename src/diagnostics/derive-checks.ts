@@ -42,7 +42,11 @@ export function deriveSsh(
     ...base,
     status: mismatch ? 'fail' : (first?.status ?? 'unknown'),
     summary: mismatch ? mismatch.summary : `unreachable: ${first?.summary ?? 'no answer'}`,
-    facts: { kind: 'ssh', reachable: false },
+    facts: {
+      kind: 'ssh',
+      reachable: false,
+      refused: !mismatch && mine.every((r) => factsOf(r, 'transport')?.refused === true),
+    },
     errorCode: first?.errorCode,
     durationMs,
   };

@@ -1,5 +1,6 @@
 import type { CheckId, CheckResult, CheckStatus, Facts } from '../domain/check-result.js';
 import { ErrorCode, isOkomeError } from '../errors.js';
+import { refusedByPeer } from '../probes/deadline.js';
 
 /** What a check's body returns when it could judge. */
 export interface CheckOutcome {
@@ -90,10 +91,21 @@ function failure(error: unknown): CheckOutcome & { errorCode: string } {
         };
       case ErrorCode.SshConnectFailed:
       case ErrorCode.ProbeFailed:
-        return { status: 'unreachable', summary: message, errorCode: error.code };
+        return {
+          status: 'unreachable',
+          summary: message,
+          errorCode: error.code,
+          // A reset is an answer: the host is up (a failover's cause tells it from a dead Pi).
+          facts: { kind: 'transport', refused: refusedByPeer(error) },
+        };
       case ErrorCode.SshExecTimeout:
       case ErrorCode.ProbeTimeout:
-        return { status: 'timeout', summary: message, errorCode: error.code };
+        return {
+          status: 'timeout',
+          summary: message,
+          errorCode: error.code,
+          facts: { kind: 'transport', refused: false },
+        };
       default:
         return { status: 'unknown', summary: message, errorCode: error.code };
     }

@@ -43,7 +43,10 @@ export type Facts =
   | { readonly kind: 'vip-owner'; readonly holders: readonly string[]; readonly unknown: readonly string[] }
   | { readonly kind: 'vip-addr'; readonly holds: boolean }
   | { readonly kind: 'service'; readonly service: string; readonly state: string }
-  | { readonly kind: 'ssh'; readonly reachable: boolean }
+  /** `refused`: every command got a reset (the host is up, sshd is not). */
+  | { readonly kind: 'ssh'; readonly reachable: boolean; readonly refused?: boolean }
+  /** A probe that got no judgement: `refused` when the peer answered with a reset. */
+  | { readonly kind: 'transport'; readonly refused: boolean }
   | { readonly kind: 'disk'; readonly usePercent: number; readonly mount: string }
   | { readonly kind: 'memory'; readonly usedPercent: number }
   | { readonly kind: 'network'; readonly down: readonly string[] }

@@ -6,6 +6,7 @@ import {
   type FactsOf,
   factsOf,
 } from './check-result.js';
+import { answerOf } from './failover.js';
 import { incidentKeys } from './incident.js';
 import { type IncidentNumber, runbook } from './runbook.js';
 
@@ -91,6 +92,8 @@ interface Finding {
   /** Nodes each proposed action should run on; undefined = the incident's nodes. */
   readonly actionNodes?: readonly string[];
   readonly advice?: readonly string[];
+  /** Instead of the runbook card's follow-ups. */
+  readonly followUps?: readonly string[];
 }
 
 class View {
@@ -238,8 +241,25 @@ function frontendDead(v: View): Finding[] {
   return v
     .nodesWith((n) => n.roles.includes('frontend'))
     .filter((n) => piDead(v, n.name))
-    .map((n) => {
+    .map((n): Finding => {
       const spare = state.kind === 'single' && state.holder !== n.name ? state.holder : undefined;
+      // A reset is an answer: the Pi is up and its daemons are down; reflashing would not help.
+      const refused = [`ssh@${n.name}`, `node-http@${n.name}`].filter(
+        (id) => answerOf(v.get(id)) === 'refused',
+      );
+      if (refused.length > 0) {
+        return {
+          nodes: [n.name],
+          title: 'Frontend Pi refuses connections',
+          evidence: v.present([`ssh@${n.name}`, `node-http@${n.name}`, 'vip-owner', 'vip-http']),
+          summary: `${n.name} is up but refuses ${refused.map((id) => (id.startsWith('ssh@') ? 'SSH' : 'HTTP')).join(' and ')}: its daemons are down${spare ? `; the VIP is on ${spare}` : ''}`,
+          actionNodes: [],
+          advice: [
+            `${n.name} is up, only its daemons are down: restart them from its console (\`sudo systemctl restart ssh nginx keepalived\`).`,
+          ],
+          followUps: [`Find out why the daemons on ${n.name} died: \`journalctl -b\``],
+        };
+      }
       return {
         nodes: [n.name],
         evidence: v.present([`ssh@${n.name}`, `node-http@${n.name}`, 'vip-owner', 'vip-http']),
@@ -487,6 +507,6 @@ function toIncident(number: IncidentNumber, f: Finding, ctx: ClassifyContext): I
     actions,
     held: undefined,
     advice: f.advice ?? [],
-    followUps: card.followUps,
+    followUps: f.followUps ?? card.followUps,
   };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type CheckResult, type CheckStatus, checkIds } from './check-result.js';
 import type { Incident, Isolation, VipState } from './classify.js';
+import { type FailoverCause, failoverCauseKinds } from './failover.js';
 import { incidentNumbers } from './runbook.js';
 
 /**
@@ -57,6 +58,29 @@ export const isolationSchema = z.object({
   advice: z.array(z.string()),
 });
 
+/** A VIP move's diagnosis: who lost the VIP to whom, why, and whether it had settled. */
+export const failoverSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  /** False when the settle time ran out first (the reason says what was still moving). */
+  settled: z.boolean(),
+  settleNote: z.string().optional(),
+  cause: z.object({
+    kind: z.enum(failoverCauseKinds),
+    node: z.string(),
+    summary: z.string(),
+    evidence: z.array(z.string()),
+  }),
+});
+
+export interface FailoverReport {
+  readonly from: string;
+  readonly to: string;
+  readonly settled: boolean;
+  readonly settleNote?: string;
+  readonly cause: FailoverCause;
+}
+
 export const statusReportSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
   kind: z.enum(['status', 'validate', 'check']),
@@ -76,6 +100,8 @@ export const statusReportSchema = z.object({
   }),
   /** Present when the bot reached nothing: then `incidents` is empty and the exit code is 3. */
   isolation: isolationSchema.optional(),
+  /** Present on the diagnosis of a VIP move (a failover incident's stored report). */
+  failover: failoverSchema.optional(),
   incidents: z.array(incidentSchema),
   checks: z.array(checkResultSchema),
 });
@@ -93,6 +119,7 @@ export interface StatusReport {
   readonly diagnosable: boolean;
   readonly counts: Readonly<Record<CheckStatus, number>>;
   readonly isolation?: Isolation;
+  readonly failover?: FailoverReport;
   readonly incidents: readonly Incident[];
   readonly checks: readonly CheckResult[];
 }

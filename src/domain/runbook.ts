@@ -162,9 +162,6 @@ export const actionVerification: Readonly<Record<string, readonly CheckId[]>> = 
   'disable-chaos': ['chaos-flag', 'firewall', 'service'],
 };
 
-/** Incident 4's immediate advice, said when the VIP moves away from a node. */
-export const deadNodeAdvice = `Runbook, incident 4: nothing immediately — the spare serves. Reflash the dead Pi with the golden image; check the SD card and the power supply.`;
-
 export const goldenRules: readonly string[] = [
   'Never debug cache nodes first: they are symptoms, not causes',
   'Redis can always be flushed: it is safe by design',

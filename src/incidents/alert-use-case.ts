@@ -1,19 +1,23 @@
 import { incidentForAlert } from '../alerts/alert-config.js';
 import type { AlertBatch } from '../alerts/alertmanager.js';
 import type { KeepalivedEvent } from '../alerts/keepalived-hook.js';
-import type { VipEvent } from '../alerts/vip-watcher.js';
+import type { SetTimer, VipEvent } from '../alerts/vip-watcher.js';
 import type { LoadedConfig } from '../config/load-config.js';
 import type { Diagnostics } from '../diagnostics/diagnose.js';
 import { BOT_REQUESTER } from '../domain/approval.js';
+import type { ProposedAction } from '../domain/classify.js';
+import {
+  classifyFailover,
+  failoverIncident,
+  type SettleSample,
+  type SettleVerdict,
+  settleVerdict,
+} from '../domain/failover.js';
 import { incidentKeys, mayResolve } from '../domain/incident.js';
+import type { StatusReport } from '../domain/report.js';
 import { runbook } from '../domain/runbook.js';
 import type { Logger } from '../logger.js';
-import type {
-  AlertStore,
-  Incident as IncidentRecord,
-  IncidentStore,
-  TimelineStore,
-} from '../store/store-port.js';
+import type { AlertStore, IncidentStore, TimelineStore } from '../store/store-port.js';
 import type { IncidentService } from './incident-service.js';
 import type { IncidentPresenter, VipNotice } from './presenter.js';
 import type { StatusUseCase } from './status-use-case.js';
@@ -37,6 +41,32 @@ export interface AlertUseCaseDeps {
   readonly now: () => number;
   /** Work started from a webhook: tracked so a shutdown waits for it. */
   readonly track: (work: Promise<unknown>) => void;
+  /** Waits between looks while a moved VIP settles (tests drive it with a manual clock). */
+  readonly setTimer: SetTimer;
+  /** The catalogue actions the bot itself is running now (approved or running), with their nodes. */
+  readonly runningActions: () => readonly ProposedAction[];
+}
+
+/** Between two looks at a VIP that is settling. */
+const SETTLE_POLL_MS = 250;
+
+/** One settle look from a checks report: the VIP's holders and keepalived's state per VIP node. */
+function settleSampleOf(report: StatusReport, vipNodes: readonly string[]): SettleSample {
+  const vip = report.vip.state;
+  const holders =
+    vip.kind === 'single'
+      ? [vip.holder]
+      : vip.kind === 'split'
+        ? [...vip.holders]
+        : vip.kind === 'none'
+          ? []
+          : undefined;
+  const keepalived: Record<string, string | undefined> = {};
+  for (const node of vipNodes) {
+    const facts = report.checks.find((c) => c.id === `service:keepalived@${node}`)?.facts;
+    keepalived[node] = facts?.kind === 'service' ? facts.state : undefined;
+  }
+  return { holders, keepalived };
 }
 
 interface Delivery {
@@ -239,9 +269,13 @@ export class AlertUseCase {
     }
   }
 
-  /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)", and whether the old holder answers. */
+  /**
+   * "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the
+   * channel's queue), then, once the VIP has settled, why it moved (failover.cause).
+   */
   private failover(from: string, to: string, at: number, source: string, receivedAt = this.deps.now()): void {
     const { store, config, now, incidents, presenter } = this.deps;
+    // The hook and the watcher report the same move: one notice.
     const seen = this.noticed.get(`${from}>${to}`);
     if (seen !== undefined && now() - seen < 30_000) return;
     this.noticed.set(`${from}>${to}`, now());
@@ -250,6 +284,8 @@ export class AlertUseCase {
       this.recovery(to, at);
       return;
     }
+    // Taken now: the bot's own action may have finished by the time the VIP has settled.
+    const running = this.deps.runningActions();
     const { record } = incidents.open({
       key: incidentKeys.failover(from),
       number: '4',
@@ -266,29 +302,82 @@ export class AlertUseCase {
       text: `VIP moved from ${from} to ${to} (${source})`,
       data: { from, to, source, receivedAt, noticeRef: root },
     });
-    incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
-    this.deps.track(this.describeOldHolder(record, from));
-    this.diagnose(record.id);
+    this.deps.track(this.explainFailover(record.id, from, to, running));
   }
 
-  private async describeOldHolder(record: IncidentRecord, node: string): Promise<void> {
-    const report = await this.deps.diagnostics.run({
-      kind: 'checks',
-      checks: ['ssh', 'node-http', 'chaos-flag'],
-      nodes: [node],
+  /**
+   * Waits for the VIP to settle (one holder, keepalived's states no longer changing; at most
+   * the configured settle time), then classifies the cause from the old holder's checks and
+   * says it in the thread, with the one action that fits.
+   */
+  private async explainFailover(
+    incidentId: number,
+    from: string,
+    to: string,
+    runningAtMove: readonly ProposedAction[],
+  ): Promise<void> {
+    const { config, diagnostics, now } = this.deps;
+    const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
+    const scope = {
+      kind: 'checks' as const,
+      checks: ['vip-owner', 'ssh', 'node-http', 'service'],
+      nodes: [...new Set([...vipNodes, from])],
+    };
+    const startedAt = now();
+    const samples: SettleSample[] = [];
+    let report: StatusReport;
+    let verdict: SettleVerdict;
+    for (;;) {
+      report = await diagnostics.run(scope);
+      samples.push(settleSampleOf(report, vipNodes));
+      verdict = settleVerdict(samples, { startedAt, now: now(), settleMs: config.alerts.failoverSettleMs });
+      if (verdict.verdict !== 'waiting') break;
+      await this.pause(SETTLE_POLL_MS);
+    }
+    const running = [...runningAtMove, ...this.deps.runningActions()];
+    const cause = classifyFailover({ from, to, checks: report.checks, running });
+    const incident = failoverIncident(cause, {
+      key: incidentKeys.failover(from),
+      to,
+      nodes: config.nodes,
+      actions: config.actions,
     });
-    const ssh = report.checks.find((c) => c.id === `ssh@${node}`);
-    const http = report.checks.find((c) => c.id === `node-http@${node}`);
-    const latest = this.deps.incidents.byId(record.id) ?? record;
-    this.deps.incidents.post(
-      latest,
+    const unsettled = verdict.verdict === 'gave-up' ? verdict.reason : undefined;
+    const diagnosis: StatusReport = {
+      ...report,
+      failover: {
+        from,
+        to,
+        settled: unsettled === undefined,
+        ...(unsettled === undefined ? {} : { settleNote: unsettled }),
+        cause,
+      },
+      incidents: [incident],
+    };
+    const record = this.deps.incidents.byId(incidentId);
+    if (record === undefined || record.status !== 'open') return;
+    this.log.info(
+      { from, to, cause: cause.kind, settledMs: now() - startedAt, unsettled },
+      'failover explained',
+    );
+    this.deps.incidents.diagnoseInThread(
+      record,
+      incident,
+      diagnosis,
       this.deps.presenter.vipNotice({
-        kind: 'old-holder',
-        node,
-        ssh: { ok: ssh?.status === 'ok', summary: ssh?.summary ?? 'not checked' },
-        http: { ok: http?.status === 'ok', summary: http?.summary ?? 'not checked' },
+        kind: 'cause',
+        cause,
+        advice: incident.advice,
+        actions: incident.actions,
+        ...(unsettled === undefined ? {} : { unsettled }),
       }),
     );
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.deps.setTimer(resolve, ms);
+    });
   }
 
   /** The VIP is back on the frontend: said in the failover and VIP threads, which then resolve. */

@@ -1,3 +1,4 @@
+import { BOT_REQUESTER } from '../domain/approval.js';
 import type { Incident } from '../domain/classify.js';
 import {
   DEFAULT_INCIDENT_POLICY,
@@ -178,6 +179,38 @@ export class IncidentService {
   }
 
   /**
+   * A diagnosis said in an incident's existing thread, its root left as it is (a failover's
+   * root is its notice): the report stored, the verdict and its evidence posted, the actions
+   * offered. `verdict` is the message that says it in words.
+   */
+  diagnoseInThread(
+    record: IncidentRecord,
+    incident: Incident,
+    report: StatusReport,
+    verdict: MessagePayload,
+  ): void {
+    const { store, now, presenter } = this.deps;
+    if (record.rootRef === null) return;
+    store.saveReport(record.id, report);
+    store.appendTimeline({
+      incidentId: record.id,
+      at: now(),
+      kind: 'diagnosis',
+      text: `Diagnosed: ${incident.summary}`,
+      data: {
+        evidence: incident.evidence,
+        actions: incident.actions,
+        held: incident.held ?? null,
+        ...(report.failover === undefined ? {} : { failover: report.failover }),
+      },
+    });
+    const saved = { ...record, lastReport: report };
+    this.post(saved, verdict);
+    for (const m of presenter.evidence(incident, report.checks)) this.post(saved, m);
+    this.deps.approvals.offer(saved, incident, BOT_REQUESTER);
+  }
+
+  /**
    * Open diagnosis incidents a full status no longer shows, whose every evidence check was
    * judged again as passing, and with no alert still firing: resolved. A node the bot cannot
    * see heals nothing.
@@ -297,8 +330,9 @@ export class IncidentService {
     const report = readStoredReport(record.lastReport);
     const incident = report?.incidents.find((i) => i.key === record.key);
     const state = this.rootState(record);
+    // A failover's root stays its notice: its diagnosis is said in the thread.
     const payload =
-      report !== undefined && incident !== undefined
+      report !== undefined && incident !== undefined && keyKind(record.key) !== 'failover'
         ? this.deps.presenter.incidentRoot(incident, report, state)
         : this.deps.presenter.plainRoot(record, this.headline(record), state);
     this.deps.outbox.enqueueUpdate({ messageRef: record.rootRef, payload });

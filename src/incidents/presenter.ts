@@ -1,5 +1,6 @@
 import type { CheckResult } from '../domain/check-result.js';
-import type { Incident } from '../domain/classify.js';
+import type { Incident, ProposedAction } from '../domain/classify.js';
+import type { FailoverCause } from '../domain/failover.js';
 import type { StatusReport } from '../domain/report.js';
 import type { MessagePayload } from '../outbox/payload.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../store/store-port.js';
@@ -44,12 +45,14 @@ export type VipNotice =
       readonly lastHolder: string | undefined;
     }
   | { readonly kind: 'back'; readonly holder: string; readonly at: number }
-  | { readonly kind: 'dead-node-advice' }
   | {
-      readonly kind: 'old-holder';
-      readonly node: string;
-      readonly ssh: { readonly ok: boolean; readonly summary: string };
-      readonly http: { readonly ok: boolean; readonly summary: string };
+      /** Why the VIP moved, once it settled: the cause in words, its advice, the offered action. */
+      readonly kind: 'cause';
+      readonly cause: FailoverCause;
+      readonly advice: readonly string[];
+      readonly actions: readonly ProposedAction[];
+      /** Set when the settle time ran out before the VIP settled. */
+      readonly unsettled?: string;
     };
 
 export interface IncidentPresenter {

@@ -43,3 +43,17 @@ export function describeNetworkError(error: unknown): string {
     return 'authentication failed (key not accepted)';
   return error.message;
 }
+
+const RESETS = new Set(['ECONNREFUSED', 'ECONNRESET']);
+
+/**
+ * The peer answered with a reset (connection refused or reset): the host is up, the daemon
+ * is not. Looks through `cause` chains and AggregateErrors (undici nests the socket error).
+ */
+export function refusedByPeer(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 5) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && RESETS.has(code)) return true;
+  if (error instanceof AggregateError && error.errors.some((e) => refusedByPeer(e, depth + 1))) return true;
+  return refusedByPeer(error.cause, depth + 1);
+}

@@ -246,6 +246,24 @@ describe('classify', () => {
     expect(four?.advice.join(' ')).toMatch(/Reflash pi-a/);
   });
 
+  it('a Pi that answers with resets is up: its daemons are down, no reflash advice', () => {
+    const c = classify(
+      report(
+        r('ssh', 'unreachable', { kind: 'ssh', reachable: false, refused: true }, 'pi-a'),
+        r('node-http', 'unreachable', { kind: 'transport', refused: true }, 'pi-a'),
+        r('vip-owner', 'ok', { kind: 'vip-owner', holders: ['pi-b'], unknown: ['pi-a'] }),
+      ),
+      ctx,
+    );
+    const four = c.incidents.find((i) => i.number === '4');
+    expect(four?.title).toBe('Frontend Pi refuses connections');
+    expect(four?.summary).toBe(
+      'pi-a is up but refuses SSH and HTTP: its daemons are down; the VIP is on pi-b',
+    );
+    expect(four?.actions).toEqual([]);
+    expect(JSON.stringify(c)).not.toMatch(/reflash/i);
+  });
+
   it('a host-key mismatch is not a dead Pi', () => {
     const mismatch = { ...r('ssh', 'fail', undefined, 'pi-a'), errorCode: 'OKOME_SSH_HOST_KEY_MISMATCH' };
     const c = classify(report(mismatch, r('node-http', 'unreachable', undefined, 'pi-a')), ctx);

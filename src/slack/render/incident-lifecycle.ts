@@ -2,7 +2,6 @@ import type { KnownBlock } from '@slack/types';
 import { ACK_PREFIX } from '../../domain/action-ids.js';
 import type { Incident } from '../../domain/classify.js';
 import type { StatusReport } from '../../domain/report.js';
-import { deadNodeAdvice } from '../../domain/runbook.js';
 import type { RootState, VipNotice } from '../../incidents/presenter.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../../store/store-port.js';
 import { renderIncidentRoot } from './incident-message.js';
@@ -156,14 +155,18 @@ export function renderVipNotice(notice: VipNotice): SlackMessage {
       return plain(
         `:large_green_circle: VIP back on ${escapeText(notice.holder)} at ${time(notice.at).slice(0, 8)}.`,
       );
-    case 'dead-node-advice':
-      return plain(escapeText(deadNodeAdvice));
-    case 'old-holder': {
-      const answer = (a: { ok: boolean; summary: string }) =>
-        a.ok ? 'yes' : `no (${escapeText(a.summary)})`;
-      return plain(
-        `${escapeText(notice.node)} answers SSH: ${answer(notice.ssh)} · HTTP: ${answer(notice.http)}`,
-      );
+    case 'cause': {
+      const offer =
+        notice.actions.length === 0
+          ? 'No action offered.'
+          : `Offered below: ${notice.actions.map((a) => `\`${escapeText(a.actionId)}\` on ${a.nodes.map(escapeText).join(', ')}`).join('; ')}.`;
+      const lines = [
+        `:mag: *Why the VIP moved* (\`${notice.cause.kind}\`): ${escapeText(notice.cause.summary)}`,
+        ...(notice.unsettled === undefined ? [] : [`_Diagnosed unsettled: ${escapeText(notice.unsettled)}_`]),
+        ...notice.advice.map((a) => `• ${escapeText(a)}`),
+        offer,
+      ];
+      return plain(lines.join('\n'));
     }
   }
 }
