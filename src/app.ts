@@ -157,7 +157,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       logger,
       now,
       onKeepalived: (event) => {
-        alerts.onKeepalived(event);
+        const watched = watcher?.current().holding;
+        alerts.onKeepalived(event, watched?.kind === 'single' ? watched.holder : undefined);
         // The hook says what changed; the watcher confirms it at once.
         if (watcher !== undefined) track(watcher.poll());
       },

@@ -168,7 +168,7 @@ function adviceOf(cause: FailoverCause, to: string): { advice: string[]; followU
     case 'nginx-down':
       return {
         advice: [
-          `Restart nginx on ${n}: once its health check passes, keepalived moves the VIP back to ${n}.`,
+          `Restart nginx on ${n}: once its health check passes, the VIP moves back to ${n} (keepalived's track script).`,
         ],
         followUps: [`Look at why nginx stopped on ${n}: \`journalctl -u nginx\``],
       };

@@ -47,6 +47,9 @@ export interface AlertUseCaseDeps {
   readonly runningActions: () => readonly ProposedAction[];
 }
 
+/** Reports of one move by the hook and the watcher arrive within this of each other. */
+const SAME_MOVE_MS = 30_000;
+
 /** Between two looks at a VIP that is settling. */
 const SETTLE_POLL_MS = 250;
 
@@ -80,8 +83,12 @@ export class AlertUseCase {
   private readonly diagnosing = new Map<number, { again: boolean }>();
   /** The VIP holder as last seen (hook or watcher), for "moved from X to Y". */
   private holder: string | undefined;
-  /** The failover notices posted recently (from→to), so hook and watcher do not both post. */
-  private readonly noticed = new Map<string, number>();
+  /**
+   * The last VIP move noticed (from→to) and when: the hook and the watcher report the same move,
+   * which gets one notice. Any other move replaces it, so the next real failover (after the VIP
+   * came back) is announced however soon it comes.
+   */
+  private lastMove: { readonly key: string; readonly at: number } | undefined;
 
   constructor(private readonly deps: AlertUseCaseDeps) {
     this.log = deps.logger.child({ component: 'alerts' });
@@ -208,10 +215,20 @@ export class AlertUseCase {
     this.holder = holder;
   }
 
-  onKeepalived(event: KeepalivedEvent): void {
+  /**
+   * `watched`: the VIP holder the watcher last confirmed. A node cut off without leaving MASTER
+   * (a dead link, a hung Pi) sends no hook when it comes back; if the hook names the node the
+   * bot already believes holds the VIP while the watcher saw another, the VIP came back in
+   * between and this is a new move, not the one already noticed.
+   */
+  onKeepalived(event: KeepalivedEvent, watched?: string): void {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
+    }
+    if (this.holder === event.node && watched !== undefined && watched !== event.node) {
+      this.holder = watched;
+      this.lastMove = undefined;
     }
     const from = this.holder;
     this.holder = event.node;
@@ -276,9 +293,9 @@ export class AlertUseCase {
   private failover(from: string, to: string, at: number, source: string, receivedAt = this.deps.now()): void {
     const { store, config, now, incidents, presenter } = this.deps;
     // The hook and the watcher report the same move: one notice.
-    const seen = this.noticed.get(`${from}>${to}`);
-    if (seen !== undefined && now() - seen < 30_000) return;
-    this.noticed.set(`${from}>${to}`, now());
+    const key = `${from}>${to}`;
+    if (this.lastMove?.key === key && now() - this.lastMove.at < SAME_MOVE_MS) return;
+    this.lastMove = { key, at: now() };
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     if (to === frontend) {
       this.recovery(to, at);

@@ -13,7 +13,8 @@ export interface OutboxStats extends OutboxCounts, LiveStats {}
  * (e.g. a new incident and its root post).
  *
  * Order is kept per queue: `channel:<thread root ref>` for a thread and its root message
- * (posts, replies and updates of any of them), `channel:@user` for ephemerals.
+ * (posts, replies and updates of any of them), `channel:@user` for ephemerals. An urgent post
+ * (MessagePayload.urgent) is a queue of its own, even in a thread: it skips ahead.
  */
 export class Outbox {
   private readonly clock: Clock;
@@ -45,7 +46,12 @@ export class Outbox {
       const messageRef = this.store.createMessage({ channel: input.channel, threadRef: rootRef, now });
       this.store.insertOutbox({
         channel: input.channel,
-        queueKey: queueKeyOf(input.channel, rootRef ?? messageRef),
+        // An urgent reply gets a queue of its own: it must not wait behind its thread's earlier
+        // replies (a failover notice broadcast into a reopened incident's busy thread).
+        queueKey: queueKeyOf(
+          input.channel,
+          input.payload.urgent === true ? messageRef : (rootRef ?? messageRef),
+        ),
         op: 'post',
         messageRef,
         threadRef: rootRef,

@@ -64,6 +64,29 @@ describe('posts are paced per channel', () => {
     expect(gateway.calls.filter((c) => c.at - t0 <= 20_000)).toHaveLength(3 + 20 + 1 - 1);
   });
 
+  it('an urgent reply skips its thread’s queued replies too', async () => {
+    const { outbox, gateway, clock } = setup();
+    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    await clock.advance(0);
+    for (let i = 0; i < 20; i++)
+      outbox.enqueuePost({ channel: C1, threadRef: root, payload: text(`reply ${i}`) });
+    await clock.advance(5000);
+    const enqueuedAt = clock.now();
+    outbox.enqueuePost({
+      channel: C1,
+      threadRef: root,
+      payload: { text: 'VIP moved', urgent: true, reply_broadcast: true },
+    });
+    await clock.advance(0);
+    const notice = gateway.calls.find((c) => c.args.text === 'VIP moved');
+    expect(notice?.at).toBe(enqueuedAt);
+    const first = gateway.calls[0];
+    expect(notice?.method === 'postMessage' && notice.args.thread_ts).toBe(
+      first?.method === 'postMessage' && first.ts,
+    );
+    expect(gateway.texts().filter((t) => t.startsWith('reply')).length).toBeLessThan(20);
+  });
+
   it('does not pace ephemerals with posts', async () => {
     const { outbox, gateway, clock, drain } = setup({ pacing: { postBurst: 1 } });
     const t0 = clock.now();

@@ -2,7 +2,15 @@ import { join } from 'node:path';
 import type { Lab } from './lab.js';
 import { switchPortOf } from './network.js';
 import { run, runOk, sleep, waitFor } from './process-runner.js';
-import { HOST_LINK, LAB_ADDRESSES, type LabNode, type PiNode, PORTS, SWITCH_NAMESPACE } from './topology.js';
+import {
+  HOST_LINK,
+  LAB_ADDRESSES,
+  type LabNode,
+  namespaceOf,
+  type PiNode,
+  PORTS,
+  SWITCH_NAMESPACE,
+} from './topology.js';
 
 /**
  * Reversible faults. Each has an apply and a revert that needs nothing but the lab and the
@@ -17,6 +25,18 @@ export interface FaultParams {
   'keepalived-kill': { node?: PiNode };
   /** Take the switch-side end of a node's link down (carrier lost on its eth0). */
   'link-down': { node?: LabNode };
+  /**
+   * A dead Pi as it looks from outside: the switch drops every frame to and from the node (its
+   * bridge port disabled) while the link keeps its carrier, as a hung or panicked Pi's NIC does.
+   * From the bot indistinguishable from link-down (ARP unanswered, SSH and HTTP time out); only
+   * the node itself sees the difference (no carrier loss, so its keepalived stays MASTER).
+   */
+  'node-dead': { node?: PiNode };
+  /**
+   * Every sshd (sessions too) and nginx process of the node SIGKILLed: the host is up and
+   * answers SSH and HTTP with resets; keepalived runs on and gives the VIP away (track script).
+   */
+  'daemons-killed': { node?: PiNode };
   /**
    * The bot's namespace cut from the lab switch (its switch port down): the bot reaches no Pi,
    * no VIP, no orchestrator. Its point-to-point link to the root namespace (Slack) stays up.
@@ -44,6 +64,8 @@ export const FAULT_NAMES = [
   'service-stop',
   'keepalived-kill',
   'link-down',
+  'node-dead',
+  'daemons-killed',
   'bot-isolated',
   'chaos',
   'orchestrator-down',
@@ -119,13 +141,15 @@ function assertService(service: string): string {
  * while another fault keeps pi-a from the VIP, waiting would only time out.
  */
 async function waitForBaseline(lab: Lab): Promise<void> {
-  const [keepalivedA, nginxA, keepalivedB, port] = await Promise.all([
+  const [keepalivedA, nginxA, keepalivedB, port, bridgePort] = await Promise.all([
     lab.unitState('pi-a', 'keepalived'),
     lab.unitState('pi-a', 'nginx'),
     lab.unitState('pi-b', 'keepalived'),
     run('ip', ['-n', SWITCH_NAMESPACE, '-o', 'link', 'show', switchPortOf('pi-a')]),
+    run('bridge', ['-n', SWITCH_NAMESPACE, 'link', 'show', 'dev', switchPortOf('pi-a')]),
   ]);
-  const linkUp = /<[^>]*\bUP\b[^>]*>/.test(port.stdout);
+  // Up and forwarding: node-dead leaves the link up with the bridge port disabled.
+  const linkUp = /<[^>]*\bUP\b[^>]*>/.test(port.stdout) && /state forwarding/.test(bridgePort.stdout);
   // A hard-killed keepalived on pi-b ("failed") leaves its VIP copy behind until restarted.
   if (keepalivedA !== 'active' || nginxA !== 'active' || keepalivedB === 'failed' || !linkUp) return;
   await lab.waitForVip(['pi-a'], 20_000);
@@ -168,6 +192,18 @@ async function apply(
       const node = (params as FaultParams['link-down']).node ?? 'pi-a';
       await runOk('ip', ['-n', SWITCH_NAMESPACE, 'link', 'set', switchPortOf(node), 'down']);
       return { node, port: `${SWITCH_NAMESPACE}/${switchPortOf(node)}` };
+    }
+    case 'node-dead': {
+      const node = (params as FaultParams['node-dead']).node ?? 'pi-a';
+      // STP port state 0 (disabled): the bridge forwards nothing on that port; carrier stays up.
+      await runOk('bridge', ['-n', SWITCH_NAMESPACE, 'link', 'set', 'dev', switchPortOf(node), 'state', '0']);
+      return { node, port: `${SWITCH_NAMESPACE}/${switchPortOf(node)}`, state: 'disabled' };
+    }
+    case 'daemons-killed': {
+      const node = (params as FaultParams['daemons-killed']).node ?? 'pi-a';
+      const killed = await killNodeProcesses(node, DAEMONS_KILLED);
+      if (killed.length === 0) throw new Error(`no sshd or nginx process found on ${node}`);
+      return { node, killed };
     }
     case 'bot-isolated':
       await runOk('ip', ['-n', SWITCH_NAMESPACE, 'link', 'set', switchPortOf('bot'), 'down']);
@@ -285,6 +321,19 @@ async function revert(lab: Lab, name: FaultName, params: Record<string, unknown>
       await waitForBaseline(lab);
       return;
     }
+    case 'node-dead': {
+      const node = (params as FaultParams['node-dead']).node ?? 'pi-a';
+      await runOk('bridge', ['-n', SWITCH_NAMESPACE, 'link', 'set', 'dev', switchPortOf(node), 'state', '3']);
+      await waitForBaseline(lab);
+      return;
+    }
+    case 'daemons-killed': {
+      const node = (params as FaultParams['daemons-killed']).node ?? 'pi-a';
+      await lab.execOk(node, ['systemctl', 'start', 'ssh']);
+      await lab.execOk(node, ['systemctl', 'start', 'nginx']);
+      await waitForBaseline(lab);
+      return;
+    }
     case 'bot-isolated':
       await runOk('ip', ['-n', SWITCH_NAMESPACE, 'link', 'set', switchPortOf('bot'), 'up']);
       // The next test starts once the bot reaches the lab again (carrier back, neighbours resolved).
@@ -351,6 +400,28 @@ async function revert(lab: Lab, name: FaultName, params: Record<string, unknown>
       return;
     }
   }
+}
+
+/** Process names daemons-killed kills: sshd's listener and sessions (OpenSSH ≥ 9.8 splits them), nginx. */
+const DAEMONS_KILLED: ReadonlySet<string> = new Set(['sshd', 'sshd-session', 'sshd-auth', 'nginx']);
+
+/** SIGKILLs the node's processes with these names, found by PID in the node's namespace. */
+async function killNodeProcesses(node: PiNode, names: ReadonlySet<string>): Promise<string[]> {
+  const pids = (await runOk('ip', ['netns', 'pids', namespaceOf(node)])).stdout
+    .split(/\s+/)
+    .filter((p) => /^\d+$/.test(p));
+  const killed: string[] = [];
+  for (const pid of pids) {
+    const comm = (await run('cat', [`/proc/${pid}/comm`])).stdout.trim();
+    if (!names.has(comm)) continue;
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+      killed.push(`${comm}[${pid}]`);
+    } catch {
+      // Gone already (a session that ended): nothing to kill.
+    }
+  }
+  return killed;
 }
 
 /**
