@@ -196,6 +196,35 @@ function vipNotResponding(v: View): Finding | undefined {
   return undefined;
 }
 
+/**
+ * keepalived stopped or failed on a VIP node while the VIP itself is held (by the other node):
+ * nothing is down for clients, but that node can neither take the VIP nor get it back, so the
+ * restart is offered there (split brain and "no holder" are judged above and offer it already).
+ */
+function keepalivedStopped(v: View): Finding[] {
+  const state = vipState(v);
+  if (state.kind === 'split' || state.kind === 'none') return [];
+  return v
+    .nodesWith((n) => n.holdsVip && n.services.includes('keepalived'))
+    .flatMap((n) => {
+      const svc = v.facts(`service:keepalived@${n.name}`, 'service');
+      if (svc === undefined || (svc.state !== 'inactive' && svc.state !== 'failed')) return [];
+      const holder = state.kind === 'single' ? state.holder : undefined;
+      return [
+        {
+          nodes: [n.name],
+          title: 'keepalived stopped',
+          evidence: v.present([`service:keepalived@${n.name}`, 'vip-owner']),
+          summary: `keepalived is ${svc.state} on ${n.name}${
+            holder !== undefined && holder !== n.name
+              ? `: ${holder} holds the VIP; ${n.name} cannot take it back`
+              : ''
+          }`,
+        },
+      ];
+    });
+}
+
 /** Neither SSH nor HTTP answers (a host-key mismatch means something answers: not dead). */
 function piDead(v: View, node: string): boolean {
   return v.noAnswer(`ssh@${node}`) && v.failing(`node-http@${node}`);
@@ -425,6 +454,7 @@ type Rule = (v: View) => Finding | Finding[] | undefined;
 const RULES: ReadonlyArray<readonly [IncidentNumber, Rule]> = [
   ['5', orchestratorDown],
   ['3', vipNotResponding],
+  ['3', keepalivedStopped],
   ['4', frontendDead],
   ['7', chaos],
   ['1', uiSlowOrBlank],

@@ -175,6 +175,15 @@ async function failover(c: Case, label: string): Promise<void> {
     // The hook and the watcher both saw this move: one notice.
     await bot.outboxDrained(300_000);
     expect(fresh()).toHaveLength(1);
+    if (c.card !== undefined) {
+      // The card runs (its re-check finds the same cause) and the VIP comes back to pi-a.
+      const label =
+        c.card.actionId === 'restart-keepalived' ? 'Restart keepalived on pi-a' : 'Restart nginx on pi-a';
+      const card = await bot.card(label, Number(notice.ts));
+      await bot.click('U0APPROVER1', card).ack;
+      expect(await bot.outcome(card, 90_000)).toBe('succeeded');
+      await lab.waitForVip(['pi-a'], 20_000);
+    }
   } finally {
     await fault.revert();
   }

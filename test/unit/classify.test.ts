@@ -246,6 +246,24 @@ describe('classify', () => {
     expect(four?.advice.join(' ')).toMatch(/Reflash pi-a/);
   });
 
+  it('keepalived stopped on the old holder while the spare holds the VIP: restart-keepalived there only', () => {
+    const c = classify(
+      report(
+        svc('pi-a', 'keepalived', 'inactive'),
+        r('vip-owner', 'ok', { kind: 'vip-owner', holders: ['pi-b'], unknown: [] }),
+      ),
+      ctx,
+    );
+    const three = c.incidents.filter((i) => i.number === '3');
+    expect(three.map((i) => [i.key, i.summary, i.actions])).toEqual([
+      [
+        '3:pi-a',
+        'keepalived is inactive on pi-a: pi-b holds the VIP; pi-a cannot take it back',
+        [{ actionId: 'restart-keepalived', nodes: ['pi-a'] }],
+      ],
+    ]);
+  });
+
   it('a Pi that answers with resets is up: its daemons are down, no reflash advice', () => {
     const c = classify(
       report(
