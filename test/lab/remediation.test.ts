@@ -46,7 +46,7 @@ describeLab('approval-gated remediation on the lab', () => {
     const summary = await bot.status();
     expect(summary.text).toMatch(/incident/);
     const root = await bot.incidentRoot('Incident 1');
-    const card = await bot.card('Restart nginx on pi-a');
+    const card = await bot.card('Restart nginx on pi-a', 0, root);
     expect(JSON.stringify(card.message.blocks)).toContain('sudo systemctl restart nginx');
     await bot.click('U0APPROVER1', card).ack;
     expect(await bot.outcome(card)).toBe('succeeded');
@@ -161,7 +161,8 @@ describeLab('approval-gated remediation on the lab', () => {
   it('refusals: an unauthorized click and a changed precondition run nothing, say why, and are audited', async () => {
     await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
     await bot.status();
-    const card = await bot.card('Restart nginx on pi-a');
+    // Incident 1's own card: the failover thread (nginx down moved the VIP) offers the same fix.
+    const card = await bot.card('Restart nginx on pi-a', 0, await bot.incidentRoot('Incident 1'));
     await bot.click('U0STRANGER', card).ack;
     await emu.waitFor(() => bot.ephemerals('U0STRANGER').length > 0, 10_000, 'a refusal for the stranger');
     expect(bot.approvalState(card.approvalId)).toBe('pending');
@@ -178,7 +179,8 @@ describeLab('approval-gated remediation on the lab', () => {
   it('50 concurrent Approve clicks plus a redelivered envelope execute exactly once', async () => {
     await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
     await bot.status();
-    const card = await bot.card('Restart nginx on pi-a');
+    // Incident 1's own card: the failover thread (nginx down moved the VIP) offers the same fix.
+    const card = await bot.card('Restart nginx on pi-a', 0, await bot.incidentRoot('Incident 1'));
     const clicks = Array.from({ length: 50 }, (_, i) =>
       bot.click(i % 2 === 0 ? 'U0APPROVER1' : 'U0APPROVER2', card),
     );
@@ -206,7 +208,8 @@ describeLab('approval-gated remediation on the lab', () => {
     await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
     await bot.status();
     const root = await bot.incidentRoot('Incident 1');
-    const card = await bot.card('Restart nginx on pi-a');
+    // Incident 1's own card: the failover thread (nginx down moved the VIP) offers the same fix.
+    const card = await bot.card('Restart nginx on pi-a', 0, root);
     await lab.execOk('pi-a', 'echo 6 > /etc/okome/lab-slow-restart');
     try {
       await bot.click('U0APPROVER1', card).ack;
@@ -248,7 +251,8 @@ describeLab('approval-gated remediation on the lab', () => {
   it('a host key changed after the diagnosis: nothing runs, the re-check says why', async () => {
     await fault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' });
     await bot.status();
-    const card = await bot.card('Restart nginx on pi-a');
+    // Incident 1's own card: the failover thread (nginx down moved the VIP) offers the same fix.
+    const card = await bot.card('Restart nginx on pi-a', 0, await bot.incidentRoot('Incident 1'));
     await fault(lab, 'host-key-change', { node: 'pi-a' });
     await bot.click('U0APPROVER1', card).ack;
     expect(await bot.outcome(card)).toBe('cancelled');

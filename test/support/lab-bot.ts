@@ -131,12 +131,18 @@ export class LabBot {
     return this.emu.threadOf(this.channel, root.ts);
   }
 
-  /** The newest pending approval card whose text starts with `label` ("Restart nginx on pi-a"). */
-  async card(label: string, since = 0): Promise<{ message: StoredMessage; approvalId: string }> {
+  /**
+   * The newest pending approval card whose text starts with `label` ("Restart nginx on pi-a"),
+   * in the thread of `root` when given (a failover's thread may offer the same fix).
+   */
+  async card(
+    label: string,
+    since = 0,
+    root?: StoredMessage,
+  ): Promise<{ message: StoredMessage; approvalId: string }> {
     const message = await this.emu.waitFor(
       () =>
-        this.emu
-          .messagesIn(this.channel)
+        (root === undefined ? this.emu.messagesIn(this.channel) : this.emu.threadOf(this.channel, root.ts))
           .filter((m) => Number(m.ts) > since && m.text.startsWith(label) && m.text.endsWith(': pending'))
           .at(-1),
       30_000,
