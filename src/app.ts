@@ -19,7 +19,14 @@ import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
 import { ApprovalsService } from './remediation/approvals-service.js';
 import { authorizeApprover, CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
-import type { ActionInput, CommandInput, Reply, SlackHandlers, SlackMode } from './slack/bolt-app.js';
+import type {
+  ActionInput,
+  CommandInput,
+  Handled,
+  Reply,
+  SlackHandlers,
+  SlackMode,
+} from './slack/bolt-app.js';
 import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
@@ -152,9 +159,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       logger,
       now,
       onKeepalived: (event) => {
-        alerts.onKeepalived(event);
+        const handled = alerts.onKeepalived(event);
         // The hook says what changed; the watcher confirms it at once.
         if (watcher !== undefined) track(watcher.poll());
+        return handled;
       },
     }),
   };
@@ -165,8 +173,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const allowed = new Set(config.slack.allowedChannels);
   const targets = diagnostics.targets();
 
-  function health(_req: IncomingMessage, res: ServerResponse): void {
-    const stats = outbox.stats();
+  async function healthReport(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const stats = await outbox.stats();
     res.writeHead(accepting ? 200 : 503, { 'content-type': 'application/json' });
     const holding = watcher?.current().holding;
     res.end(
@@ -180,16 +188,21 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     );
   }
 
+  function health(req: IncomingMessage, res: ServerResponse): void {
+    healthReport(req, res).catch((error: unknown) => {
+      log.error({ err: error }, 'health check failed');
+      if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error: 'store unavailable' }));
+    });
+  }
+
   /** The Ack button: responders and approvers; the incident id is validated, never trusted as text. */
-  function acknowledge(input: ActionInput): {
-    reply: Reply | undefined;
-    later: (() => Promise<void>) | undefined;
-  } {
+  async function acknowledge(input: ActionInput): Promise<Handled> {
     const id = Number(input.actionId.slice(ACK_PREFIX.length));
     if (!Number.isSafeInteger(id) || id <= 0 || input.value !== String(id)) {
       return { reply: { text: 'That button is not one of mine.' }, later: undefined };
     }
-    if (!store.markSeen(`ack:${input.triggerId}:${input.actionTs}`, now()))
+    if (!(await store.markSeen(`ack:${input.triggerId}:${input.actionTs}`, now())))
       return { reply: undefined, later: undefined };
     return {
       reply: undefined,
@@ -200,10 +213,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         };
         const who = await authorizeApprover(input.userId, people, directory);
         const result = who.allowed
-          ? incidents.acknowledge(id, input.userId)
+          ? await incidents.acknowledge(id, input.userId)
           : { ok: false as const, reason: `Only responders and approvers may acknowledge: ${who.reason}` };
         if (!result.ok && input.channelId !== undefined) {
-          outbox.enqueueEphemeral({
+          await outbox.enqueueEphemeral({
             channel: input.channelId,
             user: input.userId,
             payload: { text: result.reason },
@@ -215,9 +228,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
 
   function makeHandlers(): SlackHandlers {
     return {
-      command(input: CommandInput) {
+      async command(input: CommandInput): Promise<Handled> {
         // Redelivered envelopes and HTTP retries carry the same trigger_id: answer once.
-        if (!store.markSeen(`cmd:${input.triggerId}`, now())) {
+        if (!(await store.markSeen(`cmd:${input.triggerId}`, now()))) {
           log.info({ trigger: input.triggerId, retry: input.retryNum }, 'redelivered command ignored');
           return { reply: undefined, later: undefined };
         }
@@ -243,7 +256,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           case 'resolve':
             return incidentCommands.resolve(command.incident, input.userId);
           case 'timeline':
-            return reply(incidentCommands.timeline(command.incident, input.channelId));
+            return reply(await incidentCommands.timeline(command.incident, input.channelId));
           default: {
             const scope =
               command.kind === 'check'
@@ -258,7 +271,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           }
         }
       },
-      action: (input) => {
+      action: async (input) => {
         if (!accepting)
           return { reply: { text: 'okome is restarting; click again in a few seconds.' }, later: undefined };
         if (input.actionId.startsWith(ACK_PREFIX)) return acknowledge(input);
@@ -316,12 +329,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   expiry.unref();
 
   const pruner = setInterval(() => {
-    try {
-      store.pruneSeen(now() - SEEN_TTL_MS);
-      store.pruneSentOutbox(now() - SEEN_TTL_MS);
-    } catch (error) {
-      log.warn({ err: error }, 'pruning failed');
-    }
+    const cutoff = now() - SEEN_TTL_MS;
+    Promise.all([store.pruneSeen(cutoff), store.pruneSentOutbox(cutoff)]).catch((error: unknown) =>
+      log.warn({ err: error }, 'pruning failed'),
+    );
   }, PRUNE_EVERY_MS);
   pruner.unref();
 
@@ -347,7 +358,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       await deliverer.stop();
       await bolt.close();
       await deps.probes.close();
-      store.close();
+      await store.close();
       log.info({ pending: inFlight.size }, 'okome stopped');
     },
   };

@@ -48,7 +48,7 @@ export type HookVerdict =
     };
 
 /** True the first time a key is seen (SeenEventStore.markSeen). */
-export type MarkSeen = (key: string, now: number) => boolean;
+export type MarkSeen = (key: string, now: number) => Promise<boolean>;
 
 export interface VerifyHookInput {
   readonly headers: IncomingHttpHeaders;
@@ -82,7 +82,7 @@ const refused = (error: string): HookVerdict => ({ ok: false, status: 401, error
  * body, then replay, so that only genuine, well-formed events are remembered. Pure apart from
  * `markSeen`.
  */
-export function verifyKeepalivedHook(input: VerifyHookInput): HookVerdict {
+export async function verifyKeepalivedHook(input: VerifyHookInput): Promise<HookVerdict> {
   const { headers, rawBody, secret, nowMs } = input;
   const ts = single(headers, TIMESTAMP_HEADER)?.trim();
   const sig = single(headers, SIGNATURE_HEADER)?.trim();
@@ -121,7 +121,7 @@ export function verifyKeepalivedHook(input: VerifyHookInput): HookVerdict {
       problems: describeIssues(parsed.error),
     };
   }
-  if (!input.markSeen(`ka:${m[1].toLowerCase()}`, nowMs)) return refused('replayed request');
+  if (!(await input.markSeen(`ka:${m[1].toLowerCase()}`, nowMs))) return refused('replayed request');
   const body = parsed.data;
   return {
     ok: true,

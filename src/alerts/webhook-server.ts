@@ -59,7 +59,7 @@ export interface AlertmanagerHandlerOptions extends CommonOptions {
    * Store.atomically: marks a batch's alerts seen all or none, so a store failure midway (503,
    * Alertmanager retries) cannot leave some alerts marked but never handed over.
    */
-  readonly atomically?: <T>(fn: () => T) => T;
+  readonly atomically?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface KeepalivedHandlerOptions extends CommonOptions {
@@ -204,7 +204,7 @@ interface Pipeline<T> {
   /** Checked before the body is read (the Bearer token); undefined = fine. */
   readonly preAuth?: (req: IncomingMessage) => Reply | undefined;
   /** Body → reply and, when accepted, the work to hand over. */
-  readonly process: (req: IncomingMessage, body: Buffer, now: number) => { reply: Reply; work?: T };
+  readonly process: (req: IncomingMessage, body: Buffer, now: number) => Promise<{ reply: Reply; work?: T }>;
   readonly deliver: (work: T) => void | Promise<void>;
 }
 
@@ -258,7 +258,7 @@ function makeHandler<T>(options: CommonOptions, pipeline: Pipeline<T>): Handler 
       refuse(req, res, fail(413, `body larger than ${options.maxBodyBytes} bytes`), true);
       return;
     }
-    const { reply, work } = pipeline.process(req, read.body, now());
+    const { reply, work } = await pipeline.process(req, read.body, now());
     respond(res, reply);
     if (work !== undefined) deliverLater(options, pipeline.name, () => pipeline.deliver(work));
   }
@@ -277,9 +277,9 @@ function makeHandler<T>(options: CommonOptions, pipeline: Pipeline<T>): Handler 
 }
 
 function guardedMarkSeen(markSeen: MarkSeen): MarkSeen {
-  return (key, at) => {
+  return async (key, at) => {
     try {
-      return markSeen(key, at);
+      return await markSeen(key, at);
     } catch (error) {
       throw new StoreUnavailable('markSeen failed', { cause: error });
     }
@@ -289,14 +289,14 @@ function guardedMarkSeen(markSeen: MarkSeen): MarkSeen {
 /** POST /alerts/alertmanager: Bearer token, Alertmanager v4 payload, per-alert dedupe. */
 export function createAlertmanagerHandler(options: AlertmanagerHandlerOptions): Handler {
   const { token, markSeen } = options;
-  const atomically = options.atomically ?? (<T>(fn: () => T): T => fn());
-  const partition = (batch: AlertBatch, now: number) => {
+  const atomically = options.atomically ?? (<T>(fn: () => Promise<T>): Promise<T> => fn());
+  const partition = async (batch: AlertBatch, now: number) => {
     try {
-      return atomically(() => {
+      return await atomically(async () => {
         const fresh: Alert[] = [];
         const repeated: Alert[] = [];
         for (const alert of batch.alerts) {
-          (markSeen(alertDedupeKey(batch.groupKey, alert), now) ? fresh : repeated).push(alert);
+          ((await markSeen(alertDedupeKey(batch.groupKey, alert), now)) ? fresh : repeated).push(alert);
         }
         return { fresh, repeated };
       });
@@ -313,7 +313,7 @@ export function createAlertmanagerHandler(options: AlertmanagerHandlerOptions): 
       if (given === undefined) return fail(401, 'missing Authorization: Bearer <token>');
       return token !== undefined && sameSecret(given, token) ? undefined : fail(401, 'bad token');
     },
-    process: (_req, body, now) => {
+    process: async (_req, body, now) => {
       const json = parseJson(body);
       if (!json.ok) return { reply: fail(400, json.error) };
       const parsed = parseAlertmanager(json.json);
@@ -321,7 +321,7 @@ export function createAlertmanagerHandler(options: AlertmanagerHandlerOptions): 
         return { reply: fail(422, 'not an Alertmanager v4 payload', { problems: parsed.problems }) };
       }
       const { batch } = parsed;
-      const { fresh, repeated } = partition(batch, now);
+      const { fresh, repeated } = await partition(batch, now);
       const reply = { status: 202, body: { accepted: fresh.length, duplicates: repeated.length } };
       if (batch.alerts.length === 0) return { reply };
       return {
@@ -344,8 +344,8 @@ export function createKeepalivedHandler(options: KeepalivedHandlerOptions): Hand
     name: 'keepalived',
     disabledMessage:
       secret === undefined ? 'keepalived hook disabled: set OKOME_KEEPALIVED_SECRET' : undefined,
-    process: (req, body, now) => {
-      const verdict = verifyKeepalivedHook({
+    process: async (req, body, now) => {
+      const verdict = await verifyKeepalivedHook({
         headers: req.headers,
         rawBody: body,
         secret: secret ?? '',

@@ -68,7 +68,7 @@ export async function serveCommand(
     });
   } catch (error) {
     await probes.close();
-    store.close();
+    await store.close();
     io.stderr.write(
       `okome serve: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
     );

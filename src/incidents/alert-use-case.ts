@@ -28,7 +28,7 @@ import type { StatusUseCase } from './status-use-case.js';
 
 export interface AlertUseCaseDeps {
   readonly config: LoadedConfig;
-  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents'>;
+  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents' | 'atomically'>;
   readonly incidents: IncidentService;
   readonly presenter: IncidentPresenter;
   readonly diagnostics: Diagnostics;
@@ -59,7 +59,7 @@ export class AlertUseCase {
 
   // ── Alertmanager ────────────────────────────────────────────────────────────────────────
 
-  onAlerts(batch: AlertBatch, delivery: Delivery): void {
+  async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
     const { store, config, incidents, presenter } = this.deps;
     const touched = new Set<number>();
     for (const alert of batch.alerts) {
@@ -72,13 +72,13 @@ export class AlertUseCase {
           ? incidentKeys.alert(alertname)
           : incidentKeys.diagnosis(mapped.incident, node === null ? [] : [node]);
       const title = mapped === undefined ? `Alert ${alertname}` : runbook[mapped.incident].title;
-      const { record, how } = incidents.open({
+      const { record, how } = await incidents.open({
         key,
         number: mapped?.incident ?? 'alert',
         title,
         requester: BOT_REQUESTER,
       });
-      const { alert: row, statusChanged } = store.recordAlert({
+      const { alert: row, statusChanged } = await store.recordAlert({
         incidentId: record.id,
         fingerprint: alert.fingerprint,
         alertname,
@@ -86,7 +86,7 @@ export class AlertUseCase {
         status: alert.status,
         at: delivery.receivedAt,
       });
-      store.appendTimeline({
+      await store.appendTimeline({
         incidentId: record.id,
         at: delivery.receivedAt,
         kind: 'alert',
@@ -98,39 +98,47 @@ export class AlertUseCase {
           startsAt: alert.startsAt,
         },
       });
-      const rootRef = incidents.ensureThread(record, () => presenter.alertRoot(title, node, alertname));
+      const rootRef = await incidents.ensureThread(record, () => presenter.alertRoot(title, node, alertname));
       if (alert.status === 'resolved' && (statusChanged || row.count === 1)) {
-        incidents.post({ ...record, rootRef }, presenter.alertResolved(alertname, node, delivery.receivedAt));
+        await incidents.post(
+          { ...record, rootRef },
+          presenter.alertResolved(alertname, node, delivery.receivedAt),
+        );
       }
       touched.add(record.id);
       if (how !== 'reused') this.diagnose(record.id);
     }
     for (const r of delivery.repeated) {
-      const incidentId = store.incidentOfAlert(r.fingerprint);
-      if (incidentId !== undefined && store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
+      const incidentId = await store.incidentOfAlert(r.fingerprint);
+      if (
+        incidentId !== undefined &&
+        (await store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
+      )
         touched.add(incidentId);
     }
     for (const id of touched) {
-      this.updateSummary(id);
-      const alerts = store.incidentAlerts(id);
+      await this.updateSummary(id);
+      const alerts = await store.incidentAlerts(id);
       // Every alert of the incident resolved: a diagnosis decides whether it is over.
       if (alerts.length > 0 && alerts.every((a) => a.status === 'resolved')) this.diagnose(id);
     }
   }
 
   /** One message per incident: every alert with its deliveries and first/last seen. */
-  private updateSummary(incidentId: number): void {
+  private async updateSummary(incidentId: number): Promise<void> {
     const { store, incidents, presenter } = this.deps;
-    const record = incidents.byId(incidentId);
+    const record = await incidents.byId(incidentId);
     if (record?.rootRef == null) return;
-    const payload = presenter.alertSummary(store.incidentAlerts(incidentId));
-    const ref = store.summaryRef(incidentId);
+    const payload = presenter.alertSummary(await store.incidentAlerts(incidentId));
+    const ref = await store.summaryRef(incidentId);
     if (ref !== undefined) {
-      incidents.update(ref, payload);
+      await incidents.update(ref, payload);
       return;
     }
-    const posted = incidents.post(record, payload);
-    if (posted !== undefined) store.setSummaryRef(incidentId, posted);
+    await store.atomically(async () => {
+      const posted = await incidents.post(record, payload);
+      if (posted !== undefined) await store.setSummaryRef(incidentId, posted);
+    });
   }
 
   /** A diagnosis in the incident's thread; one at a time per incident, one more if asked meanwhile. */
@@ -146,7 +154,7 @@ export class AlertUseCase {
       try {
         do {
           state.again = false;
-          const incident = this.deps.incidents.byId(incidentId);
+          const incident = await this.deps.incidents.byId(incidentId);
           if (incident?.rootRef == null || incident.status !== 'open') return;
           await this.deps.status.run({
             scope: { kind: 'status' },
@@ -165,7 +173,7 @@ export class AlertUseCase {
 
   /** Incidents opened by unmapped alerts: resolved once every alert is resolved and a diagnosis ran. */
   private async resolveIfQuiet(incidentId: number): Promise<void> {
-    const alerts = this.deps.store.incidentAlerts(incidentId);
+    const alerts = await this.deps.store.incidentAlerts(incidentId);
     if (alerts.length === 0 || alerts.some((a) => a.status === 'firing')) return;
     // The incident service refuses this cause for keys a status judges (mapped alerts).
     await this.deps.incidents.resolve(incidentId, 'alerts-resolved');
@@ -178,7 +186,7 @@ export class AlertUseCase {
     this.holder = holder;
   }
 
-  onKeepalived(event: KeepalivedEvent): void {
+  async onKeepalived(event: KeepalivedEvent): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
@@ -186,23 +194,23 @@ export class AlertUseCase {
     const from = this.holder;
     this.holder = event.node;
     if (from !== undefined && from !== event.node)
-      this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
+      await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
     else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
   }
 
-  onVipEvent(event: VipEvent): void {
+  async onVipEvent(event: VipEvent): Promise<void> {
     switch (event.kind) {
       case 'holder-changed': {
         this.holder = event.to;
-        this.failover(event.from, event.to, event.at, 'VIP watcher');
+        await this.failover(event.from, event.to, event.at, 'VIP watcher');
         return;
       }
       case 'recovered': {
         const from = event.previousHolder ?? this.holder;
         this.holder = event.holder;
         if (from !== undefined && from !== event.holder)
-          this.failover(from, event.holder, event.at, 'VIP watcher');
-        else this.recovery(event.holder, event.at);
+          await this.failover(from, event.holder, event.at, 'VIP watcher');
+        else await this.recovery(event.holder, event.at);
         return;
       }
       case 'no-holder':
@@ -210,7 +218,7 @@ export class AlertUseCase {
         const { config, incidents, presenter } = this.deps;
         const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
         const split = event.kind === 'split-brain';
-        const { record } = incidents.open({
+        const { record } = await incidents.open({
           key: incidentKeys.vip(vipNodes),
           number: '3',
           title: split ? 'VIP split brain' : runbook['3'].title,
@@ -220,16 +228,16 @@ export class AlertUseCase {
           ? { kind: 'split-brain', holders: event.holders, address: config.vip.address, at: event.at }
           : { kind: 'no-holder', address: config.vip.address, at: event.at, lastHolder: event.lastHolder };
         const payload = presenter.vipNotice(notice);
-        this.deps.store.appendTimeline({
+        await this.deps.store.appendTimeline({
           incidentId: record.id,
           at: event.at,
           kind: 'notice',
           text: payload.text,
         });
-        if (record.rootRef === null) incidents.ensureThread(record, () => payload);
+        if (record.rootRef === null) await incidents.ensureThread(record, () => payload);
         // In an existing (or reopened) thread the notice is also shown in the channel: a VIP
         // event must never be buried in an old thread.
-        else incidents.post(record, { ...payload, reply_broadcast: true });
+        else await incidents.post(record, { ...payload, reply_broadcast: true });
         this.diagnose(record.id);
         return;
       }
@@ -239,33 +247,39 @@ export class AlertUseCase {
   }
 
   /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)", and whether the old holder answers. */
-  private failover(from: string, to: string, at: number, source: string, receivedAt = this.deps.now()): void {
+  private async failover(
+    from: string,
+    to: string,
+    at: number,
+    source: string,
+    receivedAt = this.deps.now(),
+  ): Promise<void> {
     const { store, config, now, incidents, presenter } = this.deps;
     const seen = this.noticed.get(`${from}>${to}`);
     if (seen !== undefined && now() - seen < 30_000) return;
     this.noticed.set(`${from}>${to}`, now());
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     if (to === frontend) {
-      this.recovery(to, at);
+      await this.recovery(to, at);
       return;
     }
-    const { record } = incidents.open({
+    const { record } = await incidents.open({
       key: incidentKeys.failover(from),
       number: '4',
       title: `VIP failover from ${from}`,
       requester: BOT_REQUESTER,
     });
     const notice = presenter.vipNotice({ kind: 'moved', from, to, at, source });
-    const root = record.rootRef ?? incidents.ensureThread(record, () => notice);
-    if (record.rootRef !== null) incidents.post(record, { ...notice, reply_broadcast: true });
-    store.appendTimeline({
+    const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
+    if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
+    await store.appendTimeline({
       incidentId: record.id,
       at,
       kind: 'notice',
       text: `VIP moved from ${from} to ${to} (${source})`,
       data: { from, to, source, receivedAt, noticeRef: root },
     });
-    incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
+    await incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
     this.deps.track(this.describeOldHolder(record, from));
     this.diagnose(record.id);
   }
@@ -278,8 +292,8 @@ export class AlertUseCase {
     });
     const ssh = report.checks.find((c) => c.id === `ssh@${node}`);
     const http = report.checks.find((c) => c.id === `node-http@${node}`);
-    const latest = this.deps.incidents.byId(record.id) ?? record;
-    this.deps.incidents.post(
+    const latest = (await this.deps.incidents.byId(record.id)) ?? record;
+    await this.deps.incidents.post(
       latest,
       this.deps.presenter.vipNotice({
         kind: 'old-holder',
@@ -291,12 +305,17 @@ export class AlertUseCase {
   }
 
   /** The VIP is back on the frontend: said in the failover and VIP threads, which then resolve. */
-  private recovery(holder: string, at: number): void {
+  private async recovery(holder: string, at: number): Promise<void> {
     const { store, incidents, presenter } = this.deps;
-    for (const record of store.openIncidents()) {
+    for (const record of await store.openIncidents()) {
       if (!mayResolve(record.key, 'vip-back')) continue;
-      incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
-      store.appendTimeline({ incidentId: record.id, at, kind: 'notice', text: `VIP back on ${holder}` });
+      await incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
+      await store.appendTimeline({
+        incidentId: record.id,
+        at,
+        kind: 'notice',
+        text: `VIP back on ${holder}`,
+      });
       this.deps.track(incidents.resolve(record.id, 'vip-back', holder));
     }
   }

@@ -39,10 +39,19 @@ export interface Reply {
   readonly inChannel?: boolean;
 }
 
+/** A handler's answer: the ack's reply (none: an empty ack), and the work to run after it. */
+export interface Handled {
+  readonly reply: Reply | undefined;
+  readonly later: (() => Promise<void>) | undefined;
+}
+
 export interface SlackHandlers {
-  /** Must return at once: anything slow goes in `later`, which runs after the ack. */
-  command(input: CommandInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined };
-  action?(input: ActionInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined };
+  /**
+   * Must settle quickly (store work only, well within Slack's 3 s): anything slow goes in
+   * `later`, which runs after the ack.
+   */
+  command(input: CommandInput): Promise<Handled>;
+  action?(input: ActionInput): Promise<Handled>;
 }
 
 export interface BoltAppOptions {
@@ -123,7 +132,7 @@ export function createBoltApp(options: BoltAppOptions): App {
         });
 
   app.command('/okome', async ({ command, ack, context }) => {
-    const { reply, later } = handlers.command({
+    const { reply, later } = await handlers.command({
       text: command.text,
       userId: command.user_id,
       channelId: command.channel_id,
@@ -154,7 +163,7 @@ export function createBoltApp(options: BoltAppOptions): App {
     const click = parsed.data;
     const first = click.actions[0];
     if (first === undefined) return;
-    const { reply, later } = handlers.action({
+    const { reply, later } = await handlers.action({
       actionId: first.action_id,
       value: first.value,
       userId: click.user.id,

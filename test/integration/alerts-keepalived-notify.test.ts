@@ -37,7 +37,7 @@ let seen = new Set<string>();
 let events: KeepalivedEvent[] = [];
 let captured: Captured[] = [];
 
-const markSeen = (key: string) => !seen.has(key) && seen.add(key) !== undefined;
+const markSeen = async (key: string) => !seen.has(key) && seen.add(key) !== undefined;
 
 beforeAll(async () => {
   const handler = (skewMs: number) =>

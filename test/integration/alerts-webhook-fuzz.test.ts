@@ -44,7 +44,7 @@ beforeAll(async () => {
   const common = {
     maxBodyBytes: LIMIT,
     logger,
-    markSeen: (key: string) => !seen.has(key) && seen.add(key) !== undefined,
+    markSeen: async (key: string) => !seen.has(key) && seen.add(key) !== undefined,
     lingerMs: 500,
   };
   server = await createWebhookServer({

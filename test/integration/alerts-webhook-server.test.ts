@@ -43,7 +43,7 @@ let server: WebhookServer;
 let disabled: WebhookServer;
 let base: string;
 
-const markSeen = (key: string) => {
+const markSeen = async (key: string) => {
   if (storeBroken) throw new Error('database is locked');
   if (seen.has(key)) return false;
   seen.add(key);
@@ -132,7 +132,7 @@ afterAll(async () => {
   await disabled?.close();
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   received.alerts = [];
   received.hooks = [];
   received.deferredAfterEnd = [];
@@ -474,10 +474,10 @@ describe('dedupe with the real SQLite store', () => {
           handler: createAlertmanagerHandler({
             token: TOKEN,
             maxBodyBytes: LIMIT,
-            markSeen: (key, now) => {
+            markSeen: async (key, now) => {
               calls += 1;
               if (calls === failOnCall) throw new Error('disk I/O error');
-              return store.markSeen(key, now);
+              return await store.markSeen(key, now);
             },
             atomically: (fn) => store.atomically(fn),
             onAlerts: (batch) => {
@@ -506,7 +506,7 @@ describe('dedupe with the real SQLite store', () => {
       expect(delivered).toEqual([2, 0]);
     } finally {
       await sqlite.close();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

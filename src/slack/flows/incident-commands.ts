@@ -1,7 +1,7 @@
 import type { IncidentService } from '../../incidents/incident-service.js';
 import type { Outbox } from '../../outbox/outbox.js';
 import type { Incident, Store, TimelineEntry } from '../../store/store-port.js';
-import type { Reply } from '../bolt-app.js';
+import type { Handled, Reply } from '../bolt-app.js';
 import { chunk, clip, escapeText, LIMITS } from '../render/mrkdwn.js';
 
 /** `/okome resolve [incident]` and `/okome timeline [incident]`: the chat side; the life is the service's. */
@@ -13,14 +13,6 @@ export interface IncidentCommandDeps {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-/** By key, by number (the newest open one with it), or, with no reference, the newest open incident. */
-export function findIncident(store: Store, ref: string | undefined, openOnly: boolean): Incident | undefined {
-  const open = store.openIncidents().sort((a, b) => b.openedAt - a.openedAt);
-  if (ref === undefined) return open[0];
-  const byKey = open.find((i) => i.key === ref) ?? (openOnly ? undefined : store.incidentByKey(ref));
-  return byKey ?? open.find((i) => i.number === ref);
-}
 
 export function timelineMarkdown(incident: Incident, entries: readonly TimelineEntry[]): string {
   const lines = [
@@ -40,8 +32,8 @@ export function timelineMarkdown(incident: Incident, entries: readonly TimelineE
 export class IncidentCommands {
   constructor(private readonly deps: IncidentCommandDeps) {}
 
-  resolve(ref: string | undefined, user: string): { reply: Reply; later: (() => Promise<void>) | undefined } {
-    const incident = findIncident(this.deps.store, ref, true);
+  async resolve(ref: string | undefined, user: string): Promise<Handled> {
+    const incident = await this.deps.incidents.find(ref, { openOnly: true });
     if (incident === undefined) {
       return {
         reply: {
@@ -61,20 +53,20 @@ export class IncidentCommands {
     };
   }
 
-  timeline(ref: string | undefined, channel: string): Reply {
+  async timeline(ref: string | undefined, channel: string): Promise<Reply> {
     const { store, outbox } = this.deps;
-    const incident = findIncident(store, ref, false);
+    const incident = await this.deps.incidents.find(ref, { openOnly: false });
     if (incident === undefined)
       return {
         text: ref === undefined ? 'No incident is open.' : `No incident matches \`${escapeText(ref)}\`.`,
       };
-    const markdown = timelineMarkdown(incident, store.timeline(incident.id));
+    const markdown = timelineMarkdown(incident, await store.timeline(incident.id));
     const parts = chunk(markdown, LIMITS.sectionText - 10);
     const blocks = parts.slice(0, LIMITS.blocks).map((p) => ({
       type: 'section' as const,
       text: { type: 'mrkdwn' as const, text: `\`\`\`${p.replaceAll('```', "'''")}\`\`\`` },
     }));
-    outbox.enqueuePost({ channel, payload: { text: clip(markdown, LIMITS.messageText), blocks } });
+    await outbox.enqueuePost({ channel, payload: { text: clip(markdown, LIMITS.messageText), blocks } });
     return { text: `Timeline of incident ${incident.number} (\`${escapeText(incident.key)}\`) posted.` };
   }
 }
