@@ -196,6 +196,8 @@ const httpSchema = z
     requestTimeoutMs: timeoutSchema.default(30_000),
     keepAliveTimeoutMs: timeoutSchema.default(5_000),
     maxConnections: z.int().min(16).max(65_536).default(512),
+    // One LAN host's share (a reverse proxy in front of HTTP mode counts as one host).
+    maxConnectionsPerAddress: z.int().min(4).max(65_536).default(32),
     // Every request body buffered at once, across connections.
     maxInFlightBodyBytes: z
       .int()

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import { BodyBudget } from './body-budget.js';
 
@@ -9,7 +9,9 @@ import { BodyBudget } from './body-budget.js';
  * - headers must arrive within `headersTimeoutMs` and the whole request within
  *   `requestTimeoutMs` (Node answers 408 and closes), an idle keep-alive connection is closed
  *   after `keepAliveTimeoutMs`, headers larger than `maxHeaderBytes` get 431;
- * - at most `maxConnections` sockets (Node closes any beyond at once);
+ * - at most `maxConnections` sockets, and `maxConnectionsPerAddress` from one peer address:
+ *   any beyond is closed as it is accepted, before a byte of it is read (each connection's first
+ *   read can hold up to 64 KiB until the next GC, so the caps also bound that memory);
  * - each route declares its largest body: a larger one is refused 413 before a byte is read;
  * - bodies are buffered only while the server-wide total stays under `maxInFlightBodyBytes`
  *   (503 otherwise, to be retried).
@@ -21,6 +23,7 @@ export interface HttpLimits {
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
   readonly maxInFlightBodyBytes: number;
   readonly maxHeaderBytes: number;
   /** How long a refused request's body is drained before the connection is closed. */
@@ -32,6 +35,7 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
   maxConnections: 512,
+  maxConnectionsPerAddress: 32,
   maxInFlightBodyBytes: 8 * 1_048_576,
   maxHeaderBytes: 16 * 1024,
   lingerMs: 1000,
@@ -178,8 +182,12 @@ export function createRequestListener(
     }
     sendJson(res, keep ? reply : { ...reply, headers: { ...reply.headers, connection: 'close' } });
     if (req.complete) return;
-    req.resume();
-    if (keep) return;
+    if (keep) {
+      req.resume();
+      return;
+    }
+    // Not drained: reading an attacker's megabytes only to discard them costs memory in
+    // buffers awaiting GC. Node closes the connection once the answer is flushed.
     const timer = setTimeout(() => req.socket.destroy(), limits.lingerMs);
     timer.unref();
     req.socket.once('close', () => clearTimeout(timer));
@@ -250,6 +258,28 @@ export function createRequestListener(
   };
 }
 
+/**
+ * One LAN host cannot take every connection: those beyond the cap from one address are closed as
+ * they are accepted. Runs after Node's own connection listener, before any read.
+ */
+function capConnectionsPerAddress(server: Server, cap: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > cap) {
+      socket.destroy();
+      return;
+    }
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
+  });
+}
+
 /** Listens on host:port with the limits; resolves once listening. */
 export async function startHttpServer(options: StartHttpServerOptions): Promise<HttpServerHandle> {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
@@ -269,6 +299,7 @@ export async function startHttpServer(options: StartHttpServerOptions): Promise<
     createRequestListener(options.routes, limits, budget, options.logger),
   );
   server.maxConnections = limits.maxConnections;
+  capConnectionsPerAddress(server, limits.maxConnectionsPerAddress);
   // Backstop for a socket that goes quiet in any state the timeouts above do not cover.
   server.timeout = limits.requestTimeoutMs + limits.keepAliveTimeoutMs;
   await new Promise<void>((resolve, reject) => {
