@@ -57,6 +57,15 @@ export interface RunningApp {
   stop(options?: { graceMs?: number }): Promise<void>;
 }
 
+/**
+ * Where the bot's HTTP server listens: the configured address; unset, every address in HTTP mode
+ * (Slack must reach it) and loopback in Socket Mode (Slack needs no port; the hooks listen
+ * beyond this machine only where the configuration says).
+ */
+export function listenHost(mode: SlackMode['kind'], configured: string | undefined): string {
+  return configured ?? (mode === 'http' ? '0.0.0.0' : '127.0.0.1');
+}
+
 const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
@@ -304,8 +313,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   let http: HttpServerHandle;
   try {
     http = await startHttpServer({
-      // HTTP mode must be reachable by Slack; Socket Mode needs only the hooks, loopback unless configured.
-      host: config.http.host ?? (deps.slack.kind === 'http' ? '0.0.0.0' : '127.0.0.1'),
+      host: listenHost(deps.slack.kind, config.http.host),
       port: config.http.port,
       limits: config.http,
       logger,
