@@ -266,7 +266,8 @@ describe('the built bot in Socket Mode: the hooks server', () => {
     console.log(
       `socket mode: baseline ${baseline.toFixed(1)} MB, peak ${memory.peakMb.toFixed(1)} MB; ` +
         `healthz max ${Math.max(...latencies).toFixed(0)} ms over ${latencies.length}; ` +
-        `stalled bodies closed by ${Math.max(...bodies.map((b) => b.closedAfterMs)).toFixed(0)} ms, ` +
+        `stalled bodies closed by ${Math.max(...bodies.map((b) => b.closedAfterMs)).toFixed(0)} ms ` +
+        `(${bodies.filter((b) => b.status === 413).length} answered 413, the rest cut as accepted), ` +
         `trickles ${Math.max(...trickles.map((b) => b.closedAfterMs)).toFixed(0)} ms, ` +
         `half headers ${Math.max(...halves.map((b) => b.closedAfterMs)).toFixed(0)} ms`,
     );
@@ -402,7 +403,8 @@ describe('the built bot in HTTP mode: Slack requests on the same bounded server'
     const memory = memoryOf(pid, (p) => readFileSync(p, 'utf8'));
     console.log(
       `HTTP mode: baseline ${baseline.toFixed(1)} MB, peak ${memory.peakMb.toFixed(1)} MB; ` +
-        `healthz max ${Math.max(...latencies).toFixed(0)} ms over ${latencies.length}`,
+        `healthz max ${Math.max(...latencies).toFixed(0)} ms over ${latencies.length}; ` +
+        `${[...big, ...streamed].filter((b) => b.status === 413).length} of 60 answered 413, the rest cut`,
     );
 
     expectCut(big, [413], LIMITS.requestTimeoutMs + CUT_SLACK_MS);
