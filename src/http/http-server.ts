@@ -26,7 +26,7 @@ export interface HttpLimits {
   readonly maxConnectionsPerAddress: number;
   readonly maxInFlightBodyBytes: number;
   readonly maxHeaderBytes: number;
-  /** How long a refused request's body is drained before the connection is closed. */
+  /** The longest a refused, unread request's connection stays open after the answer. */
   readonly lingerMs: number;
 }
 
@@ -169,9 +169,10 @@ export function createRequestListener(
 
   /**
    * Answers without reading the body (or while it still streams). A body that fits the route is
-   * drained and the connection kept. Otherwise the connection is closed, after draining for a
-   * short while: closing a socket with unread data makes the kernel send RST, and the client
-   * would see "connection reset" instead of the answer.
+   * drained and the connection kept. Anything else is not read at all: the answer carries
+   * `connection: close` and the socket goes once it is flushed (at the latest after lingerMs).
+   * A client still sending may then see a reset instead of the answer; a legitimate sender's
+   * body is never that large.
    */
   function refuse(req: IncomingMessage, res: ServerResponse, reply: HttpReply, keep: boolean): void {
     if (reply.status >= 400) {
@@ -187,7 +188,7 @@ export function createRequestListener(
       return;
     }
     // Not drained: reading an attacker's megabytes only to discard them costs memory in
-    // buffers awaiting GC. Node closes the connection once the answer is flushed.
+    // buffers awaiting GC.
     const timer = setTimeout(() => req.socket.destroy(), limits.lingerMs);
     timer.unref();
     req.socket.once('close', () => clearTimeout(timer));
