@@ -1,15 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HookSecrets } from './alerts/keepalived-hook.js';
 import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
 import { VipWatcher } from './alerts/vip-watcher.js';
 import {
-  createAlertmanagerHandler,
-  createKeepalivedHandler,
-  webhookRoutes,
-} from './alerts/webhook-server.js';
+  createAlertmanagerRoute,
+  createKeepalivedRoute,
+  type HookRefusalRecord,
+} from './alerts/webhook-routes.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
 import { ACK_PREFIX, APPROVE_PREFIX, REJECT_PREFIX } from './domain/action-ids.js';
 import { parseCommand } from './domain/command.js';
+import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
 import { StatusUseCase } from './incidents/status-use-case.js';
@@ -50,16 +52,25 @@ export interface AppDeps {
   /** From the environment; an endpoint without its secret answers 503 (disabled). */
   readonly webhooks?: {
     readonly alertmanagerToken: string | undefined;
-    readonly keepalivedSecret: string | undefined;
+    readonly keepalivedSecrets: HookSecrets;
   };
 }
 
 export interface RunningApp {
   readonly diagnostics: Diagnostics;
-  /** HTTP mode: the receiver's port; Socket Mode: the health server's port. */
-  readonly httpPort: number | undefined;
+  /** The port of the bot's HTTP server (Slack in HTTP mode, /healthz, the webhooks). */
+  readonly httpPort: number;
   /** Stops taking work, finishes what is in flight (bounded), delivers what it can, closes. */
   stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * Where the bot's HTTP server listens: the configured address; unset, every address in HTTP mode
+ * (Slack must reach it) and loopback in Socket Mode (Slack needs no port; the hooks listen
+ * beyond this machine only where the configuration says).
+ */
+export function listenHost(mode: SlackMode['kind'], configured: string | undefined): string {
+  return configured ?? (mode === 'http' ? '0.0.0.0' : '127.0.0.1');
 }
 
 const PRUNE_EVERY_MS = 60 * 60_000;
@@ -141,8 +152,30 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   let watcher: VipWatcher | undefined;
   // Reported by /healthz: a failover can only be announced once the watcher knows who held the VIP.
   let vipWatch: 'off' | 'starting' | 'watching' = config.alerts.vipWatch.enabled ? 'starting' : 'off';
-  const webhookHandlers = {
-    alertmanager: createAlertmanagerHandler({
+  // A notify from a node the configuration does not name is refused unread and kept on record.
+  const auditUnknownNode = (refusal: HookRefusalRecord) => {
+    track(
+      Promise.resolve().then(() =>
+        store.appendAudit({
+          at: refusal.at,
+          approvalId: null,
+          incidentId: null,
+          actionId: null,
+          actor: `keepalived:${refusal.node}`,
+          event: 'keepalived-notify',
+          verdict: 'refused',
+          code: 'unknown-node',
+          reason: `${refusal.error} (HTTP ${refusal.status}, from ${refusal.remoteAddress ?? 'unknown address'})`,
+          stateBefore: null,
+          stateAfter: null,
+          targets: [refusal.node],
+          commands: [],
+        }),
+      ),
+    );
+  };
+  const webhookRoutes: HttpRoute[] = [
+    createAlertmanagerRoute({
       token: deps.webhooks?.alertmanagerToken,
       maxBodyBytes: config.alerts.maxBodyBytes,
       markSeen,
@@ -151,13 +184,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       now,
       onAlerts: (batch, delivery) => alerts.onAlerts(batch, delivery),
     }),
-    keepalived: createKeepalivedHandler({
-      secret: deps.webhooks?.keepalivedSecret,
+    createKeepalivedRoute({
+      secrets: deps.webhooks?.keepalivedSecrets ?? { shared: undefined, perNode: new Map() },
+      knownNodes: new Set(config.nodes.map((n) => n.name)),
       replayWindowSec: config.alerts.replayWindowSec,
-      maxBodyBytes: config.alerts.maxBodyBytes,
       markSeen,
       logger,
       now,
+      onUnknownNode: auditUnknownNode,
       onKeepalived: (event) => {
         const handled = alerts.onKeepalived(event);
         // The hook says what changed; the watcher confirms it at once.
@@ -165,7 +199,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         return handled;
       },
     }),
-  };
+  ];
   const incidentCommands = new IncidentCommands({ store, outbox, incidents });
   // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
   const interrupted = await approvals.recover();
@@ -188,7 +222,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     );
   }
 
-  function health(req: IncomingMessage, res: ServerResponse): void {
+  function health(req: IncomingMessage, res: ServerResponse, _body: Buffer): void {
     healthReport(req, res).catch((error: unknown) => {
       log.error({ err: error }, 'health check failed');
       if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' });
@@ -287,11 +321,25 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     slackApiUrl: deps.slackApiUrl,
     logger,
     track,
-    routes: [...webhookRoutes(webhookHandlers), { path: '/healthz', method: 'GET', handler: health }],
     handlers: makeHandlers(),
-    healthPort: config.http.port,
-    healthHost: config.http.host,
   });
+  let http: HttpServerHandle;
+  try {
+    http = await startHttpServer({
+      host: listenHost(deps.slack.kind, config.http.host),
+      port: config.http.port,
+      limits: config.http,
+      logger,
+      routes: [
+        ...bolt.routes,
+        ...webhookRoutes,
+        { path: '/healthz', method: 'GET', maxBodyBytes: 0, handle: health },
+      ],
+    });
+  } catch (error) {
+    await bolt.close();
+    throw error;
+  }
 
   if (config.alerts.vipWatch.enabled) {
     const w = new VipWatcher({
@@ -336,13 +384,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   }, PRUNE_EVERY_MS);
   pruner.unref();
 
-  log.info(
-    { mode: deps.slack.kind, nodes: config.nodes.map((n) => n.name), port: bolt.httpPort },
-    'okome ready',
-  );
+  log.info({ mode: deps.slack.kind, nodes: config.nodes.map((n) => n.name), port: http.port }, 'okome ready');
   return {
     diagnostics,
-    httpPort: bolt.httpPort,
+    httpPort: http.port,
     async stop(options = {}) {
       const graceMs = options.graceMs ?? 15_000;
       accepting = false;
@@ -357,6 +402,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       await deliverer.flush(Math.min(5000, graceMs));
       await deliverer.stop();
       await bolt.close();
+      await http.close();
       await deps.probes.close();
       await store.close();
       log.info({ pending: inFlight.size }, 'okome stopped');

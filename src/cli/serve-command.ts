@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions } from '../config/read-env.js';
+import { readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
@@ -10,10 +10,7 @@ import { openSqliteStore } from '../store/sqlite-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
 /** Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), HTTP mode otherwise. */
-export function slackModeFrom(
-  env: ReturnType<typeof readEnvOptions>,
-  http: { port: number; host: string },
-): SlackMode {
+export function slackModeFrom(env: ReturnType<typeof readEnvOptions>): SlackMode {
   const botToken = env.slackBotToken;
   if (botToken === undefined) {
     throw new OkomeError(
@@ -24,13 +21,7 @@ export function slackModeFrom(
   }
   if (env.slackAppToken !== undefined) return { kind: 'socket', botToken, appToken: env.slackAppToken };
   if (env.slackSigningSecret !== undefined) {
-    return {
-      kind: 'http',
-      botToken,
-      signingSecret: env.slackSigningSecret,
-      port: http.port,
-      host: http.host,
-    };
+    return { kind: 'http', botToken, signingSecret: env.slackSigningSecret };
   }
   throw new OkomeError(
     ErrorCode.EnvInvalid,
@@ -48,7 +39,8 @@ export async function serveCommand(
   const file = resolve(io.cwd, configPath(options.config, io.env));
   const config = loadConfig(file);
   const env = readEnvOptions(io.env);
-  const slack = slackModeFrom(env, config.http);
+  const slack = slackModeFrom(env);
+  const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
   const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? config.log.level });
   const storePath = isAbsolute(config.store.path)
     ? config.store.path
@@ -64,7 +56,10 @@ export async function serveCommand(
       store,
       probes,
       logger,
-      webhooks: { alertmanagerToken: env.alertmanagerToken, keepalivedSecret: env.keepalivedHookSecret },
+      webhooks: {
+        alertmanagerToken: env.alertmanagerToken,
+        keepalivedSecrets: { shared: env.keepalivedHookSecret, perNode: nodeHookSecrets },
+      },
     });
   } catch (error) {
     await probes.close();

@@ -60,3 +60,32 @@ export function readEnvOptions(env: NodeJS.ProcessEnv = process.env): EnvOptions
     keepalivedHookSecret: e.OKOME_KEEPALIVED_SECRET,
   };
 }
+
+/**
+ * Each node's own keepalived-notify secret, from the variable its `hookSecretEnv` names. A named
+ * variable that is unset or short is an error: the operator meant that node to have a secret.
+ */
+export function readNodeHookSecrets(
+  nodes: readonly { readonly name: string; readonly hookSecretEnv?: string | undefined }[],
+  env: NodeJS.ProcessEnv = process.env,
+): ReadonlyMap<string, string> {
+  const secrets = new Map<string, string>();
+  const problems: string[] = [];
+  for (const node of nodes) {
+    if (node.hookSecretEnv === undefined) continue;
+    const value = env[node.hookSecretEnv] ?? '';
+    if (value.length < 16) {
+      problems.push(
+        `${node.hookSecretEnv} (nodes.${node.name}.hookSecretEnv) ${value === '' ? 'is not set' : 'must be at least 16 characters'}`,
+      );
+    } else secrets.set(node.name, value);
+  }
+  if (problems.length > 0) {
+    throw new OkomeError(
+      ErrorCode.EnvInvalid,
+      `environment: ${problems.join('; ')}. To resolve, set each node's hook secret (the same value as OKOME_NOTIFY_SECRET in that node's /etc/okome/notify.env).`,
+      { userSafe: true },
+    );
+  }
+  return secrets;
+}

@@ -118,7 +118,7 @@ export async function startInProcessBot(
     config,
     slack:
       options.mode === 'http'
-        ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123', port: 0, host: '127.0.0.1' }
+        ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123' }
         : { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
     slackApiUrl: emulator.apiUrl,
     store: openSqliteStore({ path: config.store.path }),

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type HookSecrets,
   type MarkSeen,
+  NODE_HEADER,
   SIGNATURE_HEADER,
+  screenKeepalivedHook,
   signHook,
   TIMESTAMP_HEADER,
   verifyKeepalivedHook,
@@ -21,20 +24,46 @@ function seenSet(): MarkSeen & { keys: Set<string> } {
   return Object.assign(fn, { keys });
 }
 
-function signed(body: string, ts: number | string = TS, secret = SECRET) {
+function signed(body: string, ts: number | string = TS, secret = SECRET, node = nodeOf(body)) {
   return {
     headers: <Record<string, string | string[]>>{
       [TIMESTAMP_HEADER]: String(ts),
-      [SIGNATURE_HEADER]: signHook(secret, ts, body),
+      [NODE_HEADER]: node,
+      [SIGNATURE_HEADER]: signHook(secret, ts, node, body),
     },
     rawBody: Buffer.from(body),
   };
 }
 
+/** The body's node when it has one, so a signed request names the node it speaks for. */
+function nodeOf(body: string): string {
+  try {
+    const node = (JSON.parse(body) as { node?: unknown }).node;
+    return typeof node === 'string' && /^[a-z-]+$/.test(node) ? node : 'pi-b';
+  } catch {
+    return 'pi-b';
+  }
+}
+
+const KNOWN = new Set(['pi-a', 'pi-b']);
+const SHARED: HookSecrets = { shared: SECRET, perNode: new Map() };
+
 const BODY = JSON.stringify({ node: 'pi-b', instance: 'VI_1', state: 'MASTER', at: '2024-05-01T03:12:06Z' });
 
-function verify(request: ReturnType<typeof signed>, markSeen: MarkSeen = seenSet(), nowMs = NOW) {
-  return verifyKeepalivedHook({ ...request, secret: SECRET, nowMs, replayWindowSec: 300, markSeen });
+function verify(
+  request: ReturnType<typeof signed>,
+  markSeen: MarkSeen = seenSet(),
+  nowMs = NOW,
+  secrets: HookSecrets = SHARED,
+) {
+  return verifyKeepalivedHook({
+    ...request,
+    secrets,
+    knownNodes: KNOWN,
+    nowMs,
+    replayWindowSec: 300,
+    markSeen,
+  });
 }
 
 describe('verifyKeepalivedHook', () => {
@@ -66,13 +95,13 @@ describe('verifyKeepalivedHook', () => {
 
   it('accepts upper-case hex and surrounding spaces', async () => {
     const request = signed(BODY);
-    const sig = signHook(SECRET, TS, BODY);
-    request.headers[SIGNATURE_HEADER] = ` v1=${sig.slice(3).toUpperCase()} `;
+    const sig = signHook(SECRET, TS, 'pi-b', BODY);
+    request.headers[SIGNATURE_HEADER] = ` v2=${sig.slice(3).toUpperCase()} `;
     expect((await verify(request)).ok).toBe(true);
   });
 
   it('refuses unsigned requests', async () => {
-    for (const drop of [TIMESTAMP_HEADER, SIGNATURE_HEADER]) {
+    for (const drop of [TIMESTAMP_HEADER, NODE_HEADER, SIGNATURE_HEADER]) {
       const request = signed(BODY);
       delete request.headers[drop];
       expect(await verify(request)).toMatchObject({
@@ -87,10 +116,13 @@ describe('verifyKeepalivedHook', () => {
     const cases: Array<Record<string, string | string[]>> = [
       { [TIMESTAMP_HEADER]: 'yesterday' },
       { [TIMESTAMP_HEADER]: `${TS}.5` },
-      { [SIGNATURE_HEADER]: 'v2=00' },
-      { [SIGNATURE_HEADER]: `v1=${'z'.repeat(64)}` },
-      { [SIGNATURE_HEADER]: 'v1=abcd' },
+      { [SIGNATURE_HEADER]: 'v3=00' },
+      { [SIGNATURE_HEADER]: `v2=${'z'.repeat(64)}` },
+      { [SIGNATURE_HEADER]: 'v2=abcd' },
+      { [SIGNATURE_HEADER]: `v1=${'a'.repeat(64)}` },
       { [TIMESTAMP_HEADER]: [String(TS), String(TS)] },
+      { [NODE_HEADER]: 'pi b' },
+      { [NODE_HEADER]: ['pi-a', 'pi-b'] },
     ];
     for (const override of cases) {
       const request = signed(BODY);
@@ -146,7 +178,11 @@ describe('verifyKeepalivedHook', () => {
     });
     const bytes = Buffer.from([0x7b, 0xff, 0x7d]);
     const request = {
-      headers: { [TIMESTAMP_HEADER]: String(TS), [SIGNATURE_HEADER]: signHook(SECRET, TS, bytes) },
+      headers: {
+        [TIMESTAMP_HEADER]: String(TS),
+        [NODE_HEADER]: 'pi-b',
+        [SIGNATURE_HEADER]: signHook(SECRET, TS, 'pi-b', bytes),
+      },
       rawBody: bytes,
     };
     expect(await verify(request)).toMatchObject({ ok: false, status: 400 });
@@ -160,10 +196,65 @@ describe('verifyKeepalivedHook', () => {
 });
 
 describe('signHook', () => {
-  it('is HMAC-SHA256 over "<ts>.<body>", as openssl computes it', async () => {
-    // printf '%s.%s' 1714533127 '{}' | openssl dgst -sha256 -hmac key
-    const expected = 'v1=e10a4a8eaad0066a8cf9fc1098a7a4f40622985f1cca4277cc7bf8ebb0257934';
-    expect(signHook('key', 1714533127, '{}')).toBe(expected);
-    expect(signHook('key', '1714533127', Buffer.from('{}'))).toBe(expected);
+  it('is HMAC-SHA256 over "<ts>.<node>.<body>", as openssl computes it', async () => {
+    // printf '%s.%s.%s' 1714533127 pi-a '{}' | openssl dgst -sha256 -hmac key
+    const expected = 'v2=6a6212f8791576c3ac8b723f1601710579cffa3a80bf9b7ce901f18f3e0aff9a';
+    expect(signHook('key', 1714533127, 'pi-a', '{}')).toBe(expected);
+    expect(signHook('key', '1714533127', 'pi-a', Buffer.from('{}'))).toBe(expected);
+  });
+});
+
+describe('per-node secrets and unknown nodes', () => {
+  const perNode: HookSecrets = { shared: SECRET, perNode: new Map([['pi-a', 'pi-a-own-secret-0123456789']]) };
+  const bodyOf = (node: string) => JSON.stringify({ node, instance: 'VI_1', state: 'MASTER' });
+
+  it('refuses a node the configuration does not name (403, flagged for the audit), whatever it signs with', async () => {
+    const verdict = await verify(signed(bodyOf('evil-node')));
+    expect(verdict).toEqual({
+      ok: false,
+      status: 403,
+      error: 'unknown node evil-node',
+      unknownNode: 'evil-node',
+    });
+  });
+
+  it("takes a node's own secret, and then not the shared one; other nodes still sign with the shared one", async () => {
+    const own = 'pi-a-own-secret-0123456789';
+    expect((await verify(signed(bodyOf('pi-a'), TS, own), seenSet(), NOW, perNode)).ok).toBe(true);
+    expect(await verify(signed(bodyOf('pi-a'), TS, SECRET), seenSet(), NOW, perNode)).toMatchObject({
+      status: 401,
+      error: 'bad signature',
+    });
+    expect((await verify(signed(bodyOf('pi-b'), TS, SECRET), seenSet(), NOW, perNode)).ok).toBe(true);
+    expect(await verify(signed(bodyOf('pi-b'), TS, own), seenSet(), NOW, perNode)).toMatchObject({
+      status: 401,
+    });
+  });
+
+  it('refuses a known node without a secret when there is no shared one', async () => {
+    const only: HookSecrets = { shared: undefined, perNode: perNode.perNode };
+    expect(await verify(signed(bodyOf('pi-b')), seenSet(), NOW, only)).toMatchObject({
+      ok: false,
+      status: 403,
+    });
+  });
+
+  it('refuses a body that names another node than the signed header', async () => {
+    expect(await verify(signed(bodyOf('pi-a'), TS, SECRET, 'pi-b'))).toMatchObject({
+      ok: false,
+      status: 422,
+    });
+  });
+
+  it('decides from the headers alone, before the body', async () => {
+    const { headers } = signed(bodyOf('pi-b'));
+    const screened = screenKeepalivedHook({
+      headers,
+      nowMs: NOW,
+      replayWindowSec: 300,
+      knownNodes: KNOWN,
+      secrets: SHARED,
+    });
+    expect(screened).toMatchObject({ ok: true, node: 'pi-b', secret: SECRET });
   });
 });
