@@ -19,8 +19,9 @@ export function configCheck(file: string | undefined, io: CliIo): number {
       io.stderr.write(`${error.file}: ${error.problems.length} problem(s)\n`);
       for (const p of error.problems) {
         const where = p.path === '' ? '(file)' : p.path;
-        const seen = p.value === undefined ? 'missing' : `got ${p.value}`;
-        io.stderr.write(`  ✗ ${where}: ${p.message} (${seen})\n      fix: ${p.fix}\n`);
+        // A problem with the whole file has no value to show.
+        const seen = p.value !== undefined ? ` (got ${p.value})` : p.path === '' ? '' : ' (missing)';
+        io.stderr.write(`  ✗ ${where}: ${p.message}${seen}\n      fix: ${p.fix}\n`);
       }
       return ExitCode.ConfigError;
     }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -137,21 +137,87 @@ function findSecrets(value: unknown, path: string[], out: ConfigProblem[]): void
   }
 }
 
+/**
+ * Bounds on what a configuration file may be. A real one is a few KiB and a few levels deep; the
+ * bounds turn a hostile or corrupt file (an alias bomb, a cycle, megabytes of brackets, a device
+ * file) into a ConfigError instead of a stack overflow, an endless read or an out-of-memory.
+ */
+export const CONFIG_LIMITS = {
+  /** Bytes read from the file; a longer file is refused without parsing it. */
+  maxBytes: 1024 * 1024,
+  /** Nesting of mappings and sequences in the parsed document. */
+  maxDepth: 32,
+  /** yaml's guard against alias expansion (billion laughs); yaml's own default. */
+  maxAliasCount: 100,
+} as const;
+
+function fileProblem(message: string, fix: string): ConfigProblem {
+  return { path: '', value: undefined, message, fix };
+}
+
 /** Parses YAML text into a validated, frozen configuration, or throws ConfigError with every problem. */
 export function parseConfig(text: string, file: string): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  try {
+    return parseUnguarded(text, file);
+  } catch (error) {
+    if (error instanceof OkomeError) throw error;
+    // Whatever a parser or validator throws on some input is still a problem with the file.
+    throw new ConfigError(file, [
+      fileProblem(
+        `cannot be read as a configuration: ${error instanceof Error ? error.message : String(error)}`,
+        'compare the file with config/okome.example.yml',
+      ),
+    ]);
+  }
+}
+
+function parseUnguarded(text: string, file: string): LoadedConfig {
+  if (text.includes('\u0000')) {
+    throw new ConfigError(file, [
+      fileProblem('not a text file (it contains NUL bytes)', 'point --config at the YAML configuration'),
+    ]);
+  }
+  const doc = parseDocument(text, {
+    prettyErrors: false,
+    uniqueKeys: true,
+    // yaml's warnings (odd keys, unknown tags) would go to the process's stderr; the schema judges.
+    logLevel: 'error',
+  });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({
-        path: '',
-        value: undefined,
-        message: `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
-        fix: 'correct the YAML at the line and column given',
-      })),
+      // Garbage makes thousands of syntax errors; the first few say what is wrong.
+      doc.errors
+        .slice(0, 10)
+        .map((e) =>
+          /call stack|stack overflow/i.test(e.message)
+            ? fileProblem(
+                `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
+                'a configuration needs a few levels: compare with config/okome.example.yml',
+              )
+            : fileProblem(
+                `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
+                'correct the YAML at the line and column given',
+              ),
+        ),
     );
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: CONFIG_LIMITS.maxAliasCount });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(file, [
+      /excessive alias/i.test(message)
+        ? fileProblem(
+            `its YAML aliases (*name) expand too much (more than ${CONFIG_LIMITS.maxAliasCount} values)`,
+            'write the repeated values out, or use fewer aliases',
+          )
+        : fileProblem(`a YAML alias cannot be resolved: ${message}`, 'define each &anchor before its *alias'),
+    ]);
+  }
+  const shapeProblem = checkShape(raw);
+  if (shapeProblem !== undefined) throw new ConfigError(file, [shapeProblem]);
   const problems: ConfigProblem[] = [];
   findSecrets(raw, [], problems);
   const result = configSchema.safeParse(raw ?? {});
@@ -183,6 +249,36 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return resolveConfig(result.data, file);
+}
+
+/**
+ * A cycle (`a: &x [*x]`) or a deep nest in the parsed value; walked without recursion so the
+ * check itself cannot overflow. The recursive walks after it (secrets, schema) are then safe.
+ */
+function checkShape(root: unknown): ConfigProblem | undefined {
+  const stack: Array<{ value: unknown; depth: number; ancestors: ReadonlySet<object> }> = [
+    { value: root, depth: 0, ancestors: new Set() },
+  ];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth, ancestors } = item;
+    if (value === null || typeof value !== 'object') continue;
+    if (ancestors.has(value)) {
+      return fileProblem(
+        'a YAML alias refers to a value that contains it (a cycle)',
+        'remove the alias (*name) that points back at its own anchor (&name)',
+      );
+    }
+    if (depth >= CONFIG_LIMITS.maxDepth) {
+      return fileProblem(
+        `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
+        'a configuration needs a few levels: compare with config/okome.example.yml',
+      );
+    }
+    const inside = new Set(ancestors).add(value);
+    for (const child of Object.values(value))
+      stack.push({ value: child, depth: depth + 1, ancestors: inside });
+  }
+  return undefined;
 }
 
 function resolveConfig(config: Config, file: string): LoadedConfig {
@@ -217,12 +313,32 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Reads and parses a configuration file. */
+/** Reads and parses a configuration file; every failure is an OkomeError (ConfigError for the content). */
 export function loadConfig(file: string): LoadedConfig {
-  let text: string;
+  return parseConfig(readConfigText(file), file);
+}
+
+/** The file's text, read up to the size limit (a FIFO or /dev/zero ends there too). */
+function readConfigText(file: string): string {
+  let fd: number | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
+    const buffer = Buffer.alloc(CONFIG_LIMITS.maxBytes + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) {
+      n = readSync(fd, buffer, length, buffer.length - length, null);
+    }
+    if (length > CONFIG_LIMITS.maxBytes) {
+      throw new ConfigError(file, [
+        fileProblem(
+          `the file is larger than ${CONFIG_LIMITS.maxBytes / 1024} KiB`,
+          'point --config at the YAML configuration (a real one is a few KiB)',
+        ),
+      ]);
+    }
+    return buffer.toString('utf8', 0, length);
   } catch (error) {
+    if (error instanceof OkomeError) throw error;
     const code =
       (error as NodeJS.ErrnoException).code === 'ENOENT'
         ? ErrorCode.ConfigNotFound
@@ -235,8 +351,9 @@ export function loadConfig(file: string): LoadedConfig {
         userSafe: true,
       },
     );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return parseConfig(text, file);
 }
 
 /** Where the configuration is: `--config` wins over OKOME_CONFIG. */
