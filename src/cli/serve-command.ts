@@ -41,7 +41,17 @@ export async function serveCommand(
   const env = readEnvOptions(io.env);
   const slack = slackModeFrom(env);
   const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
-  const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? config.log.level });
+  const logger = createLogger({
+    level: io.env.OKOME_LOG_LEVEL ?? config.log.level,
+    secrets: [
+      slack.botToken,
+      slack.kind === 'socket' ? slack.appToken : slack.signingSecret,
+      env.alertmanagerToken,
+      env.keepalivedHookSecret,
+      ...nodeHookSecrets.values(),
+      env.redisPassword,
+    ],
+  });
   const storePath = isAbsolute(config.store.path)
     ? config.store.path
     : resolve(dirname(file), config.store.path);
