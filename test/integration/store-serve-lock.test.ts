@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isOkomeError } from '../../src/errors.js';
 import { fileServeLock, serveLockPath } from '../../src/store/serve-lock.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import { waitFor } from '../support/slack-emulator/index.js';
 
 /**
  * The store's serve lock and its read-only open (issue 16 point 2), in one process; the test of
@@ -43,6 +45,44 @@ describe('the serve lock', () => {
     expect((await refusal(third.acquire())).message).toContain('PID 5151');
     await second.release();
   });
+
+  it('lets exactly one of six processes in when they race for it at once', async () => {
+    const store = join(dir, 'okome.db');
+    // Each process waits for "go" on stdin, tries once, says how it went and holds until stdin ends.
+    const script = `
+      import { fileServeLock } from './src/store/serve-lock.ts';
+      const lock = fileServeLock(${JSON.stringify(store)});
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', async () => {
+        try { await lock.acquire(); process.stdout.write('held\\n'); }
+        catch (e) { process.stdout.write(e.code + ' ' + e.message + '\\n'); }
+        process.stdin.once('end', () => lock.release());
+      });`;
+    const racers = Array.from({ length: 6 }, () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: join(import.meta.dirname, '../..'),
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      return { child, out: () => out };
+    });
+    try {
+      await waitFor(() => racers.every((r) => r.out().includes('ready')), 20_000, 'six racers ready');
+      for (const r of racers) r.child.stdin.write('go\n');
+      await waitFor(() => racers.every((r) => r.out().split('\n').length > 2), 10_000, 'every racer done');
+      const held = racers.filter((r) => r.out().includes('held'));
+      expect(held).toHaveLength(1);
+      for (const r of racers.filter((x) => !held.includes(x))) {
+        expect(r.out()).toContain(`OKOME_SERVE_LOCK_HELD another okome serve (PID ${held[0]?.child.pid} `);
+      }
+    } finally {
+      for (const r of racers) r.child.stdin.end();
+      await Promise.all(racers.map((r) => new Promise((resolve) => r.child.once('exit', resolve))));
+    }
+  }, 40_000);
 
   it('leaves the store file itself unlocked: a reader and a writer connection open beside the holder', async () => {
     const path = join(dir, 'okome.db');
