@@ -3,7 +3,7 @@ import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
 import { readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createLogger, type Logger, scrubSecrets } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
 import type { SlackMode } from '../slack/bolt-app.js';
 import { fileServeLock } from '../store/serve-lock.js';
@@ -102,7 +102,7 @@ async function runBot(
     await probes.close();
     await store.close();
     io.stderr.write(
-      `okome serve: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+      `okome serve: could not start: ${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
     );
     return ExitCode.ConfigError;
   }
