@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, OkomeError } from '../errors.js';
 import {
@@ -144,7 +144,7 @@ function findSecrets(value: unknown, path: string[], out: ConfigProblem[]): void
  */
 export const CONFIG_LIMITS = {
   /** Bytes read from the file; a longer file is refused without parsing it. */
-  maxBytes: 1024 * 1024,
+  maxBytes: 256 * 1024,
   /** Nesting of mappings and sequences in the parsed document. */
   maxDepth: 32,
   /** yaml's guard against alias expansion (billion laughs); yaml's own default. */
@@ -161,6 +161,14 @@ export function parseConfig(text: string, file: string): LoadedConfig {
     return parseUnguarded(text, file);
   } catch (error) {
     if (error instanceof OkomeError) throw error;
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new ConfigError(file, [
+        fileProblem(
+          `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
+          'a configuration needs a few levels: compare with config/okome.example.yml',
+        ),
+      ]);
+    }
     // Whatever a parser or validator throws on some input is still a problem with the file.
     throw new ConfigError(file, [
       fileProblem(
@@ -177,9 +185,13 @@ function parseUnguarded(text: string, file: string): LoadedConfig {
       fileProblem('not a text file (it contains NUL bytes)', 'point --config at the YAML configuration'),
     ]);
   }
+  const lines = new LineCounter();
   const doc = parseDocument(text, {
     prettyErrors: false,
-    uniqueKeys: true,
+    lineCounter: lines,
+    // yaml's own duplicate-key check compares each key with every earlier one: a megabyte of
+    // keys takes a minute. duplicateKeys() below does it with a set.
+    uniqueKeys: false,
     // yaml's warnings (odd keys, unknown tags) would go to the process's stderr; the schema judges.
     logLevel: 'error',
   });
@@ -202,6 +214,8 @@ function parseUnguarded(text: string, file: string): LoadedConfig {
         ),
     );
   }
+  const duplicates = duplicateKeys(doc, lines);
+  if (duplicates.length > 0) throw new ConfigError(file, duplicates);
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: CONFIG_LIMITS.maxAliasCount });
@@ -249,6 +263,34 @@ function parseUnguarded(text: string, file: string): LoadedConfig {
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return resolveConfig(result.data, file);
+}
+
+/** Keys written twice in one mapping (the later would silently win), by line. */
+function duplicateKeys(doc: Document, lines: LineCounter): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const { key } of map.items) {
+        if (!isScalar(key)) continue;
+        const id = `${typeof key.value}:${String(key.value)}`;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        const line = key.range == null ? '' : ` (line ${lines.linePos(key.range[0]).line})`;
+        problems.push(
+          fileProblem(
+            `the key ${render(key.value) ?? '?'} is written twice in one mapping${line}`,
+            'keep one of them',
+          ),
+        );
+        if (problems.length >= 10) return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return problems;
 }
 
 /**

@@ -64,16 +64,50 @@ describe('okome config check on hostile files', () => {
   });
 
   it('refuses deep nesting, in flow and block style, parsed or not', async () => {
-    expectRefused(await check(`${'['.repeat(200_000)}${']'.repeat(200_000)}`), /nests too deeply/);
-    expectRefused(await check(`a:\n  ${'- '.repeat(50_000)}x\n`), /nests too deeply/);
+    const half = CONFIG_LIMITS.maxBytes / 2 - 8;
+    expectRefused(await check(`${'['.repeat(half)}${']'.repeat(half)}`), /nests too deeply/);
+    expectRefused(await check(`a:\n  ${'- '.repeat(half)}x\n`), /nests too deeply/);
     // Deep enough for the limit, shallow enough for the parser.
     expectRefused(await check(`vip: ${'['.repeat(100)}1${']'.repeat(100)}\n`), /nests too deeply/);
   });
 
   it('refuses a file over the size limit, and a device that never ends, without reading it all', async () => {
-    expectRefused(await check(`# ${'x'.repeat(CONFIG_LIMITS.maxBytes)}\n`), /larger than 1024 KiB/);
+    expectRefused(
+      await check(`# ${'x'.repeat(CONFIG_LIMITS.maxBytes)}\n`),
+      new RegExp(`larger than ${CONFIG_LIMITS.maxBytes / 1024} KiB`),
+    );
     expectRefused(await checkFile('/dev/zero'), /larger than|NUL/);
   });
+
+  it('answers files of many keys, repeated keys and anchors within seconds', async () => {
+    /** Lines until the text is `bytes` long (newlines included), never more. */
+    const fill = (line: (i: number) => string, bytes: number) => {
+      const out: string[] = [];
+      for (let i = 0, size = 0; size + line(i).length + 1 <= bytes; size += line(i).length + 1, i++)
+        out.push(line(i));
+      return out.join('\n');
+    };
+    const inputs = [
+      // Over the limit: refused unread (yaml's own duplicate-key check took 67 s on a MiB of keys).
+      fill((i) => `key${i}: value`, 1024 * 1024),
+      fill((i) => `k${i}: v`, CONFIG_LIMITS.maxBytes - 16),
+      fill(() => 'k: v', CONFIG_LIMITS.maxBytes - 16),
+      fill((i) => `a${i}: &x${i} v`, CONFIG_LIMITS.maxBytes - 16),
+      `{${fill((i) => `k${i}: v,`, CONFIG_LIMITS.maxBytes - 16)}}`,
+    ];
+    for (const text of inputs) {
+      const t0 = performance.now();
+      const r = await check(text);
+      expect(performance.now() - t0).toBeLessThan(5000);
+      expectRefused(r);
+      if (text.length < CONFIG_LIMITS.maxBytes) expect(r.stderr).not.toContain('larger than');
+      // Thousands of problems are summed up, not printed one by one.
+      expect(r.stderr.split('\n').length).toBeLessThan(120);
+    }
+    expect((await check(fill(() => 'k: v', 100))).stderr).toMatch(
+      /the key "k" is written twice .*\(line 2\)/,
+    );
+  }, 60_000);
 
   it('refuses binary garbage and NUL bytes', async () => {
     expectRefused(await check(Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919 + 13) % 256)));
