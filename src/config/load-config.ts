@@ -155,6 +155,13 @@ function fileProblem(message: string, fix: string): ConfigProblem {
   return { path: '', value: undefined, message, fix };
 }
 
+function tooDeep(): ConfigProblem {
+  return fileProblem(
+    `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
+    'a configuration needs a few levels: compare with config/okome.example.yml',
+  );
+}
+
 /** Parses YAML text into a validated, frozen configuration, or throws ConfigError with every problem. */
 export function parseConfig(text: string, file: string): LoadedConfig {
   try {
@@ -162,12 +169,7 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   } catch (error) {
     if (error instanceof OkomeError) throw error;
     if (error instanceof RangeError && /call stack/i.test(error.message)) {
-      throw new ConfigError(file, [
-        fileProblem(
-          `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
-          'a configuration needs a few levels: compare with config/okome.example.yml',
-        ),
-      ]);
+      throw new ConfigError(file, [tooDeep()]);
     }
     // Whatever a parser or validator throws on some input is still a problem with the file.
     throw new ConfigError(file, [
@@ -199,19 +201,15 @@ function parseUnguarded(text: string, file: string): LoadedConfig {
     throw new ConfigError(
       file,
       // Garbage makes thousands of syntax errors; the first few say what is wrong.
-      doc.errors
-        .slice(0, 10)
-        .map((e) =>
-          /call stack|stack overflow/i.test(e.message)
-            ? fileProblem(
-                `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
-                'a configuration needs a few levels: compare with config/okome.example.yml',
-              )
-            : fileProblem(
-                `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
-                'correct the YAML at the line and column given',
-              ),
-        ),
+      doc.errors.slice(0, 10).map((e) => {
+        // yaml turns its own stack overflow on deep nesting into an error like any other.
+        if (/call stack|stack overflow/i.test(e.message)) return tooDeep();
+        const at = lines.linePos(e.pos[0]);
+        return fileProblem(
+          `YAML syntax at line ${at.line}, column ${at.col}: ${e.message.split('\n')[0] ?? e.code}`,
+          'correct the YAML there',
+        );
+      }),
     );
   }
   const duplicates = duplicateKeys(doc, lines);
@@ -310,12 +308,7 @@ function checkShape(root: unknown): ConfigProblem | undefined {
         'remove the alias (*name) that points back at its own anchor (&name)',
       );
     }
-    if (depth >= CONFIG_LIMITS.maxDepth) {
-      return fileProblem(
-        `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
-        'a configuration needs a few levels: compare with config/okome.example.yml',
-      );
-    }
+    if (depth >= CONFIG_LIMITS.maxDepth) return tooDeep();
     const inside = new Set(ancestors).add(value);
     for (const child of Object.values(value))
       stack.push({ value: child, depth: depth + 1, ancestors: inside });
