@@ -137,8 +137,11 @@ export class IncidentService {
   /** The incident's thread: its root message, posted now with `root` when it has none. */
   async ensureThread(record: IncidentRecord, root: () => MessagePayload): Promise<string> {
     if (record.rootRef !== null) return record.rootRef;
-    // The root post and the incident's pointer to it commit together.
+    // The root post and the incident's pointer to it commit together; read again inside, since
+    // another caller (an alert batch, a diagnosis) may have opened the thread since `record` was read.
     return this.deps.store.atomically(async () => {
+      const latest = await this.deps.store.incidentById(record.id);
+      if (latest?.rootRef != null) return latest.rootRef;
       const ref = await this.deps.outbox.enqueuePost({ channel: record.channel, payload: root() });
       await this.deps.store.setIncidentRootRef(record.id, ref);
       return ref;

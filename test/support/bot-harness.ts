@@ -10,6 +10,7 @@ import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
 import { createLogger } from '../../src/logger.js';
 import { createProbes } from '../../src/probes/create-probes.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { Store } from '../../src/store/store-port.js';
 
 /**
  * A configuration for in-process bot tests: the example's shape, every address on loopback
@@ -108,20 +109,52 @@ export async function answeringPiHttp(): Promise<{
   };
 }
 
+/**
+ * Every store call waits for the next turn of the event loop first, as a call to a database
+ * over the network does: work that only interleaves at I/O (two webhooks, two diagnoses) does.
+ */
+export function withStoreLatency(store: Store): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
 /** The bot in-process (createApp) against an emulator, as the serve command would build it. */
 export async function startInProcessBot(
   config: LoadedConfig,
   emulator: { readonly apiUrl: string },
-  options: { mode?: 'socket' | 'http'; redisSampleIntervalMs?: number } = {},
+  options: {
+    mode?: 'socket' | 'http';
+    redisSampleIntervalMs?: number;
+    alertmanagerToken?: string;
+    /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
+    wrapStore?: (store: Store) => Store;
+  } = {},
 ): Promise<RunningApp> {
+  const store = openSqliteStore({ path: config.store.path });
   return createApp({
+    ...(options.alertmanagerToken === undefined
+      ? {}
+      : {
+          webhooks: {
+            alertmanagerToken: options.alertmanagerToken,
+            keepalivedSecrets: { shared: undefined, perNode: new Map() },
+          },
+        }),
     config,
     slack:
       options.mode === 'http'
         ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123' }
         : { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
     slackApiUrl: emulator.apiUrl,
-    store: openSqliteStore({ path: config.store.path }),
+    store: options.wrapStore?.(store) ?? store,
     probes: createProbes(config, { redisPassword: undefined }),
     logger: createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
