@@ -293,7 +293,7 @@ export class ApprovalsService {
       await this.carryOut(cancelled);
       this.threadNotice(
         approved,
-        `:raised_hand: Not run: ${changed.join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
+        `:raised_hand: Not run: ${changed.map((c) => this.deps.presenter.outside(c)).join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
       );
       return;
     }
