@@ -213,6 +213,28 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     return {
       reply: undefined,
       later: async () => {
+        // The Ack button lives on the incident's root: a click from anywhere else does nothing.
+        const record = incidents.byId(id);
+        const root = record?.rootRef == null ? undefined : store.message(record.rootRef);
+        if (root?.ts == null || root.channel !== input.channelId || root.ts !== input.messageTs) {
+          store.appendAudit({
+            at: now(),
+            approvalId: null,
+            incidentId: record === undefined ? null : id,
+            actionId: null,
+            actor: input.userId,
+            event: 'acknowledge',
+            verdict: 'refused',
+            code: 'not-from-card',
+            reason: "the click did not come from the incident's root message",
+            stateBefore: record?.status ?? null,
+            stateAfter: record?.status ?? null,
+            targets: [],
+            commands: [],
+          });
+          log.warn({ incident: id, user: input.userId }, 'Ack not from the incident root ignored');
+          return;
+        }
         const who = await responderOrApprover(input.userId);
         const result = who.allowed
           ? incidents.acknowledge(id, input.userId)

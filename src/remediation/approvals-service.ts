@@ -161,6 +161,28 @@ export class ApprovalsService {
       this.ephemeral(input, 'This approval no longer exists. Run `/okome status` for a fresh diagnosis.');
       return;
     }
+    // A signed click is only as good as where it came from: the card the bot posted this
+    // approval on. Any other channel or message (a forged or replayed payload) decides nothing.
+    const card = this.cardOf(id);
+    if (card === undefined || card.channel !== input.channelId || card.ts !== input.messageTs) {
+      store.appendAudit({
+        at: this.deps.now(),
+        approvalId: id,
+        incidentId: before.incidentId,
+        actionId: before.actionId,
+        actor: input.userId,
+        event: verb === 'approve' ? 'click-approve' : 'click-reject',
+        verdict: 'refused',
+        code: 'not-from-card',
+        reason: `the click came from ${String(input.channelId).slice(0, 32)}/${String(input.messageTs).slice(0, 32)}, not from the approval's card`,
+        stateBefore: before.state,
+        stateAfter: before.state,
+        targets: [...before.targets],
+        commands: before.commands.map((c) => `${c.node}: ${c.command}`),
+      });
+      this.log.warn({ approval: id, user: input.userId }, 'click not from the approval card ignored');
+      return;
+    }
     const authorization = await authorizeApprover(input.userId, config.slack.approvers, directory);
     const event: ApprovalEvent =
       verb === 'approve'
@@ -171,6 +193,13 @@ export class ApprovalsService {
       this.ephemeral(input, decision.reason);
     }
     await this.carryOut(decision, input);
+  }
+
+  /** Where the approval's card is in Slack, once posted. */
+  private cardOf(id: string): { channel: string; ts: string } | undefined {
+    const ref = this.deps.store.approvalCardRef(id);
+    const message = ref === undefined ? undefined : this.deps.store.message(ref);
+    return message?.ts == null ? undefined : { channel: message.channel, ts: message.ts };
   }
 
   private apply(id: string, event: ApprovalEvent): Decision {
