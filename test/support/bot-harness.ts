@@ -112,7 +112,11 @@ export async function answeringPiHttp(): Promise<{
 export async function startInProcessBot(
   config: LoadedConfig,
   emulator: { readonly apiUrl: string },
-  options: { mode?: 'socket' | 'http'; redisSampleIntervalMs?: number } = {},
+  options: {
+    mode?: 'socket' | 'http';
+    redisSampleIntervalMs?: number;
+    webhooks?: { alertmanagerToken?: string; keepalivedSecret?: string };
+  } = {},
 ): Promise<RunningApp> {
   return createApp({
     config,
@@ -125,5 +129,13 @@ export async function startInProcessBot(
     probes: createProbes(config, { redisPassword: undefined }),
     logger: createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
+    ...(options.webhooks === undefined
+      ? {}
+      : {
+          webhooks: {
+            alertmanagerToken: options.webhooks.alertmanagerToken,
+            keepalivedSecret: options.webhooks.keepalivedSecret,
+          },
+        }),
   });
 }
