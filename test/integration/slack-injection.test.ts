@@ -246,6 +246,8 @@ describe('mention and link injection', () => {
       problemsOf(s.text).map((p) => `${s.where}: ${p}: ${s.text.slice(0, 160)}`),
     );
     expect(bad).toEqual([]);
+    // A node label naming no configured node is shown as "unknown node", never as a name.
+    expect(shown.some((s) => s.text.includes('`NginxDown` on unknown node'))).toBe(true);
     // The corpus did reach Slack: each string (the long one at least in part) is shown escaped.
     for (const [i, raw] of CORPUS.entries()) {
       const whole = `q${i}[${slackEscaped(raw).slice(0, 500)}`.toLowerCase();
