@@ -8,6 +8,7 @@ import {
   startInProcessBot,
 } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+import { CORPUS, everythingShown, marked, problemsOf, slackEscaped } from '../support/slack-text-audit.js';
 
 /**
  * An injection corpus through every field a user or an alert controls (alert labels and
@@ -17,20 +18,6 @@ import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulato
  * escaped, and the only `<…>` left are the bot's own mentions and links.
  */
 
-const CORPUS = [
-  '<!channel>',
-  '<!here>',
-  '<!everyone>',
-  '<@U0VICTIM>',
-  '<#C0VICTIM>',
-  '<https://x|y>',
-  '&lt;',
-  '<!channel>'.repeat(1024),
-  'ünïcødé ☃ 😀 ‮<!here|here>',
-] as const;
-
-/** Each corpus string behind a marker, so its every appearance can be found and judged. */
-const marked = (i: number) => `Q${i}[${CORPUS[i]}]`;
 const TOKEN = 'am-token-for-tests';
 
 let emu: SlackEmulator;
@@ -51,72 +38,6 @@ afterAll(async () => {
   await piHttp?.close();
   cfg?.cleanup();
 });
-
-const slackEscaped = (s: string) =>
-  s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-
-/** Every string a message shows: `text` of the message, of its blocks and of their elements. */
-function shownTexts(value: unknown, key = '', out: string[] = []): string[] {
-  if (typeof value === 'string') {
-    if (key === 'text' || key === 'alt_text' || key === 'fallback') out.push(value);
-  } else if (Array.isArray(value)) {
-    for (const v of value) shownTexts(v, key === 'blocks' || key === 'elements' ? '' : key, out);
-  } else if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) shownTexts(v, k, out);
-  }
-  return out;
-}
-
-/** What the bot may write between < and >: mentions of the test's own users, its channels, permalinks. */
-const OWN_TOKEN =
-  /^(?:@U0(?:APPROVER1|APPROVER2|REQUEST)|#C0(?:OPS|INCIDENT)|https:\/\/emulated\.slack\.test\/[^|<>\s]+\|thread)$/;
-
-/** Problems of one shown string; empty when every outside value in it is escaped. */
-function problemsOf(text: string): string[] {
-  const problems: string[] = [];
-  for (const m of text.matchAll(/<([^<>]*)>/g)) {
-    if (!OWN_TOKEN.test(m[1] ?? '')) problems.push(`raw <${(m[1] ?? '').slice(0, 40)}>`);
-  }
-  const stray = text.replaceAll(/<([^<>]*)>/g, '');
-  if (/[<>]/.test(stray)) problems.push('a stray < or >');
-  if (/&(?!amp;|lt;|gt;)/.test(text)) problems.push('an & that starts no entity');
-  for (let i = 0; i < CORPUS.length; i += 1) {
-    const expected = `${slackEscaped(CORPUS[i] ?? '')}]`.toLowerCase();
-    const lower = text.toLowerCase();
-    const marker = `q${i}[`;
-    for (let at = lower.indexOf(marker); at >= 0; at = lower.indexOf(marker, at + 1)) {
-      const after = lower.slice(at + marker.length);
-      let n = 0;
-      while (n < after.length && n < expected.length && after[n] === expected[n]) n += 1;
-      if (n === expected.length) continue;
-      // Clipped or sliced: the cut must fall between characters of the raw text, never inside
-      // an entity (an escaped `&lt;` cut to `&l`, or a raw `&lt;` where `&amp;lt;` belongs).
-      const kept = after.slice(0, n);
-      if (/&[a-z]*$/.test(kept)) problems.push(`corpus ${i} cut inside an entity or not escaped`);
-    }
-  }
-  return problems;
-}
-
-interface Shown {
-  readonly where: string;
-  readonly text: string;
-}
-
-/** Every text the bot made Slack show, from every surface the emulator records. */
-function everythingShown(): Shown[] {
-  const out: Shown[] = [];
-  for (const call of emu.calls) {
-    if (!['chat.postMessage', 'chat.update', 'chat.postEphemeral'].includes(call.method)) continue;
-    for (const text of shownTexts(call.params)) out.push({ where: call.method, text });
-  }
-  for (const r of emu.responses)
-    for (const text of shownTexts(r.body)) out.push({ where: 'response_url', text });
-  for (const e of emu.envelopes) {
-    for (const text of shownTexts(e.ack?.payload ?? {})) out.push({ where: `ack of ${e.type}`, text });
-  }
-  return out;
-}
 
 async function drained(): Promise<void> {
   await emu.waitFor(
@@ -240,7 +161,7 @@ describe('mention and link injection', () => {
     );
     await drained();
 
-    const shown = everythingShown();
+    const shown = everythingShown(emu);
     expect(shown.length).toBeGreaterThan(100);
     const bad = shown.flatMap((s) =>
       problemsOf(s.text).map((p) => `${s.where}: ${p}: ${s.text.slice(0, 160)}`),
