@@ -7,6 +7,7 @@ import {
   createKeepalivedRoute,
   type HookRefusalRecord,
 } from './alerts/webhook-routes.js';
+import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
 import { ACK_PREFIX, APPROVE_PREFIX, REJECT_PREFIX } from './domain/action-ids.js';
@@ -32,6 +33,7 @@ import type {
 import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
+import { channelLink } from './slack/render/mrkdwn.js';
 import { slackPresenter } from './slack/slack-presenter.js';
 import type { Store } from './store/store-port.js';
 
@@ -201,11 +203,28 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       },
     }),
   ];
-  const incidentCommands = new IncidentCommands({ store, outbox, incidents });
+  /** Ack and resolve: responders and approvers (user IDs, or members of their user groups). */
+  const responderOrApprover = (user: string) =>
+    authorizeApprover(
+      user,
+      {
+        users: [...config.slack.approvers.users, ...config.slack.responders.users],
+        groups: [...config.slack.approvers.groups, ...config.slack.responders.groups],
+      },
+      directory,
+    );
+  const incidentCommands = new IncidentCommands({
+    store,
+    outbox,
+    incidents,
+    mayResolve: responderOrApprover,
+    now,
+  });
   // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
   const interrupted = await approvals.recover();
   if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   const allowed = new Set(config.slack.allowedChannels);
+  for (const w of configWarnings(config)) log.warn({ path: w.path, fix: w.fix }, w.message);
   const targets = diagnostics.targets();
 
   async function healthReport(_req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -242,11 +261,29 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     return {
       reply: undefined,
       later: async () => {
-        const people = {
-          users: [...config.slack.approvers.users, ...config.slack.responders.users],
-          groups: [...config.slack.approvers.groups, ...config.slack.responders.groups],
-        };
-        const who = await authorizeApprover(input.userId, people, directory);
+        // The Ack button lives on the incident's root: a click from anywhere else does nothing.
+        const record = await incidents.byId(id);
+        const root = record?.rootRef == null ? undefined : await store.message(record.rootRef);
+        if (root?.ts == null || root.channel !== input.channelId || root.ts !== input.messageTs) {
+          await store.appendAudit({
+            at: now(),
+            approvalId: null,
+            incidentId: record === undefined ? null : id,
+            actionId: null,
+            actor: input.userId,
+            event: 'acknowledge',
+            verdict: 'refused',
+            code: 'not-from-card',
+            reason: "the click did not come from the incident's root message",
+            stateBefore: record?.status ?? null,
+            stateAfter: record?.status ?? null,
+            targets: [],
+            commands: [],
+          });
+          log.warn({ incident: id, user: input.userId }, 'Ack not from the incident root ignored');
+          return;
+        }
+        const who = await responderOrApprover(input.userId);
         const result = who.allowed
           ? await incidents.acknowledge(id, input.userId)
           : { ok: false as const, reason: `Only responders and approvers may acknowledge: ${who.reason}` };
@@ -274,7 +311,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         if (allowed.size > 0 && !allowed.has(input.channelId)) {
           return {
             reply: {
-              text: `okome does not answer in this channel. Use ${[...allowed].map((c) => `<#${c}>`).join(', ')}.`,
+              text: `okome does not answer in this channel. Use ${[...allowed].map(channelLink).join(', ')}.`,
             },
             later: undefined,
           };
@@ -289,9 +326,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           case 'invalid':
             return reply(renderUsage(command.problem));
           case 'resolve':
-            return incidentCommands.resolve(command.incident, input.userId);
+            return incidentCommands.resolve(command.incident, input.userId, input.channelId);
           case 'timeline':
-            return reply(await incidentCommands.timeline(command.incident, input.channelId));
+            return reply(await incidentCommands.timeline(command.incident));
           default: {
             const scope =
               command.kind === 'check'

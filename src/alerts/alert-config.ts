@@ -83,8 +83,10 @@ export const alertsConfigSchema = z
 
 export interface AlertIncident {
   readonly incident: IncidentNumber;
-  /** The affected node: a configured node's name when `nodes` resolves it, else the label's host. */
+  /** The affected node: always a configured node's name. */
   readonly node?: string;
+  /** The label named a node no configuration knows: its raw value, never shown as a name. */
+  readonly unknownNode?: string;
 }
 
 /** What incidentForAlert needs to know about configured nodes to resolve `instance="10.0.0.20:9100"`. */
@@ -143,5 +145,7 @@ export function incidentForAlert(
   if (raw === undefined || raw === '') return { incident: entry.incident };
   const host = hostOf(raw);
   const known = nodes.find((n) => n.name === host || n.address === host || n.name === raw);
-  return { incident: entry.incident, node: known?.name ?? host };
+  return known === undefined
+    ? { incident: entry.incident, unknownNode: raw }
+    : { incident: entry.incident, node: known.name };
 }

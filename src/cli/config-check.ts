@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
+import { configWarnings } from '../config/config-warnings.js';
 import { ConfigError, configPath, loadConfig } from '../config/load-config.js';
 import { isOkomeError } from '../errors.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
 const MAX_PROBLEMS_SHOWN = 50;
 
-/** `okome config check [FILE]`: every problem at once, or a one-line summary. */
+/** `okome config check [FILE]`: every problem at once, or a one-line summary and any warnings. */
 export function configCheck(file: string | undefined, io: CliIo): number {
   let path: string;
   try {
@@ -15,6 +16,8 @@ export function configCheck(file: string | undefined, io: CliIo): number {
     io.stdout.write(
       `ok: ${path}: ${config.nodes.length} node(s) (${frontends} frontend), VIP ${config.vip.address}, ${config.actions.length} action(s)\n`,
     );
+    for (const w of configWarnings(config))
+      io.stderr.write(`  ⚠ warning: ${w.path}: ${w.message}\n      fix: ${w.fix}\n`);
     return ExitCode.Ok;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -39,6 +39,9 @@ export interface AlertUseCaseDeps {
   readonly track: (work: Promise<unknown>) => void;
 }
 
+/** What an alert's node label shows as when it names no configured node. */
+export const UNKNOWN_NODE = 'unknown node';
+
 interface Delivery {
   readonly repeated: readonly { readonly fingerprint: string; readonly status: string }[];
   readonly receivedAt: number;
@@ -66,11 +69,13 @@ export class AlertUseCase {
       const labels = { ...batch.commonLabels, ...alert.labels };
       const alertname = labels.alertname ?? 'unnamed';
       const mapped = incidentForAlert(labels, config.alerts.mapping, config.nodes);
-      const node = mapped?.node ?? null;
+      // Only configured names name a node; a label naming another is "unknown node" (its raw
+      // value stays in the timeline's data, never in a message or a key).
+      const node = mapped?.node ?? (mapped?.unknownNode === undefined ? null : UNKNOWN_NODE);
       const key =
         mapped === undefined
           ? incidentKeys.alert(alertname)
-          : incidentKeys.diagnosis(mapped.incident, node === null ? [] : [node]);
+          : incidentKeys.diagnosis(mapped.incident, mapped.node === undefined ? [] : [mapped.node]);
       const title = mapped === undefined ? `Alert ${alertname}` : runbook[mapped.incident].title;
       const { record, how } = await incidents.open({
         key,

@@ -174,6 +174,28 @@ export class ApprovalsService {
       );
       return;
     }
+    // A signed click is only as good as where it came from: the card the bot posted this
+    // approval on. Any other channel or message (a forged or replayed payload) decides nothing.
+    const card = await this.cardOf(id);
+    if (card === undefined || card.channel !== input.channelId || card.ts !== input.messageTs) {
+      await store.appendAudit({
+        at: this.deps.now(),
+        approvalId: id,
+        incidentId: before.incidentId,
+        actionId: before.actionId,
+        actor: input.userId,
+        event: verb === 'approve' ? 'click-approve' : 'click-reject',
+        verdict: 'refused',
+        code: 'not-from-card',
+        reason: `the click came from ${String(input.channelId).slice(0, 32)}/${String(input.messageTs).slice(0, 32)}, not from the approval's card`,
+        stateBefore: before.state,
+        stateAfter: before.state,
+        targets: [...before.targets],
+        commands: before.commands.map((c) => `${c.node}: ${c.command}`),
+      });
+      this.log.warn({ approval: id, user: input.userId }, 'click not from the approval card ignored');
+      return;
+    }
     const authorization = await authorizeApprover(input.userId, config.slack.approvers, directory);
     const event: ApprovalEvent =
       verb === 'approve'
@@ -184,6 +206,13 @@ export class ApprovalsService {
       await this.ephemeral(input, decision.reason);
     }
     await this.carryOut(decision, input);
+  }
+
+  /** Where the approval's card is in Slack, once posted. */
+  private async cardOf(id: string): Promise<{ channel: string; ts: string } | undefined> {
+    const ref = await this.deps.store.approvalCardRef(id);
+    const message = ref === undefined ? undefined : await this.deps.store.message(ref);
+    return message?.ts == null ? undefined : { channel: message.channel, ts: message.ts };
   }
 
   private apply(id: string, event: ApprovalEvent): Promise<Decision> {
@@ -320,7 +349,7 @@ export class ApprovalsService {
       await this.carryOut(cancelled);
       await this.threadNotice(
         approved,
-        `:raised_hand: Not run: ${changed.join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
+        `:raised_hand: Not run: ${changed.map((c) => this.deps.presenter.outside(c)).join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
       );
       return;
     }

@@ -14,12 +14,10 @@ import {
   renderVipNotice,
 } from './render/incident-lifecycle.js';
 import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
-import { clip, escapeText, LIMITS } from './render/mrkdwn.js';
+import { channelLink, clip, escapeClipped, escapeText, LIMITS, mentionUser } from './render/mrkdwn.js';
 import { renderCheckList, renderProgress, renderSummary } from './render/status-message.js';
 
 /** The use cases' messages in Block Kit: the one place that decides how the bot looks in Slack. */
-
-const mention = (u: string): string => (u === 'bot' ? 'the bot' : `<@${u}>`);
 
 export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
   progress: renderProgress,
@@ -33,7 +31,7 @@ export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
       threadHint: (incident) => {
         const thread = options.threadOf(incident);
         if (thread === undefined) return undefined;
-        const link = permalinkTo(thread.ref, { label: 'thread', fallback: `<#${thread.channel}>` });
+        const link = permalinkTo(thread.ref, { label: 'thread', fallback: channelLink(thread.channel) });
         links.set(thread.ref, link);
         return `Thread: ${link.placeholder}`;
       },
@@ -59,5 +57,6 @@ export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
   cannotOffer: (actionId, reason) => ({
     text: clip(`Cannot offer ${escapeText(actionId)}: ${escapeText(reason)}`, LIMITS.messageText),
   }),
-  mention,
+  mention: mentionUser,
+  outside: (text) => escapeClipped(text, 1000),
 };

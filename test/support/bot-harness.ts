@@ -133,19 +133,19 @@ export async function startInProcessBot(
   options: {
     mode?: 'socket' | 'http';
     redisSampleIntervalMs?: number;
-    alertmanagerToken?: string;
+    webhooks?: { alertmanagerToken?: string; keepalivedSecret?: string };
     /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
     wrapStore?: (store: Store) => Store;
   } = {},
 ): Promise<RunningApp> {
   const store = openSqliteStore({ path: config.store.path });
   return createApp({
-    ...(options.alertmanagerToken === undefined
+    ...(options.webhooks === undefined
       ? {}
       : {
           webhooks: {
-            alertmanagerToken: options.alertmanagerToken,
-            keepalivedSecrets: { shared: undefined, perNode: new Map() },
+            alertmanagerToken: options.webhooks.alertmanagerToken,
+            keepalivedSecrets: { shared: options.webhooks.keepalivedSecret, perNode: new Map() },
           },
         }),
     config,

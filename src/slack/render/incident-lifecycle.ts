@@ -6,7 +6,7 @@ import { deadNodeAdvice } from '../../domain/runbook.js';
 import type { RootState, VipNotice } from '../../incidents/presenter.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../../store/store-port.js';
 import { renderIncidentRoot } from './incident-message.js';
-import { clip, escapeText, LIMITS } from './mrkdwn.js';
+import { clip, escapeClipped, escapeText, LIMITS, mentionUser as mention } from './mrkdwn.js';
 import type { SlackMessage } from './status-message.js';
 
 /**
@@ -15,7 +15,6 @@ import type { SlackMessage } from './status-message.js';
  */
 
 const time = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
-const mention = (u: string): string => (u === 'bot' ? 'the bot' : `<@${u}>`);
 const section = (text: string): KnownBlock => ({
   type: 'section',
   text: { type: 'mrkdwn', text: clip(text, LIMITS.sectionText) },
@@ -86,14 +85,17 @@ export function renderPlainRoot(
   if (state.status === 'resolved') {
     blocks.push(
       context(
-        `:large_green_circle: Resolved${state.resolvedAt === undefined ? '' : ` at ${time(state.resolvedAt)}`}${state.reason === undefined ? '' : ` — ${escapeText(state.reason)}`}`,
+        `:large_green_circle: Resolved${state.resolvedAt === undefined ? '' : ` at ${time(state.resolvedAt)}`}${state.reason === undefined ? '' : ` — ${clip(state.reason, 500)}`}`,
       ),
     );
   }
   blocks.push(...lifecycleBlocks(state));
   blocks.push(context(`Details in the thread · key \`${escapeText(record.key)}\``));
   return {
-    text: clip(`${record.title}${headline === undefined ? '' : `: ${headline}`}`, LIMITS.messageText),
+    text: escapeClipped(
+      `${record.title}${headline === undefined ? '' : `: ${headline}`}`,
+      LIMITS.messageText,
+    ),
     blocks,
   };
 }
