@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
+import { alertmanagerAuthFrom, readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { createLogger } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
@@ -41,6 +41,7 @@ export async function serveCommand(
   const env = readEnvOptions(io.env);
   const slack = slackModeFrom(env);
   const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
+  const alertmanagerAuth = alertmanagerAuthFrom(config.alerts.alertmanager.auth, env);
   const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? config.log.level });
   const storePath = isAbsolute(config.store.path)
     ? config.store.path
@@ -60,6 +61,7 @@ export async function serveCommand(
         alertmanagerToken: env.alertmanagerToken,
         keepalivedSecrets: { shared: env.keepalivedHookSecret, perNode: nodeHookSecrets },
       },
+      alertmanagerAuth,
     });
   } catch (error) {
     await probes.close();
