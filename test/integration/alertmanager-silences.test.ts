@@ -176,6 +176,35 @@ describe.skipIf(unavailable !== undefined)('silences from the thread (real Alert
     expect((await silences(am)).filter((s) => s.status.state === 'active')).toEqual([]);
   });
 
+  it('Silence 4 h after Silence 1 h replaces it: one active silence, the first expired and marked replaced', async () => {
+    const { emu, am } = await rig();
+    await fireAlert(am, { alertname: 'DiskAlmostFull', node: 'pi-b' });
+    const { root, summary } = await summaryWithButtons(emu);
+    const click = (actionId: string) =>
+      emu.click({ userId: RESPONDER, channelId: CHANNEL, messageTs: summary.ts, actionId }).ack;
+    await click('okome:silence:1h:1');
+    const first = await emu.waitFor(
+      () => emu.threadOf(CHANNEL, root.ts).find((m) => m.text.includes('Silenced in Alertmanager for 1 h')),
+      10_000,
+      'the 1 h silence in the thread',
+    );
+    await click('okome:silence:4h:1');
+    await emu.waitFor(
+      () => emu.message(CHANNEL, first.ts)?.text.includes('replaced by a newer silence'),
+      10_000,
+      'the 1 h silence marked replaced',
+    );
+    const all = await silences(am);
+    const active = all.filter((s) => s.status.state === 'active');
+    expect(active).toHaveLength(1);
+    expect(
+      (Date.parse(active[0]?.endsAt ?? '') - Date.parse(active[0]?.startsAt ?? '')) / 3_600_000,
+    ).toBeCloseTo(4, 2);
+    expect(all.filter((s) => s.status.state === 'expired')).toHaveLength(1);
+    const shown = emu.threadOf(CHANNEL, root.ts).filter((m) => hasButton(m, 'okome:unsilence:1'));
+    expect(shown.map((m) => m.text.includes('for 4 h'))).toEqual([true]);
+  });
+
   it('only responders and approvers may silence: anyone else is told, and Alertmanager has no silence', async () => {
     const { emu, am } = await rig();
     await fireAlert(am, { alertname: 'DiskAlmostFull', node: 'pi-a' });
