@@ -1,4 +1,5 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { AlertmanagerAuth } from '../alerts/alertmanager-api.js';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
 import { alertmanagerAuthFrom, readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
@@ -64,7 +65,11 @@ export async function serveCommand(
   const lock = fileServeLock(storePath);
   await lock.acquire();
   try {
-    return await runBot({ config, env, slack, nodeHookSecrets, logger, storePath }, io, waitForStop);
+    return await runBot(
+      { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath },
+      io,
+      waitForStop,
+    );
   } finally {
     await lock.release();
   }
@@ -75,13 +80,14 @@ interface BotSetup {
   readonly env: ReturnType<typeof readEnvOptions>;
   readonly slack: SlackMode;
   readonly nodeHookSecrets: ReadonlyMap<string, string>;
+  readonly alertmanagerAuth: AlertmanagerAuth;
   readonly logger: Logger;
   readonly storePath: string;
 }
 
 /** Opens the store, builds and starts the app, serves until a stop signal, stops it. */
 async function runBot(
-  { config, env, slack, nodeHookSecrets, logger, storePath }: BotSetup,
+  { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath }: BotSetup,
   io: CliIo,
   waitForStop: () => Promise<string>,
 ): Promise<number> {
