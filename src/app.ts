@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AlertmanagerAuth, AlertmanagerClient } from './alerts/alertmanager-api.js';
+import { DeadmanSwitch } from './alerts/deadman-switch.js';
 import type { HookSecrets } from './alerts/keepalived-hook.js';
 import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
 import { VipWatcher } from './alerts/vip-watcher.js';
@@ -10,14 +12,22 @@ import {
 import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
-import { ACK_PREFIX, APPROVE_PREFIX, REJECT_PREFIX } from './domain/action-ids.js';
+import {
+  ACK_PREFIX,
+  APPROVE_PREFIX,
+  REJECT_PREFIX,
+  SILENCE_PREFIX,
+  UNSILENCE_PREFIX,
+} from './domain/action-ids.js';
 import { parseCommand } from './domain/command.js';
+import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
 import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
+import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
 import { StatusUseCase } from './incidents/status-use-case.js';
 import type { Logger } from './logger.js';
-import { systemClock } from './outbox/clock.js';
+import { type Clock, systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
 import { ApprovalsService } from './remediation/approvals-service.js';
@@ -30,7 +40,13 @@ import type {
   SlackHandlers,
   SlackMode,
 } from './slack/bolt-app.js';
-import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
+import {
+  type BoltHandle,
+  createSlackGateway,
+  startBolt,
+  usergroupMembers,
+  userName,
+} from './slack/bolt-runtime.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
 import { channelLink } from './slack/render/mrkdwn.js';
@@ -56,6 +72,10 @@ export interface AppDeps {
     readonly alertmanagerToken: string | undefined;
     readonly keepalivedSecrets: HookSecrets;
   };
+  /** Credentials for Alertmanager's API (silences), from the environment; default none. */
+  readonly alertmanagerAuth?: AlertmanagerAuth;
+  /** Timers of the dead-man's switch (tests drive a manual clock); default the system's. */
+  readonly schedule?: Clock['schedule'];
 }
 
 export interface RunningApp {
@@ -140,6 +160,46 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     recovery: (incident, seen, since) => diagnostics.recovery(incident, seen, since),
   });
   const statusUseCase = new StatusUseCase({ diagnostics, incidents, outbox, presenter, logger, now });
+  const deadmanConfig = config.alerts.deadman;
+  const deadman = deadmanConfig.enabled
+    ? new DeadmanSwitch({
+        timeoutMs: deadmanConfig.timeoutMs,
+        clock: { now, schedule: deps.schedule ?? systemClock.schedule },
+        notify: async (notice) => {
+          await outbox.enqueuePost({
+            channel: config.slack.incidentChannel,
+            payload: presenter.deadman(notice, deadmanConfig.alertname),
+          });
+        },
+        onError: (error) => log.warn({ err: error }, 'dead-man notice failed'),
+      })
+    : undefined;
+  const amConfig = config.alerts.alertmanager;
+  const alertmanager =
+    amConfig.url === undefined
+      ? undefined
+      : new AlertmanagerClient({
+          url: amConfig.url,
+          auth: deps.alertmanagerAuth ?? { kind: 'none' },
+          timeoutMs: amConfig.timeoutMs,
+        });
+  const silences =
+    alertmanager === undefined
+      ? undefined
+      : new SilenceUseCase({
+          store,
+          alertmanager,
+          incidents,
+          presenter,
+          userName: (id) => userName(gatewayClient, id),
+          permalink: async (record) => {
+            const ts = record.rootRef === null ? undefined : await outbox.tsOf(record.rootRef);
+            if (ts === undefined) return undefined;
+            return (await gateway.getPermalink({ channel: record.channel, message_ts: ts })).permalink;
+          },
+          logger,
+          now,
+        });
   const alerts = new AlertUseCase({
     config,
     store,
@@ -150,6 +210,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
     track,
+    ...(deadman === undefined ? {} : { onWatchdog: (at: number) => deadman.seen(at) }),
+    silences: alertmanager !== undefined,
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;
@@ -203,7 +265,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       },
     }),
   ];
-  /** Ack and resolve: responders and approvers (user IDs, or members of their user groups). */
+  /** Ack, resolve and silences: responders and approvers (user IDs, or members of their user groups). */
   const responderOrApprover = (user: string) =>
     authorizeApprover(
       user,
@@ -238,6 +300,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         outboxFailed: stats.failed,
         vipWatch,
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
+        // The dead-man's switch: off, waiting (no Watchdog yet), alive or lost.
+        deadman: deadman?.current().kind ?? 'off',
       }),
     );
   }
@@ -248,6 +312,38 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: false, error: 'store unavailable' }));
     });
+  }
+
+  /**
+   * The silence buttons (Silence 1 h / 4 h, Expire silence): responders and approvers; ids
+   * parsed by the domain, the work after the ack, refusals said to the clicker alone.
+   */
+  async function silenceClick(input: ActionInput): Promise<Handled> {
+    const silenceAction = parseSilenceAction(input.actionId, input.value);
+    const unsilenceAction = parseUnsilenceAction(input.actionId, input.value);
+    if (silences === undefined || (silenceAction === undefined && unsilenceAction === undefined))
+      return { reply: { text: 'That button is not one of mine.' }, later: undefined };
+    if (!(await store.markSeen(`silence:${input.triggerId}:${input.actionTs}`, now())))
+      return { reply: undefined, later: undefined };
+    return {
+      reply: undefined,
+      later: async () => {
+        const who = await responderOrApprover(input.userId);
+        let result: SilenceOutcome;
+        if (!who.allowed)
+          result = { ok: false, reason: `Only responders and approvers may silence: ${who.reason}` };
+        else if (silenceAction !== undefined)
+          result = await silences.silence(silenceAction.incidentId, silenceAction.duration, input.userId);
+        else result = await silences.expire(unsilenceAction?.incidentId ?? 0, input.userId);
+        if (!result.ok && input.channelId !== undefined) {
+          await outbox.enqueueEphemeral({
+            channel: input.channelId,
+            user: input.userId,
+            payload: { text: result.reason },
+          });
+        }
+      },
+    };
   }
 
   /** The Ack button: responders and approvers; the incident id is validated, never trusted as text. */
@@ -347,6 +443,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         if (!accepting)
           return { reply: { text: 'okome is restarting; click again in a few seconds.' }, later: undefined };
         if (input.actionId.startsWith(ACK_PREFIX)) return acknowledge(input);
+        if (input.actionId.startsWith(SILENCE_PREFIX) || input.actionId.startsWith(UNSILENCE_PREFIX))
+          return silenceClick(input);
         if (input.actionId.startsWith(APPROVE_PREFIX) || input.actionId.startsWith(REJECT_PREFIX))
           return approvals.click(input);
         return { reply: { text: 'That button is not one of mine.' }, later: undefined };
@@ -378,6 +476,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     await bolt.close();
     throw error;
   }
+
+  deadman?.start();
 
   if (config.alerts.vipWatch.enabled) {
     const w = new VipWatcher({
@@ -430,6 +530,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       const graceMs = options.graceMs ?? 15_000;
       accepting = false;
       watcher?.stop();
+      deadman?.stop();
       clearInterval(pruner);
       clearInterval(expiry);
       clearInterval(redisSampler);
@@ -442,6 +543,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       await bolt.close();
       await http.close();
       await deps.probes.close();
+      await alertmanager?.close();
       await store.close();
       log.info({ pending: inFlight.size }, 'okome stopped');
     },

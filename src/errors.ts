@@ -39,6 +39,10 @@ export const ErrorCode = {
   PlanRefused: 'OKOME_PLAN_REFUSED',
   /** A sudo command cannot be expressed exactly in sudoers (shell syntax, unknown binary, options). */
   SudoersUnsupportedCommand: 'OKOME_SUDOERS_UNSUPPORTED_COMMAND',
+  /** Alertmanager's API did not answer (refused, timeout, 5xx): the silence was not changed. */
+  AlertmanagerUnavailable: 'OKOME_ALERTMANAGER_UNAVAILABLE',
+  /** Alertmanager's API refused the request (4xx: bad matchers, auth, unknown silence). */
+  AlertmanagerRejected: 'OKOME_ALERTMANAGER_REJECTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

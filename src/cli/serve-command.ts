@@ -1,7 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { AlertmanagerAuth } from '../alerts/alertmanager-api.js';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
+import { alertmanagerAuthFrom, readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { createLogger, type Logger, scrubSecrets } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
@@ -42,6 +43,7 @@ export async function serveCommand(
   const env = readEnvOptions(io.env);
   const slack = slackModeFrom(env);
   const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
+  const alertmanagerAuth = alertmanagerAuthFrom(config.alerts.alertmanager.auth, env);
   const logger = createLogger({
     level: io.env.OKOME_LOG_LEVEL ?? config.log.level,
     secrets: [
@@ -51,6 +53,8 @@ export async function serveCommand(
       env.keepalivedHookSecret,
       ...nodeHookSecrets.values(),
       env.redisPassword,
+      env.alertmanagerApiToken,
+      env.alertmanagerApiPassword,
     ],
   });
   const storePath = isAbsolute(config.store.path)
@@ -61,7 +65,11 @@ export async function serveCommand(
   const lock = fileServeLock(storePath);
   await lock.acquire();
   try {
-    return await runBot({ config, env, slack, nodeHookSecrets, logger, storePath }, io, waitForStop);
+    return await runBot(
+      { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath },
+      io,
+      waitForStop,
+    );
   } finally {
     await lock.release();
   }
@@ -72,13 +80,14 @@ interface BotSetup {
   readonly env: ReturnType<typeof readEnvOptions>;
   readonly slack: SlackMode;
   readonly nodeHookSecrets: ReadonlyMap<string, string>;
+  readonly alertmanagerAuth: AlertmanagerAuth;
   readonly logger: Logger;
   readonly storePath: string;
 }
 
 /** Opens the store, builds and starts the app, serves until a stop signal, stops it. */
 async function runBot(
-  { config, env, slack, nodeHookSecrets, logger, storePath }: BotSetup,
+  { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath }: BotSetup,
   io: CliIo,
   waitForStop: () => Promise<string>,
 ): Promise<number> {
@@ -97,6 +106,7 @@ async function runBot(
         alertmanagerToken: env.alertmanagerToken,
         keepalivedSecrets: { shared: env.keepalivedHookSecret, perNode: nodeHookSecrets },
       },
+      alertmanagerAuth,
     });
   } catch (error) {
     await probes.close();

@@ -37,13 +37,21 @@ export interface AlertUseCaseDeps {
   readonly now: () => number;
   /** Work started from a webhook: tracked so a shutdown waits for it. */
   readonly track: (work: Promise<unknown>) => void;
+  /** A delivery of the dead-man's switch alert (`alerts.deadman.alertname`), new or repeated. */
+  readonly onWatchdog?: (at: number) => void;
+  /** Alertmanager's API is configured: alert summaries carry the silence buttons. */
+  readonly silences?: boolean;
 }
 
 /** What an alert's node label shows as when it names no configured node. */
 export const UNKNOWN_NODE = 'unknown node';
 
 interface Delivery {
-  readonly repeated: readonly { readonly fingerprint: string; readonly status: string }[];
+  readonly repeated: readonly {
+    readonly fingerprint: string;
+    readonly status: string;
+    readonly labels: Readonly<Record<string, string>>;
+  }[];
   readonly receivedAt: number;
 }
 
@@ -65,7 +73,14 @@ export class AlertUseCase {
   async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
     const { store, config, incidents, presenter } = this.deps;
     const touched = new Set<number>();
+    const watchdog = config.alerts.deadman.alertname;
+    const isWatchdog = (labels: Readonly<Record<string, string>>) =>
+      ({ ...batch.commonLabels, ...labels }).alertname === watchdog;
+    // The always-firing Watchdog only proves the monitoring path works: it never opens anything.
+    if ([...batch.alerts, ...delivery.repeated].some((a) => isWatchdog(a.labels) && a.status === 'firing'))
+      this.deps.onWatchdog?.(delivery.receivedAt);
     for (const alert of batch.alerts) {
+      if (isWatchdog(alert.labels)) continue;
       const labels = { ...batch.commonLabels, ...alert.labels };
       const alertname = labels.alertname ?? 'unnamed';
       const mapped = incidentForAlert(labels, config.alerts.mapping, config.nodes);
@@ -136,7 +151,10 @@ export class AlertUseCase {
     if (record?.rootRef == null) return;
     // One transaction: two batches for one incident must not both find no summary and post two.
     await store.atomically(async () => {
-      const payload = presenter.alertSummary(await store.incidentAlerts(incidentId));
+      const payload = presenter.alertSummary(
+        await store.incidentAlerts(incidentId),
+        this.deps.silences === true && record.status === 'open' ? { incidentId } : undefined,
+      );
       const ref = await store.summaryRef(incidentId);
       if (ref !== undefined) {
         await incidents.update(ref, payload);

@@ -38,6 +38,20 @@ export async function usergroupMembers(client: WebClient, group: string): Promis
   return r.users ?? [];
 }
 
+/**
+ * A Slack user's name (users.info): the real name, else the handle; the user id when Slack does
+ * not say (a missing scope, a deleted user, Slack down), so callers always have something.
+ */
+export async function userName(client: WebClient, user: string): Promise<string> {
+  try {
+    const r = await client.users.info({ user });
+    const name = r.user?.real_name || r.user?.name;
+    return name === undefined || name === '' ? user : name;
+  } catch {
+    return user;
+  }
+}
+
 export interface StartBoltOptions {
   readonly mode: SlackMode;
   readonly slackApiUrl: string | undefined;

@@ -15,6 +15,7 @@ import {
 } from './render/incident-lifecycle.js';
 import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
 import { channelLink, clip, escapeClipped, escapeText, LIMITS, mentionUser } from './render/mrkdwn.js';
+import { renderDeadman, renderSilence, renderSilenceFailed } from './render/silence-message.js';
 import { renderCheckList, renderProgress, renderSummary } from './render/status-message.js';
 
 /** The use cases' messages in Block Kit: the one place that decides how the bot looks in Slack. */
@@ -51,6 +52,9 @@ export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
   alertResolved: renderAlertResolved,
   alertSummary: renderAlertSummary,
   vipNotice: renderVipNotice,
+  silence: renderSilence,
+  silenceFailed: renderSilenceFailed,
+  deadman: renderDeadman,
   card: (approval, info, options) => renderApprovalCard(approval, info, options),
   execution: renderExecution,
   notice: (text) => ({ text: clip(text, LIMITS.messageText) }),

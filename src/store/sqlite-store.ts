@@ -2,9 +2,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Approval } from '../domain/approval.js';
+import type { SilenceMatcher } from '../domain/silence.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
+  AlertSilence,
   Incident,
   IncidentAlert,
   IncidentStatus,
@@ -628,6 +630,59 @@ export class SqliteStore implements Store {
     return row === undefined ? undefined : toAlert(row);
   }
 
+  // ── silences ──────────────────────────────────────────────────────────────────────────
+
+  async insertSilence(
+    silence: Omit<AlertSilence, 'id' | 'expiredAt' | 'expiredBy' | 'messageRef'>,
+  ): Promise<AlertSilence> {
+    return this.guard('record a silence', () => {
+      const row = this.db
+        .prepare<unknown[], SilenceRow>(
+          `INSERT INTO alert_silences (incident_id, silence_id, matchers, created_by, created_by_name, starts_at, ends_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        )
+        .get(
+          silence.incidentId,
+          silence.silenceId,
+          JSON.stringify(silence.matchers),
+          silence.createdBy,
+          silence.createdByName,
+          silence.startsAt,
+          silence.endsAt,
+        );
+      if (row === undefined) throw new OkomeError(ErrorCode.StoreFailed, 'store: silence not recorded');
+      return toSilence(row);
+    });
+  }
+
+  async setSilenceMessageRef(ids: readonly number[], ref: string): Promise<void> {
+    return this.guard('set a silence message', () => {
+      const update = this.db.prepare('UPDATE alert_silences SET message_ref = ? WHERE id = ?');
+      for (const id of ids) update.run(ref, id);
+    });
+  }
+
+  async activeSilences(incidentId: number, now: number): Promise<AlertSilence[]> {
+    await this.turn();
+    return this.db
+      .prepare<[number, number], SilenceRow>(
+        'SELECT * FROM alert_silences WHERE incident_id = ? AND expired_at IS NULL AND ends_at > ? ORDER BY id',
+      )
+      .all(incidentId, now)
+      .map(toSilence);
+  }
+
+  async markSilenceExpired(id: number, by: string, at: number): Promise<boolean> {
+    return this.guard('expire a silence', () => {
+      const result = this.db
+        .prepare(
+          'UPDATE alert_silences SET expired_at = ?, expired_by = ? WHERE id = ? AND expired_at IS NULL',
+        )
+        .run(at, by, id);
+      return result.changes === 1;
+    });
+  }
+
   // ── approvals and audit ───────────────────────────────────────────────────────────────
 
   async insertApproval(approval: Approval): Promise<void> {
@@ -934,6 +989,36 @@ function isUniqueViolation(error: unknown): boolean {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+interface SilenceRow {
+  id: number;
+  incident_id: number;
+  silence_id: string;
+  matchers: string;
+  created_by: string;
+  created_by_name: string;
+  starts_at: number;
+  ends_at: number;
+  message_ref: string | null;
+  expired_at: number | null;
+  expired_by: string | null;
+}
+
+function toSilence(r: SilenceRow): AlertSilence {
+  return {
+    id: r.id,
+    incidentId: r.incident_id,
+    silenceId: r.silence_id,
+    matchers: JSON.parse(r.matchers) as SilenceMatcher[],
+    createdBy: r.created_by,
+    createdByName: r.created_by_name,
+    startsAt: r.starts_at,
+    endsAt: r.ends_at,
+    messageRef: r.message_ref,
+    expiredAt: r.expired_at,
+    expiredBy: r.expired_by,
+  };
 }
 
 interface AlertRow {

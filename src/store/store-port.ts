@@ -1,4 +1,5 @@
 import type { Approval } from '../domain/approval.js';
+import type { SilenceMatcher } from '../domain/silence.js';
 
 /**
  * The store's ports, one per user: incident use cases, the timeline, event deduplication and
@@ -258,6 +259,35 @@ export interface AlertStore {
   setSummaryRef(incidentId: number, ref: string): Promise<void>;
 }
 
+/** An Alertmanager silence made from an incident's thread. */
+export interface AlertSilence {
+  readonly id: number;
+  readonly incidentId: number;
+  /** Alertmanager's id. */
+  readonly silenceId: string;
+  readonly matchers: readonly SilenceMatcher[];
+  /** The Slack user who made it, and the name Alertmanager shows as its creator. */
+  readonly createdBy: string;
+  readonly createdByName: string;
+  readonly startsAt: number;
+  readonly endsAt: number;
+  /** The thread message that shows it (with its Expire button). */
+  readonly messageRef: string | null;
+  readonly expiredAt: number | null;
+  readonly expiredBy: string | null;
+}
+
+export interface SilenceStore extends Transactional {
+  insertSilence(
+    silence: Omit<AlertSilence, 'id' | 'expiredAt' | 'expiredBy' | 'messageRef'>,
+  ): Promise<AlertSilence>;
+  setSilenceMessageRef(ids: readonly number[], ref: string): Promise<void>;
+  /** Not expired by a click and not yet over at `now`; oldest first. */
+  activeSilences(incidentId: number, now: number): Promise<AlertSilence[]>;
+  /** Compare-and-set: records who ended it; false when it was already expired. */
+  markSilenceExpired(id: number, by: string, at: number): Promise<boolean>;
+}
+
 /** Everything okome-bot persists. */
 export interface Store
   extends IncidentStore,
@@ -266,6 +296,7 @@ export interface Store
     OutboxStore,
     AuditStore,
     ApprovalRecordStore,
-    AlertStore {
+    AlertStore,
+    SilenceStore {
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import { parse, stringify } from 'yaml';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
 import { createLogger } from '../../src/logger.js';
+import type { Clock } from '../../src/outbox/clock.js';
 import { createProbes } from '../../src/probes/create-probes.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store } from '../../src/store/store-port.js';
@@ -136,6 +137,8 @@ export async function startInProcessBot(
     webhooks?: { alertmanagerToken?: string; keepalivedSecret?: string };
     /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
     wrapStore?: (store: Store) => Store;
+    /** The app's clock and timers (the dead-man's switch), e.g. a manual clock. */
+    clock?: Clock;
   } = {},
 ): Promise<RunningApp> {
   const store = openSqliteStore({ path: config.store.path });
@@ -158,5 +161,11 @@ export async function startInProcessBot(
     probes: createProbes(config, { redisPassword: undefined }),
     logger: createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
+    ...(options.clock === undefined
+      ? {}
+      : {
+          now: () => options.clock?.now() ?? Date.now(),
+          schedule: options.clock.schedule.bind(options.clock),
+        }),
   });
 }

@@ -7,6 +7,7 @@ import type { RootState, VipNotice } from '../../incidents/presenter.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../../store/store-port.js';
 import { renderIncidentRoot } from './incident-message.js';
 import { clip, escapeClipped, escapeText, LIMITS, mentionUser as mention } from './mrkdwn.js';
+import { silenceButtons } from './silence-message.js';
 import type { SlackMessage } from './status-message.js';
 
 /**
@@ -129,7 +130,10 @@ export function renderAlertResolved(alertname: string, node: string | null, at: 
 }
 
 /** One line per alert: its state now, how many deliveries the bot received, first and last. */
-export function renderAlertSummary(alerts: readonly IncidentAlert[]): SlackMessage {
+export function renderAlertSummary(
+  alerts: readonly IncidentAlert[],
+  silenceFor?: { readonly incidentId: number },
+): SlackMessage {
   const lines = alerts.map(
     (a) =>
       `${a.status === 'firing' ? ':fire:' : ':white_check_mark:'} \`${escapeText(a.alertname)}\`${a.node === null ? '' : ` on ${escapeText(a.node)}`}: ${a.status} now · ${a.count} deliver${a.count === 1 ? 'y' : 'ies'} received · first ${time(a.firstSeen)} · last ${time(a.lastSeen)}`,
@@ -137,7 +141,9 @@ export function renderAlertSummary(alerts: readonly IncidentAlert[]): SlackMessa
   const shown = lines.slice(0, 40).join('\n');
   const more = lines.length > 40 ? `\n…and ${lines.length - 40} more` : '';
   const text = `Alerts (${lines.length})\n${shown}${more}`;
-  return { text: clip(text, LIMITS.messageText), blocks: [section(text)] };
+  const blocks = [section(text)];
+  if (silenceFor !== undefined) blocks.push(silenceButtons(silenceFor.incidentId));
+  return { text: clip(text, LIMITS.messageText), blocks };
 }
 
 export function renderVipNotice(notice: VipNotice): SlackMessage {
