@@ -1,28 +1,55 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type AlertmanagerAuth, AlertmanagerClient } from './alerts/alertmanager-api.js';
+import { DeadmanSwitch } from './alerts/deadman-switch.js';
+import type { HookSecrets } from './alerts/keepalived-hook.js';
 import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
 import { VipWatcher } from './alerts/vip-watcher.js';
 import {
-  createAlertmanagerHandler,
-  createKeepalivedHandler,
-  webhookRoutes,
-} from './alerts/webhook-server.js';
+  createAlertmanagerRoute,
+  createKeepalivedRoute,
+  type HookRefusalRecord,
+} from './alerts/webhook-routes.js';
+import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
-import { ACK_PREFIX, APPROVE_PREFIX, REJECT_PREFIX } from './domain/action-ids.js';
+import {
+  ACK_PREFIX,
+  APPROVE_PREFIX,
+  REJECT_PREFIX,
+  SILENCE_PREFIX,
+  UNSILENCE_PREFIX,
+} from './domain/action-ids.js';
 import { parseCommand } from './domain/command.js';
+import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
+import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
+import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
 import { StatusUseCase } from './incidents/status-use-case.js';
 import type { Logger } from './logger.js';
-import { systemClock } from './outbox/clock.js';
+import { type Clock, systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
 import { ApprovalsService } from './remediation/approvals-service.js';
 import { authorizeApprover, CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
-import type { ActionInput, CommandInput, Reply, SlackHandlers, SlackMode } from './slack/bolt-app.js';
-import { type BoltHandle, createSlackGateway, startBolt, usergroupMembers } from './slack/bolt-runtime.js';
+import type {
+  ActionInput,
+  CommandInput,
+  Handled,
+  Reply,
+  SlackHandlers,
+  SlackMode,
+} from './slack/bolt-app.js';
+import {
+  type BoltHandle,
+  createSlackGateway,
+  startBolt,
+  usergroupMembers,
+  userName,
+} from './slack/bolt-runtime.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
+import { channelLink } from './slack/render/mrkdwn.js';
 import { slackPresenter } from './slack/slack-presenter.js';
 import type { Store } from './store/store-port.js';
 
@@ -43,16 +70,29 @@ export interface AppDeps {
   /** From the environment; an endpoint without its secret answers 503 (disabled). */
   readonly webhooks?: {
     readonly alertmanagerToken: string | undefined;
-    readonly keepalivedSecret: string | undefined;
+    readonly keepalivedSecrets: HookSecrets;
   };
+  /** Credentials for Alertmanager's API (silences), from the environment; default none. */
+  readonly alertmanagerAuth?: AlertmanagerAuth;
+  /** Timers of the dead-man's switch (tests drive a manual clock); default the system's. */
+  readonly schedule?: Clock['schedule'];
 }
 
 export interface RunningApp {
   readonly diagnostics: Diagnostics;
-  /** HTTP mode: the receiver's port; Socket Mode: the health server's port. */
-  readonly httpPort: number | undefined;
+  /** The port of the bot's HTTP server (Slack in HTTP mode, /healthz, the webhooks). */
+  readonly httpPort: number;
   /** Stops taking work, finishes what is in flight (bounded), delivers what it can, closes. */
   stop(options?: { graceMs?: number }): Promise<void>;
+}
+
+/**
+ * Where the bot's HTTP server listens: the configured address; unset, every address in HTTP mode
+ * (Slack must reach it) and loopback in Socket Mode (Slack needs no port; the hooks listen
+ * beyond this machine only where the configuration says).
+ */
+export function listenHost(mode: SlackMode['kind'], configured: string | undefined): string {
+  return configured ?? (mode === 'http' ? '0.0.0.0' : '127.0.0.1');
 }
 
 const PRUNE_EVERY_MS = 60 * 60_000;
@@ -117,8 +157,49 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     now,
     track,
     mention: presenter.mention,
+    recovery: (incident, seen, since) => diagnostics.recovery(incident, seen, since),
   });
   const statusUseCase = new StatusUseCase({ diagnostics, incidents, outbox, presenter, logger, now });
+  const deadmanConfig = config.alerts.deadman;
+  const deadman = deadmanConfig.enabled
+    ? new DeadmanSwitch({
+        timeoutMs: deadmanConfig.timeoutMs,
+        clock: { now, schedule: deps.schedule ?? systemClock.schedule },
+        notify: async (notice) => {
+          await outbox.enqueuePost({
+            channel: config.slack.incidentChannel,
+            payload: presenter.deadman(notice, deadmanConfig.alertname),
+          });
+        },
+        onError: (error) => log.warn({ err: error }, 'dead-man notice failed'),
+      })
+    : undefined;
+  const amConfig = config.alerts.alertmanager;
+  const alertmanager =
+    amConfig.url === undefined
+      ? undefined
+      : new AlertmanagerClient({
+          url: amConfig.url,
+          auth: deps.alertmanagerAuth ?? { kind: 'none' },
+          timeoutMs: amConfig.timeoutMs,
+        });
+  const silences =
+    alertmanager === undefined
+      ? undefined
+      : new SilenceUseCase({
+          store,
+          alertmanager,
+          incidents,
+          presenter,
+          userName: (id) => userName(gatewayClient, id),
+          permalink: async (record) => {
+            const ts = record.rootRef === null ? undefined : await outbox.tsOf(record.rootRef);
+            if (ts === undefined) return undefined;
+            return (await gateway.getPermalink({ channel: record.channel, message_ts: ts })).permalink;
+          },
+          logger,
+          now,
+        });
   const alerts = new AlertUseCase({
     config,
     store,
@@ -129,18 +210,43 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
     track,
+    ...(deadman === undefined ? {} : { onWatchdog: (at: number) => deadman.seen(at) }),
+    silences: alertmanager !== undefined,
     setTimer: systemClock.schedule,
-    runningActions: () =>
-      store
-        .approvalsInStates(['approved', 'running'])
-        .map((a) => ({ actionId: a.actionId, nodes: a.targets })),
+    runningActions: async () =>
+      (await store.approvalsInStates(['approved', 'running'])).map((a) => ({
+        actionId: a.actionId,
+        nodes: a.targets,
+      })),
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;
   // Reported by /healthz: a failover can only be announced once the watcher knows who held the VIP.
   let vipWatch: 'off' | 'starting' | 'watching' = config.alerts.vipWatch.enabled ? 'starting' : 'off';
-  const webhookHandlers = {
-    alertmanager: createAlertmanagerHandler({
+  // A notify from a node the configuration does not name is refused unread and kept on record.
+  const auditUnknownNode = (refusal: HookRefusalRecord) => {
+    track(
+      Promise.resolve().then(() =>
+        store.appendAudit({
+          at: refusal.at,
+          approvalId: null,
+          incidentId: null,
+          actionId: null,
+          actor: `keepalived:${refusal.node}`,
+          event: 'keepalived-notify',
+          verdict: 'refused',
+          code: 'unknown-node',
+          reason: `${refusal.error} (HTTP ${refusal.status}, from ${refusal.remoteAddress ?? 'unknown address'})`,
+          stateBefore: null,
+          stateAfter: null,
+          targets: [refusal.node],
+          commands: [],
+        }),
+      ),
+    );
+  };
+  const webhookRoutes: HttpRoute[] = [
+    createAlertmanagerRoute({
       token: deps.webhooks?.alertmanagerToken,
       maxBodyBytes: config.alerts.maxBodyBytes,
       markSeen,
@@ -149,30 +255,49 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       now,
       onAlerts: (batch, delivery) => alerts.onAlerts(batch, delivery),
     }),
-    keepalived: createKeepalivedHandler({
-      secret: deps.webhooks?.keepalivedSecret,
+    createKeepalivedRoute({
+      secrets: deps.webhooks?.keepalivedSecrets ?? { shared: undefined, perNode: new Map() },
+      knownNodes: new Set(config.nodes.map((n) => n.name)),
       replayWindowSec: config.alerts.replayWindowSec,
-      maxBodyBytes: config.alerts.maxBodyBytes,
       markSeen,
       logger,
       now,
+      onUnknownNode: auditUnknownNode,
       onKeepalived: (event) => {
         const watched = watcher?.current().holding;
-        alerts.onKeepalived(event, watched?.kind === 'single' ? watched.holder : undefined);
+        const handled = alerts.onKeepalived(event, watched?.kind === 'single' ? watched.holder : undefined);
         // The hook says what changed; the watcher confirms it at once.
         if (watcher !== undefined) track(watcher.poll());
+        return handled;
       },
     }),
-  };
-  const incidentCommands = new IncidentCommands({ store, outbox, incidents });
+  ];
+  /** Ack, resolve and silences: responders and approvers (user IDs, or members of their user groups). */
+  const responderOrApprover = (user: string) =>
+    authorizeApprover(
+      user,
+      {
+        users: [...config.slack.approvers.users, ...config.slack.responders.users],
+        groups: [...config.slack.approvers.groups, ...config.slack.responders.groups],
+      },
+      directory,
+    );
+  const incidentCommands = new IncidentCommands({
+    store,
+    outbox,
+    incidents,
+    mayResolve: responderOrApprover,
+    now,
+  });
   // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
   const interrupted = await approvals.recover();
   if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   const allowed = new Set(config.slack.allowedChannels);
+  for (const w of configWarnings(config)) log.warn({ path: w.path, fix: w.fix }, w.message);
   const targets = diagnostics.targets();
 
-  function health(_req: IncomingMessage, res: ServerResponse): void {
-    const stats = outbox.stats();
+  async function healthReport(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const stats = await outbox.stats();
     res.writeHead(accepting ? 200 : 503, { 'content-type': 'application/json' });
     const holding = watcher?.current().holding;
     res.end(
@@ -182,34 +307,91 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         outboxFailed: stats.failed,
         vipWatch,
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
+        // The dead-man's switch: off, waiting (no Watchdog yet), alive or lost.
+        deadman: deadman?.current().kind ?? 'off',
       }),
     );
   }
 
-  /** The Ack button: responders and approvers; the incident id is validated, never trusted as text. */
-  function acknowledge(input: ActionInput): {
-    reply: Reply | undefined;
-    later: (() => Promise<void>) | undefined;
-  } {
-    const id = Number(input.actionId.slice(ACK_PREFIX.length));
-    if (!Number.isSafeInteger(id) || id <= 0 || input.value !== String(id)) {
+  function health(req: IncomingMessage, res: ServerResponse, _body: Buffer): void {
+    healthReport(req, res).catch((error: unknown) => {
+      log.error({ err: error }, 'health check failed');
+      if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: false, error: 'store unavailable' }));
+    });
+  }
+
+  /**
+   * The silence buttons (Silence 1 h / 4 h, Expire silence): responders and approvers; ids
+   * parsed by the domain, the work after the ack, refusals said to the clicker alone.
+   */
+  async function silenceClick(input: ActionInput): Promise<Handled> {
+    const silenceAction = parseSilenceAction(input.actionId, input.value);
+    const unsilenceAction = parseUnsilenceAction(input.actionId, input.value);
+    if (silences === undefined || (silenceAction === undefined && unsilenceAction === undefined))
       return { reply: { text: 'That button is not one of mine.' }, later: undefined };
-    }
-    if (!store.markSeen(`ack:${input.triggerId}:${input.actionTs}`, now()))
+    if (!(await store.markSeen(`silence:${input.triggerId}:${input.actionTs}`, now())))
       return { reply: undefined, later: undefined };
     return {
       reply: undefined,
       later: async () => {
-        const people = {
-          users: [...config.slack.approvers.users, ...config.slack.responders.users],
-          groups: [...config.slack.approvers.groups, ...config.slack.responders.groups],
-        };
-        const who = await authorizeApprover(input.userId, people, directory);
+        const who = await responderOrApprover(input.userId);
+        let result: SilenceOutcome;
+        if (!who.allowed)
+          result = { ok: false, reason: `Only responders and approvers may silence: ${who.reason}` };
+        else if (silenceAction !== undefined)
+          result = await silences.silence(silenceAction.incidentId, silenceAction.duration, input.userId);
+        else result = await silences.expire(unsilenceAction?.incidentId ?? 0, input.userId);
+        if (!result.ok && input.channelId !== undefined) {
+          await outbox.enqueueEphemeral({
+            channel: input.channelId,
+            user: input.userId,
+            payload: { text: result.reason },
+          });
+        }
+      },
+    };
+  }
+
+  /** The Ack button: responders and approvers; the incident id is validated, never trusted as text. */
+  async function acknowledge(input: ActionInput): Promise<Handled> {
+    const id = Number(input.actionId.slice(ACK_PREFIX.length));
+    if (!Number.isSafeInteger(id) || id <= 0 || input.value !== String(id)) {
+      return { reply: { text: 'That button is not one of mine.' }, later: undefined };
+    }
+    if (!(await store.markSeen(`ack:${input.triggerId}:${input.actionTs}`, now())))
+      return { reply: undefined, later: undefined };
+    return {
+      reply: undefined,
+      later: async () => {
+        // The Ack button lives on the incident's root: a click from anywhere else does nothing.
+        const record = await incidents.byId(id);
+        const root = record?.rootRef == null ? undefined : await store.message(record.rootRef);
+        if (root?.ts == null || root.channel !== input.channelId || root.ts !== input.messageTs) {
+          await store.appendAudit({
+            at: now(),
+            approvalId: null,
+            incidentId: record === undefined ? null : id,
+            actionId: null,
+            actor: input.userId,
+            event: 'acknowledge',
+            verdict: 'refused',
+            code: 'not-from-card',
+            reason: "the click did not come from the incident's root message",
+            stateBefore: record?.status ?? null,
+            stateAfter: record?.status ?? null,
+            targets: [],
+            commands: [],
+          });
+          log.warn({ incident: id, user: input.userId }, 'Ack not from the incident root ignored');
+          return;
+        }
+        const who = await responderOrApprover(input.userId);
         const result = who.allowed
-          ? incidents.acknowledge(id, input.userId)
+          ? await incidents.acknowledge(id, input.userId)
           : { ok: false as const, reason: `Only responders and approvers may acknowledge: ${who.reason}` };
         if (!result.ok && input.channelId !== undefined) {
-          outbox.enqueueEphemeral({
+          await outbox.enqueueEphemeral({
             channel: input.channelId,
             user: input.userId,
             payload: { text: result.reason },
@@ -221,9 +403,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
 
   function makeHandlers(): SlackHandlers {
     return {
-      command(input: CommandInput) {
+      async command(input: CommandInput): Promise<Handled> {
         // Redelivered envelopes and HTTP retries carry the same trigger_id: answer once.
-        if (!store.markSeen(`cmd:${input.triggerId}`, now())) {
+        if (!(await store.markSeen(`cmd:${input.triggerId}`, now()))) {
           log.info({ trigger: input.triggerId, retry: input.retryNum }, 'redelivered command ignored');
           return { reply: undefined, later: undefined };
         }
@@ -232,7 +414,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         if (allowed.size > 0 && !allowed.has(input.channelId)) {
           return {
             reply: {
-              text: `okome does not answer in this channel. Use ${[...allowed].map((c) => `<#${c}>`).join(', ')}.`,
+              text: `okome does not answer in this channel. Use ${[...allowed].map(channelLink).join(', ')}.`,
             },
             later: undefined,
           };
@@ -247,9 +429,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           case 'invalid':
             return reply(renderUsage(command.problem));
           case 'resolve':
-            return incidentCommands.resolve(command.incident, input.userId);
+            return incidentCommands.resolve(command.incident, input.userId, input.channelId);
           case 'timeline':
-            return reply(incidentCommands.timeline(command.incident, input.channelId));
+            return reply(await incidentCommands.timeline(command.incident));
           default: {
             const scope =
               command.kind === 'check'
@@ -264,10 +446,12 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           }
         }
       },
-      action: (input) => {
+      action: async (input) => {
         if (!accepting)
           return { reply: { text: 'okome is restarting; click again in a few seconds.' }, later: undefined };
         if (input.actionId.startsWith(ACK_PREFIX)) return acknowledge(input);
+        if (input.actionId.startsWith(SILENCE_PREFIX) || input.actionId.startsWith(UNSILENCE_PREFIX))
+          return silenceClick(input);
         if (input.actionId.startsWith(APPROVE_PREFIX) || input.actionId.startsWith(REJECT_PREFIX))
           return approvals.click(input);
         return { reply: { text: 'That button is not one of mine.' }, later: undefined };
@@ -280,11 +464,27 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     slackApiUrl: deps.slackApiUrl,
     logger,
     track,
-    routes: [...webhookRoutes(webhookHandlers), { path: '/healthz', method: 'GET', handler: health }],
     handlers: makeHandlers(),
-    healthPort: config.http.port,
-    healthHost: config.http.host,
   });
+  let http: HttpServerHandle;
+  try {
+    http = await startHttpServer({
+      host: listenHost(deps.slack.kind, config.http.host),
+      port: config.http.port,
+      limits: config.http,
+      logger,
+      routes: [
+        ...bolt.routes,
+        ...webhookRoutes,
+        { path: '/healthz', method: 'GET', maxBodyBytes: 0, handle: health },
+      ],
+    });
+  } catch (error) {
+    await bolt.close();
+    throw error;
+  }
+
+  deadman?.start();
 
   if (config.alerts.vipWatch.enabled) {
     const w = new VipWatcher({
@@ -322,26 +522,22 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   expiry.unref();
 
   const pruner = setInterval(() => {
-    try {
-      store.pruneSeen(now() - SEEN_TTL_MS);
-      store.pruneSentOutbox(now() - SEEN_TTL_MS);
-    } catch (error) {
-      log.warn({ err: error }, 'pruning failed');
-    }
+    const cutoff = now() - SEEN_TTL_MS;
+    Promise.all([store.pruneSeen(cutoff), store.pruneSentOutbox(cutoff)]).catch((error: unknown) =>
+      log.warn({ err: error }, 'pruning failed'),
+    );
   }, PRUNE_EVERY_MS);
   pruner.unref();
 
-  log.info(
-    { mode: deps.slack.kind, nodes: config.nodes.map((n) => n.name), port: bolt.httpPort },
-    'okome ready',
-  );
+  log.info({ mode: deps.slack.kind, nodes: config.nodes.map((n) => n.name), port: http.port }, 'okome ready');
   return {
     diagnostics,
-    httpPort: bolt.httpPort,
+    httpPort: http.port,
     async stop(options = {}) {
       const graceMs = options.graceMs ?? 15_000;
       accepting = false;
       watcher?.stop();
+      deadman?.stop();
       clearInterval(pruner);
       clearInterval(expiry);
       clearInterval(redisSampler);
@@ -352,8 +548,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       await deliverer.flush(Math.min(5000, graceMs));
       await deliverer.stop();
       await bolt.close();
+      await http.close();
       await deps.probes.close();
-      store.close();
+      await alertmanager?.close();
+      await store.close();
       log.info({ pending: inFlight.size }, 'okome stopped');
     },
   };

@@ -18,6 +18,8 @@ export const ErrorCode = {
   /** The caller's AbortSignal fired (e.g. a status run's overall deadline). */
   Aborted: 'OKOME_ABORTED',
   StoreFailed: 'OKOME_STORE_FAILED',
+  /** Another `okome serve` holds the store: one serving process per store. */
+  ServeLockHeld: 'OKOME_SERVE_LOCK_HELD',
   Internal: 'OKOME_INTERNAL',
   /** The database was written by a newer okome-bot (its schema version is unknown here). */
   StoreSchemaTooNew: 'OKOME_STORE_SCHEMA_TOO_NEW',
@@ -37,6 +39,10 @@ export const ErrorCode = {
   PlanRefused: 'OKOME_PLAN_REFUSED',
   /** A sudo command cannot be expressed exactly in sudoers (shell syntax, unknown binary, options). */
   SudoersUnsupportedCommand: 'OKOME_SUDOERS_UNSUPPORTED_COMMAND',
+  /** Alertmanager's API did not answer (refused, timeout, 5xx): the silence was not changed. */
+  AlertmanagerUnavailable: 'OKOME_ALERTMANAGER_UNAVAILABLE',
+  /** Alertmanager's API refused the request (4xx: bad matchers, auth, unknown silence). */
+  AlertmanagerRejected: 'OKOME_ALERTMANAGER_REJECTED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

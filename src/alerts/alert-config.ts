@@ -11,6 +11,7 @@ import { type IncidentNumber, incidentNumbers } from '../domain/runbook.js';
  */
 
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LABEL_NAME_VALUE = /^[A-Za-z_][A-Za-z0-9_:.-]{0,199}$/;
 const REGEX_FORM = /^\/(.*)\/(i?)$/s;
 
 /** The RegExp of a slash-delimited match value, or undefined for an exact value. */
@@ -81,13 +82,41 @@ export const alertsConfigSchema = z
         intervalMs: z.int().min(200).max(600_000).default(2000),
       })
       .prefault({}),
+    // Alertmanager's API, for "Silence 1 h / 4 h" in alert threads. Unset url: no silence buttons.
+    // Credentials come from the environment (OKOME_ALERTMANAGER_API_TOKEN for bearer;
+    // OKOME_ALERTMANAGER_API_USER and OKOME_ALERTMANAGER_API_PASSWORD for basic).
+    alertmanager: z
+      .strictObject({
+        url: z
+          .url({ protocol: /^https?$/, error: 'must be an http(s) URL like http://127.0.0.1:9093' })
+          .optional(),
+        auth: z.enum(['none', 'bearer', 'basic']).default('none'),
+        timeoutMs: z.int().min(100).max(60_000).default(5000),
+      })
+      .prefault({}),
+    // The dead-man's switch: an always-firing alert (Watchdog) proves Prometheus → Alertmanager →
+    // the bot works; unseen for timeoutMs, the bot says so in the incident channel. Set the
+    // route's repeat_interval well below timeoutMs.
+    deadman: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        alertname: z.string().regex(LABEL_NAME_VALUE, { error: 'must be an alert name' }).default('Watchdog'),
+        timeoutMs: z
+          .int()
+          .min(1000)
+          .max(7 * 24 * 3_600_000)
+          .default(15 * 60_000),
+      })
+      .prefault({}),
   })
   .prefault({});
 
 export interface AlertIncident {
   readonly incident: IncidentNumber;
-  /** The affected node: a configured node's name when `nodes` resolves it, else the label's host. */
+  /** The affected node: always a configured node's name. */
   readonly node?: string;
+  /** The label named a node no configuration knows: its raw value, never shown as a name. */
+  readonly unknownNode?: string;
 }
 
 /** What incidentForAlert needs to know about configured nodes to resolve `instance="10.0.0.20:9100"`. */
@@ -146,5 +175,7 @@ export function incidentForAlert(
   if (raw === undefined || raw === '') return { incident: entry.incident };
   const host = hostOf(raw);
   const known = nodes.find((n) => n.name === host || n.address === host || n.name === raw);
-  return { incident: entry.incident, node: known?.name ?? host };
+  return known === undefined
+    ? { incident: entry.incident, unknownNode: raw }
+    : { incident: entry.incident, node: known.name };
 }

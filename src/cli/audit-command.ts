@@ -21,18 +21,19 @@ export function parseDuration(text: string): number {
 }
 
 /** `okome audit [--since DURATION] [--json]`: every click, decision and execution, oldest first. */
-export function auditCommand(
+export async function auditCommand(
   options: { config: string | undefined; since: string | undefined; json: boolean },
   io: CliIo,
   now: number,
-): number {
+): Promise<number> {
   const file = resolve(io.cwd, configPath(options.config, io.env));
   const config = loadConfig(file);
   const since = options.since === undefined ? 0 : now - parseDuration(options.since);
   const path = isAbsolute(config.store.path) ? config.store.path : resolve(dirname(file), config.store.path);
-  const store = openSqliteStore({ path });
+  // Read-only: the audit works beside a serving bot and never creates, migrates or writes the store.
+  const store = openSqliteStore({ path, readOnly: true });
   try {
-    const entries = store.auditSince(since);
+    const entries = await store.auditSince(since);
     if (options.json) {
       io.stdout.write(
         `${JSON.stringify(
@@ -54,6 +55,6 @@ export function auditCommand(
     if (entries.length === 0) io.stdout.write('no audit entries in that period\n');
     return ExitCode.Ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -1,9 +1,12 @@
 import { resolve } from 'node:path';
+import { configWarnings } from '../config/config-warnings.js';
 import { ConfigError, configPath, loadConfig } from '../config/load-config.js';
 import { isOkomeError } from '../errors.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
-/** `okome config check [FILE]`: every problem at once, or a one-line summary. */
+const MAX_PROBLEMS_SHOWN = 50;
+
+/** `okome config check [FILE]`: every problem at once, or a one-line summary and any warnings. */
 export function configCheck(file: string | undefined, io: CliIo): number {
   let path: string;
   try {
@@ -13,14 +16,22 @@ export function configCheck(file: string | undefined, io: CliIo): number {
     io.stdout.write(
       `ok: ${path}: ${config.nodes.length} node(s) (${frontends} frontend), VIP ${config.vip.address}, ${config.actions.length} action(s)\n`,
     );
+    for (const w of configWarnings(config))
+      io.stderr.write(`  ⚠ warning: ${w.path}: ${w.message}\n      fix: ${w.fix}\n`);
     return ExitCode.Ok;
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr.write(`${error.file}: ${error.problems.length} problem(s)\n`);
-      for (const p of error.problems) {
+      // A file of garbage can have thousands; the first ones say what is wrong.
+      const shown = error.problems.slice(0, MAX_PROBLEMS_SHOWN);
+      for (const p of shown) {
         const where = p.path === '' ? '(file)' : p.path;
-        const seen = p.value === undefined ? 'missing' : `got ${p.value}`;
-        io.stderr.write(`  ✗ ${where}: ${p.message} (${seen})\n      fix: ${p.fix}\n`);
+        // A problem with the whole file has no value to show.
+        const seen = p.value !== undefined ? ` (got ${p.value})` : p.path === '' ? '' : ' (missing)';
+        io.stderr.write(`  ✗ ${where}: ${p.message}${seen}\n      fix: ${p.fix}\n`);
+      }
+      if (error.problems.length > shown.length) {
+        io.stderr.write(`  … and ${error.problems.length - shown.length} more\n`);
       }
       return ExitCode.ConfigError;
     }

@@ -60,7 +60,7 @@ export async function runCli(
     }
     if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
     if (command === 'audit' && sub === undefined) {
-      return auditCommand(
+      return await auditCommand(
         { config: values.config, since: values.since, json: values.json === true },
         io,
         Date.now(),

@@ -1,19 +1,18 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
+import type { AlertmanagerAuth } from '../alerts/alertmanager-api.js';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions } from '../config/read-env.js';
+import { alertmanagerAuthFrom, readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { createLogger, type Logger, scrubSecrets } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
 import type { SlackMode } from '../slack/bolt-app.js';
+import { fileServeLock } from '../store/serve-lock.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
 /** Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), HTTP mode otherwise. */
-export function slackModeFrom(
-  env: ReturnType<typeof readEnvOptions>,
-  http: { port: number; host: string },
-): SlackMode {
+export function slackModeFrom(env: ReturnType<typeof readEnvOptions>): SlackMode {
   const botToken = env.slackBotToken;
   if (botToken === undefined) {
     throw new OkomeError(
@@ -24,13 +23,7 @@ export function slackModeFrom(
   }
   if (env.slackAppToken !== undefined) return { kind: 'socket', botToken, appToken: env.slackAppToken };
   if (env.slackSigningSecret !== undefined) {
-    return {
-      kind: 'http',
-      botToken,
-      signingSecret: env.slackSigningSecret,
-      port: http.port,
-      host: http.host,
-    };
+    return { kind: 'http', botToken, signingSecret: env.slackSigningSecret };
   }
   throw new OkomeError(
     ErrorCode.EnvInvalid,
@@ -48,11 +41,56 @@ export async function serveCommand(
   const file = resolve(io.cwd, configPath(options.config, io.env));
   const config = loadConfig(file);
   const env = readEnvOptions(io.env);
-  const slack = slackModeFrom(env, config.http);
-  const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? config.log.level });
+  const slack = slackModeFrom(env);
+  const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
+  const alertmanagerAuth = alertmanagerAuthFrom(config.alerts.alertmanager.auth, env);
+  const logger = createLogger({
+    level: io.env.OKOME_LOG_LEVEL ?? config.log.level,
+    secrets: [
+      slack.botToken,
+      slack.kind === 'socket' ? slack.appToken : slack.signingSecret,
+      env.alertmanagerToken,
+      env.keepalivedHookSecret,
+      ...nodeHookSecrets.values(),
+      env.redisPassword,
+      env.alertmanagerApiToken,
+      env.alertmanagerApiPassword,
+    ],
+  });
   const storePath = isAbsolute(config.store.path)
     ? config.store.path
     : resolve(dirname(file), config.store.path);
+  // One bot per store: taken before the store is opened, so a second bot's start-up recovery
+  // and outbox never touch the first one's rows; released once the store is closed.
+  const lock = fileServeLock(storePath);
+  await lock.acquire();
+  try {
+    return await runBot(
+      { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath },
+      io,
+      waitForStop,
+    );
+  } finally {
+    await lock.release();
+  }
+}
+
+interface BotSetup {
+  readonly config: ReturnType<typeof loadConfig>;
+  readonly env: ReturnType<typeof readEnvOptions>;
+  readonly slack: SlackMode;
+  readonly nodeHookSecrets: ReadonlyMap<string, string>;
+  readonly alertmanagerAuth: AlertmanagerAuth;
+  readonly logger: Logger;
+  readonly storePath: string;
+}
+
+/** Opens the store, builds and starts the app, serves until a stop signal, stops it. */
+async function runBot(
+  { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath }: BotSetup,
+  io: CliIo,
+  waitForStop: () => Promise<string>,
+): Promise<number> {
   const store = openSqliteStore({ path: storePath });
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   let app: Awaited<ReturnType<typeof createApp>>;
@@ -64,13 +102,17 @@ export async function serveCommand(
       store,
       probes,
       logger,
-      webhooks: { alertmanagerToken: env.alertmanagerToken, keepalivedSecret: env.keepalivedHookSecret },
+      webhooks: {
+        alertmanagerToken: env.alertmanagerToken,
+        keepalivedSecrets: { shared: env.keepalivedHookSecret, perNode: nodeHookSecrets },
+      },
+      alertmanagerAuth,
     });
   } catch (error) {
     await probes.close();
-    store.close();
+    await store.close();
     io.stderr.write(
-      `okome serve: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+      `okome serve: could not start: ${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
     );
     return ExitCode.ConfigError;
   }

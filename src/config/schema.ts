@@ -114,6 +114,12 @@ const nodeSchema = z.strictObject({
   services: z.array(serviceNameSchema).min(1),
   holdsVip: z.boolean().default(true),
   commands: commandsSchema.optional(),
+  // The environment variable holding this node's own keepalived-notify secret (the secret itself
+  // never goes in the file); unset: the node signs with OKOME_KEEPALIVED_SECRET.
+  hookSecretEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]{0,63}$/, { error: 'must be an environment variable name like OKOME_HOOK_PI_A' })
+    .optional(),
 });
 
 const targetSchema = z
@@ -173,6 +179,38 @@ const peopleSchema = z
   })
   .prefault({});
 
+const KIB = 1024;
+const timeoutSchema = z.int().min(100).max(600_000);
+
+/**
+ * Port 0 picks a free port (tests). `host` unset: HTTP mode listens on every address (Slack must
+ * reach it), Socket Mode on loopback only (set it for keepalived notifies from the nodes).
+ */
+const httpSchema = z
+  .strictObject({
+    port: z.int().min(0).max(65_535).default(3000),
+    host: z.string().min(1).optional(),
+    // A LAN attacker's slow or endless requests are cut by these; legitimate senders (Slack,
+    // Alertmanager, keepalived-notify) send a small request at once.
+    headersTimeoutMs: timeoutSchema.default(10_000),
+    requestTimeoutMs: timeoutSchema.default(30_000),
+    keepAliveTimeoutMs: timeoutSchema.default(5_000),
+    maxConnections: z.int().min(16).max(65_536).default(512),
+    // One LAN host's share (a reverse proxy in front of HTTP mode counts as one host).
+    maxConnectionsPerAddress: z.int().min(4).max(65_536).default(32),
+    // Every request body buffered at once, across connections.
+    maxInFlightBodyBytes: z
+      .int()
+      .min(64 * KIB)
+      .max(256 * 1024 * KIB)
+      .default(8 * 1024 * KIB),
+  })
+  .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, {
+    error: 'headersTimeoutMs must not exceed requestTimeoutMs',
+    path: ['headersTimeoutMs'],
+  })
+  .prefault({});
+
 const slackSchema = z.strictObject({
   incidentChannel: z.string().regex(SLACK_CHANNEL, { error: 'must be a Slack channel ID like C0123ABCD' }),
   allowedChannels: z
@@ -213,6 +251,9 @@ export const configSchema = z
         nginxHitRatio: z.number().min(0).max(1).default(0.3),
         latencyMs: msSchema.default(1000),
         accessLogLines: z.int().min(10).max(100_000).default(500),
+        // A windowed symptom (a hit ratio, a budget at its limit) counts as recovered only when
+        // it has been healthy over this many seconds of samples since the incident was last seen.
+        recoverySec: z.int().min(1).max(86_400).default(300),
       })
       .prefault({}),
     timeouts: z
@@ -242,10 +283,8 @@ export const configSchema = z
       })
       .prefault({}),
     store: z.strictObject({ path: z.string().min(1).default('okome.db') }).prefault({}),
-    // Port 0 picks a free port (tests); the HTTP receiver, /healthz and the webhooks listen here.
-    http: z
-      .strictObject({ port: z.int().min(0).max(65_535).default(3000), host: z.string().default('0.0.0.0') })
-      .prefault({}),
+    // The bot's one HTTP server (src/http): Slack's requests in HTTP mode, /healthz, the webhooks.
+    http: httpSchema,
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .prefault({}),

@@ -5,3 +5,7 @@
 export const APPROVE_PREFIX = 'okome:approve:';
 export const REJECT_PREFIX = 'okome:reject:';
 export const ACK_PREFIX = 'okome:ack:';
+/** `okome:silence:<1h|4h>:<incident id>`: silence an alert-opened incident's alerts. */
+export const SILENCE_PREFIX = 'okome:silence:';
+/** `okome:unsilence:<incident id>`: expire the incident's active silences. */
+export const UNSILENCE_PREFIX = 'okome:unsilence:';

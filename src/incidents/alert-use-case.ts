@@ -32,7 +32,7 @@ import type { StatusUseCase } from './status-use-case.js';
 
 export interface AlertUseCaseDeps {
   readonly config: LoadedConfig;
-  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents'>;
+  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents' | 'atomically'>;
   readonly incidents: IncidentService;
   readonly presenter: IncidentPresenter;
   readonly diagnostics: Diagnostics;
@@ -41,10 +41,14 @@ export interface AlertUseCaseDeps {
   readonly now: () => number;
   /** Work started from a webhook: tracked so a shutdown waits for it. */
   readonly track: (work: Promise<unknown>) => void;
+  /** A delivery of the dead-man's switch alert (`alerts.deadman.alertname`), new or repeated. */
+  readonly onWatchdog?: (at: number) => void;
+  /** Alertmanager's API is configured: alert summaries carry the silence buttons. */
+  readonly silences?: boolean;
   /** Waits between looks while a moved VIP settles (tests drive it with a manual clock). */
   readonly setTimer: SetTimer;
   /** The catalogue actions the bot itself is running now (approved or running), with their nodes. */
-  readonly runningActions: () => readonly ProposedAction[];
+  readonly runningActions: () => Promise<readonly ProposedAction[]>;
 }
 
 /** Reports of one move by the hook and the watcher arrive within this of each other. */
@@ -72,8 +76,15 @@ function settleSampleOf(report: StatusReport, vipNodes: readonly string[]): Sett
   return { holders, keepalived };
 }
 
+/** What an alert's node label shows as when it names no configured node. */
+export const UNKNOWN_NODE = 'unknown node';
+
 interface Delivery {
-  readonly repeated: readonly { readonly fingerprint: string; readonly status: string }[];
+  readonly repeated: readonly {
+    readonly fingerprint: string;
+    readonly status: string;
+    readonly labels: Readonly<Record<string, string>>;
+  }[];
   readonly receivedAt: number;
 }
 
@@ -96,26 +107,35 @@ export class AlertUseCase {
 
   // ── Alertmanager ────────────────────────────────────────────────────────────────────────
 
-  onAlerts(batch: AlertBatch, delivery: Delivery): void {
+  async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
     const { store, config, incidents, presenter } = this.deps;
     const touched = new Set<number>();
+    const watchdog = config.alerts.deadman.alertname;
+    const isWatchdog = (labels: Readonly<Record<string, string>>) =>
+      ({ ...batch.commonLabels, ...labels }).alertname === watchdog;
+    // The always-firing Watchdog only proves the monitoring path works: it never opens anything.
+    if ([...batch.alerts, ...delivery.repeated].some((a) => isWatchdog(a.labels) && a.status === 'firing'))
+      this.deps.onWatchdog?.(delivery.receivedAt);
     for (const alert of batch.alerts) {
+      if (isWatchdog(alert.labels)) continue;
       const labels = { ...batch.commonLabels, ...alert.labels };
       const alertname = labels.alertname ?? 'unnamed';
       const mapped = incidentForAlert(labels, config.alerts.mapping, config.nodes);
-      const node = mapped?.node ?? null;
+      // Only configured names name a node; a label naming another is "unknown node" (its raw
+      // value stays in the timeline's data, never in a message or a key).
+      const node = mapped?.node ?? (mapped?.unknownNode === undefined ? null : UNKNOWN_NODE);
       const key =
         mapped === undefined
           ? incidentKeys.alert(alertname)
-          : incidentKeys.diagnosis(mapped.incident, node === null ? [] : [node]);
+          : incidentKeys.diagnosis(mapped.incident, mapped.node === undefined ? [] : [mapped.node]);
       const title = mapped === undefined ? `Alert ${alertname}` : runbook[mapped.incident].title;
-      const { record, how } = incidents.open({
+      const { record, how } = await incidents.open({
         key,
         number: mapped?.incident ?? 'alert',
         title,
         requester: BOT_REQUESTER,
       });
-      const { alert: row, statusChanged } = store.recordAlert({
+      const { alert: row, statusChanged } = await store.recordAlert({
         incidentId: record.id,
         fingerprint: alert.fingerprint,
         alertname,
@@ -123,7 +143,7 @@ export class AlertUseCase {
         status: alert.status,
         at: delivery.receivedAt,
       });
-      store.appendTimeline({
+      await store.appendTimeline({
         incidentId: record.id,
         at: delivery.receivedAt,
         kind: 'alert',
@@ -135,39 +155,51 @@ export class AlertUseCase {
           startsAt: alert.startsAt,
         },
       });
-      const rootRef = incidents.ensureThread(record, () => presenter.alertRoot(title, node, alertname));
+      const rootRef = await incidents.ensureThread(record, () => presenter.alertRoot(title, node, alertname));
       if (alert.status === 'resolved' && (statusChanged || row.count === 1)) {
-        incidents.post({ ...record, rootRef }, presenter.alertResolved(alertname, node, delivery.receivedAt));
+        await incidents.post(
+          { ...record, rootRef },
+          presenter.alertResolved(alertname, node, delivery.receivedAt),
+        );
       }
       touched.add(record.id);
       if (how !== 'reused') this.diagnose(record.id);
     }
     for (const r of delivery.repeated) {
-      const incidentId = store.incidentOfAlert(r.fingerprint);
-      if (incidentId !== undefined && store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
+      const incidentId = await store.incidentOfAlert(r.fingerprint);
+      if (
+        incidentId !== undefined &&
+        (await store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
+      )
         touched.add(incidentId);
     }
     for (const id of touched) {
-      this.updateSummary(id);
-      const alerts = store.incidentAlerts(id);
+      await this.updateSummary(id);
+      const alerts = await store.incidentAlerts(id);
       // Every alert of the incident resolved: a diagnosis decides whether it is over.
       if (alerts.length > 0 && alerts.every((a) => a.status === 'resolved')) this.diagnose(id);
     }
   }
 
   /** One message per incident: every alert with its deliveries and first/last seen. */
-  private updateSummary(incidentId: number): void {
+  private async updateSummary(incidentId: number): Promise<void> {
     const { store, incidents, presenter } = this.deps;
-    const record = incidents.byId(incidentId);
+    const record = await incidents.byId(incidentId);
     if (record?.rootRef == null) return;
-    const payload = presenter.alertSummary(store.incidentAlerts(incidentId));
-    const ref = store.summaryRef(incidentId);
-    if (ref !== undefined) {
-      incidents.update(ref, payload);
-      return;
-    }
-    const posted = incidents.post(record, payload);
-    if (posted !== undefined) store.setSummaryRef(incidentId, posted);
+    // One transaction: two batches for one incident must not both find no summary and post two.
+    await store.atomically(async () => {
+      const payload = presenter.alertSummary(
+        await store.incidentAlerts(incidentId),
+        this.deps.silences === true && record.status === 'open' ? { incidentId } : undefined,
+      );
+      const ref = await store.summaryRef(incidentId);
+      if (ref !== undefined) {
+        await incidents.update(ref, payload);
+        return;
+      }
+      const posted = await incidents.post(record, payload);
+      if (posted !== undefined) await store.setSummaryRef(incidentId, posted);
+    });
   }
 
   /** A diagnosis in the incident's thread; one at a time per incident, one more if asked meanwhile. */
@@ -183,7 +215,7 @@ export class AlertUseCase {
       try {
         do {
           state.again = false;
-          const incident = this.deps.incidents.byId(incidentId);
+          const incident = await this.deps.incidents.byId(incidentId);
           if (incident?.rootRef == null || incident.status !== 'open') return;
           await this.deps.status.run({
             scope: { kind: 'status' },
@@ -202,7 +234,7 @@ export class AlertUseCase {
 
   /** Incidents opened by unmapped alerts: resolved once every alert is resolved and a diagnosis ran. */
   private async resolveIfQuiet(incidentId: number): Promise<void> {
-    const alerts = this.deps.store.incidentAlerts(incidentId);
+    const alerts = await this.deps.store.incidentAlerts(incidentId);
     if (alerts.length === 0 || alerts.some((a) => a.status === 'firing')) return;
     // The incident service refuses this cause for keys a status judges (mapped alerts).
     await this.deps.incidents.resolve(incidentId, 'alerts-resolved');
@@ -221,7 +253,7 @@ export class AlertUseCase {
    * bot already believes holds the VIP while the watcher saw another, the VIP came back in
    * between and this is a new move, not the one already noticed.
    */
-  onKeepalived(event: KeepalivedEvent, watched?: string): void {
+  async onKeepalived(event: KeepalivedEvent, watched?: string): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
@@ -233,23 +265,23 @@ export class AlertUseCase {
     const from = this.holder;
     this.holder = event.node;
     if (from !== undefined && from !== event.node)
-      this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
+      await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
     else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
   }
 
-  onVipEvent(event: VipEvent): void {
+  async onVipEvent(event: VipEvent): Promise<void> {
     switch (event.kind) {
       case 'holder-changed': {
         this.holder = event.to;
-        this.failover(event.from, event.to, event.at, 'VIP watcher');
+        await this.failover(event.from, event.to, event.at, 'VIP watcher');
         return;
       }
       case 'recovered': {
         const from = event.previousHolder ?? this.holder;
         this.holder = event.holder;
         if (from !== undefined && from !== event.holder)
-          this.failover(from, event.holder, event.at, 'VIP watcher');
-        else this.recovery(event.holder, event.at);
+          await this.failover(from, event.holder, event.at, 'VIP watcher');
+        else await this.recovery(event.holder, event.at);
         return;
       }
       case 'no-holder':
@@ -257,7 +289,7 @@ export class AlertUseCase {
         const { config, incidents, presenter } = this.deps;
         const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
         const split = event.kind === 'split-brain';
-        const { record } = incidents.open({
+        const { record } = await incidents.open({
           key: incidentKeys.vip(vipNodes),
           number: '3',
           title: split ? 'VIP split brain' : runbook['3'].title,
@@ -268,16 +300,16 @@ export class AlertUseCase {
           : { kind: 'no-holder', address: config.vip.address, at: event.at, lastHolder: event.lastHolder };
         // Urgent: a VIP notice skips the channel's paced queue (it must not wait behind a storm).
         const payload = { ...presenter.vipNotice(notice), urgent: true };
-        this.deps.store.appendTimeline({
+        await this.deps.store.appendTimeline({
           incidentId: record.id,
           at: event.at,
           kind: 'notice',
           text: payload.text,
         });
-        if (record.rootRef === null) incidents.ensureThread(record, () => payload);
+        if (record.rootRef === null) await incidents.ensureThread(record, () => payload);
         // In an existing (or reopened) thread the notice is also shown in the channel: a VIP
         // event must never be buried in an old thread.
-        else incidents.post(record, { ...payload, reply_broadcast: true });
+        else await incidents.post(record, { ...payload, reply_broadcast: true });
         this.diagnose(record.id);
         return;
       }
@@ -290,29 +322,35 @@ export class AlertUseCase {
    * "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the
    * channel's queue), then, once the VIP has settled, why it moved (failover.cause).
    */
-  private failover(from: string, to: string, at: number, source: string, receivedAt = this.deps.now()): void {
+  private async failover(
+    from: string,
+    to: string,
+    at: number,
+    source: string,
+    receivedAt = this.deps.now(),
+  ): Promise<void> {
     const { store, config, now, incidents, presenter } = this.deps;
-    // The hook and the watcher report the same move: one notice.
+    // The hook and the watcher report the same move: one notice. Decided before any await.
     const key = `${from}>${to}`;
     if (this.lastMove?.key === key && now() - this.lastMove.at < SAME_MOVE_MS) return;
     this.lastMove = { key, at: now() };
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     if (to === frontend) {
-      this.recovery(to, at);
+      await this.recovery(to, at);
       return;
     }
     // Taken now: the bot's own action may have finished by the time the VIP has settled.
-    const running = this.deps.runningActions();
-    const { record } = incidents.open({
+    const running = await this.deps.runningActions();
+    const { record } = await incidents.open({
       key: incidentKeys.failover(from),
       number: '4',
       title: `VIP failover from ${from}`,
       requester: BOT_REQUESTER,
     });
     const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
-    const root = record.rootRef ?? incidents.ensureThread(record, () => notice);
-    if (record.rootRef !== null) incidents.post(record, { ...notice, reply_broadcast: true });
-    store.appendTimeline({
+    const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
+    if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
+    await store.appendTimeline({
       incidentId: record.id,
       at,
       kind: 'notice',
@@ -351,7 +389,7 @@ export class AlertUseCase {
       if (verdict.verdict !== 'waiting') break;
       await this.pause(SETTLE_POLL_MS);
     }
-    const running = [...runningAtMove, ...this.deps.runningActions()];
+    const running = [...runningAtMove, ...(await this.deps.runningActions())];
     const cause = classifyFailover({ from, to, checks: report.checks, running });
     const incident = failoverIncident(cause, {
       key: incidentKeys.failover(from),
@@ -371,13 +409,13 @@ export class AlertUseCase {
       },
       incidents: [incident],
     };
-    const record = this.deps.incidents.byId(incidentId);
+    const record = await this.deps.incidents.byId(incidentId);
     if (record === undefined || record.status !== 'open') return;
     this.log.info(
       { from, to, cause: cause.kind, settledMs: now() - startedAt, unsettled },
       'failover explained',
     );
-    this.deps.incidents.diagnoseInThread(
+    await this.deps.incidents.diagnoseInThread(
       record,
       incident,
       diagnosis,
@@ -398,12 +436,17 @@ export class AlertUseCase {
   }
 
   /** The VIP is back on the frontend: said in the failover and VIP threads, which then resolve. */
-  private recovery(holder: string, at: number): void {
+  private async recovery(holder: string, at: number): Promise<void> {
     const { store, incidents, presenter } = this.deps;
-    for (const record of store.openIncidents()) {
+    for (const record of await store.openIncidents()) {
       if (!mayResolve(record.key, 'vip-back')) continue;
-      incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
-      store.appendTimeline({ incidentId: record.id, at, kind: 'notice', text: `VIP back on ${holder}` });
+      await incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
+      await store.appendTimeline({
+        incidentId: record.id,
+        at,
+        kind: 'notice',
+        text: `VIP back on ${holder}`,
+      });
       this.deps.track(incidents.resolve(record.id, 'vip-back', holder));
     }
   }

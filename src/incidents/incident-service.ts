@@ -1,4 +1,5 @@
 import { BOT_REQUESTER } from '../domain/approval.js';
+import type { CheckResult } from '../domain/check-result.js';
 import type { Incident } from '../domain/classify.js';
 import {
   DEFAULT_INCIDENT_POLICY,
@@ -11,7 +12,8 @@ import {
   type ResolveCause,
   resolveReason,
 } from '../domain/incident.js';
-import { incidentInReport, readStoredReport, type StatusReport } from '../domain/report.js';
+import { readStoredReport, type StatusReport } from '../domain/report.js';
+import { type IncidentRecovery, windowedSymptoms } from '../domain/windowed-evidence.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { MessagePayload } from '../outbox/payload.js';
@@ -35,7 +37,7 @@ import type { IncidentPresenter, RootState } from './presenter.js';
 /** What the incident needs from remediation; the approvals service implements it. */
 export interface IncidentApprovals {
   /** After a diagnosis: cards for the incident's proposed actions (no twin of a live one). */
-  offer(record: IncidentRecord, incident: Incident, requester: string): void;
+  offer(record: IncidentRecord, incident: Incident, requester: string): Promise<void>;
   /** Cancels what has not started (cards say why) and waits for runs in progress to be recorded. */
   closeForIncident(incidentId: number, reason: string): Promise<void>;
   /** A run of one of the incident's approvals is in progress in this process. */
@@ -54,6 +56,8 @@ export interface IncidentServiceDeps {
   readonly track: (work: Promise<unknown>) => void;
   readonly policy?: IncidentPolicy;
   readonly mention?: (user: string) => string;
+  /** Windowed symptoms (seen in `seen` at `since`) judged over the samples taken since. */
+  readonly recovery: (incident: Incident, seen: readonly CheckResult[], since: number) => IncidentRecovery;
 }
 
 export interface OpenInput {
@@ -85,32 +89,46 @@ export class IncidentService {
     return this.deps.incidentChannel;
   }
 
-  byId(id: number): IncidentRecord | undefined {
+  byId(id: number): Promise<IncidentRecord | undefined> {
     return this.deps.store.incidentById(id);
+  }
+
+  /**
+   * An incident named by an operator: by key, by runbook number (the newest open one with it),
+   * or, with no reference, the newest open incident. `openOnly: false` also finds a resolved
+   * one by key.
+   */
+  async find(ref: string | undefined, options: { openOnly: boolean }): Promise<IncidentRecord | undefined> {
+    const { store } = this.deps;
+    const open = (await store.openIncidents()).sort((a, b) => b.openedAt - a.openedAt);
+    if (ref === undefined) return open[0];
+    const byKey =
+      open.find((i) => i.key === ref) ?? (options.openOnly ? undefined : await store.incidentByKey(ref));
+    return byKey ?? open.find((i) => i.number === ref);
   }
 
   /**
    * The incident for this key: the open one, a recently resolved one reopened (same thread,
    * said there), or a new one. The caller opens the thread of a new incident.
    */
-  open(input: OpenInput): { record: IncidentRecord; how: OpenHow } {
+  async open(input: OpenInput): Promise<{ record: IncidentRecord; how: OpenHow }> {
     const { store, now } = this.deps;
     const at = now();
-    const { incident: record, how } = store.openOrReuseIncident(
+    const { incident: record, how } = await store.openOrReuseIncident(
       { ...input, channel: this.deps.incidentChannel, now: at },
       (latest) => onSeenAgain(lifeOf(latest), at, this.policy) === 'reopen',
     );
     if (how === 'reopened') {
-      const agoMs = at - this.lastResolvedAt(record);
-      store.appendTimeline({
+      const agoMs = at - (await this.lastResolvedAt(record));
+      await store.appendTimeline({
         incidentId: record.id,
         at,
         kind: 'note',
         text: `Reopened: the symptom is back ${Math.round(agoMs / 1000)} s after it resolved`,
       });
       if (record.rootRef !== null) {
-        this.post(record, this.deps.presenter.reopened(record, agoMs));
-        this.refreshRoot(record);
+        await this.post(record, this.deps.presenter.reopened(record, agoMs));
+        await this.refreshRoot(record);
       }
       this.log.info({ incident: record.key, agoMs }, 'incident reopened');
     }
@@ -118,22 +136,28 @@ export class IncidentService {
   }
 
   /** The incident's thread: its root message, posted now with `root` when it has none. */
-  ensureThread(record: IncidentRecord, root: () => MessagePayload): string {
+  async ensureThread(record: IncidentRecord, root: () => MessagePayload): Promise<string> {
     if (record.rootRef !== null) return record.rootRef;
-    const ref = this.deps.outbox.enqueuePost({ channel: record.channel, payload: root() });
-    this.deps.store.setIncidentRootRef(record.id, ref);
-    return ref;
+    // The root post and the incident's pointer to it commit together; read again inside, since
+    // another caller (an alert batch, a diagnosis) may have opened the thread since `record` was read.
+    return this.deps.store.atomically(async () => {
+      const latest = await this.deps.store.incidentById(record.id);
+      if (latest?.rootRef != null) return latest.rootRef;
+      const ref = await this.deps.outbox.enqueuePost({ channel: record.channel, payload: root() });
+      await this.deps.store.setIncidentRootRef(record.id, ref);
+      return ref;
+    });
   }
 
   /**
    * A diagnosis: each classified incident opened, continued or reopened, its report stored, its
    * root and thread updated, its actions offered. Returns the threads by incident key.
    */
-  recordDiagnosis(report: StatusReport, requester: string): Map<string, string> {
+  async recordDiagnosis(report: StatusReport, requester: string): Promise<Map<string, string>> {
     const { store, now, presenter } = this.deps;
     const threads = new Map<string, string>();
     for (const incident of report.incidents) {
-      const { record, how } = this.open({
+      const { record, how } = await this.open({
         key: incident.key,
         number: incident.number,
         title: incident.title,
@@ -143,8 +167,8 @@ export class IncidentService {
       // "the diagnosis", not "still present".
       const first = how === 'created' || readStoredReport(record.lastReport) === undefined;
       // The whole report: an approval's re-check is judged against the diagnosis it came from.
-      store.saveReport(record.id, report);
-      store.appendTimeline({
+      await store.saveReport(record.id, report);
+      await store.appendTimeline({
         incidentId: record.id,
         at: now(),
         kind: 'diagnosis',
@@ -160,19 +184,18 @@ export class IncidentService {
       const root = presenter.incidentRoot(incident, report, this.rootState(saved));
       let rootRef = record.rootRef;
       if (rootRef === null) {
-        rootRef = this.deps.outbox.enqueuePost({ channel: record.channel, payload: root });
-        store.setIncidentRootRef(record.id, rootRef);
+        rootRef = await this.ensureThread(saved, () => root);
       } else {
-        this.deps.outbox.enqueueUpdate({ messageRef: rootRef, payload: root });
+        await this.deps.outbox.enqueueUpdate({ messageRef: rootRef, payload: root });
         if (how === 'reused') {
-          this.post(
+          await this.post(
             saved,
             first ? presenter.firstDiagnosis(incident, report) : presenter.stillPresent(incident, report),
           );
         }
       }
-      for (const m of presenter.evidence(incident, report.checks)) this.post({ ...saved, rootRef }, m);
-      this.deps.approvals.offer({ ...saved, rootRef }, incident, requester);
+      for (const m of presenter.evidence(incident, report.checks)) await this.post({ ...saved, rootRef }, m);
+      await this.deps.approvals.offer({ ...saved, rootRef }, incident, requester);
       threads.set(incident.key, rootRef);
     }
     return threads;
@@ -183,16 +206,16 @@ export class IncidentService {
    * root is its notice): the report stored, the verdict and its evidence posted, the actions
    * offered. `verdict` is the message that says it in words.
    */
-  diagnoseInThread(
+  async diagnoseInThread(
     record: IncidentRecord,
     incident: Incident,
     report: StatusReport,
     verdict: MessagePayload,
-  ): void {
+  ): Promise<void> {
     const { store, now, presenter } = this.deps;
     if (record.rootRef === null) return;
-    store.saveReport(record.id, report);
-    store.appendTimeline({
+    await store.saveReport(record.id, report);
+    await store.appendTimeline({
       incidentId: record.id,
       at: now(),
       kind: 'diagnosis',
@@ -205,28 +228,45 @@ export class IncidentService {
       },
     });
     const saved = { ...record, lastReport: report };
-    this.post(saved, verdict);
-    for (const m of presenter.evidence(incident, report.checks)) this.post(saved, m);
-    this.deps.approvals.offer(saved, incident, BOT_REQUESTER);
+    await this.post(saved, verdict);
+    for (const m of presenter.evidence(incident, report.checks)) await this.post(saved, m);
+    await this.deps.approvals.offer(saved, incident, BOT_REQUESTER);
   }
 
   /**
    * Open diagnosis incidents a full status no longer shows, whose every evidence check was
-   * judged again as passing, and with no alert still firing: resolved. A node the bot cannot
-   * see heals nothing.
+   * judged again as passing, whose windowed symptoms (a hit ratio, a budget at its limit) have
+   * recovered over the samples since they were seen, and with no alert still firing: resolved.
+   * A node the bot cannot see heals nothing; one quiet rate-limit minute heals nothing either.
    */
   async resolveHealed(report: StatusReport): Promise<void> {
     const present = new Set(report.incidents.map((i) => i.key));
     const byId = new Map(report.checks.map((c) => [c.id, c]));
-    const healed = this.deps.store.openIncidents().filter((open) => {
-      if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') return false;
-      if (this.deps.store.incidentAlerts(open.id).some((a) => a.status === 'firing')) return false;
-      const evidence = incidentInReport(open.lastReport, open.key)?.evidence ?? [];
-      return evidence.every((id) => {
+    const healed: IncidentRecord[] = [];
+    for (const open of await this.deps.store.openIncidents()) {
+      if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') continue;
+      if ((await this.deps.store.incidentAlerts(open.id)).some((a) => a.status === 'firing')) continue;
+      const seen = readStoredReport(open.lastReport);
+      const incident = seen?.incidents.find((i) => i.key === open.key);
+      const evidence = incident?.evidence ?? [];
+      const passing = evidence.every((id) => {
         const c = byId.get(id);
         return c === undefined || c.status === 'ok' || c.status === 'warn';
       });
-    });
+      if (!passing) continue;
+      if (
+        seen !== undefined &&
+        incident !== undefined &&
+        windowedSymptoms(incident, seen.checks).length > 0
+      ) {
+        const recovery = this.deps.recovery(incident, seen.checks, Date.parse(seen.startedAt));
+        if (!recovery.recovered) {
+          this.log.debug({ incident: open.key, why: recovery.details }, 'not recovered yet');
+          continue;
+        }
+      }
+      healed.push(open);
+    }
     // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
     const later = healed.filter((open) => this.deps.approvals.isRunning(open.id));
     for (const open of later) this.deps.track(this.resolve(open.id, 'healthy-status'));
@@ -246,7 +286,7 @@ export class IncidentService {
     detail?: string,
   ): Promise<{ outcome: ResolveOutcome; record?: IncidentRecord }> {
     const { store, now, presenter } = this.deps;
-    const before = store.incidentById(id);
+    const before = await store.incidentById(id);
     if (before === undefined) return { outcome: 'not-found' };
     const decision = onResolve(lifeOf(before), before.key, cause);
     if (decision.verdict === 'refused') {
@@ -255,60 +295,71 @@ export class IncidentService {
     const why = resolveReason(cause, detail, this.deps.mention);
     await this.deps.approvals.closeForIncident(id, `the incident was resolved: ${why}`);
     const at = now();
-    if (!store.resolveIncident(id, at, why)) return { outcome: 'already-resolved', record: before };
-    store.appendTimeline({ incidentId: id, at, kind: 'resolved', text: why, data: { cause } });
-    const record = store.incidentById(id) ?? before;
+    const resolved = await store.atomically(async () => {
+      if (!(await store.resolveIncident(id, at, why))) return false;
+      await store.appendTimeline({ incidentId: id, at, kind: 'resolved', text: why, data: { cause } });
+      return true;
+    });
+    if (!resolved) return { outcome: 'already-resolved', record: before };
+    const record = (await store.incidentById(id)) ?? before;
     if (record.rootRef !== null) {
-      this.post(record, presenter.resolved(record, why));
-      this.refreshRoot(record);
+      await this.post(record, presenter.resolved(record, why));
+      await this.refreshRoot(record);
     }
     this.log.info({ incident: record.key, cause }, 'incident resolved');
     return { outcome: 'resolved', record };
   }
 
   /** Ack: who takes it, and when (time to acknowledge); the root shows it. */
-  acknowledge(id: number, user: string): { ok: true } | { ok: false; reason: string } {
+  async acknowledge(id: number, user: string): Promise<{ ok: true } | { ok: false; reason: string }> {
     const { store, now, presenter } = this.deps;
-    const record = store.incidentById(id);
+    const record = await store.incidentById(id);
     if (record === undefined) return { ok: false, reason: 'This incident no longer exists.' };
     const decision = onAcknowledge(lifeOf(record), user, this.deps.mention);
     if (decision.verdict === 'refused') return { ok: false, reason: decision.reason };
     const at = now();
-    if (!store.acknowledgeIncident(id, user, at)) {
-      const latest = store.incidentById(id) ?? record;
+    const acknowledged = await store.atomically(async () => {
+      if (!(await store.acknowledgeIncident(id, user, at))) return false;
+      await store.appendTimeline({
+        incidentId: id,
+        at,
+        kind: 'note',
+        text: `Acknowledged by ${user}`,
+        data: { user },
+      });
+      return true;
+    });
+    if (!acknowledged) {
+      const latest = (await store.incidentById(id)) ?? record;
       const again = onAcknowledge(lifeOf(latest), user, this.deps.mention);
       return { ok: false, reason: again.verdict === 'refused' ? again.reason : 'Try again.' };
     }
-    store.appendTimeline({
-      incidentId: id,
-      at,
-      kind: 'note',
-      text: `Acknowledged by ${user}`,
-      data: { user },
-    });
-    const acked = store.incidentById(id) ?? record;
+    const acked = (await store.incidentById(id)) ?? record;
     if (acked.rootRef !== null) {
-      this.post(acked, presenter.acknowledged(user, at));
-      this.refreshRoot(acked);
+      await this.post(acked, presenter.acknowledged(user, at));
+      await this.refreshRoot(acked);
     }
     return { ok: true };
   }
 
   /** A line in the timeline (and the thread when `say` is given). */
-  note(record: IncidentRecord, text: string, say?: MessagePayload): void {
-    this.deps.store.appendTimeline({ incidentId: record.id, at: this.deps.now(), kind: 'note', text });
-    if (say !== undefined) this.post(record, say);
+  async note(record: IncidentRecord, text: string, say?: MessagePayload): Promise<void> {
+    await this.deps.store.appendTimeline({ incidentId: record.id, at: this.deps.now(), kind: 'note', text });
+    if (say !== undefined) await this.post(record, say);
   }
 
   /** Posts in the incident's thread (nothing when it has none yet); returns the message's ref. */
-  post(record: Pick<IncidentRecord, 'channel' | 'rootRef'>, payload: MessagePayload): string | undefined {
+  async post(
+    record: Pick<IncidentRecord, 'channel' | 'rootRef'>,
+    payload: MessagePayload,
+  ): Promise<string | undefined> {
     if (record.rootRef === null) return undefined;
     return this.deps.outbox.enqueuePost({ channel: record.channel, threadRef: record.rootRef, payload });
   }
 
   /** Replaces a message the incident posted (a summary that repeats update). */
-  update(messageRef: string, payload: MessagePayload): void {
-    this.deps.outbox.enqueueUpdate({ messageRef, payload });
+  update(messageRef: string, payload: MessagePayload): Promise<void> {
+    return this.deps.outbox.enqueueUpdate({ messageRef, payload });
   }
 
   private rootState(record: IncidentRecord): RootState {
@@ -325,7 +376,7 @@ export class IncidentService {
   }
 
   /** Re-renders the root from what is stored: the classified incident if known, else its headline. */
-  private refreshRoot(record: IncidentRecord): void {
+  private async refreshRoot(record: IncidentRecord): Promise<void> {
     if (record.rootRef === null) return;
     const report = readStoredReport(record.lastReport);
     const incident = report?.incidents.find((i) => i.key === record.key);
@@ -334,20 +385,19 @@ export class IncidentService {
     const payload =
       report !== undefined && incident !== undefined && keyKind(record.key) !== 'failover'
         ? this.deps.presenter.incidentRoot(incident, report, state)
-        : this.deps.presenter.plainRoot(record, this.headline(record), state);
-    this.deps.outbox.enqueueUpdate({ messageRef: record.rootRef, payload });
+        : this.deps.presenter.plainRoot(record, await this.headline(record), state);
+    await this.deps.outbox.enqueueUpdate({ messageRef: record.rootRef, payload });
   }
 
   /** What opened an unclassified incident: its first alert or notice. */
-  private headline(record: IncidentRecord): string | undefined {
-    return this.deps.store.timeline(record.id).find((e) => e.kind === 'notice' || e.kind === 'alert')?.text;
+  private async headline(record: IncidentRecord): Promise<string | undefined> {
+    const timeline = await this.deps.store.timeline(record.id);
+    return timeline.find((e) => e.kind === 'notice' || e.kind === 'alert')?.text;
   }
 
-  private lastResolvedAt(record: IncidentRecord): number {
-    const resolved = this.deps.store
-      .timeline(record.id)
-      .filter((e) => e.kind === 'resolved')
-      .at(-1);
+  private async lastResolvedAt(record: IncidentRecord): Promise<number> {
+    const timeline = await this.deps.store.timeline(record.id);
+    const resolved = timeline.filter((e) => e.kind === 'resolved').at(-1);
     return resolved?.at ?? record.openedAt;
   }
 }

@@ -1,7 +1,9 @@
 import type { CheckResult } from '../domain/check-result.js';
 import type { Incident, ProposedAction } from '../domain/classify.js';
+import type { DeadmanNotice } from '../domain/deadman.js';
 import type { FailoverCause } from '../domain/failover.js';
 import type { StatusReport } from '../domain/report.js';
+import type { SilenceDuration, SilenceMatcher } from '../domain/silence.js';
 import type { MessagePayload } from '../outbox/payload.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../store/store-port.js';
 
@@ -55,6 +57,19 @@ export type VipNotice =
       readonly unsettled?: string;
     };
 
+/** The silences one click made, as the thread shows them. */
+export interface SilenceView {
+  readonly incidentId: number;
+  readonly createdBy: string;
+  readonly duration: SilenceDuration;
+  readonly endsAt: number;
+  readonly matcherSets: readonly (readonly SilenceMatcher[])[];
+  /** Alertmanager's ids. */
+  readonly silenceIds: readonly string[];
+  /** Ended before its time by a click (or replaced by a newer silence). */
+  readonly expired?: { readonly by: string; readonly at: number; readonly replaced: boolean };
+}
+
 export interface IncidentPresenter {
   progress(what: string, done: number, total: number, problems: readonly CheckResult[]): MessagePayload;
   summary(
@@ -86,7 +101,17 @@ export interface IncidentPresenter {
 
   alertRoot(title: string, node: string | null, alertname: string): MessagePayload;
   alertResolved(alertname: string, node: string | null, at: number): MessagePayload;
-  alertSummary(alerts: readonly IncidentAlert[]): MessagePayload;
+  /** With `silenceFor`, the incident's "Silence 1 h / 4 h" buttons under it. */
+  alertSummary(
+    alerts: readonly IncidentAlert[],
+    silenceFor?: { readonly incidentId: number },
+  ): MessagePayload;
+  /** A silence made from the thread, with "Expire silence" while it is active. */
+  silence(view: SilenceView): MessagePayload;
+  /** A silence that could not be made or ended: what Alertmanager (or the network) said. */
+  silenceFailed(what: 'silence' | 'expire', reason: string): MessagePayload;
+  /** The Watchdog is overdue (the monitoring path is down), or back. */
+  deadman(notice: DeadmanNotice, alertname: string): MessagePayload;
   vipNotice(notice: VipNotice): MessagePayload;
   /** An action the catalogue cannot plan for this incident (config problem), said in the thread. */
   cannotOffer(actionId: string, reason: string): MessagePayload;

@@ -48,7 +48,7 @@ export class StatusUseCase {
     const { diagnostics, outbox, logger, presenter } = this.deps;
     const what = request.scope.kind === 'check' ? `check ${request.scope.target}` : request.scope.kind;
     const total = diagnostics.count(request.scope);
-    const progressRef = outbox.enqueuePost({
+    const progressRef = await outbox.enqueuePost({
       channel: request.channel,
       ...(request.threadRef === undefined ? {} : { threadRef: request.threadRef }),
       payload: presenter.progress(what, 0, total, []),
@@ -70,7 +70,7 @@ export class StatusUseCase {
         this.inFlight.delete(key);
       }
     }
-    outbox.enqueueUpdate({
+    await outbox.enqueueUpdate({
       messageRef: progressRef,
       payload: presenter.summary(report, {
         hitRatios: [...this.hitRatios],
@@ -84,7 +84,7 @@ export class StatusUseCase {
     // Isolated, every check says the same "no answer": the verdict is the message, not 36 lines.
     if (report.incidents.length === 0 && report.isolation === undefined) {
       for (const m of presenter.checkList(report.checks))
-        outbox.enqueuePost({
+        await outbox.enqueuePost({
           channel: request.channel,
           threadRef: request.threadRef ?? progressRef,
           payload: m,
@@ -112,23 +112,26 @@ export class StatusUseCase {
     const { diagnostics, outbox, presenter, incidents } = this.deps;
     const problems: CheckResult[] = [];
     let lastProgress = this.deps.now();
+    // Progress writes are chained and awaited before the summary, which must land last.
+    let progressWrites: Promise<void> = Promise.resolve();
     const report = await diagnostics.run(request.scope, ({ done, result }) => {
       if (result.status !== 'ok') problems.push(result);
       // Slack shows about one update a second anyway: store one every PROGRESS_EVERY_MS, not
       // one per check (each is a durable write); the outbox coalesces what is still pending.
       if (this.deps.now() - lastProgress < PROGRESS_EVERY_MS || done === total) return;
       lastProgress = this.deps.now();
-      outbox.enqueueUpdate({
-        messageRef: progressRef,
-        payload: presenter.progress(what, done, total, problems),
-      });
+      const payload = presenter.progress(what, done, total, problems);
+      progressWrites = progressWrites
+        .then(() => outbox.enqueueUpdate({ messageRef: progressRef, payload }))
+        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'cannot store a progress update'));
     });
+    await progressWrites;
     const redisRatio = report.checks.find((c) => c.id === 'redis-hit-ratio');
     if (redisRatio?.facts?.kind === 'hit-ratio' && redisRatio.facts.ratio !== null) {
       this.hitRatios.push(redisRatio.facts.ratio);
       if (this.hitRatios.length > HIT_RATIO_HISTORY) this.hitRatios.shift();
     }
-    const threads = incidents.recordDiagnosis(report, request.requester);
+    const threads = await incidents.recordDiagnosis(report, request.requester);
     if (request.scope.kind === 'status') await incidents.resolveHealed(report);
     return { report, threads };
   }

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { Logger } from '../logger.js';
 import type { OutboxRow, OutboxStore } from '../store/store-port.js';
 import { type Clock, systemClock } from './clock.js';
@@ -73,6 +74,9 @@ export class Deliverer implements DeliveryLoop {
 
   private running = false;
   private pumpQueued = false;
+  /** A pump is reading the store; a wake meanwhile asks it to look once more. */
+  private pumping = false;
+  private pumpAgain = false;
   private cancelTimer: (() => void) | undefined;
   private readonly inFlightIds = new Set<number>();
   private readonly inFlightQueues = new Set<string>();
@@ -113,8 +117,8 @@ export class Deliverer implements DeliveryLoop {
   }
 
   /** Resolves true once nothing is pending or in flight, false after `timeoutMs` (clock time). */
-  flush(timeoutMs: number): Promise<boolean> {
-    if (this.isIdle()) return Promise.resolve(true);
+  async flush(timeoutMs: number): Promise<boolean> {
+    if (await this.isIdle()) return true;
     return new Promise((resolve) => {
       let cancel: () => void = () => {};
       const settle = (drained: boolean): void => {
@@ -129,15 +133,24 @@ export class Deliverer implements DeliveryLoop {
     });
   }
 
-  wake(): void {
-    if (!this.running || this.pumpQueued) return;
+  /**
+   * Bound to the context the deliverer was made in: a wake from inside a store transaction
+   * (an enqueue) must not run the pump as part of that transaction's async context.
+   */
+  readonly wake = AsyncResource.bind((): void => {
+    if (!this.running) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    if (this.pumpQueued) return;
     this.pumpQueued = true;
-    // A microtask: a burst of synchronous enqueues (and their coalescing) lands before we look.
+    // A microtask: a burst of enqueues (and their coalescing) lands before we look.
     queueMicrotask(() => {
       this.pumpQueued = false;
-      this.pump();
+      void this.pump();
     });
-  }
+  });
 
   isInFlight(rowId: number): boolean {
     return this.inFlightIds.has(rowId);
@@ -156,23 +169,45 @@ export class Deliverer implements DeliveryLoop {
     };
   }
 
-  private pump(): void {
-    if (!this.running) return;
-    const now = this.clock.now();
+  private async pump(): Promise<void> {
+    if (!this.running || this.pumping) return;
+    this.pumping = true;
     try {
-      this.pumpAt(now);
-    } catch (error) {
-      // A store failure (disk full, locked too long) must not kill the process from a microtask.
-      this.log?.error({ err: error }, 'outbox: cannot read or plan pending rows; retrying');
-      this.arm(now + this.pacing.backoffMaxMs, now);
+      do {
+        this.pumpAgain = false;
+        const now = this.clock.now();
+        try {
+          // One transaction from reading the heads to marking rows in flight: an update that
+          // coalesces into a pending row (Outbox.enqueueUpdate) sees either the row before we
+          // took it, or that it is in flight, never a row read but not yet marked.
+          const round = await this.store.atomically(() => this.pumpAt(now));
+          for (const { row, call } of round.sends) this.send(row, call);
+          this.arm(round.nextDue, now);
+          this.forgetStale(now);
+          if (round.again) this.pumpAgain = true;
+          else await this.notifyIfIdle();
+        } catch (error) {
+          // A store failure (disk full, locked too long) must not kill the process.
+          this.log?.error({ err: error }, 'outbox: cannot read or plan pending rows; retrying');
+          this.arm(now + this.pacing.backoffMaxMs, now);
+          return;
+        }
+      } while (this.pumpAgain && this.running);
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private pumpAt(now: number): void {
+  private async pumpAt(now: number): Promise<{
+    sends: { row: OutboxRow; call: () => Promise<string | undefined> }[];
+    nextDue: number;
+    again: boolean;
+  }> {
     // Urgent posts first: they must get a concurrency slot before a storm's queues fill them.
-    const heads = this.store.pendingHeads();
+    const heads = await this.store.pendingHeads();
     const urgent = heads.filter(isUrgent);
     const ordered = urgent.length === 0 ? heads : [...urgent, ...heads.filter((r) => !urgent.includes(r))];
+    const sends: { row: OutboxRow; call: () => Promise<string | undefined> }[] = [];
     let nextDue = Number.POSITIVE_INFINITY;
     let again = false;
     for (const row of ordered) {
@@ -185,16 +220,17 @@ export class Deliverer implements DeliveryLoop {
         nextDue = Math.min(nextDue, due);
         continue;
       }
-      const plan = this.plan(row);
+      const plan = await this.plan(row);
       if (plan.kind === 'wait') {
         this.log?.debug({ id: row.id, queue: row.queueKey }, 'outbox: head waits for its parent message');
         continue;
       }
       if (plan.kind === 'fail') {
-        this.fail(row, plan.error, now);
+        await this.fail(row, plan.error, now);
         again = true; // the queue's next row is now its head
         continue;
       }
+      if (!(await this.take(row, now))) continue;
       if (row.op === 'post') {
         const bucket = this.bucket(row.channel, now);
         // An urgent post borrows a token: the posts after it wait the debt out, so the channel's
@@ -202,12 +238,9 @@ export class Deliverer implements DeliveryLoop {
         if (isUrgent(row)) bucket.borrow(now);
         else bucket.take(now);
       }
-      this.dispatch(row, plan.call, now);
+      sends.push({ row, call: plan.call });
     }
-    this.arm(nextDue, now);
-    this.forgetStale(now);
-    if (again) this.wake();
-    else this.notifyIfIdle();
+    return { sends, nextDue, again };
   }
 
   private dueAt(row: OutboxRow, now: number): number {
@@ -222,10 +255,10 @@ export class Deliverer implements DeliveryLoop {
   }
 
   /** Resolves refs to Slack ts at delivery time: a parent's ts exists only once it is posted. */
-  private plan(row: OutboxRow): Plan {
+  private async plan(row: OutboxRow): Promise<Plan> {
     const payload = decodePayload(row.payload);
     if (payload === undefined) return { kind: 'fail', error: DependencyError.InvalidPayload };
-    const linked = this.linkedMessages(payload);
+    const linked = await this.linkedMessages(payload);
     if (linked === 'wait') return { kind: 'wait' };
     const contentNow = contentOf(payload);
     const content = async () =>
@@ -234,7 +267,7 @@ export class Deliverer implements DeliveryLoop {
       case 'post': {
         let threadTs: string | undefined;
         if (row.threadRef !== null) {
-          const parent = this.store.message(row.threadRef);
+          const parent = await this.store.message(row.threadRef);
           if (parent === undefined) return { kind: 'fail', error: DependencyError.UnknownMessage };
           // ts first: a parent's post row may have been pruned long after it was sent.
           if (parent.ts === null) {
@@ -262,7 +295,7 @@ export class Deliverer implements DeliveryLoop {
         };
       }
       case 'update': {
-        const message = row.messageRef === null ? undefined : this.store.message(row.messageRef);
+        const message = row.messageRef === null ? undefined : await this.store.message(row.messageRef);
         if (message === undefined) return { kind: 'fail', error: DependencyError.UnknownMessage };
         const ts = message.ts;
         if (ts === null) {
@@ -296,12 +329,12 @@ export class Deliverer implements DeliveryLoop {
    * The messages a payload links to: 'wait' while one of them is still to be posted; a message
    * that will never be posted (failed, unknown) has ts undefined and gets the link's fallback.
    */
-  private linkedMessages(
+  private async linkedMessages(
     payload: MessagePayload,
-  ): readonly { ref: string; channel: string; ts: string | undefined }[] | 'wait' {
+  ): Promise<readonly { ref: string; channel: string; ts: string | undefined }[] | 'wait'> {
     const linked: { ref: string; channel: string; ts: string | undefined }[] = [];
     for (const link of payload.links ?? []) {
-      const message = this.store.message(link.ref);
+      const message = await this.store.message(link.ref);
       if (message === undefined) {
         this.log?.warn({ ref: link.ref }, 'outbox: a link names no known message; using its fallback');
         linked.push({ ref: link.ref, channel: '', ts: undefined });
@@ -342,24 +375,30 @@ export class Deliverer implements DeliveryLoop {
     return out;
   }
 
-  private dispatch(row: OutboxRow, call: () => Promise<string | undefined>, now: number): void {
+  /** Records the attempt and marks the row in flight; false when the attempt cannot be recorded. */
+  private async take(row: OutboxRow, now: number): Promise<boolean> {
     try {
-      this.store.recordAttempt(row.id);
+      await this.store.recordAttempt(row.id);
     } catch (error) {
       this.log?.error({ err: error, id: row.id }, 'outbox: cannot record an attempt; not sending');
-      return;
+      return false;
     }
     this.inFlightIds.add(row.id);
     this.inFlightQueues.add(row.queueKey);
     if (row.op === 'post') this.postingChannels.add(row.channel);
     if (row.messageRef !== null) this.lastTouched.set(row.messageRef, now);
+    return true;
+  }
+
+  /** Sends a taken row; called after the pump's transaction, so the send holds no lock. */
+  private send(row: OutboxRow, call: () => Promise<string | undefined>): void {
     const delivery = this.deliver(row, call).finally(() => {
       this.inFlightIds.delete(row.id);
       this.inFlightQueues.delete(row.queueKey);
       if (row.op === 'post') this.postingChannels.delete(row.channel);
       this.deliveries.delete(delivery);
       this.wake();
-      this.notifyIfIdle();
+      void this.notifyIfIdle();
     });
     this.deliveries.add(delivery);
   }
@@ -369,24 +408,24 @@ export class Deliverer implements DeliveryLoop {
     try {
       ts = await call();
     } catch (error) {
-      this.onError(row, error);
+      await this.onError(row, error);
       return;
     }
     const now = this.clock.now();
     this.failureStreak.delete(row.queueKey);
     try {
-      if (row.op === 'post' && ts !== undefined) this.store.markPosted(row.id, ts, now);
-      else this.store.markSent(row.id, now);
+      if (row.op === 'post' && ts !== undefined) await this.store.markPosted(row.id, ts, now);
+      else await this.store.markSent(row.id, now);
     } catch (error) {
       // Slack has it but the store cannot say so: it will be sent again (at least once).
       this.log?.error({ err: error, id: row.id }, 'outbox: delivered but could not record it; it may repeat');
-      this.deferQuietly(row, now + this.pacing.backoffMaxMs, 'record_failed');
+      await this.deferQuietly(row, now + this.pacing.backoffMaxMs, 'record_failed');
       return;
     }
     this.log?.debug({ id: row.id, op: row.op, channel: row.channel, ts }, 'outbox: delivered');
   }
 
-  private onError(row: OutboxRow, error: unknown): void {
+  private async onError(row: OutboxRow, error: unknown): Promise<void> {
     const now = this.clock.now();
     const where = {
       id: row.id,
@@ -402,12 +441,12 @@ export class Deliverer implements DeliveryLoop {
         { ...where, retryAfterSec: error.retryAfterSec },
         'outbox: rate limited; channel paused',
       );
-      this.deferQuietly(row, until, 'ratelimited');
+      await this.deferQuietly(row, until, 'ratelimited');
       return;
     }
     if (error instanceof Permanent) {
       this.failureStreak.delete(row.queueKey);
-      this.fail(row, error.slackCode, now);
+      await this.fail(row, error.slackCode, now);
       return;
     }
     // Retryable, or anything unclassified: keep it, never drop a message because Slack was down.
@@ -416,24 +455,24 @@ export class Deliverer implements DeliveryLoop {
     const delay = backoffDelay(failures, this.pacing, this.random);
     const message = error instanceof Error ? error.message : String(error);
     this.log?.warn({ ...where, err: error, retryInMs: delay }, 'outbox: Slack call failed; will retry');
-    this.deferQuietly(row, now + delay, message.slice(0, 500));
+    await this.deferQuietly(row, now + delay, message.slice(0, 500));
   }
 
-  private fail(row: OutboxRow, code: string, now: number): void {
+  private async fail(row: OutboxRow, code: string, now: number): Promise<void> {
     this.log?.error(
       { id: row.id, op: row.op, channel: row.channel, messageRef: row.messageRef, code },
       'outbox: Slack call failed for good; moving on',
     );
     try {
-      this.store.markFailed(row.id, code, now);
+      await this.store.markFailed(row.id, code, now);
     } catch (error) {
       this.log?.error({ err: error, id: row.id }, 'outbox: cannot record a failure');
     }
   }
 
-  private deferQuietly(row: OutboxRow, until: number, error: string): void {
+  private async deferQuietly(row: OutboxRow, until: number, error: string): Promise<void> {
     try {
-      this.store.deferOutbox(row.id, until, error);
+      await this.store.deferOutbox(row.id, until, error);
     } catch (storeError) {
       this.log?.error({ err: storeError, id: row.id }, 'outbox: cannot defer a row');
     }
@@ -467,17 +506,17 @@ export class Deliverer implements DeliveryLoop {
     }
   }
 
-  private isIdle(): boolean {
+  private async isIdle(): Promise<boolean> {
     if (this.inFlightIds.size > 0) return false;
     try {
-      return this.store.pendingCount() === 0;
+      return (await this.store.pendingCount()) === 0 && this.inFlightIds.size === 0;
     } catch {
       return false; // store closed or failing: not idle, flush() will time out and say so
     }
   }
 
-  private notifyIfIdle(): void {
-    if (this.idleWaiters.size === 0 || !this.isIdle()) return;
+  private async notifyIfIdle(): Promise<void> {
+    if (this.idleWaiters.size === 0 || !(await this.isIdle())) return;
     for (const waiter of [...this.idleWaiters]) waiter();
   }
 }

@@ -7,8 +7,8 @@ import { decodePayload, encodePayload, type MessagePayload, mergePayload } from 
 export interface OutboxStats extends OutboxCounts, LiveStats {}
 
 /**
- * Everything okome-bot says in Slack goes through here: each call is a synchronous insert in
- * the store, durable before Slack sees anything; the Deliverer sends it later. Call these
+ * Everything okome-bot says in Slack goes through here: each call is an insert in the store,
+ * durable before Slack sees anything (await it); the Deliverer sends it later. Call these
  * inside `store.atomically(...)` to commit a message together with the state it reports
  * (e.g. a new incident and its root post).
  *
@@ -28,12 +28,16 @@ export class Outbox {
   }
 
   /** A new message (a thread reply when `threadRef` is given); returns its ref for updates and replies. */
-  enqueuePost(input: { channel: string; threadRef?: string; payload: MessagePayload }): string {
-    const ref = this.store.atomically(() => {
+  async enqueuePost(input: {
+    channel: string;
+    threadRef?: string;
+    payload: MessagePayload;
+  }): Promise<string> {
+    const ref = await this.store.atomically(async () => {
       const now = this.clock.now();
       let rootRef: string | null = null;
       if (input.threadRef !== undefined) {
-        const parent = this.requireMessage(input.threadRef);
+        const parent = await this.requireMessage(input.threadRef);
         if (parent.channel !== input.channel) {
           throw new OkomeError(
             ErrorCode.OutboxUnknownMessage,
@@ -43,8 +47,8 @@ export class Outbox {
         // Slack threads are one level deep: a reply to a reply goes to the root's thread.
         rootRef = parent.threadRef ?? parent.ref;
       }
-      const messageRef = this.store.createMessage({ channel: input.channel, threadRef: rootRef, now });
-      this.store.insertOutbox({
+      const messageRef = await this.store.createMessage({ channel: input.channel, threadRef: rootRef, now });
+      await this.store.insertOutbox({
         channel: input.channel,
         // An urgent reply gets a queue of its own: it must not wait behind its thread's earlier
         // replies (a failover notice broadcast into a reopened incident's busy thread).
@@ -70,18 +74,18 @@ export class Outbox {
    * or an earlier update) is not yet in flight, the payload is merged into that row and only
    * the latest state is sent; otherwise a new update row follows it.
    */
-  enqueueUpdate(input: { messageRef: string; payload: MessagePayload }): void {
-    this.store.atomically(() => {
-      const message = this.requireMessage(input.messageRef);
-      const pending = this.store.pendingRowsForMessage(input.messageRef);
+  async enqueueUpdate(input: { messageRef: string; payload: MessagePayload }): Promise<void> {
+    await this.store.atomically(async () => {
+      const message = await this.requireMessage(input.messageRef);
+      const pending = await this.store.pendingRowsForMessage(input.messageRef);
       const last = pending[pending.length - 1];
       if (last !== undefined && !this.loop.isInFlight(last.id)) {
         const earlier = decodePayload(last.payload);
         const merged = earlier === undefined ? input.payload : mergePayload(earlier, input.payload);
-        this.store.replacePayload(last.id, encodePayload(merged));
+        await this.store.replacePayload(last.id, encodePayload(merged));
         return;
       }
-      this.store.insertOutbox({
+      await this.store.insertOutbox({
         channel: message.channel,
         queueKey: queueKeyOf(message.channel, message.threadRef ?? message.ref),
         op: 'update',
@@ -96,8 +100,8 @@ export class Outbox {
   }
 
   /** A message only `user` sees; not paced with posts (Slack limits it per workspace). */
-  enqueueEphemeral(input: { channel: string; user: string; payload: MessagePayload }): void {
-    this.store.insertOutbox({
+  async enqueueEphemeral(input: { channel: string; user: string; payload: MessagePayload }): Promise<void> {
+    await this.store.insertOutbox({
       channel: input.channel,
       queueKey: `${input.channel}:@${input.user}`,
       op: 'ephemeral',
@@ -111,20 +115,20 @@ export class Outbox {
   }
 
   /** Slack's ts of a delivered message; undefined while it is pending (or unknown). */
-  tsOf(messageRef: string): string | undefined {
-    return this.store.message(messageRef)?.ts ?? undefined;
+  async tsOf(messageRef: string): Promise<string | undefined> {
+    return (await this.store.message(messageRef))?.ts ?? undefined;
   }
 
-  pendingCount(): number {
+  pendingCount(): Promise<number> {
     return this.store.pendingCount();
   }
 
-  stats(): OutboxStats {
-    return { ...this.store.outboxCounts(), ...this.loop.liveStats() };
+  async stats(): Promise<OutboxStats> {
+    return { ...(await this.store.outboxCounts()), ...this.loop.liveStats() };
   }
 
-  private requireMessage(ref: string) {
-    const message = this.store.message(ref);
+  private async requireMessage(ref: string) {
+    const message = await this.store.message(ref);
     if (message === undefined) {
       throw new OkomeError(ErrorCode.OutboxUnknownMessage, `outbox: no message with ref ${ref}`);
     }

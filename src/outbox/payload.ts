@@ -113,6 +113,11 @@ function escapeUrl(url: string): string {
   return url.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
+/** A URL the bot may write as a link: https, no whitespace and nothing Slack's link syntax reads. */
+function linkableUrl(url: string | undefined): string | undefined {
+  return url !== undefined && /^https:\/\/[^\s<>|]+$/.test(url) ? url : undefined;
+}
+
 /**
  * The payload with every link's placeholder replaced: `permalinks` maps a ref to its URL, or
  * to undefined when the message will never have one. Blocks are rewritten through JSON with
@@ -125,7 +130,7 @@ export function fillPermalinks(
   let text = payload.text;
   let blocksJson = payload.blocks === undefined ? undefined : JSON.stringify(payload.blocks);
   for (const link of payload.links ?? []) {
-    const url = permalinks.get(link.ref);
+    const url = linkableUrl(permalinks.get(link.ref));
     const value =
       url === undefined
         ? (link.fallback ?? link.label ?? '')

@@ -43,4 +43,6 @@ export interface ApprovalPresenter {
   cannotOffer(actionId: string, reason: string): MessagePayload;
   /** How to name a user in a reason ("the bot" for the bot). */
   mention(user: string): string;
+  /** Outside text (check summaries, command output) in the chat's markup, escaped. */
+  outside(text: string): string;
 }

@@ -9,15 +9,15 @@ import {
 import { ErrorCode, OkomeError } from '../errors.js';
 
 /**
- * Where approvals live. Synchronous like the SQLite store; `compareAndSetApproval` is the one
- * write that matters: it succeeds only if nobody changed the record since it was read.
+ * Where approvals live. `compareAndSetApproval` is the one write that matters: it succeeds only
+ * if nobody changed the record since it was read (in this process or another).
  */
 export interface ApprovalStore {
-  insertApproval(approval: Approval): void;
-  approvalById(id: string): Approval | undefined;
+  insertApproval(approval: Approval): Promise<void>;
+  approvalById(id: string): Promise<Approval | undefined>;
   /** Writes `next` only if the stored version is still `expectedVersion`; false otherwise. */
-  compareAndSetApproval(next: Approval, expectedVersion: number): boolean;
-  approvalsInStates(states: readonly ApprovalState[]): Approval[];
+  compareAndSetApproval(next: Approval, expectedVersion: number): Promise<boolean>;
+  approvalsInStates(states: readonly ApprovalState[]): Promise<Approval[]>;
 }
 
 /** One line of the append-only audit trail: every click, decision and execution. */
@@ -39,7 +39,7 @@ export interface AuditEntry {
 }
 
 export interface AuditLog {
-  appendAudit(entry: AuditEntry): void;
+  appendAudit(entry: AuditEntry): Promise<void>;
 }
 
 export function auditEntry(
@@ -76,22 +76,22 @@ export interface ApplyOptions extends DecideOptions {
  * was stored (or the refusal): its effects are to be carried out exactly once, by the caller.
  * A `start-run` effect can therefore come out of only one call, however many clicks race.
  */
-export function applyApprovalEvent(
+export async function applyApprovalEvent(
   store: ApprovalStore,
   id: string,
   event: ApprovalEvent,
   now: number,
   options: ApplyOptions = {},
-): Decision {
+): Promise<Decision> {
   const attempts = options.maxAttempts ?? 100;
   for (let i = 0; i < attempts; i += 1) {
-    const current = store.approvalById(id);
+    const current = await store.approvalById(id);
     if (current === undefined) {
       throw new OkomeError(ErrorCode.ApprovalNotFound, `no approval ${id}`, { userSafe: true });
     }
     const decision = decide(current, event, now, options);
-    if (!decision.changed || store.compareAndSetApproval(decision.next, current.version)) {
-      options.audit?.appendAudit(auditEntry(current, event, decision, now));
+    if (!decision.changed || (await store.compareAndSetApproval(decision.next, current.version))) {
+      await options.audit?.appendAudit(auditEntry(current, event, decision, now));
       return decision;
     }
   }
@@ -102,51 +102,30 @@ export function applyApprovalEvent(
   );
 }
 
-/** Start-up: approvals a crash left approved or running become interrupted; none is re-run. */
-export function recoverInterrupted(
-  store: ApprovalStore,
-  now: number,
-  options: ApplyOptions = {},
-): Decision[] {
-  return store
-    .approvalsInStates(['approved', 'running'])
-    .map((a) => applyApprovalEvent(store, a.id, { kind: 'crash-recovery' }, now, options))
-    .filter((d) => d.changed);
-}
-
-/** Periodic sweep: pending approvals past their expiry become expired (their cards lose the buttons). */
-export function expireDue(store: ApprovalStore, now: number, options: ApplyOptions = {}): Decision[] {
-  return store
-    .approvalsInStates(['pending'])
-    .filter((a) => a.expiresAt <= now)
-    .map((a) => applyApprovalEvent(store, a.id, { kind: 'expire' }, now, options))
-    .filter((d) => d.changed);
-}
-
 /** A store in memory: for tests and for a bot run without a database. */
 export class MemoryApprovalStore implements ApprovalStore, AuditLog {
   private readonly rows = new Map<string, Approval>();
   readonly audit: AuditEntry[] = [];
 
-  insertApproval(approval: Approval): void {
+  async insertApproval(approval: Approval): Promise<void> {
     if (this.rows.has(approval.id)) {
       throw new OkomeError(ErrorCode.Internal, `approval ${approval.id} already exists`);
     }
     this.rows.set(approval.id, approval);
   }
-  approvalById(id: string): Approval | undefined {
+  async approvalById(id: string): Promise<Approval | undefined> {
     return this.rows.get(id);
   }
-  compareAndSetApproval(next: Approval, expectedVersion: number): boolean {
+  async compareAndSetApproval(next: Approval, expectedVersion: number): Promise<boolean> {
     const current = this.rows.get(next.id);
     if (current === undefined || current.version !== expectedVersion) return false;
     this.rows.set(next.id, next);
     return true;
   }
-  approvalsInStates(states: readonly ApprovalState[]): Approval[] {
+  async approvalsInStates(states: readonly ApprovalState[]): Promise<Approval[]> {
     return [...this.rows.values()].filter((a) => states.includes(a.state));
   }
-  appendAudit(entry: AuditEntry): void {
+  async appendAudit(entry: AuditEntry): Promise<void> {
     this.audit.push(entry);
   }
 }

@@ -70,69 +70,79 @@ export class ApprovalsService {
   }
 
   /** After a diagnosis: one pending approval (and card) per proposed action, reused while it is pending. */
-  offer(row: IncidentRecord, incident: Incident, requester: string): void {
-    const { store, outbox, config, now } = this.deps;
-    if (row.rootRef === null) return;
-    // One live approval per action: a diagnosis while one is pending or running offers no twin.
-    const pending = store
-      .approvalsInStates(['pending', 'approved', 'running'])
-      .filter((a) => a.incidentId === row.id);
+  async offer(row: IncidentRecord, incident: Incident, requester: string): Promise<void> {
+    const rootRef = row.rootRef;
+    if (rootRef === null) return;
     for (const proposed of incident.actions) {
-      const same = pending.find(
-        (a) => a.actionId === proposed.actionId && sameNodes(a.targets, proposed.nodes),
-      );
-      if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) continue;
-      const planned = planAction(proposed, config);
-      if (!planned.ok) {
-        outbox.enqueuePost({
-          channel: row.channel,
-          threadRef: row.rootRef,
-          payload: this.deps.presenter.cannotOffer(proposed.actionId, planned.reason),
-        });
-        continue;
-      }
-      const plan = this.withVerify(planned.plan);
-      const approval = requestApproval(plan, {
-        incidentId: row.id,
-        requester,
-        now: now(),
-        ttlMs: config.slack.approvalTtlMs,
-      });
-      store.atomically(() => {
-        store.insertApproval(approval);
-        store.appendAudit({
-          at: now(),
-          approvalId: approval.id,
-          incidentId: row.id,
-          actionId: approval.actionId,
-          actor: requester,
-          event: 'offer',
-          verdict: 'accepted',
-          code: 'offered',
-          reason: `offered ${plan.label}`,
-          stateBefore: null,
-          stateAfter: 'pending',
-          targets: [...approval.targets],
-          commands: approval.commands.map((c) => `${c.node}: ${c.command}`),
-        });
-      });
-      const ref = outbox.enqueuePost({
-        channel: row.channel,
-        threadRef: row.rootRef,
-        payload: {
-          ...this.deps.presenter.card(approval, this.cardInfo(plan), { buttons: true }),
-          reply_broadcast: true,
-        },
-      });
-      store.setApprovalCardRef(approval.id, ref);
+      // One transaction per action, from the twin check to the card: two diagnoses of one
+      // incident at once (a status and an alert's) must not both find none and offer two.
+      await this.deps.store.atomically(() => this.offerOne(row, rootRef, proposed, requester));
     }
   }
 
+  private async offerOne(
+    row: IncidentRecord,
+    rootRef: string,
+    proposed: ProposedAction,
+    requester: string,
+  ): Promise<void> {
+    const { store, outbox, config, now } = this.deps;
+    // One live approval per action: a diagnosis while one is pending or running offers no twin.
+    const live = await store.approvalsInStates(['pending', 'approved', 'running']);
+    const same = live.find(
+      (a) =>
+        a.incidentId === row.id && a.actionId === proposed.actionId && sameNodes(a.targets, proposed.nodes),
+    );
+    if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) return;
+    const planned = planAction(proposed, config);
+    if (!planned.ok) {
+      await outbox.enqueuePost({
+        channel: row.channel,
+        threadRef: rootRef,
+        payload: this.deps.presenter.cannotOffer(proposed.actionId, planned.reason),
+      });
+      return;
+    }
+    const plan = this.withVerify(planned.plan);
+    const approval = requestApproval(plan, {
+      incidentId: row.id,
+      requester,
+      now: now(),
+      ttlMs: config.slack.approvalTtlMs,
+    });
+    // The approval, its audit line and its card commit together.
+    await store.insertApproval(approval);
+    await store.appendAudit({
+      at: now(),
+      approvalId: approval.id,
+      incidentId: row.id,
+      actionId: approval.actionId,
+      actor: requester,
+      event: 'offer',
+      verdict: 'accepted',
+      code: 'offered',
+      reason: `offered ${plan.label}`,
+      stateBefore: null,
+      stateAfter: 'pending',
+      targets: [...approval.targets],
+      commands: approval.commands.map((c) => `${c.node}: ${c.command}`),
+    });
+    const ref = await outbox.enqueuePost({
+      channel: row.channel,
+      threadRef: rootRef,
+      payload: {
+        ...this.deps.presenter.card(approval, this.cardInfo(plan), { buttons: true }),
+        reply_broadcast: true,
+      },
+    });
+    await store.setApprovalCardRef(approval.id, ref);
+  }
+
   /** A button click: validated, deduplicated, then decided after the ack. */
-  click(input: ClickInput): {
+  async click(input: ClickInput): Promise<{
     reply: { text: string } | undefined;
     later: (() => Promise<void>) | undefined;
-  } {
+  }> {
     const verb = input.actionId.startsWith(APPROVE_PREFIX)
       ? 'approve'
       : input.actionId.startsWith(REJECT_PREFIX)
@@ -148,7 +158,7 @@ export class ApprovalsService {
       return { reply: { text: 'That button is not one of mine.' }, later: undefined };
     }
     // Redelivered envelopes and double deliveries carry the same trigger and action_ts.
-    if (!this.deps.store.markSeen(`click:${input.triggerId}:${input.actionTs}`, this.deps.now())) {
+    if (!(await this.deps.store.markSeen(`click:${input.triggerId}:${input.actionTs}`, this.deps.now()))) {
       return { reply: undefined, later: undefined };
     }
     return { reply: undefined, later: () => this.decideClick(parsed.data.verb, parsed.data.id, input) };
@@ -156,9 +166,34 @@ export class ApprovalsService {
 
   private async decideClick(verb: 'approve' | 'reject', id: string, input: ClickInput): Promise<void> {
     const { store, config, directory } = this.deps;
-    const before = store.approvalById(id);
+    const before = await store.approvalById(id);
     if (before === undefined) {
-      this.ephemeral(input, 'This approval no longer exists. Run `/okome status` for a fresh diagnosis.');
+      await this.ephemeral(
+        input,
+        'This approval no longer exists. Run `/okome status` for a fresh diagnosis.',
+      );
+      return;
+    }
+    // A signed click is only as good as where it came from: the card the bot posted this
+    // approval on. Any other channel or message (a forged or replayed payload) decides nothing.
+    const card = await this.cardOf(id);
+    if (card === undefined || card.channel !== input.channelId || card.ts !== input.messageTs) {
+      await store.appendAudit({
+        at: this.deps.now(),
+        approvalId: id,
+        incidentId: before.incidentId,
+        actionId: before.actionId,
+        actor: input.userId,
+        event: verb === 'approve' ? 'click-approve' : 'click-reject',
+        verdict: 'refused',
+        code: 'not-from-card',
+        reason: `the click came from ${String(input.channelId).slice(0, 32)}/${String(input.messageTs).slice(0, 32)}, not from the approval's card`,
+        stateBefore: before.state,
+        stateAfter: before.state,
+        targets: [...before.targets],
+        commands: before.commands.map((c) => `${c.node}: ${c.command}`),
+      });
+      this.log.warn({ approval: id, user: input.userId }, 'click not from the approval card ignored');
       return;
     }
     const authorization = await authorizeApprover(input.userId, config.slack.approvers, directory);
@@ -166,23 +201,37 @@ export class ApprovalsService {
       verb === 'approve'
         ? { kind: 'click-approve', user: input.userId, authorization }
         : { kind: 'click-reject', user: input.userId, authorization };
-    const decision = this.apply(id, event);
+    const decision = await this.apply(id, event);
     if (decision.verdict === 'refused' && !decision.effects.some((e) => e.kind === 'ephemeral')) {
-      this.ephemeral(input, decision.reason);
+      await this.ephemeral(input, decision.reason);
     }
     await this.carryOut(decision, input);
   }
 
-  private apply(id: string, event: ApprovalEvent): Decision {
+  /** Where the approval's card is in Slack, once posted. */
+  private async cardOf(id: string): Promise<{ channel: string; ts: string } | undefined> {
+    const ref = await this.deps.store.approvalCardRef(id);
+    const message = ref === undefined ? undefined : await this.deps.store.message(ref);
+    return message?.ts == null ? undefined : { channel: message.channel, ts: message.ts };
+  }
+
+  private apply(id: string, event: ApprovalEvent): Promise<Decision> {
     const { store, now } = this.deps;
     return store.atomically(() =>
       applyApprovalEvent(store, id, event, now(), { mention: this.mention, audit: this.audit }),
     );
   }
 
-  private ephemeral(input: { channelId: string | undefined; userId: string }, text: string): void {
+  private async ephemeral(
+    input: { channelId: string | undefined; userId: string },
+    text: string,
+  ): Promise<void> {
     if (input.channelId === undefined) return;
-    this.deps.outbox.enqueueEphemeral({ channel: input.channelId, user: input.userId, payload: { text } });
+    await this.deps.outbox.enqueueEphemeral({
+      channel: input.channelId,
+      user: input.userId,
+      payload: { text },
+    });
   }
 
   private async carryOut(
@@ -194,13 +243,13 @@ export class ApprovalsService {
       switch (effect.kind) {
         case 'ephemeral':
           if (input !== undefined)
-            this.ephemeral({ channelId: input.channelId, userId: effect.user }, effect.text);
+            await this.ephemeral({ channelId: input.channelId, userId: effect.user }, effect.text);
           break;
         case 'update-card':
-          this.updateCard(approval, effect.buttons);
+          await this.updateCard(approval, effect.buttons);
           break;
         case 'thread-notice':
-          this.threadNotice(approval, effect.text);
+          await this.threadNotice(approval, effect.text);
           break;
         case 'start-run':
           await this.track(approval, this.run(approval));
@@ -209,24 +258,24 @@ export class ApprovalsService {
     }
   }
 
-  private incidentOf(approval: Approval): IncidentRecord | undefined {
+  private incidentOf(approval: Approval): Promise<IncidentRecord | undefined> {
     return this.deps.store.incidentById(approval.incidentId);
   }
 
-  private threadNotice(approval: Approval, text: string): void {
-    const row = this.incidentOf(approval);
+  private async threadNotice(approval: Approval, text: string): Promise<void> {
+    const row = await this.incidentOf(approval);
     if (row?.rootRef == null) return;
-    this.deps.outbox.enqueuePost({
+    await this.deps.outbox.enqueuePost({
       channel: row.channel,
       threadRef: row.rootRef,
       payload: this.deps.presenter.notice(text),
     });
   }
 
-  private updateCard(approval: Approval, buttons: boolean): void {
-    const ref = this.deps.store.approvalCardRef(approval.id);
+  private async updateCard(approval: Approval, buttons: boolean): Promise<void> {
+    const ref = await this.deps.store.approvalCardRef(approval.id);
     if (ref === undefined) return;
-    this.deps.outbox.enqueueUpdate({
+    await this.deps.outbox.enqueueUpdate({
       messageRef: ref,
       payload: this.deps.presenter.card(approval, this.infoFor(approval), { buttons }),
     });
@@ -257,7 +306,7 @@ export class ApprovalsService {
   private async run(approved: Approval): Promise<void> {
     const { config, store, diagnostics, now } = this.deps;
     const proposed: ProposedAction = { actionId: approved.actionId, nodes: approved.targets };
-    const row = this.incidentOf(approved);
+    const row = await this.incidentOf(approved);
     const diagnosis = readStoredReport(row?.lastReport);
     const planned = planAction(proposed, config);
     const changed: string[] = [];
@@ -266,7 +315,7 @@ export class ApprovalsService {
     if (plan !== undefined) {
       const drift = commandsChanged(approved.commands, plan);
       if (drift !== undefined) changed.push(drift);
-      const last = store.lastFinishedAt(approved.actionId, approved.targets);
+      const last = await store.lastFinishedAt(approved.actionId, approved.targets);
       if (last !== undefined && now() - last < plan.cooldownMs) {
         changed.push(
           `cooldown: ${approved.actionId} ran on ${approved.targets.join(', ')} ${Math.round((now() - last) / 1000)} s ago (cooldown ${Math.round(plan.cooldownMs / 1000)} s)`,
@@ -276,7 +325,7 @@ export class ApprovalsService {
     if (row?.status !== 'open') changed.push('the incident is no longer open');
     if (diagnosis === undefined) changed.push('the diagnosis this approval came from is not stored');
     if (changed.length === 0 && plan !== undefined && diagnosis !== undefined) {
-      this.threadNotice(
+      await this.threadNotice(
         approved,
         `Approved by ${approved.approvers.map((a) => this.mention(a.user)).join(', ')}. Re-checking before running ${plan.label}…`,
       );
@@ -284,23 +333,30 @@ export class ApprovalsService {
       // here, not trusted from a connection authenticated before the change.
       await Promise.all(approved.targets.map((n) => this.deps.shell.refresh(n)));
       const current = await diagnostics.run({ kind: 'status' });
-      const pre = checkPrecondition({ proposed, diagnosis, current, vipRelated: touchesVip(plan) });
+      const pre = checkPrecondition({
+        proposed,
+        diagnosis,
+        current,
+        vipRelated: touchesVip(plan),
+        // Windowed symptoms: the stored diagnosis and the samples since, not this re-check's instant.
+        recovery: (origin) => diagnostics.recovery(origin, diagnosis.checks, Date.parse(diagnosis.startedAt)),
+      });
       if (!pre.ok) changed.push(...pre.changed);
     }
     if (changed.length > 0 || plan === undefined) {
       const reason = `the state changed since the diagnosis: ${changed.join('; ')}`;
-      const cancelled = this.apply(approved.id, { kind: 'cancel', reason });
+      const cancelled = await this.apply(approved.id, { kind: 'cancel', reason });
       await this.carryOut(cancelled);
-      this.threadNotice(
+      await this.threadNotice(
         approved,
-        `:raised_hand: Not run: ${changed.join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
+        `:raised_hand: Not run: ${changed.map((c) => this.deps.presenter.outside(c)).join('; ')}. Run \`/okome status\` for a fresh diagnosis.`,
       );
       return;
     }
-    const started = this.apply(approved.id, { kind: 'start-run' });
+    const started = await this.apply(approved.id, { kind: 'start-run' });
     await this.carryOut(started);
     if (started.verdict !== 'accepted') return;
-    this.timeline(
+    await this.timeline(
       approved,
       'approval',
       `Running ${plan.label}, approved by ${approved.approvers.map((a) => a.user).join(', ')}`,
@@ -323,7 +379,7 @@ export class ApprovalsService {
       });
     } catch (error) {
       const e = asOkomeError(error);
-      const finished = this.apply(approved.id, {
+      const finished = await this.apply(approved.id, {
         kind: 'finish',
         result: 'failure',
         summary: `internal error: ${e.code}`,
@@ -333,13 +389,13 @@ export class ApprovalsService {
       return;
     }
     const who = approved.approvers.map((a) => this.mention(a.user)).join(', ');
-    const row2 = this.incidentOf(approved);
+    const row2 = await this.incidentOf(approved);
     if (row2?.rootRef != null) {
       for (const m of this.deps.presenter.execution(report, who))
-        this.deps.outbox.enqueuePost({ channel: row2.channel, threadRef: row2.rootRef, payload: m });
+        await this.deps.outbox.enqueuePost({ channel: row2.channel, threadRef: row2.rootRef, payload: m });
     }
     for (const step of report.steps) {
-      store.appendAudit({
+      await store.appendAudit({
         at: now(),
         approvalId: approved.id,
         incidentId: approved.incidentId,
@@ -354,23 +410,32 @@ export class ApprovalsService {
         targets: [step.node],
         commands: [step.command],
       });
-      this.timeline(
+      await this.timeline(
         approved,
         'command',
         `${step.node}: ${step.command} → ${step.exitCode ?? 'no exit status'} (${step.durationMs} ms)`,
       );
     }
-    const finished = this.apply(approved.id, {
+    const finished = await this.apply(approved.id, {
       kind: 'finish',
       result: report.ok ? 'success' : 'failure',
       summary: report.summary,
     });
-    this.timeline(approved, 'outcome', `${report.ok ? 'Succeeded' : 'Failed'}: ${report.summary}`);
+    await this.timeline(approved, 'outcome', `${report.ok ? 'Succeeded' : 'Failed'}: ${report.summary}`);
     await this.carryOut(finished);
   }
 
-  private timeline(approval: Approval, kind: 'approval' | 'command' | 'outcome', text: string): void {
-    this.deps.store.appendTimeline({ incidentId: approval.incidentId, at: this.deps.now(), kind, text });
+  private async timeline(
+    approval: Approval,
+    kind: 'approval' | 'command' | 'outcome',
+    text: string,
+  ): Promise<void> {
+    await this.deps.store.appendTimeline({
+      incidentId: approval.incidentId,
+      at: this.deps.now(),
+      kind,
+      text,
+    });
   }
 
   /** The runbook's verification: every listed check on the action's nodes passes. */
@@ -388,8 +453,8 @@ export class ApprovalsService {
 
   /** Start-up: whatever a crash left approved or running is interrupted and said so; never re-run. */
   async recover(): Promise<number> {
-    const stuck = this.deps.store.approvalsInStates(['approved', 'running']);
-    for (const a of stuck) await this.carryOut(this.apply(a.id, { kind: 'crash-recovery' }));
+    const stuck = await this.deps.store.approvalsInStates(['approved', 'running']);
+    for (const a of stuck) await this.carryOut(await this.apply(a.id, { kind: 'crash-recovery' }));
     return stuck.length;
   }
 
@@ -399,10 +464,10 @@ export class ApprovalsService {
    * waited for, so its outcome is recorded before the incident resolves.
    */
   async closeForIncident(incidentId: number, reason: string): Promise<void> {
-    const open = this.deps.store
-      .approvalsInStates(['pending', 'approved'])
-      .filter((a) => a.incidentId === incidentId);
-    for (const a of open) await this.carryOut(this.apply(a.id, { kind: 'cancel', reason }));
+    const open = (await this.deps.store.approvalsInStates(['pending', 'approved'])).filter(
+      (a) => a.incidentId === incidentId,
+    );
+    for (const a of open) await this.carryOut(await this.apply(a.id, { kind: 'cancel', reason }));
     const running = [...this.runs.values()].filter((r) => r.incidentId === incidentId).map((r) => r.done);
     await Promise.allSettled(running);
   }
@@ -420,10 +485,10 @@ export class ApprovalsService {
   /** Periodic: pending approvals past their expiry lose their buttons and say why. */
   async expire(): Promise<number> {
     const { store, now } = this.deps;
-    const due = store.approvalsInStates(['pending']).filter((a) => a.expiresAt <= now());
+    const due = (await store.approvalsInStates(['pending'])).filter((a) => a.expiresAt <= now());
     for (const a of due) {
       if (decide(a, { kind: 'expire' }, now()).changed)
-        await this.carryOut(this.apply(a.id, { kind: 'expire' }));
+        await this.carryOut(await this.apply(a.id, { kind: 'expire' }));
     }
     return due.length;
   }

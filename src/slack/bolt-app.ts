@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { App, type Logger as BoltLogger, LogLevel } from '@slack/bolt';
+import { App, type Logger as BoltLogger, HTTPReceiver, LogLevel } from '@slack/bolt';
 import { z } from 'zod';
 import type { IncidentNumber } from '../domain/runbook.js';
 import type { Logger } from '../logger.js';
@@ -12,13 +12,7 @@ import type { ClickInput } from '../remediation/approvals-service.js';
 
 export type SlackMode =
   | { readonly kind: 'socket'; readonly botToken: string; readonly appToken: string }
-  | {
-      readonly kind: 'http';
-      readonly botToken: string;
-      readonly signingSecret: string;
-      readonly port: number;
-      readonly host: string;
-    };
+  | { readonly kind: 'http'; readonly botToken: string; readonly signingSecret: string };
 
 export interface CommandInput {
   readonly text: string;
@@ -39,10 +33,19 @@ export interface Reply {
   readonly inChannel?: boolean;
 }
 
+/** A handler's answer: the ack's reply (none: an empty ack), and the work to run after it. */
+export interface Handled {
+  readonly reply: Reply | undefined;
+  readonly later: (() => Promise<void>) | undefined;
+}
+
 export interface SlackHandlers {
-  /** Must return at once: anything slow goes in `later`, which runs after the ack. */
-  command(input: CommandInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined };
-  action?(input: ActionInput): { reply: Reply | undefined; later: (() => Promise<void>) | undefined };
+  /**
+   * Must settle quickly (store work only, well within Slack's 3 s): anything slow goes in
+   * `later`, which runs after the ack.
+   */
+  command(input: CommandInput): Promise<Handled>;
+  action?(input: ActionInput): Promise<Handled>;
 }
 
 export interface BoltAppOptions {
@@ -50,17 +53,29 @@ export interface BoltAppOptions {
   readonly slackApiUrl: string | undefined;
   readonly logger: Logger;
   readonly handlers: SlackHandlers;
-  /** Extra HTTP routes (health, webhooks) served by Bolt's receiver in HTTP mode. */
-  readonly routes: readonly {
-    path: string;
-    method: string;
-    handler: (req: IncomingMessage, res: ServerResponse) => void;
-  }[];
   /** Work started after an ack: tracked so a shutdown can wait for it. */
   readonly track: (work: Promise<void>) => void;
 }
 
 export const ACTION_ID_PATTERN = /^okome:/;
+
+/** Where Slack posts commands and clicks in HTTP mode. */
+export const SLACK_EVENTS_PATH = '/slack/events';
+/**
+ * The largest Slack request body taken in HTTP mode. A block_actions click carries the whole
+ * card it came from (form-encoded JSON): at least twice the largest golden card's click, and
+ * 64 KiB (test/unit/slack-body-limit.test.ts checks both). Bolt's own default is 4 MB.
+ */
+export const SLACK_EVENTS_MAX_BODY_BYTES = 64 * 1024;
+
+/** Bolt's HTTP receiver as a plain request handler; the body is already read (rawBody). */
+export type SlackRequestListener = (req: IncomingMessage, res: ServerResponse, rawBody: Buffer) => void;
+
+export interface BoltApp {
+  readonly app: App;
+  /** HTTP mode only: mount on the bot's HTTP server at SLACK_EVENTS_PATH. */
+  readonly requestListener: SlackRequestListener | undefined;
+}
 
 const clickSchema = z.object({
   type: z.literal('block_actions'),
@@ -79,7 +94,8 @@ const clickSchema = z.object({
     .min(1),
 });
 
-function boltLogger(log: Logger): BoltLogger {
+/** Bolt logs free text: everything it says lands in `msg`, which the logger scrubs like any field. */
+export function boltLogger(log: Logger): BoltLogger {
   const child = log.child({ component: 'bolt' });
   let level = LogLevel.INFO;
   return {
@@ -95,7 +111,7 @@ function boltLogger(log: Logger): BoltLogger {
   };
 }
 
-export function createBoltApp(options: BoltAppOptions): App {
+export function createBoltApp(options: BoltAppOptions): BoltApp {
   const { mode, logger, handlers } = options;
   // The outbox owns retries: Bolt's client must fail fast instead of retrying for minutes.
   const clientOptions = {
@@ -112,18 +128,32 @@ export function createBoltApp(options: BoltAppOptions): App {
     // Bolt must not answer Slack's retries on its own: dedupe happens in the handlers.
     processBeforeResponse: false,
   };
+  // HTTP mode: Bolt's receiver is never started (it would listen unbounded); its request
+  // listener is mounted on the bot's bounded server instead, which reads the body first.
+  const receiver =
+    mode.kind === 'http'
+      ? new HTTPReceiver({
+          signingSecret: mode.signingSecret,
+          endpoints: [SLACK_EVENTS_PATH],
+          logger: common.logger,
+          processBeforeResponse: false,
+          bodyLimit: SLACK_EVENTS_MAX_BODY_BYTES,
+        })
+      : undefined;
   const app =
     mode.kind === 'socket'
       ? new App({ ...common, appToken: mode.appToken, socketMode: true })
-      : new App({
-          ...common,
-          signingSecret: mode.signingSecret,
-          port: mode.port,
-          customRoutes: options.routes.map((r) => ({ path: r.path, method: [r.method], handler: r.handler })),
-        });
+      : new App({ ...common, ...(receiver === undefined ? {} : { receiver }) });
+  const requestListener: SlackRequestListener | undefined =
+    receiver === undefined
+      ? undefined
+      : (req, res, rawBody) => {
+          // Bolt skips reading a request that already carries its raw body.
+          receiver.requestListener(Object.assign(req, { rawBody }), res);
+        };
 
   app.command('/okome', async ({ command, ack, context }) => {
-    const { reply, later } = handlers.command({
+    const { reply, later } = await handlers.command({
       text: command.text,
       userId: command.user_id,
       channelId: command.channel_id,
@@ -154,7 +184,7 @@ export function createBoltApp(options: BoltAppOptions): App {
     const click = parsed.data;
     const first = click.actions[0];
     if (first === undefined) return;
-    const { reply, later } = handlers.action({
+    const { reply, later } = await handlers.action({
       actionId: first.action_id,
       value: first.value,
       userId: click.user.id,
@@ -177,7 +207,7 @@ export function createBoltApp(options: BoltAppOptions): App {
   app.error(async (error) => {
     logger.error({ err: error }, 'bolt listener error');
   });
-  return app;
+  return { app, requestListener };
 }
 
 export type { IncidentNumber };

@@ -1,20 +1,20 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { WebClient } from '@slack/web-api';
+import { failure, type HttpRoute, sendJson } from '../http/http-server.js';
 import type { Logger } from '../logger.js';
 import type { SlackGateway } from '../outbox/slack-gateway.js';
-import { createBoltApp, type SlackHandlers, type SlackMode } from './bolt-app.js';
+import {
+  createBoltApp,
+  SLACK_EVENTS_MAX_BODY_BYTES,
+  SLACK_EVENTS_PATH,
+  type SlackHandlers,
+  type SlackMode,
+} from './bolt-app.js';
 import { OUTBOX_WEB_CLIENT_OPTIONS, WebClientGateway } from './web-client-gateway.js';
 
-export interface Route {
-  readonly path: string;
-  readonly method: string;
-  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
-}
-
 export interface BoltHandle {
-  readonly httpPort: number | undefined;
-  /** Stops receiving Slack requests (the socket closes or the port stops listening). */
+  /** HTTP mode: Slack's route, to mount on the bot's HTTP server; Socket Mode: none. */
+  readonly routes: readonly HttpRoute[];
+  /** Stops receiving Slack requests (the socket closes; HTTP mode answers 503, Slack retries). */
   stopReceiving(): Promise<void>;
   close(): Promise<void>;
 }
@@ -38,63 +38,60 @@ export async function usergroupMembers(client: WebClient, group: string): Promis
   return r.users ?? [];
 }
 
+/**
+ * A Slack user's name (users.info): the real name, else the handle; the user id when Slack does
+ * not say (a missing scope, a deleted user, Slack down), so callers always have something.
+ */
+export async function userName(client: WebClient, user: string): Promise<string> {
+  try {
+    const r = await client.users.info({ user });
+    const name = r.user?.real_name || r.user?.name;
+    return name === undefined || name === '' ? user : name;
+  } catch {
+    return user;
+  }
+}
+
 export interface StartBoltOptions {
   readonly mode: SlackMode;
   readonly slackApiUrl: string | undefined;
   readonly logger: Logger;
   readonly handlers: SlackHandlers;
-  readonly routes: readonly Route[];
   readonly track: (work: Promise<void>) => void;
-  /** Socket Mode has no HTTP receiver: the routes get a small server of their own here. */
-  readonly healthPort: number;
-  readonly healthHost: string;
 }
 
+/** Connects (Socket Mode) or readies Slack's HTTP route; the caller's HTTP server serves it. */
 export async function startBolt(options: StartBoltOptions): Promise<BoltHandle> {
-  const app = createBoltApp(options);
+  const { app, requestListener } = createBoltApp(options);
   // auth.test: a wrong token fails here, at start-up, with Slack's own error.
   await app.init();
-  if (options.mode.kind === 'http') {
-    const server = (await app.start({ port: options.mode.port, host: options.mode.host })) as Server;
-    const port = (server.address() as AddressInfo | null)?.port;
-    let stopped = false;
-    const stop = async () => {
-      if (stopped) return;
-      stopped = true;
-      await app.stop();
+  if (requestListener !== undefined) {
+    let receiving = true;
+    const route: HttpRoute = {
+      path: SLACK_EVENTS_PATH,
+      method: 'POST',
+      maxBodyBytes: SLACK_EVENTS_MAX_BODY_BYTES,
+      screen: () =>
+        receiving ? undefined : { ...failure(503, 'okome is restarting'), headers: { 'retry-after': '5' } },
+      handle: (req, res, body) => {
+        if (!receiving) {
+          sendJson(res, failure(503, 'okome is restarting'));
+          return;
+        }
+        requestListener(req, res, body);
+      },
     };
-    return { httpPort: port, stopReceiving: stop, close: stop };
+    const stop = async () => {
+      receiving = false;
+    };
+    return { routes: [route], stopReceiving: stop, close: stop };
   }
   await app.start();
-  const routes = new Map(options.routes.map((r) => [`${r.method} ${r.path}`, r.handler]));
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    const handler = routes.get(`${req.method ?? 'GET'} ${path}`);
-    if (handler === undefined) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    handler(req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.healthPort, options.healthHost, () => resolve());
-  });
   let receiving = true;
-  return {
-    httpPort: (server.address() as AddressInfo | null)?.port,
-    async stopReceiving() {
-      if (!receiving) return;
-      receiving = false;
-      await app.stop();
-    },
-    async close() {
-      if (receiving) {
-        receiving = false;
-        await app.stop();
-      }
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+  const stop = async () => {
+    if (!receiving) return;
+    receiving = false;
+    await app.stop();
   };
+  return { routes: [], stopReceiving: stop, close: stop };
 }

@@ -14,12 +14,11 @@ import {
   renderVipNotice,
 } from './render/incident-lifecycle.js';
 import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
-import { clip, escapeText, LIMITS } from './render/mrkdwn.js';
+import { channelLink, clip, escapeClipped, escapeText, LIMITS, mentionUser } from './render/mrkdwn.js';
+import { renderDeadman, renderSilence, renderSilenceFailed } from './render/silence-message.js';
 import { renderCheckList, renderProgress, renderSummary } from './render/status-message.js';
 
 /** The use cases' messages in Block Kit: the one place that decides how the bot looks in Slack. */
-
-const mention = (u: string): string => (u === 'bot' ? 'the bot' : `<@${u}>`);
 
 export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
   progress: renderProgress,
@@ -33,7 +32,7 @@ export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
       threadHint: (incident) => {
         const thread = options.threadOf(incident);
         if (thread === undefined) return undefined;
-        const link = permalinkTo(thread.ref, { label: 'thread', fallback: `<#${thread.channel}>` });
+        const link = permalinkTo(thread.ref, { label: 'thread', fallback: channelLink(thread.channel) });
         links.set(thread.ref, link);
         return `Thread: ${link.placeholder}`;
       },
@@ -53,11 +52,15 @@ export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
   alertResolved: renderAlertResolved,
   alertSummary: renderAlertSummary,
   vipNotice: renderVipNotice,
+  silence: renderSilence,
+  silenceFailed: renderSilenceFailed,
+  deadman: renderDeadman,
   card: (approval, info, options) => renderApprovalCard(approval, info, options),
   execution: renderExecution,
   notice: (text) => ({ text: clip(text, LIMITS.messageText) }),
   cannotOffer: (actionId, reason) => ({
     text: clip(`Cannot offer ${escapeText(actionId)}: ${escapeText(reason)}`, LIMITS.messageText),
   }),
-  mention,
+  mention: mentionUser,
+  outside: (text) => escapeClipped(text, 1000),
 };

@@ -145,6 +145,24 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;
   ALTER TABLE incidents ADD COLUMN reopened_count INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: Alertmanager silences made from an incident's thread: one row per Alertmanager silence
+  // (an incident with several alerts gets one each), the message that shows them, who ended them.
+  `
+  CREATE TABLE alert_silences (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    silence_id TEXT NOT NULL,
+    matchers TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_by_name TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    message_ref TEXT REFERENCES messages(ref),
+    expired_at INTEGER,
+    expired_by TEXT
+  ) STRICT;
+  CREATE INDEX alert_silences_by_incident ON alert_silences(incident_id, ends_at);
+  `,
 ];
 
 /**

@@ -1,9 +1,12 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Approval } from '../domain/approval.js';
+import type { SilenceMatcher } from '../domain/silence.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
+  AlertSilence,
   Incident,
   IncidentAlert,
   IncidentStatus,
@@ -31,6 +34,11 @@ export interface SqliteStoreOptions {
    * power cut of the Pi, not only a crash of the process; 'normal' trades that for speed.
    */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * Read-only: for the CLI commands that read the store (`okome audit`) while a bot serves it.
+   * The file must exist and be at this okome's schema; nothing is created, migrated or written.
+   */
+  readonly readOnly?: boolean;
   /** Tests only: another schema list. */
   readonly migrations?: readonly string[];
   readonly now?: () => number;
@@ -91,6 +99,7 @@ interface OutboxDbRow {
 
 /** Opens (creating if needed) and migrates the database; throws OKOME_STORE_* errors that say how to fix. */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  if (options.readOnly === true) return openReadOnly(options);
   let db: Database.Database;
   try {
     db = new Database(options.path);
@@ -124,16 +133,63 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
   }
 }
 
+/** A reader beside the serving bot: WAL lets it read committed rows while the bot writes. */
+function openReadOnly(options: SqliteStoreOptions): SqliteStore {
+  let db: Database.Database;
+  try {
+    db = new Database(options.path, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new OkomeError(
+      ErrorCode.StoreFailed,
+      `cannot open the database ${options.path} to read it: ${messageOf(error)}. ` +
+        '`okome serve` creates it on its first start: check store.path.',
+      { cause: error, userSafe: true },
+    );
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    const known = (options.migrations ?? MIGRATIONS).length;
+    const version = schemaVersion(db);
+    if (version !== known) {
+      throw new OkomeError(
+        version > known ? ErrorCode.StoreSchemaTooNew : ErrorCode.StoreFailed,
+        `the database ${options.path} is at schema version ${version}; this okome-bot reads version ${known}. ` +
+          (version > known
+            ? 'A newer okome-bot wrote it: read it with that version.'
+            : 'Start `okome serve` of this version once to migrate it.'),
+        { userSafe: true },
+      );
+    }
+    return new SqliteStore(db);
+  } catch (error) {
+    db.close();
+    if (error instanceof OkomeError) throw error;
+    throw new OkomeError(
+      ErrorCode.StoreFailed,
+      `cannot read the database ${options.path}: ${messageOf(error)}`,
+      {
+        cause: error,
+        userSafe: true,
+      },
+    );
+  }
+}
+
 type Statements = ReturnType<typeof prepareStatements>;
 
 export class SqliteStore implements Store {
   private readonly s: Statements;
+  private readonly context = new AsyncLocalStorage<symbol>();
+  /** The open `atomically` transaction: its context's token, and a promise settled at its end. */
+  private tx: { token: symbol; done: Promise<void> } | undefined;
+  private savepoints = 0;
 
   constructor(private readonly db: Database.Database) {
     this.s = prepareStatements(db);
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    await this.turn();
     if (this.db.open) this.db.close();
   }
 
@@ -157,21 +213,74 @@ export class SqliteStore implements Store {
     };
   }
 
-  atomically<T>(fn: () => T): T {
-    // IMMEDIATE takes the write lock up front: a read-then-write cannot be raced by another
-    // connection. Nested calls become savepoints.
+  /**
+   * One transaction around an async `fn`. Store calls made inside `fn` (found by async context)
+   * run in it; every other call waits until it commits, so nobody's writes slip into it and no
+   * half-done transaction is seen. Keep `fn` to store work: no network inside, or everyone waits.
+   * Nested calls become savepoints.
+   */
+  async atomically<T>(fn: () => Promise<T>): Promise<T> {
+    const open = this.tx;
+    if (open !== undefined && this.context.getStore() === open.token) return this.savepoint(fn);
+    // Waited for inline: nothing may run between seeing no transaction and taking it.
+    for (let other = this.tx; other !== undefined; other = this.tx) await other.done;
+    const token = Symbol('transaction');
+    let release = (): void => {};
+    this.tx = { token, done: new Promise((resolve) => (release = resolve)) };
+    try {
+      // IMMEDIATE takes the write lock up front: a read-then-write cannot be raced by another
+      // connection (a second process on the same file).
+      this.guardSync('begin a transaction', () => this.db.exec('BEGIN IMMEDIATE'));
+      try {
+        const result = await this.context.run(token, fn);
+        this.guardSync('commit a transaction', () => this.db.exec('COMMIT'));
+        return result;
+      } catch (error) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw error;
+      }
+    } finally {
+      this.tx = undefined;
+      release();
+    }
+  }
+
+  private async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    const name = `okome_${++this.savepoints}`;
+    this.db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn();
+      this.db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (error) {
+      this.db.exec(`ROLLBACK TO ${name}`);
+      this.db.exec(`RELEASE ${name}`);
+      throw error;
+    }
+  }
+
+  /** Resolves when no other context's transaction is open. */
+  private async turn(): Promise<void> {
+    for (let open = this.tx; open !== undefined; open = this.tx) {
+      if (this.context.getStore() === open.token) return;
+      await open.done;
+    }
+  }
+
+  /** A synchronous transaction of one method's statements (a savepoint inside `atomically`). */
+  private inTx<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
   }
 
   // ── incidents ───────────────────────────────────────────────────────────────────────
 
-  openOrReuseIncident(
+  async openOrReuseIncident(
     input: OpenIncidentInput,
     reopen: (latest: Incident) => boolean = () => false,
-  ): { incident: Incident; how: OpenHow } {
+  ): Promise<{ incident: Incident; how: OpenHow }> {
     return this.guard('open or reuse an incident', () => {
       try {
-        return this.atomically(() => this.openOrReuseLocked(input, reopen));
+        return this.inTx(() => this.openOrReuseLocked(input, reopen));
       } catch (error) {
         // The unique index is the last word if a writer somehow slipped past the lock.
         if (isUniqueViolation(error)) {
@@ -208,43 +317,43 @@ export class SqliteStore implements Store {
     return { incident: this.requireIncident(Number(lastInsertRowid)), how: 'created' };
   }
 
-  acknowledgeIncident(id: number, user: string, now: number): boolean {
+  async acknowledgeIncident(id: number, user: string, now: number): Promise<boolean> {
     return this.guard(
       'acknowledge an incident',
       () => this.s.acknowledgeIncident.run(user, now, id).changes === 1,
     );
   }
 
-  resolveIncident(id: number, now: number, reason: string): boolean {
+  async resolveIncident(id: number, now: number, reason: string): Promise<boolean> {
     return this.guard('resolve an incident', () => this.s.resolveIncident.run(now, reason, id).changes === 1);
   }
 
-  openIncidents(): Incident[] {
+  async openIncidents(): Promise<Incident[]> {
     return this.guard('list open incidents', () => this.s.openIncidents.all().map(toIncident));
   }
 
-  incidentByKey(key: string): Incident | undefined {
+  async incidentByKey(key: string): Promise<Incident | undefined> {
     return this.guard('find an incident', () => {
       const row = this.s.latestIncidentByKey.get(key);
       return row === undefined ? undefined : toIncident(row);
     });
   }
 
-  incidentById(id: number): Incident | undefined {
+  async incidentById(id: number): Promise<Incident | undefined> {
     return this.guard('find an incident', () => {
       const row = this.s.incidentById.get(id);
       return row === undefined ? undefined : toIncident(row);
     });
   }
 
-  saveReport(id: number, report: unknown): void {
-    this.guard('save a report', () => {
+  async saveReport(id: number, report: unknown): Promise<void> {
+    return this.guard('save a report', () => {
       this.expectOne(this.s.saveReport.run(toJson(report), id).changes, `incident ${id}`);
     });
   }
 
-  setIncidentRootRef(id: number, rootRef: string): void {
-    this.guard('set an incident root message', () => {
+  async setIncidentRootRef(id: number, rootRef: string): Promise<void> {
+    return this.guard('set an incident root message', () => {
       this.expectOne(this.s.setRootRef.run(rootRef, id).changes, `incident ${id}`);
     });
   }
@@ -258,13 +367,13 @@ export class SqliteStore implements Store {
 
   // ── timeline ────────────────────────────────────────────────────────────────────────
 
-  appendTimeline(entry: {
+  async appendTimeline(entry: {
     incidentId: number;
     at: number;
     kind: TimelineKind;
     text: string;
     data?: unknown;
-  }): TimelineEntry {
+  }): Promise<TimelineEntry> {
     return this.guard('append to the timeline', () => {
       const data = entry.data === undefined ? null : toJson(entry.data);
       const { lastInsertRowid } = this.s.appendTimeline.run(
@@ -285,7 +394,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  timeline(incidentId: number): TimelineEntry[] {
+  async timeline(incidentId: number): Promise<TimelineEntry[]> {
     return this.guard('read the timeline', () =>
       this.s.timeline.all(incidentId).map((row) => ({
         id: row.id,
@@ -300,17 +409,17 @@ export class SqliteStore implements Store {
 
   // ── seen events ─────────────────────────────────────────────────────────────────────
 
-  markSeen(key: string, now: number): boolean {
+  async markSeen(key: string, now: number): Promise<boolean> {
     return this.guard('record a seen event', () => this.s.markSeen.run(key, now).changes === 1);
   }
 
-  pruneSeen(cutoff: number): number {
+  async pruneSeen(cutoff: number): Promise<number> {
     return this.guard('prune seen events', () => this.s.pruneSeen.run(cutoff).changes);
   }
 
   // ── messages and outbox ─────────────────────────────────────────────────────────────
 
-  createMessage(input: { channel: string; threadRef: string | null; now: number }): string {
+  async createMessage(input: { channel: string; threadRef: string | null; now: number }): Promise<string> {
     return this.guard('create a message ref', () => {
       // Time first, so refs sort roughly by creation; the random part makes them unique.
       const ref = `m-${Math.max(0, input.now).toString(36)}-${randomBytes(5).toString('hex')}`;
@@ -319,7 +428,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  message(ref: string): MessageRecord | undefined {
+  async message(ref: string): Promise<MessageRecord | undefined> {
     return this.guard('read a message', () => {
       const row = this.s.message.get(ref);
       if (row === undefined) return undefined;
@@ -333,7 +442,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  insertOutbox(row: NewOutboxRow): number {
+  async insertOutbox(row: NewOutboxRow): Promise<number> {
     return this.guard('enqueue a Slack call', () => {
       const { lastInsertRowid } = this.s.insertOutbox.run({
         channel: row.channel,
@@ -349,54 +458,62 @@ export class SqliteStore implements Store {
     });
   }
 
-  pendingRowsForMessage(messageRef: string): OutboxRow[] {
+  async pendingRowsForMessage(messageRef: string): Promise<OutboxRow[]> {
     return this.guard('read pending calls', () => this.s.pendingForMessage.all(messageRef).map(toOutboxRow));
   }
 
-  replacePayload(id: number, payload: string): void {
-    this.guard('coalesce a pending call', () => {
+  async replacePayload(id: number, payload: string): Promise<void> {
+    return this.guard('coalesce a pending call', () => {
       this.expectOne(this.s.replacePayload.run(payload, id).changes, `pending outbox row ${id}`);
     });
   }
 
-  pendingHeads(): OutboxRow[] {
+  async pendingHeads(): Promise<OutboxRow[]> {
     return this.guard('read the outbox', () => this.s.pendingHeads.all().map(toOutboxRow));
   }
 
-  recordAttempt(id: number): void {
-    this.guard('record an attempt', () => this.s.recordAttempt.run(id));
+  async recordAttempt(id: number): Promise<void> {
+    return this.guard('record an attempt', () => {
+      this.s.recordAttempt.run(id);
+    });
   }
 
-  markPosted(id: number, ts: string, now: number): void {
-    this.guard('record a posted message', () => {
-      this.atomically(() => {
+  async markPosted(id: number, ts: string, now: number): Promise<void> {
+    return this.guard('record a posted message', () => {
+      this.inTx(() => {
         this.s.setMessageTs.run(ts, now, id);
         this.s.markSent.run(now, id);
       });
     });
   }
 
-  markSent(id: number, now: number): void {
-    this.guard('record a delivered call', () => this.s.markSent.run(now, id));
+  async markSent(id: number, now: number): Promise<void> {
+    return this.guard('record a delivered call', () => {
+      this.s.markSent.run(now, id);
+    });
   }
 
-  deferOutbox(id: number, nextAttemptAt: number, error: string): void {
-    this.guard('defer a call', () => this.s.defer.run(nextAttemptAt, error, id));
+  async deferOutbox(id: number, nextAttemptAt: number, error: string): Promise<void> {
+    return this.guard('defer a call', () => {
+      this.s.defer.run(nextAttemptAt, error, id);
+    });
   }
 
-  markFailed(id: number, error: string, now: number): void {
-    this.guard('record a failed call', () => this.s.markFailed.run(error, now, id));
+  async markFailed(id: number, error: string, now: number): Promise<void> {
+    return this.guard('record a failed call', () => {
+      this.s.markFailed.run(error, now, id);
+    });
   }
 
-  pruneSentOutbox(cutoff: number): number {
+  async pruneSentOutbox(cutoff: number): Promise<number> {
     return this.guard('prune the outbox', () => this.s.pruneSent.run(cutoff).changes);
   }
 
-  pendingCount(): number {
+  async pendingCount(): Promise<number> {
     return this.guard('count pending calls', () => this.s.pendingCount.get()?.n ?? 0);
   }
 
-  outboxCounts(): OutboxCounts {
+  async outboxCounts(): Promise<OutboxCounts> {
     return this.guard('count outbox rows', () => {
       const counts = { pending: 0, sent: 0, failed: 0 };
       for (const row of this.s.countsByState.all()) counts[row.state] = row.n;
@@ -408,16 +525,16 @@ export class SqliteStore implements Store {
 
   // ── alerts ────────────────────────────────────────────────────────────────────────────
 
-  recordAlert(input: {
+  async recordAlert(input: {
     incidentId: number;
     fingerprint: string;
     alertname: string;
     node: string | null;
     status: 'firing' | 'resolved';
     at: number;
-  }): { alert: IncidentAlert; created: boolean; statusChanged: boolean } {
+  }): Promise<{ alert: IncidentAlert; created: boolean; statusChanged: boolean }> {
     return this.guard('record an alert', () =>
-      this.atomically(() => {
+      this.inTx(() => {
         const before = this.alertRow(input.incidentId, input.fingerprint);
         if (before === undefined) {
           this.db
@@ -452,7 +569,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  touchAlert(incidentId: number, fingerprint: string, at: number): boolean {
+  async touchAlert(incidentId: number, fingerprint: string, at: number): Promise<boolean> {
     return this.guard('touch an alert', () => {
       const r = this.db
         .prepare(
@@ -463,7 +580,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  incidentAlerts(incidentId: number): IncidentAlert[] {
+  async incidentAlerts(incidentId: number): Promise<IncidentAlert[]> {
+    await this.turn();
     return this.db
       .prepare<[number], AlertRow>(
         'SELECT * FROM incident_alerts WHERE incident_id = ? ORDER BY first_seen, fingerprint',
@@ -472,7 +590,8 @@ export class SqliteStore implements Store {
       .map(toAlert);
   }
 
-  incidentOfAlert(fingerprint: string): number | undefined {
+  async incidentOfAlert(fingerprint: string): Promise<number | undefined> {
+    await this.turn();
     const row = this.db
       .prepare<[string], { incident_id: number }>(
         `SELECT a.incident_id FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id
@@ -482,7 +601,8 @@ export class SqliteStore implements Store {
     return row?.incident_id;
   }
 
-  summaryRef(incidentId: number): string | undefined {
+  async summaryRef(incidentId: number): Promise<string | undefined> {
+    await this.turn();
     const row = this.db
       .prepare<[number], { message_ref: string }>(
         'SELECT message_ref FROM incident_summaries WHERE incident_id = ?',
@@ -491,8 +611,8 @@ export class SqliteStore implements Store {
     return row?.message_ref;
   }
 
-  setSummaryRef(incidentId: number, ref: string): void {
-    this.guard('set an incident summary', () => {
+  async setSummaryRef(incidentId: number, ref: string): Promise<void> {
+    return this.guard('set an incident summary', () => {
       this.db
         .prepare(
           'INSERT INTO incident_summaries (incident_id, message_ref) VALUES (?, ?) ON CONFLICT(incident_id) DO UPDATE SET message_ref = excluded.message_ref',
@@ -510,10 +630,63 @@ export class SqliteStore implements Store {
     return row === undefined ? undefined : toAlert(row);
   }
 
+  // ── silences ──────────────────────────────────────────────────────────────────────────
+
+  async insertSilence(
+    silence: Omit<AlertSilence, 'id' | 'expiredAt' | 'expiredBy' | 'messageRef'>,
+  ): Promise<AlertSilence> {
+    return this.guard('record a silence', () => {
+      const row = this.db
+        .prepare<unknown[], SilenceRow>(
+          `INSERT INTO alert_silences (incident_id, silence_id, matchers, created_by, created_by_name, starts_at, ends_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        )
+        .get(
+          silence.incidentId,
+          silence.silenceId,
+          JSON.stringify(silence.matchers),
+          silence.createdBy,
+          silence.createdByName,
+          silence.startsAt,
+          silence.endsAt,
+        );
+      if (row === undefined) throw new OkomeError(ErrorCode.StoreFailed, 'store: silence not recorded');
+      return toSilence(row);
+    });
+  }
+
+  async setSilenceMessageRef(ids: readonly number[], ref: string): Promise<void> {
+    return this.guard('set a silence message', () => {
+      const update = this.db.prepare('UPDATE alert_silences SET message_ref = ? WHERE id = ?');
+      for (const id of ids) update.run(ref, id);
+    });
+  }
+
+  async activeSilences(incidentId: number, now: number): Promise<AlertSilence[]> {
+    await this.turn();
+    return this.db
+      .prepare<[number, number], SilenceRow>(
+        'SELECT * FROM alert_silences WHERE incident_id = ? AND expired_at IS NULL AND ends_at > ? ORDER BY id',
+      )
+      .all(incidentId, now)
+      .map(toSilence);
+  }
+
+  async markSilenceExpired(id: number, by: string, at: number): Promise<boolean> {
+    return this.guard('expire a silence', () => {
+      const result = this.db
+        .prepare(
+          'UPDATE alert_silences SET expired_at = ?, expired_by = ? WHERE id = ? AND expired_at IS NULL',
+        )
+        .run(at, by, id);
+      return result.changes === 1;
+    });
+  }
+
   // ── approvals and audit ───────────────────────────────────────────────────────────────
 
-  insertApproval(approval: Approval): void {
-    this.guard('insert an approval', () => {
+  async insertApproval(approval: Approval): Promise<void> {
+    return this.guard('insert an approval', () => {
       this.db
         .prepare(
           'INSERT INTO approvals (id, incident_id, action_id, state, version, expires_at, record) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -530,14 +703,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  approvalById(id: string): Approval | undefined {
+  async approvalById(id: string): Promise<Approval | undefined> {
+    await this.turn();
     const row = this.db
       .prepare<[string], { record: string }>('SELECT record FROM approvals WHERE id = ?')
       .get(id);
     return row === undefined ? undefined : (JSON.parse(row.record) as Approval);
   }
 
-  compareAndSetApproval(next: Approval, expectedVersion: number): boolean {
+  async compareAndSetApproval(next: Approval, expectedVersion: number): Promise<boolean> {
     return this.guard('update an approval', () => {
       const r = this.db
         .prepare(
@@ -548,7 +722,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  approvalsInStates(states: readonly Approval['state'][]): Approval[] {
+  async approvalsInStates(states: readonly Approval['state'][]): Promise<Approval[]> {
+    await this.turn();
     if (states.length === 0) return [];
     const rows = this.db
       .prepare<string[], { record: string }>(
@@ -558,20 +733,22 @@ export class SqliteStore implements Store {
     return rows.map((r) => JSON.parse(r.record) as Approval);
   }
 
-  setApprovalCardRef(id: string, ref: string): void {
-    this.guard('set an approval card', () => {
+  async setApprovalCardRef(id: string, ref: string): Promise<void> {
+    return this.guard('set an approval card', () => {
       this.db.prepare('UPDATE approvals SET card_ref = ? WHERE id = ?').run(ref, id);
     });
   }
 
-  approvalCardRef(id: string): string | undefined {
+  async approvalCardRef(id: string): Promise<string | undefined> {
+    await this.turn();
     const row = this.db
       .prepare<[string], { card_ref: string | null }>('SELECT card_ref FROM approvals WHERE id = ?')
       .get(id);
     return row?.card_ref ?? undefined;
   }
 
-  lastFinishedAt(actionId: string, targets: readonly string[]): number | undefined {
+  async lastFinishedAt(actionId: string, targets: readonly string[]): Promise<number | undefined> {
+    await this.turn();
     const rows = this.db
       .prepare<[string], { record: string }>(
         "SELECT record FROM approvals WHERE action_id = ? AND state IN ('succeeded', 'failed', 'interrupted')",
@@ -586,8 +763,8 @@ export class SqliteStore implements Store {
     return last;
   }
 
-  appendAudit(entry: Omit<StoredAuditEntry, 'id'>): void {
-    this.guard('append to the audit', () => {
+  async appendAudit(entry: Omit<StoredAuditEntry, 'id'>): Promise<void> {
+    return this.guard('append to the audit', () => {
       this.db
         .prepare(
           `INSERT INTO audit (at, approval_id, incident_id, action_id, actor, event, verdict, code, reason, state_before, state_after, targets, commands)
@@ -611,7 +788,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  auditSince(at: number): StoredAuditEntry[] {
+  async auditSince(at: number): Promise<StoredAuditEntry[]> {
+    await this.turn();
     const rows = this.db
       .prepare<[number], Record<string, unknown>>('SELECT * FROM audit WHERE at >= ? ORDER BY id')
       .all(at);
@@ -633,7 +811,13 @@ export class SqliteStore implements Store {
     }));
   }
 
-  private guard<T>(what: string, fn: () => T): T {
+  /** Runs one method's statements once no other context's transaction is open. */
+  private async guard<T>(what: string, fn: () => T): Promise<T> {
+    await this.turn();
+    return this.guardSync(what, fn);
+  }
+
+  private guardSync<T>(what: string, fn: () => T): T {
     try {
       return fn();
     } catch (error) {
@@ -805,6 +989,36 @@ function isUniqueViolation(error: unknown): boolean {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+interface SilenceRow {
+  id: number;
+  incident_id: number;
+  silence_id: string;
+  matchers: string;
+  created_by: string;
+  created_by_name: string;
+  starts_at: number;
+  ends_at: number;
+  message_ref: string | null;
+  expired_at: number | null;
+  expired_by: string | null;
+}
+
+function toSilence(r: SilenceRow): AlertSilence {
+  return {
+    id: r.id,
+    incidentId: r.incident_id,
+    silenceId: r.silence_id,
+    matchers: JSON.parse(r.matchers) as SilenceMatcher[],
+    createdBy: r.created_by,
+    createdByName: r.created_by_name,
+    startsAt: r.starts_at,
+    endsAt: r.ends_at,
+    messageRef: r.message_ref,
+    expiredAt: r.expired_at,
+    expiredBy: r.expired_by,
+  };
 }
 
 interface AlertRow {

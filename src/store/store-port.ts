@@ -1,4 +1,5 @@
 import type { Approval } from '../domain/approval.js';
+import type { SilenceMatcher } from '../domain/silence.js';
 
 /**
  * The store's ports, one per user: incident use cases, the timeline, event deduplication and
@@ -6,9 +7,12 @@ import type { Approval } from '../domain/approval.js';
  * implement the same interfaces. Times are epoch milliseconds from the caller's clock.
  */
 
-/** Runs `fn` in one transaction: every write inside commits together or not at all. */
+/**
+ * Runs `fn` in one transaction: every write inside commits together or not at all, and no other
+ * caller's store work interleaves with it. `fn` should do store work only (no network calls).
+ */
 export interface Transactional {
-  atomically<T>(fn: () => T): T;
+  atomically<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export type IncidentStatus = 'open' | 'resolved';
@@ -57,18 +61,18 @@ export interface IncidentStore extends Transactional {
   openOrReuseIncident(
     input: OpenIncidentInput,
     reopen?: (latest: Incident) => boolean,
-  ): { incident: Incident; how: OpenHow };
+  ): Promise<{ incident: Incident; how: OpenHow }>;
   /** Compare-and-set open → resolved; false when it was not open (already resolved or unknown). */
-  resolveIncident(id: number, now: number, reason: string): boolean;
+  resolveIncident(id: number, now: number, reason: string): Promise<boolean>;
   /** Compare-and-set: records the first acknowledgement of an open incident; false otherwise. */
-  acknowledgeIncident(id: number, user: string, now: number): boolean;
-  openIncidents(): Incident[];
+  acknowledgeIncident(id: number, user: string, now: number): Promise<boolean>;
+  openIncidents(): Promise<Incident[]>;
   /** The open incident with this key, else the most recently opened one. */
-  incidentByKey(key: string): Incident | undefined;
-  incidentById(id: number): Incident | undefined;
+  incidentByKey(key: string): Promise<Incident | undefined>;
+  incidentById(id: number): Promise<Incident | undefined>;
   /** Stores the latest report (any JSON-serialisable value). */
-  saveReport(id: number, report: unknown): void;
-  setIncidentRootRef(id: number, rootRef: string): void;
+  saveReport(id: number, report: unknown): Promise<void>;
+  setIncidentRootRef(id: number, rootRef: string): Promise<void>;
 }
 
 export type TimelineKind =
@@ -98,16 +102,16 @@ export interface TimelineStore {
     kind: TimelineKind;
     text: string;
     data?: unknown;
-  }): TimelineEntry;
+  }): Promise<TimelineEntry>;
   /** Oldest first. */
-  timeline(incidentId: number): TimelineEntry[];
+  timeline(incidentId: number): Promise<TimelineEntry[]>;
 }
 
 export interface SeenEventStore {
   /** True the first time `key` is seen: redelivered envelopes, HTTP retries, duplicate alerts. */
-  markSeen(key: string, now: number): boolean;
+  markSeen(key: string, now: number): Promise<boolean>;
   /** Forgets keys seen before `cutoff`; returns how many. Run it periodically. */
-  pruneSeen(cutoff: number): number;
+  pruneSeen(cutoff: number): Promise<number>;
 }
 
 export type OutboxOp = 'post' | 'update' | 'ephemeral';
@@ -168,26 +172,26 @@ export interface OutboxCounts {
 
 export interface OutboxStore extends Transactional {
   /** A new message ref (no ts yet). */
-  createMessage(input: { channel: string; threadRef: string | null; now: number }): string;
-  message(ref: string): MessageRecord | undefined;
-  insertOutbox(row: NewOutboxRow): number;
+  createMessage(input: { channel: string; threadRef: string | null; now: number }): Promise<string>;
+  message(ref: string): Promise<MessageRecord | undefined>;
+  insertOutbox(row: NewOutboxRow): Promise<number>;
   /** Pending rows (post or update) for one message, in seq order. */
-  pendingRowsForMessage(messageRef: string): OutboxRow[];
-  replacePayload(id: number, payload: string): void;
+  pendingRowsForMessage(messageRef: string): Promise<OutboxRow[]>;
+  replacePayload(id: number, payload: string): Promise<void>;
   /** The first pending row of every queue, in seq order. */
-  pendingHeads(): OutboxRow[];
+  pendingHeads(): Promise<OutboxRow[]>;
   /** Counts an attempt before the call, so a crash mid-call still shows in `attempts`. */
-  recordAttempt(id: number): void;
+  recordAttempt(id: number): Promise<void>;
   /** Writes the new message's ts and marks the post sent, in one transaction. */
-  markPosted(id: number, ts: string, now: number): void;
-  markSent(id: number, now: number): void;
+  markPosted(id: number, ts: string, now: number): Promise<void>;
+  markSent(id: number, now: number): Promise<void>;
   /** Leaves the row pending, not before `nextAttemptAt`. */
-  deferOutbox(id: number, nextAttemptAt: number, error: string): void;
-  markFailed(id: number, error: string, now: number): void;
+  deferOutbox(id: number, nextAttemptAt: number, error: string): Promise<void>;
+  markFailed(id: number, error: string, now: number): Promise<void>;
   /** Drops sent rows older than `cutoff` (messages keep their ts); returns how many. */
-  pruneSentOutbox(cutoff: number): number;
-  pendingCount(): number;
-  outboxCounts(): OutboxCounts;
+  pruneSentOutbox(cutoff: number): Promise<number>;
+  pendingCount(): Promise<number>;
+  outboxCounts(): Promise<OutboxCounts>;
 }
 
 /** One audit row as stored (the approval fields are null for entries about no approval). */
@@ -209,21 +213,21 @@ export interface StoredAuditEntry {
 }
 
 export interface AuditStore {
-  appendAudit(entry: Omit<StoredAuditEntry, 'id'>): void;
+  appendAudit(entry: Omit<StoredAuditEntry, 'id'>): Promise<void>;
   /** Oldest first. */
-  auditSince(at: number): StoredAuditEntry[];
+  auditSince(at: number): Promise<StoredAuditEntry[]>;
 }
 
 /** Approvals, with the message that carries their buttons. */
 export interface ApprovalRecordStore extends Transactional {
-  insertApproval(approval: Approval): void;
-  approvalById(id: string): Approval | undefined;
-  compareAndSetApproval(next: Approval, expectedVersion: number): boolean;
-  approvalsInStates(states: readonly Approval['state'][]): Approval[];
-  setApprovalCardRef(id: string, ref: string): void;
-  approvalCardRef(id: string): string | undefined;
+  insertApproval(approval: Approval): Promise<void>;
+  approvalById(id: string): Promise<Approval | undefined>;
+  compareAndSetApproval(next: Approval, expectedVersion: number): Promise<boolean>;
+  approvalsInStates(states: readonly Approval['state'][]): Promise<Approval[]>;
+  setApprovalCardRef(id: string, ref: string): Promise<void>;
+  approvalCardRef(id: string): Promise<string | undefined>;
   /** The latest finished run of an action on an incident's nodes (cooldowns). */
-  lastFinishedAt(actionId: string, targets: readonly string[]): number | undefined;
+  lastFinishedAt(actionId: string, targets: readonly string[]): Promise<number | undefined>;
 }
 
 export interface IncidentAlert {
@@ -245,14 +249,43 @@ export interface AlertStore {
     node: string | null;
     status: 'firing' | 'resolved';
     at: number;
-  }): { alert: IncidentAlert; created: boolean; statusChanged: boolean };
+  }): Promise<{ alert: IncidentAlert; created: boolean; statusChanged: boolean }>;
   /** Bumps count and last-seen of a known alert (a repeat); false when unknown. */
-  touchAlert(incidentId: number, fingerprint: string, at: number): boolean;
-  incidentAlerts(incidentId: number): IncidentAlert[];
+  touchAlert(incidentId: number, fingerprint: string, at: number): Promise<boolean>;
+  incidentAlerts(incidentId: number): Promise<IncidentAlert[]>;
   /** The open incident that has seen this alert fingerprint, if any. */
-  incidentOfAlert(fingerprint: string): number | undefined;
-  summaryRef(incidentId: number): string | undefined;
-  setSummaryRef(incidentId: number, ref: string): void;
+  incidentOfAlert(fingerprint: string): Promise<number | undefined>;
+  summaryRef(incidentId: number): Promise<string | undefined>;
+  setSummaryRef(incidentId: number, ref: string): Promise<void>;
+}
+
+/** An Alertmanager silence made from an incident's thread. */
+export interface AlertSilence {
+  readonly id: number;
+  readonly incidentId: number;
+  /** Alertmanager's id. */
+  readonly silenceId: string;
+  readonly matchers: readonly SilenceMatcher[];
+  /** The Slack user who made it, and the name Alertmanager shows as its creator. */
+  readonly createdBy: string;
+  readonly createdByName: string;
+  readonly startsAt: number;
+  readonly endsAt: number;
+  /** The thread message that shows it (with its Expire button). */
+  readonly messageRef: string | null;
+  readonly expiredAt: number | null;
+  readonly expiredBy: string | null;
+}
+
+export interface SilenceStore extends Transactional {
+  insertSilence(
+    silence: Omit<AlertSilence, 'id' | 'expiredAt' | 'expiredBy' | 'messageRef'>,
+  ): Promise<AlertSilence>;
+  setSilenceMessageRef(ids: readonly number[], ref: string): Promise<void>;
+  /** Not expired by a click and not yet over at `now`; oldest first. */
+  activeSilences(incidentId: number, now: number): Promise<AlertSilence[]>;
+  /** Compare-and-set: records who ended it; false when it was already expired. */
+  markSilenceExpired(id: number, by: string, at: number): Promise<boolean>;
 }
 
 /** Everything okome-bot persists. */
@@ -263,6 +296,7 @@ export interface Store
     OutboxStore,
     AuditStore,
     ApprovalRecordStore,
-    AlertStore {
-  close(): void;
+    AlertStore,
+    SilenceStore {
+  close(): Promise<void>;
 }

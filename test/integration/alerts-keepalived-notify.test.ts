@@ -7,14 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type KeepalivedEvent,
+  NODE_HEADER,
   SIGNATURE_HEADER,
   TIMESTAMP_HEADER,
 } from '../../src/alerts/keepalived-hook.js';
-import {
-  createKeepalivedHandler,
-  createWebhookServer,
-  type WebhookServer,
-} from '../../src/alerts/webhook-server.js';
+import { createKeepalivedRoute, type HookRefusalRecord } from '../../src/alerts/webhook-routes.js';
+import { type HttpServerHandle, startHttpServer } from '../../src/http/http-server.js';
 
 /**
  * Runs the real contrib/keepalived-notify (sh + curl + openssl) against the real handler on
@@ -23,6 +21,8 @@ import {
 
 const SCRIPT = fileURLToPath(new URL('../../contrib/keepalived-notify', import.meta.url));
 const SECRET = 'notify-secret-with-$pecial "chars"';
+/** pi-c signs with its own secret (nodes.pi-c.hookSecretEnv), not the shared one. */
+const PI_C_SECRET = 'pi-c-own-notify-secret-0123';
 const WINDOW_SEC = 300;
 
 interface Captured {
@@ -30,47 +30,47 @@ interface Captured {
   body: Buffer;
 }
 
-let server: WebhookServer;
+let server: HttpServerHandle;
 let hanging: Server;
 let dir: string;
 let seen = new Set<string>();
 let events: KeepalivedEvent[] = [];
 let captured: Captured[] = [];
+let unknown: HookRefusalRecord[] = [];
 
-const markSeen = (key: string) => !seen.has(key) && seen.add(key) !== undefined;
+const markSeen = async (key: string) => !seen.has(key) && seen.add(key) !== undefined;
 
 beforeAll(async () => {
-  const handler = (skewMs: number) =>
-    createKeepalivedHandler({
-      secret: SECRET,
+  const route = (path: string, skewMs: number) =>
+    createKeepalivedRoute({
+      path,
+      secrets: { shared: SECRET, perNode: new Map([['pi-c', PI_C_SECRET]]) },
+      knownNodes: new Set([hostname(), 'pi-a', 'pi-b', 'pi-c']),
       replayWindowSec: WINDOW_SEC,
-      maxBodyBytes: 4096,
       markSeen,
       now: () => Date.now() + skewMs,
       onKeepalived: (event) => {
         events.push(event);
       },
+      onUnknownNode: (refusal) => unknown.push(refusal),
     });
-  server = await createWebhookServer({
+  server = await startHttpServer({
     port: 0,
     host: '127.0.0.1',
     routes: [
-      { path: '/hooks/keepalived', method: 'POST', handler: handler(0) },
+      route('/hooks/keepalived', 0),
       // The same secret, with a clock (WINDOW + 1) s ahead: a request this old must be refused.
-      { path: '/hooks/keepalived-later', method: 'POST', handler: handler((WINDOW_SEC + 1) * 1000) },
+      route('/hooks/keepalived-later', (WINDOW_SEC + 1) * 1000),
       {
         path: '/capture',
         method: 'POST',
-        handler: (req, res) => {
-          const chunks: Buffer[] = [];
-          req.on('data', (c: Buffer) => chunks.push(c));
-          req.on('end', () => {
-            const headers = Object.fromEntries(
-              Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string'),
-            );
-            captured.push({ headers, body: Buffer.concat(chunks) });
-            res.writeHead(202).end();
-          });
+        maxBodyBytes: 4096,
+        handle: (req, res, body) => {
+          const headers = Object.fromEntries(
+            Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string'),
+          );
+          captured.push({ headers, body });
+          res.writeHead(202).end();
         },
       },
     ],
@@ -92,6 +92,7 @@ beforeEach(() => {
   seen = new Set();
   events = [];
   captured = [];
+  unknown = [];
 });
 
 function envFile(lines: Record<string, string>, name = 'notify.env'): string {
@@ -148,6 +149,7 @@ async function replay(
     headers: {
       'content-type': c.headers['content-type'] ?? '',
       [TIMESTAMP_HEADER]: c.headers[TIMESTAMP_HEADER] ?? '',
+      [NODE_HEADER]: c.headers[NODE_HEADER] ?? '',
       [SIGNATURE_HEADER]: c.headers[SIGNATURE_HEADER] ?? '',
     },
     body,
@@ -246,6 +248,33 @@ describe('contrib/keepalived-notify', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/not delivered .* HTTP 401/);
     expect(events).toEqual([]);
+  });
+
+  it('a node with its own secret signs with it; the shared secret is then refused for that node', async () => {
+    const fg = (secret: string) =>
+      runScript(['MASTER', 'VI_1'], {
+        OKOME_NOTIFY_ENV: envFile({
+          OKOME_NOTIFY_URL: url('/hooks/keepalived'),
+          OKOME_NOTIFY_SECRET: secret,
+          OKOME_NODE: 'pi-c',
+        }),
+        OKOME_NOTIFY_FOREGROUND: '1',
+      });
+    expect((await fg(PI_C_SECRET)).stderr).toMatch(/MASTER for VI_1 on pi-c: HTTP 202/);
+    expect((await fg(SECRET)).stderr).toMatch(/not delivered .* HTTP 401/);
+    expect(events.map((e) => e.node)).toEqual(['pi-c']);
+  });
+
+  it('a node the bot does not know is refused 403 and reported for the audit, even when signed', async () => {
+    const env = envFile({
+      OKOME_NOTIFY_URL: url('/hooks/keepalived'),
+      OKOME_NOTIFY_SECRET: SECRET,
+      OKOME_NODE: 'evil-node',
+    });
+    const run = await runScript(['MASTER', 'VI_1'], { OKOME_NOTIFY_ENV: env, OKOME_NOTIFY_FOREGROUND: '1' });
+    expect(run.stderr).toMatch(/not delivered .* HTTP 403/);
+    expect(events).toEqual([]);
+    expect(unknown).toEqual([expect.objectContaining({ node: 'evil-node', status: 403 })]);
   });
 
   it('gives up within its 2 s deadline when the bot does not answer', async () => {

@@ -1,14 +1,14 @@
 import fc, { type JsonValue } from 'fast-check';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SIGNATURE_HEADER, signHook, TIMESTAMP_HEADER } from '../../src/alerts/keepalived-hook.js';
 import {
-  createAlertmanagerHandler,
-  createKeepalivedHandler,
-  createWebhookServer,
-  type WebhookServer,
-  webhookRoutes,
-} from '../../src/alerts/webhook-server.js';
+  NODE_HEADER,
+  SIGNATURE_HEADER,
+  signHook,
+  TIMESTAMP_HEADER,
+} from '../../src/alerts/keepalived-hook.js';
+import { createAlertmanagerRoute, createKeepalivedRoute } from '../../src/alerts/webhook-routes.js';
+import { type HttpServerHandle, startHttpServer } from '../../src/http/http-server.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -30,7 +30,7 @@ interface FuzzRequest {
   readonly body: string | Uint8Array;
 }
 
-let server: WebhookServer;
+let server: HttpServerHandle;
 let pool: Pool;
 const serverErrors: unknown[] = [];
 const seen = new Set<string>();
@@ -42,31 +42,33 @@ beforeAll(async () => {
     destination: { write: (line: string) => serverErrors.push(JSON.parse(line)) },
   });
   const common = {
-    maxBodyBytes: LIMIT,
     logger,
-    markSeen: (key: string) => !seen.has(key) && seen.add(key) !== undefined,
-    lingerMs: 500,
+    markSeen: async (key: string) => !seen.has(key) && seen.add(key) !== undefined,
   };
-  server = await createWebhookServer({
+  server = await startHttpServer({
     port: 0,
     host: '127.0.0.1',
-    routes: webhookRoutes({
-      alertmanager: createAlertmanagerHandler({
+    logger,
+    limits: { lingerMs: 500 },
+    routes: [
+      createAlertmanagerRoute({
         ...common,
+        maxBodyBytes: LIMIT,
         token: TOKEN,
         onAlerts: () => {
           callbacks += 1;
         },
       }),
-      keepalived: createKeepalivedHandler({
+      createKeepalivedRoute({
         ...common,
-        secret: SECRET,
+        secrets: { shared: SECRET, perNode: new Map() },
+        knownNodes: new Set(['pi-a', 'pi-b']),
         replayWindowSec: 300,
         onKeepalived: () => {
           callbacks += 1;
         },
       }),
-    }),
+    ],
   });
   pool = new Pool(`http://127.0.0.1:${server.port}`, { connections: 16 });
 });
@@ -218,6 +220,10 @@ const keepalivedRequest = fc
     method,
     ct: contentType,
     body: hookBody,
+    node: fc.oneof(
+      { arbitrary: fc.constantFrom('pi-a', 'pi-b'), weight: 6 },
+      { arbitrary: fc.constantFrom('evil-node', '', 'pi a', 'x'.repeat(70)), weight: 1 },
+    ),
     // valid, stale, future, garbage
     tsShift: fc.oneof(
       { arbitrary: fc.constant(0), weight: 6 },
@@ -225,7 +231,10 @@ const keepalivedRequest = fc
     ),
     sig: fc.oneof(
       { arbitrary: fc.constant('valid'), weight: 6 },
-      { arbitrary: fc.constantFrom('', 'v1=', 'v1=zz', `v1=${'a'.repeat(64)}`), weight: 2 },
+      {
+        arbitrary: fc.constantFrom('', 'v2=', 'v2=zz', `v2=${'a'.repeat(64)}`, `v1=${'a'.repeat(64)}`),
+        weight: 2,
+      },
       { arbitrary: fc.string({ maxLength: 80 }).filter((s) => /^[\x20-\x7e]*$/.test(s)), weight: 1 },
     ),
     garbageTs: fc.option(
@@ -233,12 +242,13 @@ const keepalivedRequest = fc
       { nil: undefined },
     ),
   })
-  .map(({ method, ct, body, tsShift, sig, garbageTs }): FuzzRequest => {
+  .map(({ method, ct, body, node, tsShift, sig, garbageTs }): FuzzRequest => {
     const ts = garbageTs ?? String(Math.floor(Date.now() / 1000) + tsShift);
     const headers: Record<string, string> = {};
     if (ct !== '') headers['content-type'] = ct;
     headers[TIMESTAMP_HEADER] = ts;
-    const signature = sig === 'valid' ? signHook(SECRET, ts, body) : sig;
+    if (node !== '') headers[NODE_HEADER] = node;
+    const signature = sig === 'valid' ? signHook(SECRET, ts, node, body) : sig;
     if (signature !== '') headers[SIGNATURE_HEADER] = signature;
     return { path: '/hooks/keepalived', method, headers, body };
   });

@@ -1,23 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpRequest, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AlertBatch } from '../../src/alerts/alertmanager.js';
 import {
   type KeepalivedEvent,
+  NODE_HEADER,
   SIGNATURE_HEADER,
   signHook,
   TIMESTAMP_HEADER,
 } from '../../src/alerts/keepalived-hook.js';
 import {
   type AlertDelivery,
-  createAlertmanagerHandler,
-  createKeepalivedHandler,
-  createWebhookServer,
-  type Handler,
-  type WebhookServer,
-} from '../../src/alerts/webhook-server.js';
+  createAlertmanagerRoute,
+  createKeepalivedRoute,
+} from '../../src/alerts/webhook-routes.js';
+import { type HttpRoute, type HttpServerHandle, startHttpServer } from '../../src/http/http-server.js';
 import { createLogger } from '../../src/logger.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 
@@ -39,11 +38,11 @@ let throwInCallback = false;
 let clockSkewMs = 0;
 /** Hand-overs scheduled through `defer`, and those that have run. */
 const deferred = { scheduled: 0, ran: 0 };
-let server: WebhookServer;
-let disabled: WebhookServer;
+let server: HttpServerHandle;
+let disabled: HttpServerHandle;
 let base: string;
 
-const markSeen = (key: string) => {
+const markSeen = async (key: string) => {
   if (storeBroken) throw new Error('database is locked');
   if (seen.has(key)) return false;
   seen.add(key);
@@ -68,24 +67,28 @@ beforeAll(async () => {
       }
     });
   };
-  const track =
-    (handler: Handler): Handler =>
-    (req: IncomingMessage, res: ServerResponse) => {
+  const track = (route: HttpRoute): HttpRoute => ({
+    ...route,
+    handle: (req, res, body) => {
       lastRes = res;
-      handler(req, res);
-    };
-  const common = { maxBodyBytes: LIMIT, markSeen, logger, defer, lingerMs: 500 };
-  const alertmanager = createAlertmanagerHandler({
+      route.handle(req, res, body);
+    },
+  });
+  const common = { markSeen, logger, defer };
+  const knownNodes = new Set(['pi-a', 'pi-b']);
+  const alertmanager = createAlertmanagerRoute({
     ...common,
+    maxBodyBytes: LIMIT,
     token: TOKEN,
     onAlerts: (batch, delivery) => {
       if (throwInCallback) throw new Error('callback exploded');
       received.alerts.push({ batch, delivery });
     },
   });
-  const keepalived = createKeepalivedHandler({
+  const keepalived = createKeepalivedRoute({
     ...common,
-    secret: SECRET,
+    secrets: { shared: SECRET, perNode: new Map() },
+    knownNodes,
     replayWindowSec: 300,
     now: () => Date.now() + clockSkewMs,
     onKeepalived: async (event) => {
@@ -93,36 +96,31 @@ beforeAll(async () => {
       received.hooks.push(event);
     },
   });
-  server = await createWebhookServer({
+  server = await startHttpServer({
     port: 0,
     host: '127.0.0.1',
+    logger,
+    limits: { lingerMs: 500 },
     routes: [
-      { path: '/alerts/alertmanager', method: 'POST', handler: track(alertmanager) },
-      { path: '/hooks/keepalived', method: 'POST', handler: track(keepalived) },
-      { path: '/healthz', method: 'GET', handler: (_req, res) => res.end('ok\n') },
+      track(alertmanager),
+      track(keepalived),
+      { path: '/healthz', method: 'GET', maxBodyBytes: 0, handle: (_req, res) => res.end('ok\n') },
     ],
   });
   base = `http://127.0.0.1:${server.port}`;
   const noop = () => {};
-  disabled = await createWebhookServer({
+  disabled = await startHttpServer({
     port: 0,
     host: '127.0.0.1',
     routes: [
-      {
-        path: '/alerts/alertmanager',
-        method: 'POST',
-        handler: createAlertmanagerHandler({ ...common, token: undefined, onAlerts: noop }),
-      },
-      {
-        path: '/hooks/keepalived',
-        method: 'POST',
-        handler: createKeepalivedHandler({
-          ...common,
-          secret: undefined,
-          replayWindowSec: 300,
-          onKeepalived: noop,
-        }),
-      },
+      createAlertmanagerRoute({ ...common, maxBodyBytes: LIMIT, token: undefined, onAlerts: noop }),
+      createKeepalivedRoute({
+        ...common,
+        secrets: { shared: undefined, perNode: new Map() },
+        knownNodes,
+        replayWindowSec: 300,
+        onKeepalived: noop,
+      }),
     ],
   });
 });
@@ -200,11 +198,12 @@ const amHeaders = { authorization: `Bearer ${TOKEN}`, 'content-type': 'applicati
 const postAlerts = (body: unknown, headers: Record<string, string> = amHeaders) =>
   post('/alerts/alertmanager', typeof body === 'string' ? body : JSON.stringify(body), headers);
 
-function signedHook(body: string, tsSec = Math.floor(Date.now() / 1000)) {
+function signedHook(body: string, tsSec = Math.floor(Date.now() / 1000), node = 'pi-b') {
   return {
     'content-type': 'application/json',
     [TIMESTAMP_HEADER]: String(tsSec),
-    [SIGNATURE_HEADER]: signHook(SECRET, tsSec, body),
+    [NODE_HEADER]: node,
+    [SIGNATURE_HEADER]: signHook(SECRET, tsSec, node, body),
   };
 }
 const HOOK_BODY = JSON.stringify({ node: 'pi-b', instance: 'VI_1', state: 'MASTER', nonce: 'n1' });
@@ -452,7 +451,7 @@ describe('POST /hooks/keepalived', () => {
       `http://127.0.0.1:${disabled.port}`,
     );
     expect(res.status).toBe(503);
-    expect(res.json.error).toBe('keepalived hook disabled: set OKOME_KEEPALIVED_SECRET');
+    expect(res.json.error).toBe('keepalived hook disabled: set OKOME_KEEPALIVED_SECRET or per-node secrets');
     expect((await fetch(`${base}/hooks/keepalived`)).status).toBe(405);
   });
 });
@@ -464,27 +463,23 @@ describe('dedupe with the real SQLite store', () => {
     let failOnCall = 2;
     let calls = 0;
     const delivered: number[] = [];
-    const sqlite = await createWebhookServer({
+    const sqlite = await startHttpServer({
       port: 0,
       host: '127.0.0.1',
       routes: [
-        {
-          path: '/alerts/alertmanager',
-          method: 'POST',
-          handler: createAlertmanagerHandler({
-            token: TOKEN,
-            maxBodyBytes: LIMIT,
-            markSeen: (key, now) => {
-              calls += 1;
-              if (calls === failOnCall) throw new Error('disk I/O error');
-              return store.markSeen(key, now);
-            },
-            atomically: (fn) => store.atomically(fn),
-            onAlerts: (batch) => {
-              delivered.push(batch.alerts.length);
-            },
-          }),
-        },
+        createAlertmanagerRoute({
+          token: TOKEN,
+          maxBodyBytes: LIMIT,
+          markSeen: async (key, now) => {
+            calls += 1;
+            if (calls === failOnCall) throw new Error('disk I/O error');
+            return store.markSeen(key, now);
+          },
+          atomically: (fn) => store.atomically(fn),
+          onAlerts: (batch) => {
+            delivered.push(batch.alerts.length);
+          },
+        }),
       ],
     });
     try {

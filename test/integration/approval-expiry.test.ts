@@ -69,9 +69,10 @@ describe('approval expiry', () => {
     await emu.click({
       userId: 'U0APPROVER1',
       channelId: 'C0INCIDENT',
-      messageTs: '1.000001',
+      messageTs: card.ts,
       actionId: `okome:approve:${id}`,
       value: id,
+      seen: card,
     }).ack;
     await emu.waitFor(
       () => emu.ephemeralsIn('C0INCIDENT').find((e) => e.user === 'U0APPROVER1' && /expired/i.test(e.text)),

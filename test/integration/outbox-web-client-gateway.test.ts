@@ -46,7 +46,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
-beforeEach(() => {
+beforeEach(async () => {
   script = [];
   requests = [];
 });
@@ -197,9 +197,12 @@ describe('WebClientGateway against the Slack emulator', () => {
     deliverer.start();
     const asked = emu.callsTo('chat.getPermalink').length;
     try {
-      const root = outbox.enqueuePost({ channel: 'C0LINKS', payload: { text: 'Incident 1 — UI is slow' } });
+      const root = await outbox.enqueuePost({
+        channel: 'C0LINKS',
+        payload: { text: 'Incident 1 — UI is slow' },
+      });
       const link = permalinkTo(root, { label: 'thread' });
-      outbox.enqueuePost({
+      await outbox.enqueuePost({
         channel: 'C0STATUS',
         payload: { text: `Incident 1 · Thread: ${link.placeholder}`, links: [link] },
       });
@@ -212,7 +215,7 @@ describe('WebClientGateway against the Slack emulator', () => {
       expect(emu.callsTo('chat.getPermalink')).toHaveLength(asked + 1);
     } finally {
       await deliverer.stop();
-      store.close();
+      await store.close();
     }
   });
 });

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import {
@@ -5,6 +6,7 @@ import {
   type LoopbackConfig,
   loopbackConfig,
   startInProcessBot,
+  withStoreLatency,
 } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
@@ -26,14 +28,26 @@ afterEach(async () => {
   piHttp = undefined;
 });
 
+const ALERT_TOKEN = 'am-token-for-tests';
+
 async function boot(
   mode: 'socket' | 'http' = 'socket',
+  override: (doc: Record<string, unknown>) => void = () => {},
+  options: { storeLatency?: boolean } = {},
 ): Promise<{ emu: SlackEmulator; app: RunningApp; cfg: LoopbackConfig }> {
   emu = await startSlackEmulator();
   // pi-b answers HTTP, so the bot is not isolated and the refused rest makes incidents.
   piHttp = await answeringPiHttp();
-  cfg = await loopbackConfig(piHttp.override);
-  app = await startInProcessBot(cfg.config, emu, { mode });
+  const piOverride = piHttp.override;
+  cfg = await loopbackConfig((doc) => {
+    piOverride(doc);
+    override(doc);
+  });
+  app = await startInProcessBot(cfg.config, emu, {
+    mode,
+    webhooks: { alertmanagerToken: ALERT_TOKEN },
+    ...(options.storeLatency === true ? { wrapStore: withStoreLatency } : {}),
+  });
   return { emu, app, cfg };
 }
 
@@ -152,6 +166,60 @@ describe('okome bot over Socket Mode', () => {
   });
 });
 
+describe('concurrent deliveries for one incident', () => {
+  it('alert batches arriving together open one thread with one summary, not one per batch', async () => {
+    // With store latency, the batches' store work interleaves as it would on a networked store.
+    const { emu, app } = await boot('socket', undefined, { storeLatency: true });
+    const batch = (i: number) => ({
+      version: '4',
+      groupKey: `{}:{alertname="DiskAlmostFull",instance="disk-${i}"}`,
+      truncatedAlerts: 0,
+      status: 'firing',
+      receiver: 'okome',
+      groupLabels: { alertname: 'DiskAlmostFull' },
+      commonLabels: { alertname: 'DiskAlmostFull', instance: `disk-${i}` },
+      commonAnnotations: { summary: 'disk almost full' },
+      externalURL: 'http://alertmanager.test:9093',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'DiskAlmostFull', instance: `disk-${i}` },
+          annotations: { summary: 'disk almost full' },
+          startsAt: '2026-12-02T03:00:00Z',
+          endsAt: '0001-01-01T00:00:00Z',
+          generatorURL: 'http://prometheus.test/graph',
+          fingerprint: `d15c0000000000${String(i).padStart(2, '0')}`,
+        },
+      ],
+    });
+    // Sent at once: each batch is handled while the others are between their store writes.
+    const statuses = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const r = await fetch(`http://127.0.0.1:${app.httpPort}/alerts/alertmanager`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ALERT_TOKEN}` },
+          body: JSON.stringify(batch(i)),
+        });
+        await r.text();
+        return r.status;
+      }),
+    );
+    expect(statuses).toEqual(Array(6).fill(202));
+    const root = await emu.waitFor(
+      () => emu.messagesIn('C0INCIDENT').find((m) => m.text.includes('DiskAlmostFull')),
+      10_000,
+      'the alert incident root',
+    );
+    await drained(emu, app);
+    const roots = emu
+      .messagesIn('C0INCIDENT')
+      .filter((m) => m.threadTs === undefined && m.text.includes('DiskAlmostFull'));
+    expect(roots.map((m) => m.ts)).toEqual([root.ts]);
+    const summaries = emu.threadOf('C0INCIDENT', root.ts).filter((m) => /deliver/i.test(m.text));
+    expect(summaries).toHaveLength(1);
+  });
+});
+
 describe('okome bot over HTTP mode', () => {
   it('signed requests work; forged, missing and stale signatures get 401 and nothing runs', async () => {
     const { emu, app } = await boot('http');
@@ -200,29 +268,87 @@ describe('okome bot over HTTP mode', () => {
 });
 
 describe('incident commands', () => {
-  it('/okome timeline posts the incident timeline as markdown; /okome resolve closes it by hand, said in its thread', async () => {
-    const { emu } = await boot();
+  /** A status that opens incident 5 (the orchestrator is refused on loopback): its root. */
+  async function incidentFive(emu: SlackEmulator) {
     await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'status' }).ack;
     await emu.waitFor(() => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('OKOME status')), 10_000);
-    const root = await emu.waitFor(
+    return emu.waitFor(
       () => emu.messagesIn('C0INCIDENT').find((m) => m.text.startsWith('Incident 5')),
       10_000,
     );
+  }
+
+  it('/okome timeline posts the timeline as markdown in the incident thread, never in the asking channel', async () => {
+    const { emu, app } = await boot();
+    const root = await incidentFive(emu);
+    await drained(emu, app);
+    const opsBefore = emu.messagesIn('C0OPS').length;
     const t = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'timeline 5' }).ack;
-    expect(JSON.stringify(t.payload)).toContain('posted');
+    expect(JSON.stringify(t.payload)).toContain('posted in its thread');
+    expect(t.payload).toMatchObject({ response_type: 'ephemeral' });
     const timeline = await emu.waitFor(
-      () => emu.messagesIn('C0OPS').find((m) => m.text.startsWith('# Incident 5')),
+      () => emu.threadOf('C0INCIDENT', root.ts).find((m) => m.text.startsWith('# Incident 5')),
       10_000,
     );
     expect(timeline.text).toContain('## Timeline (UTC)');
     expect(timeline.text).toMatch(/\*\*diagnosis\*\* Opened/);
-    const r = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'resolve 5' }).ack;
-    expect(JSON.stringify(r.payload)).toContain('Resolving incident 5');
+    await drained(emu, app);
+    expect(emu.messagesIn('C0OPS')).toHaveLength(opsBefore);
+  });
+
+  it('/okome resolve: refused to a user neither responder nor approver (audited, incident open); a responder by user group, or an approver, closes it', async () => {
+    const { emu, app, cfg } = await boot('socket', (doc) => {
+      (doc.slack as Record<string, unknown>).responders = { groups: ['S0ONCALL'] };
+    });
+    emu.setUsergroup('S0ONCALL', ['U0ONCALL']);
+    const root = await incidentFive(emu);
+    await drained(emu, app);
+    const refused = await emu.slash({ userId: 'U0NOBODY', channelId: 'C0OPS', text: 'resolve 5' }).ack;
+    expect(JSON.stringify(refused.payload ?? {})).not.toContain('Resolving');
+    const told = await emu.waitFor(
+      () => emu.ephemeralsIn('C0OPS').find((m) => m.user === 'U0NOBODY' && m.text.includes('may resolve')),
+      10_000,
+      'the refusal',
+    );
+    expect(told.text).toContain('Only responders and approvers may resolve an incident');
+    await drained(emu, app);
+    expect(emu.threadOf('C0INCIDENT', root.ts).some((m) => m.text.includes('Resolved by hand'))).toBe(false);
+    const audit = new Database(cfg.config.store.path, { readonly: true });
+    try {
+      const rows = audit
+        .prepare("SELECT actor, verdict, code FROM audit WHERE event = 'resolve-by-hand'")
+        .all() as { actor: string; verdict: string; code: string }[];
+      expect(rows).toEqual([{ actor: 'U0NOBODY', verdict: 'refused', code: 'not-a-responder' }]);
+      const open = audit.prepare("SELECT status FROM incidents WHERE key = '5'").get() as { status: string };
+      expect(open.status).toBe('open');
+    } finally {
+      audit.close();
+    }
+    // A member of the responders' user group may.
+    await emu.slash({ userId: 'U0ONCALL', channelId: 'C0OPS', text: 'resolve 5' }).ack;
     await emu.waitFor(
-      () => emu.threadOf('C0INCIDENT', root.ts).some((m) => m.text.includes('Resolved by hand by <@U1>')),
+      () =>
+        emu.threadOf('C0INCIDENT', root.ts).some((m) => m.text.includes('Resolved by hand by <@U0ONCALL>')),
       10_000,
     );
-    const again = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'resolve 5' }).ack;
+    const again = await emu.slash({ userId: 'U0APPROVER1', channelId: 'C0OPS', text: 'resolve 5' }).ack;
     expect(JSON.stringify(again.payload)).toContain('No open incident');
+  });
+
+  it('/okome resolve by an approver closes the incident, said in its thread', async () => {
+    const { emu } = await boot();
+    const root = await incidentFive(emu);
+    await emu.slash({ userId: 'U0APPROVER2', channelId: 'C0OPS', text: 'resolve 5' }).ack;
+    await emu.waitFor(
+      () => emu.ephemeralsIn('C0OPS').find((m) => m.user === 'U0APPROVER2' && m.text.startsWith('Resolving')),
+      10_000,
+    );
+    await emu.waitFor(
+      () =>
+        emu
+          .threadOf('C0INCIDENT', root.ts)
+          .some((m) => m.text.includes('Resolved by hand by <@U0APPROVER2>')),
+      10_000,
+    );
   });
 });

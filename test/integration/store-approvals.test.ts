@@ -9,12 +9,12 @@ import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.
 
 let dir: string;
 let store: SqliteStore;
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'okome-approvals-'));
   store = openSqliteStore({ path: join(dir, 'okome.db') });
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -35,8 +35,8 @@ function approval(incidentId: number, requiredApprovals = 1) {
 const allowed = { allowed: true as const, via: 'user' as const };
 
 describe('approvals in SQLite', () => {
-  it('compare-and-set wins once per version', () => {
-    const { incident } = store.openOrReuseIncident({
+  it('compare-and-set wins once per version', async () => {
+    const { incident } = await store.openOrReuseIncident({
       key: '1:pi-a',
       number: '1',
       title: 't',
@@ -45,16 +45,16 @@ describe('approvals in SQLite', () => {
       now: 1,
     });
     const a = approval(incident.id);
-    store.insertApproval(a);
+    await store.insertApproval(a);
     const next = { ...a, state: 'rejected' as const, version: a.version + 1 };
-    expect(store.compareAndSetApproval(next, a.version)).toBe(true);
-    expect(store.compareAndSetApproval({ ...next, version: next.version + 1 }, a.version)).toBe(false);
-    expect(store.approvalById(a.id)?.state).toBe('rejected');
-    expect(store.approvalsInStates(['rejected']).map((x) => x.id)).toEqual([a.id]);
+    expect(await store.compareAndSetApproval(next, a.version)).toBe(true);
+    expect(await store.compareAndSetApproval({ ...next, version: next.version + 1 }, a.version)).toBe(false);
+    expect((await store.approvalById(a.id))?.state).toBe('rejected');
+    expect((await store.approvalsInStates(['rejected'])).map((x) => x.id)).toEqual([a.id]);
   });
 
-  it('50 approve clicks through the store start exactly one run, and every click is audited', () => {
-    const { incident } = store.openOrReuseIncident({
+  it('50 approve clicks through the store start exactly one run, and every click is audited', async () => {
+    const { incident } = await store.openOrReuseIncident({
       key: '1:pi-a',
       number: '1',
       title: 't',
@@ -63,14 +63,14 @@ describe('approvals in SQLite', () => {
       now: 1,
     });
     const a = approval(incident.id);
-    store.insertApproval(a);
+    await store.insertApproval(a);
     const audit = {
       appendAudit: (e: ReturnType<typeof auditEntry>) =>
         store.appendAudit({ ...e, targets: [...e.targets], commands: [...e.commands] }),
     };
     let starts = 0;
     for (let i = 0; i < 50; i += 1) {
-      const d = store.atomically(() =>
+      const d = await store.atomically(async () =>
         applyApprovalEvent(
           store,
           a.id,
@@ -82,11 +82,11 @@ describe('approvals in SQLite', () => {
       if (d.effects.some((e) => e.kind === 'start-run')) starts += 1;
     }
     expect(starts).toBe(1);
-    expect(store.auditSince(0)).toHaveLength(50);
+    expect(await store.auditSince(0)).toHaveLength(50);
   });
 
-  it('the audit is append-only', () => {
-    store.appendAudit({
+  it('the audit is append-only', async () => {
+    await store.appendAudit({
       at: 1,
       approvalId: null,
       incidentId: null,
@@ -101,12 +101,12 @@ describe('approvals in SQLite', () => {
       targets: [],
       commands: [],
     });
-    store.close();
+    await store.close();
     const db = new Database(join(dir, 'okome.db'));
     expect(() => db.prepare('UPDATE audit SET reason = ?').run('edited')).toThrow(/append-only/);
     expect(() => db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
     db.close();
     store = openSqliteStore({ path: join(dir, 'okome.db') });
-    expect(store.auditSince(0)[0]?.reason).toBe('x');
+    expect((await store.auditSince(0))[0]?.reason).toBe('x');
   });
 });

@@ -8,10 +8,10 @@ import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/migrations.j
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 
 let dir: string;
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'okome-store-'));
 });
-afterEach(() => {
+afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -20,10 +20,10 @@ function raw(path: string): Database.Database {
 }
 
 describe('migrations', () => {
-  it('creates the schema at the latest version with WAL, foreign keys and a busy timeout', () => {
+  it('creates the schema at the latest version with WAL, foreign keys and a busy timeout', async () => {
     const path = join(dir, 'okome.db');
     const store = openSqliteStore({ path, busyTimeoutMs: 1234 });
-    store.close();
+    await store.close();
     const db = raw(path);
     expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -32,6 +32,7 @@ describe('migrations', () => {
       .pluck()
       .all();
     expect(tables).toEqual([
+      'alert_silences',
       'approvals',
       'audit',
       'incident_alerts',
@@ -46,7 +47,7 @@ describe('migrations', () => {
     db.close();
   });
 
-  it('sets the connection pragmas', () => {
+  it('sets the connection pragmas', async () => {
     const store = openSqliteStore({ path: join(dir, 'p.db'), busyTimeoutMs: 1234 });
     expect(store.settings()).toEqual({
       path: join(dir, 'p.db'),
@@ -56,13 +57,13 @@ describe('migrations', () => {
       busyTimeoutMs: 1234,
       synchronous: 'full',
     });
-    store.close();
+    await store.close();
   });
 
-  it('is idempotent: reopening applies nothing twice and keeps the data', () => {
+  it('is idempotent: reopening applies nothing twice and keeps the data', async () => {
     const path = join(dir, 'okome.db');
     const first = openSqliteStore({ path });
-    first.openOrReuseIncident({
+    await first.openOrReuseIncident({
       key: '1:pi-a',
       number: '1',
       title: 'nginx down',
@@ -70,8 +71,8 @@ describe('migrations', () => {
       requester: 'U1',
       now: 1,
     });
-    first.close();
-    for (let i = 0; i < 3; i++) openSqliteStore({ path }).close();
+    await first.close();
+    for (let i = 0; i < 3; i++) await openSqliteStore({ path }).close();
     const db = raw(path);
     expect(db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual(
       MIGRATIONS.map((_, i) => i + 1),
@@ -81,16 +82,16 @@ describe('migrations', () => {
     db.close();
   });
 
-  it('applies only the new migrations of a longer list, in order', () => {
+  it('applies only the new migrations of a longer list, in order', async () => {
     const path = join(dir, 'okome.db');
-    openSqliteStore({ path }).close();
+    await openSqliteStore({ path }).close();
     const next = [
       ...MIGRATIONS,
       'CREATE TABLE later (id INTEGER PRIMARY KEY, at INTEGER NOT NULL) STRICT',
       'ALTER TABLE later ADD COLUMN actor TEXT',
     ];
     const store = openSqliteStore({ path, migrations: next, now: () => 42 });
-    store.close();
+    await store.close();
     const db = raw(path);
     const n = MIGRATIONS.length;
     expect(db.prepare('SELECT version, applied_at FROM schema_migrations ORDER BY version').all()).toEqual([
@@ -106,7 +107,7 @@ describe('migrations', () => {
     db.close();
   });
 
-  it('rolls back a failing migration entirely and keeps the previous version', () => {
+  it('rolls back a failing migration entirely and keeps the previous version', async () => {
     const path = join(dir, 'okome.db');
     const broken = [...MIGRATIONS, 'CREATE TABLE half (id INTEGER); THIS IS NOT SQL'];
     expect(() => openSqliteStore({ path, migrations: broken })).toThrow(/cannot prepare the database/);
@@ -116,9 +117,9 @@ describe('migrations', () => {
     db.close();
   });
 
-  it('refuses to start on a database from a newer okome-bot, saying what to do', () => {
+  it('refuses to start on a database from a newer okome-bot, saying what to do', async () => {
     const path = join(dir, 'okome.db');
-    openSqliteStore({ path }).close();
+    await openSqliteStore({ path }).close();
     const db = raw(path);
     db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(
       MIGRATIONS.length + 4,
@@ -137,7 +138,7 @@ describe('migrations', () => {
     );
   });
 
-  it('names the path and the fix when the file cannot be opened', () => {
+  it('names the path and the fix when the file cannot be opened', async () => {
     let caught: unknown;
     try {
       openSqliteStore({ path: join(dir, 'no', 'such', 'dir', 'okome.db') });

@@ -84,9 +84,9 @@ async function queueStorm(count: number): Promise<void> {
     };
     const outbox = new Outbox(store, idle);
     for (let i = 0; i < count; i += 1)
-      outbox.enqueuePost({ channel: bot.channel, payload: { text: `storm post ${i}` } });
+      await outbox.enqueuePost({ channel: bot.channel, payload: { text: `storm post ${i}` } });
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -8,8 +8,10 @@ import { parse, stringify } from 'yaml';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
 import { createLogger } from '../../src/logger.js';
+import type { Clock } from '../../src/outbox/clock.js';
 import { createProbes } from '../../src/probes/create-probes.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { Store } from '../../src/store/store-port.js';
 
 /**
  * A configuration for in-process bot tests: the example's shape, every address on loopback
@@ -108,22 +110,62 @@ export async function answeringPiHttp(): Promise<{
   };
 }
 
+/**
+ * Every store call waits for the next turn of the event loop first, as a call to a database
+ * over the network does: work that only interleaves at I/O (two webhooks, two diagnoses) does.
+ */
+export function withStoreLatency(store: Store): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
 /** The bot in-process (createApp) against an emulator, as the serve command would build it. */
 export async function startInProcessBot(
   config: LoadedConfig,
   emulator: { readonly apiUrl: string },
-  options: { mode?: 'socket' | 'http'; redisSampleIntervalMs?: number } = {},
+  options: {
+    mode?: 'socket' | 'http';
+    redisSampleIntervalMs?: number;
+    webhooks?: { alertmanagerToken?: string; keepalivedSecret?: string };
+    /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
+    wrapStore?: (store: Store) => Store;
+    /** The app's clock and timers (the dead-man's switch), e.g. a manual clock. */
+    clock?: Clock;
+  } = {},
 ): Promise<RunningApp> {
+  const store = openSqliteStore({ path: config.store.path });
   return createApp({
+    ...(options.webhooks === undefined
+      ? {}
+      : {
+          webhooks: {
+            alertmanagerToken: options.webhooks.alertmanagerToken,
+            keepalivedSecrets: { shared: options.webhooks.keepalivedSecret, perNode: new Map() },
+          },
+        }),
     config,
     slack:
       options.mode === 'http'
-        ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123', port: 0, host: '127.0.0.1' }
+        ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123' }
         : { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
     slackApiUrl: emulator.apiUrl,
-    store: openSqliteStore({ path: config.store.path }),
+    store: options.wrapStore?.(store) ?? store,
     probes: createProbes(config, { redisPassword: undefined }),
     logger: createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
+    ...(options.clock === undefined
+      ? {}
+      : {
+          now: () => options.clock?.now() ?? Date.now(),
+          schedule: options.clock.schedule.bind(options.clock),
+        }),
   });
 }

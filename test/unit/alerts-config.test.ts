@@ -79,33 +79,40 @@ describe('incidentForAlert', () => {
     expect(incidentForAlert({}, mapping)).toBeUndefined();
   });
 
+  const nodes = [
+    { name: 'pi-a', address: '10.0.0.20' },
+    { name: 'pi-b', address: '10.0.0.19' },
+  ];
+
   it('takes the node from `node`, else `instance` without its port', () => {
-    expect(incidentForAlert({ alertname: 'NginxDown', instance: 'pi-a:9100' }, mapping)).toEqual({
+    expect(incidentForAlert({ alertname: 'NginxDown', instance: 'pi-a:9100' }, mapping, nodes)).toEqual({
       incident: '1',
       node: 'pi-a',
     });
-    expect(incidentForAlert({ alertname: 'NginxDown', instance: 'x:1', node: 'pi-b' }, mapping)).toEqual({
-      incident: '1',
-      node: 'pi-b',
-    });
-    expect(incidentForAlert({ alertname: 'NginxDown', instance: '[fe80::1]:9100' }, mapping)?.node).toBe(
-      'fe80::1',
-    );
-    expect(incidentForAlert({ alertname: 'VipDown' }, mapping)).toEqual({ incident: '3' });
+    expect(
+      incidentForAlert({ alertname: 'NginxDown', instance: 'x:1', node: 'pi-b' }, mapping, nodes),
+    ).toEqual({ incident: '1', node: 'pi-b' });
+    expect(incidentForAlert({ alertname: 'VipDown' }, mapping, nodes)).toEqual({ incident: '3' });
   });
 
   it('resolves an address to the configured node name', () => {
-    const nodes = [
-      { name: 'pi-a', address: '10.0.0.20' },
-      { name: 'pi-b', address: '10.0.0.19' },
-    ];
     expect(incidentForAlert({ alertname: 'RedisDown', instance: '10.0.0.19:9121' }, mapping, nodes)).toEqual({
       incident: '2',
       node: 'pi-b',
     });
-    expect(
-      incidentForAlert({ alertname: 'RedisDown', instance: '10.9.9.9:9121' }, mapping, nodes)?.node,
-    ).toBe('10.9.9.9');
+  });
+
+  it('never takes a label naming no configured node as a node name: it is an unknown node', () => {
+    for (const instance of ['10.9.9.9:9121', '[fe80::1]:9100', '<!channel> <@U0VICTIM>', 'pi-c']) {
+      expect(incidentForAlert({ alertname: 'RedisDown', instance }, mapping, nodes)).toEqual({
+        incident: '2',
+        unknownNode: instance,
+      });
+    }
+    expect(incidentForAlert({ alertname: 'NginxDown', node: 'pi-a' }, mapping)).toEqual({
+      incident: '1',
+      unknownNode: 'pi-a',
+    });
   });
 
   it('honours nodeLabel, exact values, all-labels-must-match, first match wins and case flags', () => {
@@ -115,7 +122,7 @@ describe('incidentForAlert', () => {
       { match: { alertname: '/chaos.*/i' }, incident: '7' },
       { match: { alertname: 'X', team: '/|ops/' }, incident: '6' },
     ];
-    expect(incidentForAlert({ alertname: 'Down', job: 'redis', host: 'pi-b' }, custom)).toEqual({
+    expect(incidentForAlert({ alertname: 'Down', job: 'redis', host: 'pi-b' }, custom, nodes)).toEqual({
       incident: '2',
       node: 'pi-b',
     });

@@ -9,12 +9,7 @@ import {
   decide,
   newApproval,
 } from '../../src/domain/approval.js';
-import {
-  applyApprovalEvent,
-  expireDue,
-  MemoryApprovalStore,
-  recoverInterrupted,
-} from '../../src/remediation/approval-store.js';
+import { applyApprovalEvent, MemoryApprovalStore } from '../../src/remediation/approval-store.js';
 
 const T0 = Date.UTC(2026, 0, 24, 22, 0, 0);
 const TTL = 900_000;
@@ -264,46 +259,59 @@ describe('decide: expiry', () => {
 });
 
 describe('compare-and-set: concurrent clicks execute exactly once', () => {
-  it.each([1, 2, 3])('50 concurrent approvals (%i required) → one start-run', (required) => {
+  it.each([1, 2, 3])('50 concurrent approvals (%i required) → one start-run', async (required) => {
     const store = new MemoryApprovalStore();
     const a = approval({ requiredApprovals: required });
-    store.insertApproval(a);
+    await store.insertApproval(a);
     // Every handler read the record before any wrote: all hold version 0.
-    const snapshots = Array.from({ length: 50 }, () => store.approvalById(a.id));
+    const snapshots = await Promise.all(Array.from({ length: 50 }, () => store.approvalById(a.id)));
     const decisions: Decision[] = [];
     let conflicts = 0;
-    snapshots.forEach((snapshot, i) => {
+    for (const [i, snapshot] of snapshots.entries()) {
       let seen = snapshot;
       for (;;) {
         if (seen === undefined) throw new Error('lost');
         const d = decide(seen, approve(`U${String(i).padStart(3, '0')}`), T0 + i);
-        if (!d.changed || store.compareAndSetApproval(d.next, seen.version)) {
+        if (!d.changed || (await store.compareAndSetApproval(d.next, seen.version))) {
           decisions.push(d);
           break;
         }
         conflicts += 1;
-        seen = store.approvalById(a.id);
+        seen = await store.approvalById(a.id);
       }
-    });
+    }
     const starts = decisions.filter((d) => d.effects.some((e) => e.kind === 'start-run'));
     expect(starts).toHaveLength(1);
     expect(conflicts).toBeGreaterThan(0);
-    expect(store.approvalById(a.id)?.approvers).toHaveLength(required);
-    expect(store.approvalById(a.id)?.version).toBe(required);
+    expect((await store.approvalById(a.id))?.approvers).toHaveLength(required);
+    expect((await store.approvalById(a.id))?.version).toBe(required);
     expect(decisions.filter((d) => d.code === 'invalid-in-state')).toHaveLength(50 - required);
   });
 
-  it('applyApprovalEvent: redelivered and duplicate clicks, then start-run once', () => {
+  it('applyApprovalEvent: 50 clicks racing through the async store start one run', async () => {
     const store = new MemoryApprovalStore();
     const a = approval({ requiredApprovals: 2 });
-    store.insertApproval(a);
+    await store.insertApproval(a);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        applyApprovalEvent(store, a.id, approve(`U${String(i % 5).padStart(3, '0')}`), T0),
+      ),
+    );
+    expect(results.flatMap((d) => d.effects).filter((e) => e.kind === 'start-run')).toHaveLength(1);
+    expect((await store.approvalById(a.id))?.state).toBe('approved');
+  });
+
+  it('applyApprovalEvent: redelivered and duplicate clicks, then start-run once', async () => {
+    const store = new MemoryApprovalStore();
+    const a = approval({ requiredApprovals: 2 });
+    await store.insertApproval(a);
     const opts = { audit: store };
     const results = [
-      applyApprovalEvent(store, a.id, approve('U1'), T0, opts),
-      applyApprovalEvent(store, a.id, approve('U1'), T0, opts), // redelivered envelope
-      applyApprovalEvent(store, a.id, approve('U2'), T0, opts),
-      applyApprovalEvent(store, a.id, approve('U2'), T0, opts), // double click
-      applyApprovalEvent(store, a.id, approve('U3'), T0, opts),
+      await applyApprovalEvent(store, a.id, approve('U1'), T0, opts),
+      await applyApprovalEvent(store, a.id, approve('U1'), T0, opts), // redelivered envelope
+      await applyApprovalEvent(store, a.id, approve('U2'), T0, opts),
+      await applyApprovalEvent(store, a.id, approve('U2'), T0, opts), // double click
+      await applyApprovalEvent(store, a.id, approve('U3'), T0, opts),
     ];
     expect(results.map((d) => d.code)).toEqual([
       'approval-recorded',
@@ -313,8 +321,8 @@ describe('compare-and-set: concurrent clicks execute exactly once', () => {
       'invalid-in-state',
     ]);
     expect(results.flatMap((d) => d.effects).filter((e) => e.kind === 'start-run')).toHaveLength(1);
-    expect(applyApprovalEvent(store, a.id, { kind: 'start-run' }, T0).code).toBe('started');
-    expect(applyApprovalEvent(store, a.id, { kind: 'start-run' }, T0).code).toBe('invalid-in-state');
+    expect((await applyApprovalEvent(store, a.id, { kind: 'start-run' }, T0)).code).toBe('started');
+    expect((await applyApprovalEvent(store, a.id, { kind: 'start-run' }, T0)).code).toBe('invalid-in-state');
     expect(store.audit.map((e) => [e.actor, e.code])).toEqual([
       ['U1', 'approval-recorded'],
       ['U1', 'already-approved-by-you'],
@@ -325,41 +333,18 @@ describe('compare-and-set: concurrent clicks execute exactly once', () => {
     expect(store.audit[0]?.commands).toEqual(['pi-a: sudo systemctl restart nginx']);
   });
 
-  it('applyApprovalEvent: an unknown id is a coded error', () => {
-    expect(() => applyApprovalEvent(new MemoryApprovalStore(), 'ap_nope', approve('U1'), T0)).toThrow(
+  it('applyApprovalEvent: an unknown id is a coded error', async () => {
+    await expect(applyApprovalEvent(new MemoryApprovalStore(), 'ap_nope', approve('U1'), T0)).rejects.toThrow(
       expect.objectContaining({ code: 'OKOME_APPROVAL_NOT_FOUND' }),
     );
   });
 
-  it('applyApprovalEvent: gives up with a coded error when the record never stops changing', () => {
+  it('applyApprovalEvent: gives up with a coded error when the record never stops changing', async () => {
     const store = new MemoryApprovalStore();
-    store.insertApproval(approval());
-    store.compareAndSetApproval = () => false;
-    expect(() => applyApprovalEvent(store, approval().id, approve('U1'), T0, { maxAttempts: 3 })).toThrow(
-      expect.objectContaining({ code: 'OKOME_APPROVAL_CONFLICT' }),
-    );
-  });
-
-  it('recoverInterrupted: approved and running become interrupted; nothing else changes', () => {
-    const store = new MemoryApprovalStore();
-    const ids = ['pending', 'approved', 'running', 'succeeded'] as const;
-    for (const state of ids) store.insertApproval(approval({ id: `ap_${state}`, state }));
-    const decisions = recoverInterrupted(store, T0 + 5);
-    expect(decisions.map((d) => d.next.id).sort()).toEqual(['ap_approved', 'ap_running']);
-    expect(ids.map((s) => store.approvalById(`ap_${s}`)?.state)).toEqual([
-      'pending',
-      'interrupted',
-      'interrupted',
-      'succeeded',
-    ]);
-    expect(recoverInterrupted(store, T0 + 6)).toEqual([]);
-  });
-
-  it('expireDue: expires only pending approvals past their expiry', () => {
-    const store = new MemoryApprovalStore();
-    store.insertApproval(approval({ id: 'ap_old', expiresAt: T0 + 10 }));
-    store.insertApproval(approval({ id: 'ap_new', expiresAt: T0 + 1000 }));
-    expect(expireDue(store, T0 + 10).map((d) => d.next.id)).toEqual(['ap_old']);
-    expect(store.approvalById('ap_new')?.state).toBe('pending');
+    await store.insertApproval(approval());
+    store.compareAndSetApproval = async () => false;
+    await expect(
+      applyApprovalEvent(store, approval().id, approve('U1'), T0, { maxAttempts: 3 }),
+    ).rejects.toThrow(expect.objectContaining({ code: 'OKOME_APPROVAL_CONFLICT' }));
   });
 });

@@ -78,6 +78,19 @@ describe('okome config check', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('warns, exit 0, when slack.allowedChannels is empty: the bot would answer in every channel', async () => {
+    for (const change of [
+      (d: Doc) => (d.slack.allowedChannels = []),
+      (d: Doc) => delete d.slack.allowedChannels,
+    ]) {
+      const r = await check(mutated(change));
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^ok: /);
+      expect(r.stderr).toContain('⚠ warning: slack.allowedChannels: empty');
+      expect(r.stderr).toMatch(/fix: list the channels/);
+    }
+  });
+
   it.each(broken)('%s: names the key path with a fix and exits 2', async (_name, change, path) => {
     const r = await check(mutated(change));
     expect(r.code).toBe(2);

@@ -18,7 +18,7 @@ function setup(...args: Parameters<typeof createOutboxRig>): OutboxRig {
 
 afterEach(async () => {
   await rig?.deliverer.stop();
-  rig?.store.close();
+  await rig?.store.close();
   rig = undefined;
 });
 
@@ -26,8 +26,8 @@ describe('posts are paced per channel', () => {
   it('sends a burst of 3, then one per second, each channel on its own bucket', async () => {
     const { outbox, gateway, clock, drain } = setup();
     const t0 = clock.now();
-    for (let i = 0; i < 6; i++) outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
-    outbox.enqueuePost({ channel: C2, payload: text('b0') });
+    for (let i = 0; i < 6; i++) await outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
+    await outbox.enqueuePost({ channel: C2, payload: text('b0') });
     await drain();
     const offsets = (channel: string) =>
       gateway.calls.filter((c) => c.args.channel === channel).map((c) => c.at - t0);
@@ -39,7 +39,7 @@ describe('posts are paced per channel', () => {
   it('honours a configured interval', async () => {
     const { outbox, gateway, clock, drain } = setup({ pacing: { postIntervalMs: 250, postBurst: 1 } });
     const t0 = clock.now();
-    for (let i = 0; i < 4; i++) outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
+    for (let i = 0; i < 4; i++) await outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
     await drain();
     expect(gateway.calls.map((c) => c.at - t0)).toEqual([0, 250, 500, 750]);
   });
@@ -47,12 +47,12 @@ describe('posts are paced per channel', () => {
   it('an urgent post skips 200 queued posts of its channel at once; the channel then repays the token', async () => {
     const { outbox, gateway, clock } = setup();
     const t0 = clock.now();
-    for (let i = 0; i < 200; i++) outbox.enqueuePost({ channel: C1, payload: text(`storm ${i}`) });
+    for (let i = 0; i < 200; i++) await outbox.enqueuePost({ channel: C1, payload: text(`storm ${i}`) });
     await clock.advance(10_000);
     const beforeNotice = gateway.calls.length;
     expect(beforeNotice).toBe(13); // a burst of 3, then one a second
     const enqueuedAt = clock.now();
-    outbox.enqueuePost({ channel: C1, payload: { text: 'VIP moved', urgent: true } });
+    await outbox.enqueuePost({ channel: C1, payload: { text: 'VIP moved', urgent: true } });
     await clock.advance(0);
     const notice = gateway.calls.find((c) => c.args.text === 'VIP moved');
     expect(notice?.at).toBe(enqueuedAt);
@@ -66,13 +66,13 @@ describe('posts are paced per channel', () => {
 
   it('an urgent reply skips its thread’s queued replies too', async () => {
     const { outbox, gateway, clock } = setup();
-    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
     await clock.advance(0);
     for (let i = 0; i < 20; i++)
-      outbox.enqueuePost({ channel: C1, threadRef: root, payload: text(`reply ${i}`) });
+      await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text(`reply ${i}`) });
     await clock.advance(5000);
     const enqueuedAt = clock.now();
-    outbox.enqueuePost({
+    await outbox.enqueuePost({
       channel: C1,
       threadRef: root,
       payload: { text: 'VIP moved', urgent: true, reply_broadcast: true },
@@ -90,9 +90,9 @@ describe('posts are paced per channel', () => {
   it('does not pace ephemerals with posts', async () => {
     const { outbox, gateway, clock, drain } = setup({ pacing: { postBurst: 1 } });
     const t0 = clock.now();
-    outbox.enqueuePost({ channel: C1, payload: text('p0') });
-    outbox.enqueuePost({ channel: C1, payload: text('p1') });
-    outbox.enqueueEphemeral({ channel: C1, user: 'U1', payload: text('only you') });
+    await outbox.enqueuePost({ channel: C1, payload: text('p0') });
+    await outbox.enqueuePost({ channel: C1, payload: text('p1') });
+    await outbox.enqueueEphemeral({ channel: C1, user: 'U1', payload: text('only you') });
     await drain();
     const eph = gateway.calls.find((c) => c.method === 'postEphemeral');
     expect(eph?.at).toBe(t0);
@@ -102,26 +102,30 @@ describe('posts are paced per channel', () => {
 
 describe('updates coalesce and are paced per message', () => {
   it('folds updates into a post that has not left yet: one post with the latest state', async () => {
-    const { outbox, gateway, drain } = setup();
-    const ref = outbox.enqueuePost({
+    // One post per minute: the second post waits for the bucket while its updates arrive.
+    const { outbox, gateway, drain } = setup({ pacing: { postIntervalMs: 60_000, postBurst: 1 } });
+    await outbox.enqueuePost({ channel: C1, payload: text('first') });
+    const ref = await outbox.enqueuePost({
       channel: C1,
       payload: { text: 'running 0/10', reply_broadcast: false },
     });
-    for (let i = 1; i <= 10; i++) outbox.enqueueUpdate({ messageRef: ref, payload: text(`running ${i}/10`) });
+    for (let i = 1; i <= 10; i++)
+      await outbox.enqueueUpdate({ messageRef: ref, payload: text(`running ${i}/10`) });
     await drain();
-    expect(gateway.calls).toHaveLength(1);
-    expect(gateway.calls[0]?.method).toBe('postMessage');
-    expect(gateway.calls[0]?.args.text).toBe('running 10/10');
+    expect(gateway.calls.map((c) => [c.method, c.args.text])).toEqual([
+      ['postMessage', 'first'],
+      ['postMessage', 'running 10/10'],
+    ]);
   });
 
   it('while the post is in flight, later updates collapse into one update sent after it', async () => {
     const { outbox, gateway, clock, drain } = setup();
     const release = gateway.hold();
-    const ref = outbox.enqueuePost({ channel: C1, payload: text('v0') });
+    const ref = await outbox.enqueuePost({ channel: C1, payload: text('v0') });
     await clock.advance(0);
     expect(gateway.attempts).toHaveLength(1);
-    for (let i = 1; i <= 10; i++) outbox.enqueueUpdate({ messageRef: ref, payload: text(`v${i}`) });
-    expect(outbox.pendingCount()).toBe(2);
+    for (let i = 1; i <= 10; i++) await outbox.enqueueUpdate({ messageRef: ref, payload: text(`v${i}`) });
+    expect(await outbox.pendingCount()).toBe(2);
     release();
     await drain();
     expect(gateway.calls.map((c) => [c.method, c.args.text])).toEqual([
@@ -136,12 +140,12 @@ describe('updates coalesce and are paced per message', () => {
 
   it('sends at most one update per message per second, newest state winning', async () => {
     const { outbox, gateway, clock, drain } = setup();
-    const ref = outbox.enqueuePost({ channel: C1, payload: text('v0') });
+    const ref = await outbox.enqueuePost({ channel: C1, payload: text('v0') });
     await clock.advance(0);
     const t0 = clock.now();
     // 30 updates over 3 s, every 100 ms.
     for (let i = 1; i <= 30; i++) {
-      outbox.enqueueUpdate({ messageRef: ref, payload: text(`v${i}`) });
+      await outbox.enqueueUpdate({ messageRef: ref, payload: text(`v${i}`) });
       await clock.advance(100);
     }
     await drain();
@@ -155,13 +159,13 @@ describe('updates coalesce and are paced per message', () => {
 
   it('keeps the post options when an update is merged into the post', async () => {
     const { outbox, gateway, drain } = setup();
-    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
-    const reply = outbox.enqueuePost({
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const reply = await outbox.enqueuePost({
       channel: C1,
       threadRef: root,
       payload: { text: 'r', reply_broadcast: true, unfurl_links: false },
     });
-    outbox.enqueueUpdate({ messageRef: reply, payload: { text: 'r2', blocks: [{ type: 'divider' }] } });
+    await outbox.enqueueUpdate({ messageRef: reply, payload: { text: 'r2', blocks: [{ type: 'divider' }] } });
     await drain();
     const posted = gateway.calls[1];
     expect(posted?.method).toBe('postMessage');
@@ -178,8 +182,8 @@ describe('threads', () => {
   it('sends a reply only after its parent has a ts, with that ts', async () => {
     const { outbox, gateway, clock, drain } = setup();
     const release = gateway.hold();
-    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
-    outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('evidence') });
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
+    await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('evidence') });
     await clock.advance(5000);
     expect(gateway.attempts.map((a) => a.text)).toEqual(['root']);
     release();
@@ -188,41 +192,43 @@ describe('threads', () => {
     expect(parent?.method === 'postMessage' && reply?.method === 'postMessage').toBe(true);
     if (parent?.method !== 'postMessage' || reply?.method !== 'postMessage') return;
     expect(reply.args.thread_ts).toBe(parent.ts);
-    expect(outbox.tsOf(root)).toBe(parent.ts);
+    expect(await outbox.tsOf(root)).toBe(parent.ts);
   });
 
   it('replies to a reply go to the root thread', async () => {
     const { outbox, gateway, drain } = setup();
-    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
-    const r1 = outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('r1') });
-    outbox.enqueuePost({ channel: C1, threadRef: r1, payload: text('r2') });
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const r1 = await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('r1') });
+    await outbox.enqueuePost({ channel: C1, threadRef: r1, payload: text('r2') });
     await drain();
-    const rootTs = outbox.tsOf(root);
+    const rootTs = await outbox.tsOf(root);
     const threadTs = gateway.calls.map((c) => (c.method === 'postMessage' ? c.args.thread_ts : undefined));
     expect(threadTs).toEqual([undefined, rootTs, rootTs]);
   });
 
-  it('refuses unknown refs and cross-channel threads with a coded error', () => {
-    const { outbox } = setup();
-    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
-    const codeOf = (fn: () => void): string | undefined => {
+  it('refuses unknown refs and cross-channel threads with a coded error', async () => {
+    const { outbox, store } = setup();
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const codeOf = async (fn: () => Promise<unknown>): Promise<string | undefined> => {
       try {
-        fn();
+        await fn();
       } catch (error) {
         return isOkomeError(error) ? error.code : 'not an OkomeError';
       }
       return undefined;
     };
-    expect(codeOf(() => outbox.enqueueUpdate({ messageRef: 'm-nope', payload: text('x') }))).toBe(
+    expect(await codeOf(() => outbox.enqueueUpdate({ messageRef: 'm-nope', payload: text('x') }))).toBe(
       ErrorCode.OutboxUnknownMessage,
     );
-    expect(codeOf(() => outbox.enqueuePost({ channel: C1, threadRef: 'm-nope', payload: text('x') }))).toBe(
+    expect(
+      await codeOf(() => outbox.enqueuePost({ channel: C1, threadRef: 'm-nope', payload: text('x') })),
+    ).toBe(ErrorCode.OutboxUnknownMessage);
+    expect(await codeOf(() => outbox.enqueuePost({ channel: C2, threadRef: root, payload: text('x') }))).toBe(
       ErrorCode.OutboxUnknownMessage,
     );
-    expect(codeOf(() => outbox.enqueuePost({ channel: C2, threadRef: root, payload: text('x') }))).toBe(
-      ErrorCode.OutboxUnknownMessage,
-    );
-    expect(outbox.pendingCount()).toBe(1);
+    // Nothing was enqueued by the refused calls: the root is the only row.
+    const counts = await store.outboxCounts();
+    expect(counts.pending + counts.sent + counts.failed).toBe(1);
   });
 });
 
@@ -238,11 +244,11 @@ describe('failures', () => {
       }
       return undefined;
     };
-    outbox.enqueuePost({ channel: C1, payload: text('a0') });
-    outbox.enqueuePost({ channel: C1, payload: text('a1') });
-    outbox.enqueuePost({ channel: C2, payload: text('b0') });
+    await outbox.enqueuePost({ channel: C1, payload: text('a0') });
+    await outbox.enqueuePost({ channel: C1, payload: text('a1') });
+    await outbox.enqueuePost({ channel: C2, payload: text('b0') });
     await clock.advance(0);
-    expect(outbox.stats().pausedChannels).toEqual([{ channel: C1, until: t0 + 2125 }]);
+    expect((await outbox.stats()).pausedChannels).toEqual([{ channel: C1, until: t0 + 2125 }]);
     await drain();
     const c1 = gateway.calls.filter((c) => c.args.channel === C1);
     expect(c1.map((c) => c.args.text)).toEqual(['a0', 'a1']);
@@ -257,9 +263,9 @@ describe('failures', () => {
     const t0 = clock.now();
     let failures = 0;
     gateway.fault = (a) => (a.text === 'a0' && failures++ < 8 ? new Retryable('HTTP 503') : undefined);
-    const root = outbox.enqueuePost({ channel: C1, payload: text('a0') });
-    outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('a1') });
-    outbox.enqueuePost({ channel: C1, payload: text('other thread') });
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('a0') });
+    await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('a1') });
+    await outbox.enqueuePost({ channel: C1, payload: text('other thread') });
     await drain();
     const tries = gateway.attempts.filter((a) => a.text === 'a0').map((a) => a.at - t0);
     // Delays with random 0.5 are 3/4 of 250·2^n, capped at 30 s: 188, 375, 750, 1500, 3000, 6000, 12000, 22500.
@@ -267,7 +273,7 @@ describe('failures', () => {
     expect(gaps).toEqual([188, 375, 750, 1500, 3000, 6000, 12_000, 22_500]);
     expect(gateway.calls.find((c) => c.args.text === 'other thread')?.at).toBe(t0);
     expect(gateway.texts().filter((t) => t !== 'other thread')).toEqual(['a0', 'a1']);
-    expect(store.outboxCounts()).toMatchObject({ pending: 0, sent: 3, failed: 0 });
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, sent: 3, failed: 0 });
   });
 
   it('treats an unclassified error as retryable', async () => {
@@ -278,7 +284,7 @@ describe('failures', () => {
       thrown = true;
       return new TypeError('socket hang up');
     };
-    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await outbox.enqueuePost({ channel: C1, payload: text('x') });
     await drain();
     expect(gateway.texts()).toEqual(['x']);
   });
@@ -286,16 +292,16 @@ describe('failures', () => {
   it('a Permanent error fails the row and its thread replies, and blocks nobody else', async () => {
     const { outbox, gateway, drain, store } = setup();
     gateway.fault = (a) => (a.text.startsWith('bad root') ? new Permanent('invalid_blocks') : undefined);
-    const bad = outbox.enqueuePost({ channel: C1, payload: text('bad root') });
-    outbox.enqueuePost({ channel: C1, threadRef: bad, payload: text('orphan reply') });
-    outbox.enqueueUpdate({ messageRef: bad, payload: text('bad root v2') });
-    const good = outbox.enqueuePost({ channel: C1, payload: text('good root') });
-    outbox.enqueuePost({ channel: C1, threadRef: good, payload: text('good reply') });
+    const bad = await outbox.enqueuePost({ channel: C1, payload: text('bad root') });
+    await outbox.enqueuePost({ channel: C1, threadRef: bad, payload: text('orphan reply') });
+    await outbox.enqueueUpdate({ messageRef: bad, payload: text('bad root v2') });
+    const good = await outbox.enqueuePost({ channel: C1, payload: text('good root') });
+    await outbox.enqueuePost({ channel: C1, threadRef: good, payload: text('good reply') });
     await drain();
     expect(gateway.texts()).toEqual(['good root', 'good reply']);
-    // The update was folded into the pending post, so two rows failed: the post and the reply.
-    expect(store.outboxCounts()).toMatchObject({ pending: 0, sent: 2, failed: 2 });
-    expect(outbox.stats()).toMatchObject({ failed: 2, pending: 0, inFlight: 0 });
+    // The post, its reply and its update (queued after the post had left) failed.
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, sent: 2, failed: 3 });
+    expect(await outbox.stats()).toMatchObject({ failed: 3, pending: 0, inFlight: 0 });
     expect(gateway.attempts.filter((a) => a.text === 'orphan reply')).toEqual([]);
   });
 
@@ -307,7 +313,7 @@ describe('failures', () => {
     });
     const { outbox, gateway, drain } = setup({ logger });
     gateway.fault = () => new Permanent('msg_too_long');
-    const ref = outbox.enqueuePost({ channel: C1, payload: text('x'.repeat(50)) });
+    const ref = await outbox.enqueuePost({ channel: C1, payload: text('x'.repeat(50)) });
     await drain();
     expect(lines).toContainEqual(
       expect.objectContaining({
@@ -323,11 +329,11 @@ describe('failures', () => {
 
   it('an update whose message is gone fails and the thread continues', async () => {
     const { outbox, gateway, clock, drain } = setup();
-    const root = outbox.enqueuePost({ channel: C1, payload: text('root') });
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
     await clock.advance(0);
     gateway.fault = (a) => (a.method === 'update' ? new Permanent('message_not_found') : undefined);
-    outbox.enqueueUpdate({ messageRef: root, payload: text('root v2') });
-    outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('reply') });
+    await outbox.enqueueUpdate({ messageRef: root, payload: text('root v2') });
+    await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('reply') });
     await drain();
     expect(gateway.texts()).toEqual(['root', 'reply']);
   });
@@ -335,14 +341,14 @@ describe('failures', () => {
   it('flush gives up after its timeout while Slack is down, and nothing is lost', async () => {
     const { outbox, gateway, clock, deliverer, drain } = setup();
     gateway.fault = () => new Retryable('down');
-    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await outbox.enqueuePost({ channel: C1, payload: text('x') });
     let result: boolean | undefined;
     void deliverer.flush(10_000).then((r) => {
       result = r;
     });
     await clock.advance(10_000);
     expect(result).toBe(false);
-    expect(outbox.pendingCount()).toBe(1);
+    expect(await outbox.pendingCount()).toBe(1);
     gateway.fault = undefined;
     await drain();
     expect(gateway.texts()).toEqual(['x']);
@@ -360,9 +366,9 @@ describe('permalinks of other messages', () => {
     const { outbox, gateway, drain } = setup();
     let failures = 0;
     gateway.fault = (a) => (a.text === 'root' && failures++ < 3 ? new Retryable('HTTP 503') : undefined);
-    const root = outbox.enqueuePost({ channel: C2, payload: text('root') });
-    outbox.enqueuePost({ channel: C1, payload: linking(root, 'summary') });
-    outbox.enqueuePost({ channel: C1, payload: linking(root, 'again') });
+    const root = await outbox.enqueuePost({ channel: C2, payload: text('root') });
+    await outbox.enqueuePost({ channel: C1, payload: linking(root, 'summary') });
+    await outbox.enqueuePost({ channel: C1, payload: linking(root, 'again') });
     await drain();
     const rootTs = gateway.calls.find((c) => c.method === 'postMessage' && c.args.text === 'root');
     if (rootTs?.method !== 'postMessage') throw new Error('root not posted');
@@ -377,14 +383,14 @@ describe('permalinks of other messages', () => {
 
   it('fills updates and ephemerals too', async () => {
     const { outbox, gateway, drain } = setup();
-    const root = outbox.enqueuePost({ channel: C2, payload: text('root') });
-    const status = outbox.enqueuePost({ channel: C1, payload: text('running…') });
+    const root = await outbox.enqueuePost({ channel: C2, payload: text('root') });
+    const status = await outbox.enqueuePost({ channel: C1, payload: text('running…') });
     await drain();
-    outbox.enqueueUpdate({
+    await outbox.enqueueUpdate({
       messageRef: status,
       payload: { ...linking(root, 'done'), links: [permalinkTo(root)] },
     });
-    outbox.enqueueEphemeral({ channel: C1, user: 'U1', payload: linking(root, 'psst') });
+    await outbox.enqueueEphemeral({ channel: C1, user: 'U1', payload: linking(root, 'psst') });
     await drain();
     expect(gateway.texts('update')).toEqual([
       expect.stringMatching(/^done https:\/\/fake\.slack\.test\/archives\/C0000002\/p\d+$/),
@@ -395,14 +401,14 @@ describe('permalinks of other messages', () => {
   it('uses the fallback when the linked message will never exist, or Slack has no permalink for it', async () => {
     const { outbox, gateway, drain } = setup();
     gateway.fault = (a) => (a.text === 'bad root' ? new Permanent('invalid_blocks') : undefined);
-    const bad = outbox.enqueuePost({ channel: C2, payload: text('bad root') });
-    outbox.enqueuePost({ channel: C1, payload: linking(bad, 'summary') });
+    const bad = await outbox.enqueuePost({ channel: C2, payload: text('bad root') });
+    await outbox.enqueuePost({ channel: C1, payload: linking(bad, 'summary') });
     await drain();
     expect(gateway.texts()).toEqual([`summary <#${C2}>`]);
 
     gateway.fault = (a) => (a.method === 'getPermalink' ? new Permanent('message_not_found') : undefined);
-    const gone = outbox.enqueuePost({ channel: C2, payload: text('root') });
-    outbox.enqueuePost({ channel: C1, payload: linking(gone, 'later') });
+    const gone = await outbox.enqueuePost({ channel: C2, payload: text('root') });
+    await outbox.enqueuePost({ channel: C1, payload: linking(gone, 'later') });
     await drain();
     expect(gateway.texts()).toContain(`later <#${C2}>`);
   });
@@ -412,8 +418,8 @@ describe('permalinks of other messages', () => {
     let failures = 0;
     gateway.fault = (a) =>
       a.method === 'getPermalink' && failures++ < 2 ? new Retryable('HTTP 503') : undefined;
-    const root = outbox.enqueuePost({ channel: C2, payload: text('root') });
-    outbox.enqueuePost({ channel: C1, payload: linking(root, 'summary') });
+    const root = await outbox.enqueuePost({ channel: C2, payload: text('root') });
+    await outbox.enqueuePost({ channel: C1, payload: linking(root, 'summary') });
     await drain();
     expect(gateway.texts()).toEqual(['root', expect.stringMatching(/^summary <https:.*\|thread>$/)]);
     expect(gateway.attempts.filter((a) => a.method === 'getPermalink')).toHaveLength(3);
@@ -425,20 +431,20 @@ describe('the loop', () => {
     const { outbox, gateway, clock, store } = setup();
     await clock.advance(60_000);
     expect(gateway.attempts).toHaveLength(0);
-    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await outbox.enqueuePost({ channel: C1, payload: text('x') });
     await clock.advance(0);
     expect(gateway.texts()).toEqual(['x']);
-    expect(store.pendingCount()).toBe(0);
+    expect(await store.pendingCount()).toBe(0);
   });
 
   it('stop() waits for the call in flight to be recorded', async () => {
     const { outbox, gateway, clock, deliverer, store } = setup();
     const release = gateway.hold();
-    outbox.enqueuePost({ channel: C1, payload: text('x') });
+    await outbox.enqueuePost({ channel: C1, payload: text('x') });
     await clock.advance(0);
     const stopped = deliverer.stop();
     release();
     await stopped;
-    expect(store.outboxCounts()).toMatchObject({ pending: 0, sent: 1 });
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, sent: 1 });
   });
 });

@@ -244,7 +244,7 @@ describe('Slack text never reaches a command', () => {
   it('hostile user names and click values flow through approval and execution; the commands run are the configured ones', async () => {
     const p = plan('disable-chaos', ['pi-b']);
     const store = new MemoryApprovalStore();
-    store.insertApproval(
+    await store.insertApproval(
       newApproval({
         id: 'ap_bbbbbbbbbbbbbbbbbbbb',
         incidentId: 1,
@@ -259,14 +259,14 @@ describe('Slack text never reaches a command', () => {
     );
     const allowed: Authorization = { allowed: true, via: 'user', note: HOSTILE[1] ?? '' };
     for (const user of HOSTILE) {
-      applyApprovalEvent(
+      await applyApprovalEvent(
         store,
         'ap_bbbbbbbbbbbbbbbbbbbb',
         { kind: 'click-approve', user, authorization: allowed },
         1,
       );
     }
-    const approved = store.approvalById('ap_bbbbbbbbbbbbbbbbbbbb');
+    const approved = await store.approvalById('ap_bbbbbbbbbbbbbbbbbbbb');
     if (approved === undefined) throw new Error('lost');
     expect(approved.state).toBe('approved');
     expect(approved.commands).toEqual(pinnedCommands(p));

@@ -10,7 +10,14 @@ import {
   renderRunbookCard,
   renderUsage,
 } from '../../src/slack/render/incident-message.js';
-import { clip, codeBlock, escapeText } from '../../src/slack/render/mrkdwn.js';
+import {
+  channelLink,
+  clip,
+  codeBlock,
+  escapeClipped,
+  escapeText,
+  mentionUser,
+} from '../../src/slack/render/mrkdwn.js';
 import { sparkline } from '../../src/slack/render/sparkline.js';
 import { renderCheckList, renderProgress, renderSummary } from '../../src/slack/render/status-message.js';
 import { checkMessage } from '../support/slack-emulator/block-kit-limits.js';
@@ -223,6 +230,49 @@ describe('Slack limits', () => {
     expect(block.length).toBeLessThanOrEqual(3000);
     expect(clip('abcdef', 100)).toBe('abcdef');
     expect(clip('x'.repeat(5000), 3000)).toMatch(/…and \d+ more characters$/);
+  });
+
+  it('clips outside text before escaping it: no entity, mention or emoji is ever cut in half', () => {
+    const entity = /&(?!amp;|lt;|gt;)|&(?:a|am|l|g|lt|gt)?$/;
+    for (let max = 40; max < 120; max += 1) {
+      for (const raw of [
+        '<'.repeat(200),
+        `a${'&'.repeat(200)}`,
+        '😀'.repeat(200),
+        '<!channel> '.repeat(40),
+      ]) {
+        const block = codeBlock(raw, max);
+        expect(block.length).toBeLessThanOrEqual(max);
+        const inside = block.slice(3, -3);
+        expect(inside.split('\n')[0]).not.toMatch(entity);
+        expect(inside).not.toMatch(/[<>]/);
+        expect(inside).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
+        const escaped = escapeClipped(raw, max);
+        expect(escaped.length).toBeLessThanOrEqual(max);
+        expect(escaped.split('\n')[0]).not.toMatch(entity);
+      }
+      // Bot-built mrkdwn: the cut falls before an entity or the bot's own mention, not inside.
+      const built = `${'x'.repeat(10)}${'&lt; <@U0APPROVER1> '.repeat(20)}`;
+      const cut = clip(built, max).split('\n')[0] ?? '';
+      expect(cut).not.toMatch(entity);
+      expect(cut).not.toMatch(/<[^>]*$/);
+    }
+  });
+
+  it("builds the bot's own mentions and channel links only from well-formed IDs", () => {
+    expect(mentionUser('U0APPROVER1')).toBe('<@U0APPROVER1>');
+    expect(mentionUser('bot')).toBe('the bot');
+    expect(mentionUser('U1> <!channel')).toBe('U1&gt; &lt;!channel');
+    expect(channelLink('C0OPS')).toBe('<#C0OPS>');
+    expect(channelLink('C0OPS|x> <!here')).toBe('C0OPS|x&gt; &lt;!here');
+  });
+
+  it('help and usage show their placeholders escaped, and the usage escapes the echoed command', () => {
+    const help = JSON.stringify(renderHelp(['ssh@pi-a']));
+    expect(help).not.toMatch(/<check-id|<1-7/);
+    const usage = renderUsage('Unknown check target `<!channel>`.');
+    expect(usage.text).toContain('`&lt;!channel&gt;`');
+    expect(JSON.stringify(usage)).not.toContain('<!channel>');
   });
 
   it('draws a sparkline with gaps for missing samples', () => {

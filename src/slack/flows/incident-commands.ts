@@ -1,8 +1,9 @@
+import type { Authorization } from '../../domain/approval.js';
 import type { IncidentService } from '../../incidents/incident-service.js';
 import type { Outbox } from '../../outbox/outbox.js';
 import type { Incident, Store, TimelineEntry } from '../../store/store-port.js';
-import type { Reply } from '../bolt-app.js';
-import { chunk, clip, escapeText, LIMITS } from '../render/mrkdwn.js';
+import type { Handled, Reply } from '../bolt-app.js';
+import { chunk, codeBlock, escapeClipped, escapeText, LIMITS } from '../render/mrkdwn.js';
 
 /** `/okome resolve [incident]` and `/okome timeline [incident]`: the chat side; the life is the service's. */
 
@@ -10,18 +11,14 @@ export interface IncidentCommandDeps {
   readonly store: Store;
   readonly outbox: Outbox;
   readonly incidents: IncidentService;
+  /** Who may resolve: responders and approvers (user groups looked up). */
+  readonly mayResolve: (user: string) => Promise<Authorization>;
+  readonly now: () => number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** By key, by number (the newest open one with it), or, with no reference, the newest open incident. */
-export function findIncident(store: Store, ref: string | undefined, openOnly: boolean): Incident | undefined {
-  const open = store.openIncidents().sort((a, b) => b.openedAt - a.openedAt);
-  if (ref === undefined) return open[0];
-  const byKey = open.find((i) => i.key === ref) ?? (openOnly ? undefined : store.incidentByKey(ref));
-  return byKey ?? open.find((i) => i.number === ref);
-}
-
+/** The timeline as markdown, raw: the caller escapes it for where it goes. */
 export function timelineMarkdown(incident: Incident, entries: readonly TimelineEntry[]): string {
   const lines = [
     `# Incident ${incident.number} — ${incident.title}`,
@@ -40,8 +37,13 @@ export function timelineMarkdown(incident: Incident, entries: readonly TimelineE
 export class IncidentCommands {
   constructor(private readonly deps: IncidentCommandDeps) {}
 
-  resolve(ref: string | undefined, user: string): { reply: Reply; later: (() => Promise<void>) | undefined } {
-    const incident = findIncident(this.deps.store, ref, true);
+  /**
+   * Only responders and approvers may resolve. Deciding may ask Slack for a user group's
+   * members, so it happens after the ack; the answer is ephemeral, the resolve said in the thread.
+   */
+  async resolve(ref: string | undefined, user: string, channel: string): Promise<Handled> {
+    const { store, outbox, now } = this.deps;
+    const incident = await this.deps.incidents.find(ref, { openOnly: true });
     if (incident === undefined) {
       return {
         reply: {
@@ -51,30 +53,61 @@ export class IncidentCommands {
         later: undefined,
       };
     }
-    // The resolve closes the incident's approvals first (a run in progress is waited for), so it
-    // happens after the ack; the thread says when it is done.
+    const tell = (text: string) => outbox.enqueueEphemeral({ channel, user, payload: { text } });
     return {
-      reply: { text: `Resolving incident ${incident.number} (\`${escapeText(incident.key)}\`)…` },
+      reply: undefined,
       later: async () => {
+        const who = await this.deps.mayResolve(user);
+        if (!who.allowed) {
+          await store.appendAudit({
+            at: now(),
+            approvalId: null,
+            incidentId: incident.id,
+            actionId: null,
+            actor: user,
+            event: 'resolve-by-hand',
+            verdict: 'refused',
+            code: 'not-a-responder',
+            reason: who.reason,
+            stateBefore: incident.status,
+            stateAfter: incident.status,
+            targets: [],
+            commands: [],
+          });
+          await tell(`Only responders and approvers may resolve an incident: ${escapeText(who.reason)}`);
+          return;
+        }
+        // The resolve closes the incident's approvals first (a run in progress is waited for);
+        // the thread says when it is done.
+        await tell(
+          `Resolving incident ${escapeText(incident.number)} (\`${escapeClipped(incident.key, 200)}\`)…`,
+        );
         await this.deps.incidents.resolve(incident.id, 'by-hand', user);
       },
     };
   }
 
-  timeline(ref: string | undefined, channel: string): Reply {
+  /**
+   * The timeline goes to the incident's thread, never to the channel the command came from;
+   * an incident with no thread yet gets it as an ephemeral answer.
+   */
+  async timeline(ref: string | undefined): Promise<Reply> {
     const { store, outbox } = this.deps;
-    const incident = findIncident(store, ref, false);
+    const incident = await this.deps.incidents.find(ref, { openOnly: false });
     if (incident === undefined)
       return {
         text: ref === undefined ? 'No incident is open.' : `No incident matches \`${escapeText(ref)}\`.`,
       };
-    const markdown = timelineMarkdown(incident, store.timeline(incident.id));
-    const parts = chunk(markdown, LIMITS.sectionText - 10);
+    const markdown = timelineMarkdown(incident, await store.timeline(incident.id));
+    const parts = chunk(markdown, LIMITS.sectionText - 100);
     const blocks = parts.slice(0, LIMITS.blocks).map((p) => ({
       type: 'section' as const,
-      text: { type: 'mrkdwn' as const, text: `\`\`\`${p.replaceAll('```', "'''")}\`\`\`` },
+      text: { type: 'mrkdwn' as const, text: codeBlock(p) },
     }));
-    outbox.enqueuePost({ channel, payload: { text: clip(markdown, LIMITS.messageText), blocks } });
-    return { text: `Timeline of incident ${incident.number} (\`${escapeText(incident.key)}\`) posted.` };
+    const payload = { text: escapeClipped(markdown, LIMITS.messageText), blocks };
+    const name = `incident ${escapeText(incident.number)} (\`${escapeClipped(incident.key, 200)}\`)`;
+    if (incident.rootRef === null) return payload;
+    await outbox.enqueuePost({ channel: incident.channel, threadRef: incident.rootRef, payload });
+    return { text: `Timeline of ${name} posted in its thread.` };
   }
 }

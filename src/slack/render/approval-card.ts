@@ -5,7 +5,7 @@ import { type Approval, stateReason } from '../../domain/approval.js';
 import type { CardInfo } from '../../remediation/approval-presenter.js';
 import type { ExecutionReport } from '../../remediation/execute.js';
 import { shortActionLabel } from '../../remediation/plan.js';
-import { clip, codeBlock, escapeText, LIMITS } from './mrkdwn.js';
+import { clip, codeBlock, escapeClipped, escapeText, LIMITS, mentionUser as mention } from './mrkdwn.js';
 import type { SlackMessage } from './status-message.js';
 
 /**
@@ -25,7 +25,6 @@ const STATE_ICON: Record<Approval['state'], string> = {
   cancelled: ':heavy_minus_sign:',
 };
 
-const mention = (u: string) => (u === 'bot' ? 'the bot' : `<@${u}>`);
 const section = (text: string): KnownBlock => ({
   type: 'section',
   text: { type: 'mrkdwn', text: clip(text, LIMITS.sectionText) },
@@ -96,7 +95,10 @@ export function renderApprovalCard(
       },
     ],
   });
-  return { text: clip(`${capitalise(info.label)}: ${approval.state}`, LIMITS.messageText), blocks };
+  return {
+    text: escapeClipped(`${capitalise(info.label)}: ${approval.state}`, LIMITS.messageText),
+    blocks,
+  };
 }
 
 /** What ran, in the incident thread: each step with its exit code and output, then the verification. */
@@ -158,7 +160,7 @@ export function renderExecution(report: ExecutionReport, who: string): SlackMess
   const messages: SlackMessage[] = [];
   for (let i = 0; i < blocks.length; i += LIMITS.blocks) {
     messages.push({
-      text: clip(report.summary, LIMITS.messageText),
+      text: escapeClipped(report.summary, LIMITS.messageText),
       blocks: blocks.slice(i, i + LIMITS.blocks),
     });
   }

@@ -5,7 +5,8 @@ import type { StatusReport } from '../../domain/report.js';
 import type { RootState, VipNotice } from '../../incidents/presenter.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../../store/store-port.js';
 import { renderIncidentRoot } from './incident-message.js';
-import { clip, escapeText, LIMITS } from './mrkdwn.js';
+import { clip, escapeClipped, escapeText, LIMITS, mentionUser as mention } from './mrkdwn.js';
+import { silenceButtons } from './silence-message.js';
 import type { SlackMessage } from './status-message.js';
 
 /**
@@ -14,7 +15,6 @@ import type { SlackMessage } from './status-message.js';
  */
 
 const time = (ms: number): string => `${new Date(ms).toISOString().slice(11, 19)} UTC`;
-const mention = (u: string): string => (u === 'bot' ? 'the bot' : `<@${u}>`);
 const section = (text: string): KnownBlock => ({
   type: 'section',
   text: { type: 'mrkdwn', text: clip(text, LIMITS.sectionText) },
@@ -85,14 +85,17 @@ export function renderPlainRoot(
   if (state.status === 'resolved') {
     blocks.push(
       context(
-        `:large_green_circle: Resolved${state.resolvedAt === undefined ? '' : ` at ${time(state.resolvedAt)}`}${state.reason === undefined ? '' : ` — ${escapeText(state.reason)}`}`,
+        `:large_green_circle: Resolved${state.resolvedAt === undefined ? '' : ` at ${time(state.resolvedAt)}`}${state.reason === undefined ? '' : ` — ${clip(state.reason, 500)}`}`,
       ),
     );
   }
   blocks.push(...lifecycleBlocks(state));
   blocks.push(context(`Details in the thread · key \`${escapeText(record.key)}\``));
   return {
-    text: clip(`${record.title}${headline === undefined ? '' : `: ${headline}`}`, LIMITS.messageText),
+    text: escapeClipped(
+      `${record.title}${headline === undefined ? '' : `: ${headline}`}`,
+      LIMITS.messageText,
+    ),
     blocks,
   };
 }
@@ -126,7 +129,10 @@ export function renderAlertResolved(alertname: string, node: string | null, at: 
 }
 
 /** One line per alert: its state now, how many deliveries the bot received, first and last. */
-export function renderAlertSummary(alerts: readonly IncidentAlert[]): SlackMessage {
+export function renderAlertSummary(
+  alerts: readonly IncidentAlert[],
+  silenceFor?: { readonly incidentId: number },
+): SlackMessage {
   const lines = alerts.map(
     (a) =>
       `${a.status === 'firing' ? ':fire:' : ':white_check_mark:'} \`${escapeText(a.alertname)}\`${a.node === null ? '' : ` on ${escapeText(a.node)}`}: ${a.status} now · ${a.count} deliver${a.count === 1 ? 'y' : 'ies'} received · first ${time(a.firstSeen)} · last ${time(a.lastSeen)}`,
@@ -134,7 +140,9 @@ export function renderAlertSummary(alerts: readonly IncidentAlert[]): SlackMessa
   const shown = lines.slice(0, 40).join('\n');
   const more = lines.length > 40 ? `\n…and ${lines.length - 40} more` : '';
   const text = `Alerts (${lines.length})\n${shown}${more}`;
-  return { text: clip(text, LIMITS.messageText), blocks: [section(text)] };
+  const blocks = [section(text)];
+  if (silenceFor !== undefined) blocks.push(silenceButtons(silenceFor.incidentId));
+  return { text: clip(text, LIMITS.messageText), blocks };
 }
 
 export function renderVipNotice(notice: VipNotice): SlackMessage {

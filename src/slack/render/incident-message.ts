@@ -3,7 +3,7 @@ import type { CheckResult } from '../../domain/check-result.js';
 import type { Incident } from '../../domain/classify.js';
 import type { StatusReport } from '../../domain/report.js';
 import { goldenRules, type IncidentNumber, runbook } from '../../domain/runbook.js';
-import { clip, codeBlock, escapeText, LIMITS, STATUS_EMOJI } from './mrkdwn.js';
+import { clip, codeBlock, escapeClipped, escapeText, LIMITS, STATUS_EMOJI } from './mrkdwn.js';
 import { incidentLabel, type SlackMessage, vipText } from './status-message.js';
 
 const section = (text: string): KnownBlock => ({
@@ -62,7 +62,7 @@ export function renderIncidentRoot(
         {
           type: 'mrkdwn' as const,
           text: clip(
-            `:large_green_circle: Resolved at ${clockTime(options.resolvedAt)} — ${escapeText(options.reason)}`,
+            `:large_green_circle: Resolved at ${clockTime(options.resolvedAt)} — ${options.reason}`,
             2000,
           ),
         },
@@ -73,7 +73,7 @@ export function renderIncidentRoot(
   const body = blocks.slice(0, LIMITS.blocks - 1);
   body.push({ type: 'context', elements });
   return {
-    text: clip(`${resolved ? 'Resolved: ' : ''}${label}: ${incident.summary}`, LIMITS.messageText),
+    text: escapeClipped(`${resolved ? 'Resolved: ' : ''}${label}: ${incident.summary}`, LIMITS.messageText),
     blocks: body,
   };
 }
@@ -90,7 +90,7 @@ export function renderEvidence(incident: Incident, checks: readonly CheckResult[
     if (c === undefined) continue;
     blocks.push(
       section(
-        `${STATUS_EMOJI[c.status]} *${escapeText(c.title)}* \`${c.id}\` (${c.durationMs} ms)\n${escapeText(c.summary)}`,
+        `${STATUS_EMOJI[c.status]} *${escapeText(c.title)}* \`${escapeText(c.id)}\` (${c.durationMs} ms)\n${escapeText(c.summary)}`,
       ),
     );
     if (c.evidence !== undefined && c.evidence.trim() !== '') blocks.push(section(codeBlock(c.evidence)));
@@ -100,7 +100,7 @@ export function renderEvidence(incident: Incident, checks: readonly CheckResult[
   const messages: SlackMessage[] = [];
   for (let i = 0; i < blocks.length; i += LIMITS.blocks) {
     messages.push({
-      text: `Evidence: ${incidentLabel(incident)}`,
+      text: escapeClipped(`Evidence: ${incidentLabel(incident)}`, LIMITS.messageText),
       blocks: blocks.slice(i, i + LIMITS.blocks),
     });
   }
@@ -109,19 +109,20 @@ export function renderEvidence(incident: Incident, checks: readonly CheckResult[
 
 /** A later status saw the same incident again. */
 export function renderStillOpen(incident: Incident, report: StatusReport): SlackMessage {
-  const text = clip(`Still present at ${report.startedAt}: ${incident.summary}`, LIMITS.messageText);
-  return { text, blocks: [section(`:repeat: ${escapeText(text)}`)] };
+  const text = escapeClipped(`Still present at ${report.startedAt}: ${incident.summary}`, LIMITS.messageText);
+  return { text, blocks: [section(`:repeat: ${text}`)] };
 }
 
 export function renderResolved(
   incident: { readonly number: string; readonly title: string; readonly key: string },
   why: string,
 ): SlackMessage {
+  // `why` is the bot's own sentence (resolveReason): its mention is built from a validated ID.
   const text = clip(
-    `Resolved: incident ${incident.number} — ${incident.title} (${incident.key}). ${why}`,
+    `Resolved: incident ${escapeText(incident.number)} — ${escapeClipped(incident.title, 500)} (${escapeClipped(incident.key, 500)}). ${why}`,
     LIMITS.messageText,
   );
-  return { text, blocks: [section(`:large_green_circle: ${escapeText(text)}`)] };
+  return { text, blocks: [section(`:large_green_circle: ${text}`)] };
 }
 
 /** `/okome incident <n>`: the runbook's card. */
@@ -148,8 +149,8 @@ export function renderRunbookCard(number: IncidentNumber): SlackMessage {
 export const USAGE_LINES = [
   '`/okome status` — run every runbook check, name the incident, offer the fix',
   '`/okome validate` — the validation script: SSH, services, memory, disk, network, cache headers, VIP',
-  '`/okome check <check-id | node | incident-number>` — run one slice of the checks',
-  '`/okome incident <1-7 | 5b>` — the runbook card for an incident',
+  '`/okome check &lt;check-id | node | incident-number&gt;` — run one slice of the checks',
+  '`/okome incident &lt;1-7 | 5b&gt;` — the runbook card for an incident',
   '`/okome resolve [incident]` — close an incident by hand (key like `1:pi-a`, a number, or the newest)',
   "`/okome timeline [incident]` — the incident's timeline as markdown, for the postmortem",
   '`/okome help` — this text',
@@ -165,6 +166,6 @@ export function renderHelp(targets: readonly string[]): SlackMessage {
 }
 
 export function renderUsage(problem: string): SlackMessage {
-  const text = clip(`${problem}\n${USAGE_LINES.join('\n')}`, LIMITS.messageText);
+  const text = clip(`${escapeClipped(problem, 1000)}\n${USAGE_LINES.join('\n')}`, LIMITS.messageText);
   return { text, blocks: [section(escapeText(problem)), section(USAGE_LINES.join('\n'))] };
 }

@@ -24,23 +24,83 @@ export const STATUS_EMOJI: Record<CheckStatus, string> = {
   unknown: ':grey_question:',
 };
 
-/** Slack reads &, < and > as control characters in mrkdwn and plain text. */
+/**
+ * The one escaping function. Slack reads &, < and > as control characters in mrkdwn and plain
+ * text (`<!channel>`, `<@U…>`, `<url|label>`): every value from outside (alert labels, slash
+ * text, command output, names) passes here before it reaches any text, block or fallback text.
+ */
 export function escapeText(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
-/** Cuts text to `max` characters, saying how much was left out. */
+const ESCAPED_LENGTH: Readonly<Record<string, number>> = { '&': 5, '<': 4, '>': 4 };
+
+/**
+ * Outside text, clipped then escaped: at most `max` characters once escaped, saying how much
+ * was left out. Clipping the raw text first means no `&lt;` is ever cut in half.
+ */
+export function escapeClipped(text: string, max: number): string {
+  const escaped = escapeText(text);
+  if (escaped.length <= max) return escaped;
+  // The note is at most this long; the kept text fills the rest.
+  const room = Math.max(0, max - `\n…and ${text.length} more characters`.length);
+  let used = 0;
+  let keep = 0;
+  while (keep < text.length) {
+    const cost = ESCAPED_LENGTH[text.charAt(keep)] ?? 1;
+    if (used + cost > room) break;
+    used += cost;
+    keep += 1;
+  }
+  keep = surrogateSafe(text, keep);
+  return `${escapeText(text.slice(0, keep))}\n…and ${text.length - keep} more characters`.slice(0, max);
+}
+
+/** Never leaves half of a surrogate pair (an emoji) at the cut. */
+function surrogateSafe(text: string, at: number): number {
+  const code = text.charCodeAt(at - 1);
+  return at > 0 && code >= 0xd800 && code <= 0xdbff ? at - 1 : at;
+}
+
+/**
+ * Where bot-built mrkdwn may be cut at or before `at`: never inside an entity (`&lt;`), one of
+ * the bot's own `<@U…>` / `<#C…>` / `<url|label>` tokens, or a surrogate pair.
+ */
+function safeCut(text: string, at: number): number {
+  let cut = surrogateSafe(text, at);
+  const amp = text.lastIndexOf('&', cut - 1);
+  if (amp >= 0 && cut - amp < 6 && !text.slice(amp, cut).includes(';')) cut = amp;
+  const open = text.lastIndexOf('<', cut - 1);
+  if (open >= 0 && !text.slice(open, cut).includes('>')) cut = open;
+  return cut;
+}
+
+/** Cuts bot-built mrkdwn (outside parts already escaped) to `max` characters, saying how much was left out. */
 export function clip(text: string, max: number): string {
   if (text.length <= max) return text;
   const note = `…and ${text.length - max} more characters`;
-  const keep = Math.max(0, max - note.length - 1);
+  const keep = safeCut(text, Math.max(0, max - note.length - 1));
   return `${text.slice(0, keep)}\n${note}`.slice(0, max);
 }
 
-/** A code block that cannot be broken out of by the text inside it. */
+/** A code block that cannot be broken out of by the text inside it: clipped, then escaped. */
 export function codeBlock(text: string, max: number = LIMITS.sectionText): string {
-  const body = escapeText(text.replaceAll('```', "'''")).trimEnd() || '(no output)';
-  return `\`\`\`${clip(body, max - 8)}\`\`\``;
+  const body = text.replaceAll('```', "'''").trimEnd() || '(no output)';
+  return `\`\`\`${escapeClipped(body, max - 6)}\`\`\``;
+}
+
+const USER_ID = /^[UW][A-Z0-9]{1,20}$/;
+const CHANNEL_ID = /^[CGD][A-Z0-9]{1,20}$/;
+
+/** The bot's own mention of a user: only a well-formed user ID becomes `<@U…>`. */
+export function mentionUser(user: string): string {
+  if (user === 'bot') return 'the bot';
+  return USER_ID.test(user) ? `<@${user}>` : escapeText(user);
+}
+
+/** The bot's own link to a channel: only a well-formed channel ID becomes `<#C…>`. */
+export function channelLink(channel: string): string {
+  return CHANNEL_ID.test(channel) ? `<#${channel}>` : escapeText(channel);
 }
 
 /** Chunks long text into pieces that each fit one section. */

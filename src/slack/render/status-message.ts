@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import type { CheckResult } from '../../domain/check-result.js';
 import type { Incident, Isolation, VipState } from '../../domain/classify.js';
 import type { StatusReport } from '../../domain/report.js';
-import { clip, escapeText, LIMITS, STATUS_EMOJI } from './mrkdwn.js';
+import { clip, escapeText, LIMITS, mentionUser, STATUS_EMOJI } from './mrkdwn.js';
 import { sparkline } from './sparkline.js';
 
 export interface SlackMessage {
@@ -106,7 +106,7 @@ function isolationBlocks(
   const advice = isolation.advice.map((a) => `• ${escapeText(a)}`);
   return {
     blocks: [header(title), section(verdict), section([...evidence, ...advice].join('\n'))],
-    textLines: [title, `${sentence}.`],
+    textLines: [title, `${escapeText(sentence)}.`],
   };
 }
 
@@ -143,7 +143,7 @@ function incidentBlocks(
     const hint = options.threadHint?.(incident);
     if (hint !== undefined) lines.push(hint);
     blocks.push(section(lines.join('\n')));
-    textLines.push(incidentLabel(incident));
+    textLines.push(escapeText(incidentLabel(incident)));
   }
   const problems = report.checks.filter((c) => c.status !== 'ok');
   if (problems.length > 0) {
@@ -169,7 +169,7 @@ function summaryFacts(report: StatusReport, options: SummaryOptions): string[] {
       `Redis hit ratio ${sparkline(options.hitRatios)} ${last == null ? 'n/a' : `${Math.round(last * 100)} %`}`,
     );
   }
-  if (options.requestedBy !== undefined) facts.push(`asked by <@${options.requestedBy}>`);
+  if (options.requestedBy !== undefined) facts.push(`asked by ${mentionUser(options.requestedBy)}`);
   return facts;
 }
 

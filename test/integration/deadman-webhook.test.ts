@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RunningApp } from '../../src/app.js';
+import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
+import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+import { ManualClock } from '../unit/outbox-fakes.js';
+
+/**
+ * The dead-man's switch through the real webhook: Watchdog deliveries (new and repeated) keep it
+ * alive and open nothing; overdue, one notice in the incident channel; back, one more. Time is
+ * a manual clock given to the app: nothing waits for real minutes.
+ */
+
+const TOKEN = 'alertmanager-webhook-token-0123';
+const CHANNEL = 'C0INCIDENT';
+const TIMEOUT = 10 * 60_000;
+
+let cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+function watchdogBatch(startsAt: string) {
+  const labels = { alertname: 'Watchdog', severity: 'none' };
+  return {
+    version: '4',
+    groupKey: '{}:{alertname="Watchdog"}',
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'okome-watchdog',
+    groupLabels: { alertname: 'Watchdog' },
+    commonLabels: labels,
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager.test:9093',
+    alerts: [
+      {
+        status: 'firing',
+        labels,
+        annotations: { summary: 'always firing' },
+        startsAt,
+        endsAt: '0001-01-01T00:00:00Z',
+        fingerprint: 'e0d1f4a2b3c4d5e6',
+      },
+    ],
+  };
+}
+
+async function boot(): Promise<{
+  emu: SlackEmulator;
+  app: RunningApp;
+  clock: ManualClock;
+  cfg: LoopbackConfig;
+}> {
+  const emu = await startSlackEmulator();
+  cleanups.push(() => emu.close());
+  const cfg = await loopbackConfig((doc) => {
+    doc.alerts = { deadman: { enabled: true, timeoutMs: TIMEOUT }, vipWatch: { enabled: false } };
+  });
+  cleanups.push(() => cfg.cleanup());
+  const clock = new ManualClock(Date.now());
+  const app = await startInProcessBot(cfg.config, emu, { webhooks: { alertmanagerToken: TOKEN }, clock });
+  cleanups.push(() => app.stop({ graceMs: 2000 }));
+  return { emu, app, clock, cfg };
+}
+
+async function deliver(app: RunningApp, body: unknown): Promise<void> {
+  const r = await fetch(`http://127.0.0.1:${app.httpPort}/alerts/alertmanager`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(body),
+  });
+  await r.text();
+  expect(r.status).toBe(202);
+}
+
+async function deadmanState(app: RunningApp): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${app.httpPort}/healthz`);
+  return ((await r.json()) as { deadman: string }).deadman;
+}
+
+describe("dead-man's switch through the Alertmanager webhook", () => {
+  it('Watchdog keeps it alive and opens nothing; overdue → one "down" notice; back → one "back" notice', async () => {
+    const { emu, app, clock } = await boot();
+    expect(await deadmanState(app)).toBe('waiting');
+    await deliver(app, watchdogBatch('2026-12-02T03:00:00Z'));
+    await emu.waitFor(async () => (await deadmanState(app)) === 'alive', 5000, 'the Watchdog seen');
+    // Alertmanager repeats it (same startsAt: a duplicate for the webhook) every repeat_interval.
+    for (let i = 0; i < 3; i++) {
+      await clock.advance(TIMEOUT / 2);
+      await deliver(app, watchdogBatch('2026-12-02T03:00:00Z'));
+    }
+    await clock.advance(TIMEOUT - 1);
+    expect(await deadmanState(app)).toBe('alive');
+    expect(emu.messagesIn(CHANNEL)).toEqual([]);
+
+    await clock.advance(1);
+    const down = await emu.waitFor(
+      () => emu.messagesIn(CHANNEL).find((m) => m.text.includes('The monitoring path is down')),
+      5000,
+      'the "down" notice',
+    );
+    expect(down.text).toContain('`Watchdog`');
+    expect(await deadmanState(app)).toBe('lost');
+    await clock.advance(5 * TIMEOUT);
+
+    // Alertmanager restarted: a new startsAt, a new alert for the webhook.
+    await deliver(app, watchdogBatch('2026-12-02T05:00:00Z'));
+    const back = await emu.waitFor(
+      () => emu.messagesIn(CHANNEL).find((m) => m.text.includes('The monitoring path is back')),
+      5000,
+      'the "back" notice',
+    );
+    expect(await deadmanState(app)).toBe('alive');
+    await deliver(app, watchdogBatch('2026-12-02T05:00:00Z'));
+    await clock.advance(TIMEOUT / 2);
+    // Exactly the two notices: no repeats, and no incident (root, thread or summary) for Watchdog.
+    expect(emu.messagesIn(CHANNEL).map((m) => m.ts)).toEqual([down.ts, back.ts]);
+    expect(emu.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(2);
+  });
+});
