@@ -180,9 +180,10 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       maxBodyBytes: config.alerts.maxBodyBytes,
       markSeen,
       atomically: (fn) => store.atomically(fn),
+      record: (batch, delivery) => alerts.attach(batch, delivery),
       logger,
       now,
-      onAlerts: (batch, delivery) => alerts.onAlerts(batch, delivery),
+      onAlerts: () => alerts.followUp(),
     }),
     createKeepalivedRoute({
       secrets: deps.webhooks?.keepalivedSecrets ?? { shared: undefined, perNode: new Map() },
@@ -371,8 +372,11 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const redisSampler = setInterval(() => track(primeRedis()), REDIS_SAMPLE_EVERY_MS);
   redisSampler.unref();
 
+  // Alert follow-ups a crash (or a store failure) left undone: resumed now, then retried.
+  track(alerts.followUp());
   const expiry = setInterval(() => {
     approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+    track(alerts.followUp());
   }, EXPIRY_SWEEP_MS);
   expiry.unref();
 

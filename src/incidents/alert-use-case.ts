@@ -9,6 +9,7 @@ import { incidentKeys, mayResolve } from '../domain/incident.js';
 import { runbook } from '../domain/runbook.js';
 import type { Logger } from '../logger.js';
 import type {
+  AlertFollowUp,
   AlertStore,
   Incident as IncidentRecord,
   IncidentStore,
@@ -47,7 +48,11 @@ interface Delivery {
 export class AlertUseCase {
   private readonly log: Logger;
   /** Incidents with a diagnosis queued or running: alert storms must not start one per alert. */
-  private readonly diagnosing = new Map<number, { again: boolean }>();
+  private readonly diagnosing = new Map<number, { again: boolean; done: Promise<void> }>();
+  /** The follow-up pass in progress, if any (see followUp). */
+  private following: { again: boolean; done: Promise<void> } | undefined;
+  /** Incidents whose follow-up is in progress (its diagnosis may still run). */
+  private readonly followingUp = new Set<number>();
   /** The VIP holder as last seen (hook or watcher), for "moved from X to Y". */
   private holder: string | undefined;
   /** The failover notices posted recently (from→to), so hook and watcher do not both post. */
@@ -59,9 +64,14 @@ export class AlertUseCase {
 
   // ── Alertmanager ────────────────────────────────────────────────────────────────────────
 
-  async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
-    const { store, config, incidents, presenter } = this.deps;
-    const touched = new Set<number>();
+  /**
+   * The store half of an alert batch, to run inside the webhook's transaction with the seen
+   * marks (store work only): each new alert opens, joins or reopens its incident, with its alert
+   * row, timeline entry and thread; repeats bump their alert. What is left (summary message,
+   * diagnosis) is recorded as a follow-up in the same transaction, so a 2xx never loses it.
+   */
+  async attach(batch: AlertBatch, delivery: Delivery): Promise<void> {
+    const { store, config, incidents, presenter, now } = this.deps;
     for (const alert of batch.alerts) {
       const labels = { ...batch.commonLabels, ...alert.labels };
       const alertname = labels.alertname ?? 'unnamed';
@@ -105,8 +115,7 @@ export class AlertUseCase {
           presenter.alertResolved(alertname, node, delivery.receivedAt),
         );
       }
-      touched.add(record.id);
-      if (how !== 'reused') this.diagnose(record.id);
+      await store.requestAlertFollowUp(record.id, how !== 'reused', now());
     }
     for (const r of delivery.repeated) {
       const incidentId = await store.incidentOfAlert(r.fingerprint);
@@ -114,14 +123,72 @@ export class AlertUseCase {
         incidentId !== undefined &&
         (await store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
       )
-        touched.add(incidentId);
+        await store.requestAlertFollowUp(incidentId, false, now());
     }
-    for (const id of touched) {
-      await this.updateSummary(id);
-      const alerts = await store.incidentAlerts(id);
+  }
+
+  /** A batch outside the webhook: attached in one transaction, then followed up. */
+  async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
+    await this.deps.store.atomically(() => this.attach(batch, delivery));
+    await this.followUp();
+  }
+
+  /**
+   * Does the follow-ups the store holds (after a webhook's reply, at start-up, periodically):
+   * each incident's summary updated, and a diagnosis when asked or when every alert resolved.
+   * A follow-up is done once that diagnosis finished; one that fails stays for the next pass.
+   * One pass at a time; a call meanwhile asks for one more.
+   */
+  followUp(): Promise<void> {
+    if (this.following !== undefined) {
+      this.following.again = true;
+      return this.following.done;
+    }
+    const state = { again: false, done: Promise.resolve() };
+    this.following = state;
+    const pass = async () => {
+      try {
+        do {
+          state.again = false;
+          for (const f of await this.deps.store.pendingAlertFollowUps()) await this.startFollowUp(f);
+        } while (state.again);
+      } finally {
+        this.following = undefined;
+      }
+    };
+    state.done = pass();
+    return state.done;
+  }
+
+  /** The summary now (quick, keeps posts in order); the diagnosis tracked, the row done after it. */
+  private async startFollowUp(f: AlertFollowUp): Promise<void> {
+    const { store } = this.deps;
+    if (this.followingUp.has(f.incidentId)) return;
+    this.followingUp.add(f.incidentId);
+    let diagnosis: Promise<void>;
+    try {
+      await this.updateSummary(f.incidentId);
+      const alerts = await store.incidentAlerts(f.incidentId);
       // Every alert of the incident resolved: a diagnosis decides whether it is over.
-      if (alerts.length > 0 && alerts.every((a) => a.status === 'resolved')) this.diagnose(id);
+      const allResolved = alerts.length > 0 && alerts.every((a) => a.status === 'resolved');
+      diagnosis = f.diagnose || allResolved ? this.diagnose(f.incidentId) : Promise.resolve();
+    } catch (error) {
+      this.followingUp.delete(f.incidentId);
+      this.log.warn({ err: error, incident: f.incidentId }, 'alert follow-up failed; retried later');
+      return;
     }
+    const finish = async () => {
+      let done = false;
+      try {
+        await diagnosis;
+        done = await store.completeAlertFollowUp(f.incidentId, f.version);
+      } finally {
+        this.followingUp.delete(f.incidentId);
+      }
+      // Alerts came in meanwhile (a newer request): their summary is due now, not at the sweep.
+      if (!done) await this.followUp();
+    };
+    this.deps.track(finish());
   }
 
   /** One message per incident: every alert with its deliveries and first/last seen. */
@@ -141,14 +208,18 @@ export class AlertUseCase {
     });
   }
 
-  /** A diagnosis in the incident's thread; one at a time per incident, one more if asked meanwhile. */
-  diagnose(incidentId: number): void {
+  /**
+   * A diagnosis in the incident's thread; one at a time per incident, one more if asked
+   * meanwhile. Resolves once a diagnosis that started after the call has finished (its failure
+   * is logged, not thrown).
+   */
+  diagnose(incidentId: number): Promise<void> {
     const running = this.diagnosing.get(incidentId);
     if (running !== undefined) {
       running.again = true;
-      return;
+      return running.done;
     }
-    const state = { again: false };
+    const state = { again: false, done: Promise.resolve() };
     this.diagnosing.set(incidentId, state);
     const loop = async () => {
       try {
@@ -168,7 +239,13 @@ export class AlertUseCase {
         this.diagnosing.delete(incidentId);
       }
     };
-    this.deps.track(loop());
+    const run = loop();
+    this.deps.track(run);
+    state.done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return state.done;
   }
 
   /** Incidents opened by unmapped alerts: resolved once every alert is resolved and a diagnosis ran. */
@@ -238,7 +315,7 @@ export class AlertUseCase {
         // In an existing (or reopened) thread the notice is also shown in the channel: a VIP
         // event must never be buried in an old thread.
         else await incidents.post(record, { ...payload, reply_broadcast: true });
-        this.diagnose(record.id);
+        void this.diagnose(record.id);
         return;
       }
       default:
@@ -281,7 +358,7 @@ export class AlertUseCase {
     });
     await incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
     this.deps.track(this.describeOldHolder(record, from));
-    this.diagnose(record.id);
+    void this.diagnose(record.id);
   }
 
   private async describeOldHolder(record: IncidentRecord, node: string): Promise<void> {

@@ -145,6 +145,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE incidents ADD COLUMN acknowledged_at INTEGER;
   ALTER TABLE incidents ADD COLUMN reopened_count INTEGER NOT NULL DEFAULT 0;
   `,
+  // 5: what an accepted alert still owes its incident after the webhook's reply (summary,
+  // diagnosis), written with the alert: a crash before it is done is resumed at start-up.
+  `
+  CREATE TABLE alert_followups (
+    incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+    diagnose INTEGER NOT NULL CHECK (diagnose IN (0, 1)),
+    version INTEGER NOT NULL,
+    requested_at INTEGER NOT NULL
+  ) STRICT;
+  `,
 ];
 
 /**

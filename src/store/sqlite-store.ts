@@ -5,6 +5,7 @@ import type { Approval } from '../domain/approval.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
+  AlertFollowUp,
   Incident,
   IncidentAlert,
   IncidentStatus,
@@ -568,6 +569,41 @@ export class SqliteStore implements Store {
           'INSERT INTO incident_summaries (incident_id, message_ref) VALUES (?, ?) ON CONFLICT(incident_id) DO UPDATE SET message_ref = excluded.message_ref',
         )
         .run(incidentId, ref);
+    });
+  }
+
+  async requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void> {
+    return this.guard('request an alert follow-up', () => {
+      this.db
+        .prepare(
+          `INSERT INTO alert_followups (incident_id, diagnose, version, requested_at) VALUES (?, ?, 1, ?)
+           ON CONFLICT(incident_id) DO UPDATE SET diagnose = MAX(diagnose, excluded.diagnose), version = version + 1`,
+        )
+        .run(incidentId, diagnose ? 1 : 0, now);
+    });
+  }
+
+  async pendingAlertFollowUps(): Promise<AlertFollowUp[]> {
+    await this.turn();
+    return this.db
+      .prepare<[], { incident_id: number; diagnose: number; version: number; requested_at: number }>(
+        'SELECT * FROM alert_followups ORDER BY requested_at, incident_id',
+      )
+      .all()
+      .map((r) => ({
+        incidentId: r.incident_id,
+        diagnose: r.diagnose === 1,
+        version: r.version,
+        requestedAt: r.requested_at,
+      }));
+  }
+
+  async completeAlertFollowUp(incidentId: number, version: number): Promise<boolean> {
+    return this.guard('complete an alert follow-up', () => {
+      const r = this.db
+        .prepare('DELETE FROM alert_followups WHERE incident_id = ? AND version = ?')
+        .run(incidentId, version);
+      return r.changes === 1;
     });
   }
 

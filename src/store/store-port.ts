@@ -256,6 +256,22 @@ export interface AlertStore {
   incidentOfAlert(fingerprint: string): Promise<number | undefined>;
   summaryRef(incidentId: number): Promise<string | undefined>;
   setSummaryRef(incidentId: number, ref: string): Promise<void>;
+  /**
+   * Notes that an incident's alerts changed and its summary (and a diagnosis, when asked) is
+   * due; requests for one incident merge (a diagnosis asked once stays asked).
+   */
+  requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void>;
+  /** Follow-ups not done yet, oldest first. */
+  pendingAlertFollowUps(): Promise<AlertFollowUp[]>;
+  /** Done with this version of the request; false when a newer request came meanwhile (kept). */
+  completeAlertFollowUp(incidentId: number, version: number): Promise<boolean>;
+}
+
+export interface AlertFollowUp {
+  readonly incidentId: number;
+  readonly diagnose: boolean;
+  readonly version: number;
+  readonly requestedAt: number;
 }
 
 /** Everything okome-bot persists. */

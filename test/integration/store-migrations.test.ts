@@ -32,6 +32,7 @@ describe('migrations', () => {
       .pluck()
       .all();
     expect(tables).toEqual([
+      'alert_followups',
       'approvals',
       'audit',
       'incident_alerts',

@@ -5,11 +5,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { createApp, type RunningApp } from '../../src/app.js';
+import { type AppDeps, createApp, type RunningApp } from '../../src/app.js';
 import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { createProbes } from '../../src/probes/create-probes.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
+import type { Store } from '../../src/store/store-port.js';
 
 /**
  * A configuration for in-process bot tests: the example's shape, every address on loopback
@@ -112,7 +113,14 @@ export async function answeringPiHttp(): Promise<{
 export async function startInProcessBot(
   config: LoadedConfig,
   emulator: { readonly apiUrl: string },
-  options: { mode?: 'socket' | 'http'; redisSampleIntervalMs?: number } = {},
+  options: {
+    mode?: 'socket' | 'http';
+    redisSampleIntervalMs?: number;
+    /** Another store (a fault-injecting wrapper); default the configured SQLite file. */
+    store?: Store;
+    webhooks?: AppDeps['webhooks'];
+    logger?: Logger;
+  } = {},
 ): Promise<RunningApp> {
   return createApp({
     config,
@@ -121,9 +129,10 @@ export async function startInProcessBot(
         ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123' }
         : { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
     slackApiUrl: emulator.apiUrl,
-    store: openSqliteStore({ path: config.store.path }),
+    store: options.store ?? openSqliteStore({ path: config.store.path }),
     probes: createProbes(config, { redisPassword: undefined }),
-    logger: createLogger({ level: 'silent' }),
+    logger: options.logger ?? createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
+    ...(options.webhooks === undefined ? {} : { webhooks: options.webhooks }),
   });
 }
