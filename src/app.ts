@@ -376,6 +376,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   track(alerts.followUp());
   const expiry = setInterval(() => {
     approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+    approvals.endStuckRuns().catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));
     track(alerts.followUp());
   }, EXPIRY_SWEEP_MS);
   expiry.unref();
