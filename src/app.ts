@@ -49,6 +49,8 @@ export interface AppDeps {
   readonly now?: () => number;
   /** Cold-start interval between Redis samples (tests shorten it). */
   readonly redisSampleIntervalMs?: number;
+  /** While Slack refuses the bot token: how often the outbox asks auth.test (tests shorten it). */
+  readonly slackAuthProbeMs?: number;
   /** From the environment; an endpoint without its secret answers 503 (disabled). */
   readonly webhooks?: {
     readonly alertmanagerToken: string | undefined;
@@ -106,7 +108,12 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     botToken: deps.slack.botToken,
     slackApiUrl: deps.slackApiUrl,
   });
-  const { outbox, deliverer } = createOutbox({ store, gateway, logger });
+  const { outbox, deliverer } = createOutbox({
+    store,
+    gateway,
+    logger,
+    ...(deps.slackAuthProbeMs === undefined ? {} : { authProbeMs: deps.slackAuthProbeMs }),
+  });
   deliverer.start();
   const directory = new CachedUsergroupDirectory(
     { members: (group) => usergroupMembers(gatewayClient, group) },
@@ -210,11 +217,17 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
 
   async function healthReport(_req: IncomingMessage, res: ServerResponse): Promise<void> {
     const stats = await outbox.stats();
-    res.writeHead(accepting ? 200 : 503, { 'content-type': 'application/json' });
+    // A refused token: the bot can say nothing in Slack until someone fixes it.
+    const healthy = accepting && stats.authFailure === undefined;
+    res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
     const holding = watcher?.current().holding;
     res.end(
       JSON.stringify({
-        ok: accepting,
+        ok: healthy,
+        slackAuth:
+          stats.authFailure === undefined
+            ? 'ok'
+            : { error: stats.authFailure.code, since: new Date(stats.authFailure.since).toISOString() },
         outboxPending: stats.pending,
         outboxFailed: stats.failed,
         vipWatch,

@@ -120,6 +120,7 @@ export async function startInProcessBot(
     store?: Store;
     webhooks?: AppDeps['webhooks'];
     logger?: Logger;
+    slackAuthProbeMs?: number;
   } = {},
 ): Promise<RunningApp> {
   return createApp({
@@ -134,5 +135,6 @@ export async function startInProcessBot(
     logger: options.logger ?? createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
     ...(options.webhooks === undefined ? {} : { webhooks: options.webhooks }),
+    ...(options.slackAuthProbeMs === undefined ? {} : { slackAuthProbeMs: options.slackAuthProbeMs }),
   });
 }
