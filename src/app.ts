@@ -197,11 +197,13 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       knownNodes: new Set(config.nodes.map((n) => n.name)),
       replayWindowSec: config.alerts.replayWindowSec,
       markSeen,
+      atomically: (fn) => store.atomically(fn),
+      record: (event) => alerts.receiveKeepalived(event),
       logger,
       now,
       onUnknownNode: auditUnknownNode,
-      onKeepalived: (event) => {
-        const handled = alerts.onKeepalived(event);
+      onKeepalived: () => {
+        const handled = alerts.followUp();
         // The hook says what changed; the watcher confirms it at once.
         if (watcher !== undefined) track(watcher.poll());
         return handled;

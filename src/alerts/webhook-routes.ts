@@ -86,6 +86,14 @@ export interface KeepalivedRouteOptions extends CommonOptions {
   /** The configured node names: a notify from any other is refused 403 unread. */
   readonly knownNodes: ReadonlySet<string>;
   readonly replayWindowSec: number;
+  /**
+   * Store work committed in the same transaction as the request's seen mark, before the reply
+   * (the event kept until handled). It may throw: both roll back and the request is answered
+   * 503, so the notify script's retry brings it again.
+   */
+  readonly record?: (event: KeepalivedEvent) => Promise<void>;
+  /** Store.atomically, for `record` and the seen mark together. */
+  readonly atomically?: <T>(fn: () => Promise<T>) => Promise<T>;
   readonly onKeepalived: (event: KeepalivedEvent) => void | Promise<void>;
   /** A notify from a node the configuration does not name (audited by the caller). */
   readonly onUnknownNode?: (refusal: HookRefusalRecord) => void;
@@ -266,6 +274,19 @@ export function createAlertmanagerRoute(options: AlertmanagerRouteOptions): Http
  */
 export function createKeepalivedRoute(options: KeepalivedRouteOptions): HttpRoute {
   const markSeen = guardedMarkSeen(options.markSeen);
+  const atomically = options.atomically ?? (<T>(fn: () => Promise<T>): Promise<T> => fn());
+  const verifyAndRecord = async (input: Parameters<typeof verifyKeepalivedBody>[0]) => {
+    try {
+      return await atomically(async () => {
+        const verdict = await verifyKeepalivedBody(input);
+        if (verdict.ok) await options.record?.(verdict.event);
+        return verdict;
+      });
+    } catch (error) {
+      if (error instanceof StoreUnavailable) throw error;
+      throw new StoreUnavailable('recording the transition failed', { cause: error });
+    }
+  };
   const screen = (req: IncomingMessage, now: number): ScreenedHook | Reply => {
     const screened = screenKeepalivedHook({
       headers: req.headers,
@@ -301,7 +322,7 @@ export function createKeepalivedRoute(options: KeepalivedRouteOptions): HttpRout
       // Screened again: the window may have closed while the body arrived.
       const screened = screen(req, now);
       if (!('ok' in screened)) return { reply: screened };
-      const verdict = await verifyKeepalivedBody({ screened, rawBody: body, nowMs: now, markSeen });
+      const verdict = await verifyAndRecord({ screened, rawBody: body, nowMs: now, markSeen });
       if (!verdict.ok) {
         const extra = verdict.problems === undefined ? {} : { problems: verdict.problems };
         return { reply: fail(verdict.status, verdict.error, extra) };

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type {
   AlertFollowUp,
   AlertStore,
+  InboxStore,
   Incident as IncidentRecord,
   IncidentStore,
   TimelineStore,
@@ -29,7 +30,10 @@ import type { StatusUseCase } from './status-use-case.js';
 
 export interface AlertUseCaseDeps {
   readonly config: LoadedConfig;
-  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents' | 'atomically'>;
+  readonly store: AlertStore &
+    TimelineStore &
+    InboxStore &
+    Pick<IncidentStore, 'openIncidents' | 'atomically'>;
   readonly incidents: IncidentService;
   readonly presenter: IncidentPresenter;
   readonly diagnostics: Diagnostics;
@@ -39,6 +43,11 @@ export interface AlertUseCaseDeps {
   /** Work started from a webhook: tracked so a shutdown waits for it. */
   readonly track: (work: Promise<unknown>) => void;
 }
+
+/** The inbox kind of accepted keepalived transitions. */
+const KEEPALIVED_INBOX = 'keepalived';
+/** A transition that fails this often is dropped (logged), so one bad event cannot block the rest. */
+const INBOX_MAX_ATTEMPTS = 5;
 
 interface Delivery {
   readonly repeated: readonly { readonly fingerprint: string; readonly status: string }[];
@@ -150,6 +159,7 @@ export class AlertUseCase {
       try {
         do {
           state.again = false;
+          await this.handleKeepalivedInbox();
           for (const f of await this.deps.store.pendingAlertFollowUps()) await this.startFollowUp(f);
         } while (state.again);
       } finally {
@@ -263,6 +273,34 @@ export class AlertUseCase {
     this.holder = holder;
   }
 
+  /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
+  async receiveKeepalived(event: KeepalivedEvent): Promise<void> {
+    await this.deps.store.addToInbox(KEEPALIVED_INBOX, event, this.deps.now());
+  }
+
+  /** Transitions accepted and not yet handled, oldest first; one that fails stays for the next pass. */
+  private async handleKeepalivedInbox(): Promise<void> {
+    const { store } = this.deps;
+    for (const row of await store.inbox(KEEPALIVED_INBOX)) {
+      try {
+        await this.onKeepalived(row.payload as KeepalivedEvent);
+        await store.removeFromInbox(row.id);
+      } catch (error) {
+        const attempts = await store.inboxAttemptFailed(row.id, String(error)).catch(() => row.attempts + 1);
+        if (attempts < INBOX_MAX_ATTEMPTS) {
+          this.log.warn({ err: error, attempts }, 'keepalived transition not handled; retried later');
+          // Later transitions wait: they must not be handled before this one.
+          return;
+        }
+        this.log.error(
+          { err: error, event: row.payload },
+          'keepalived transition dropped after repeated failures',
+        );
+        await store.removeFromInbox(row.id);
+      }
+    }
+  }
+
   async onKeepalived(event: KeepalivedEvent): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
@@ -270,9 +308,15 @@ export class AlertUseCase {
     }
     const from = this.holder;
     this.holder = event.node;
-    if (from !== undefined && from !== event.node)
-      await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
-    else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
+    try {
+      if (from !== undefined && from !== event.node)
+        await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
+      else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
+    } catch (error) {
+      // Not announced: the retry must see the same move again.
+      this.holder = from;
+      throw error;
+    }
   }
 
   async onVipEvent(event: VipEvent): Promise<void> {
@@ -331,32 +375,53 @@ export class AlertUseCase {
     source: string,
     receivedAt = this.deps.now(),
   ): Promise<void> {
-    const { store, config, now, incidents, presenter } = this.deps;
+    const { now } = this.deps;
     const seen = this.noticed.get(`${from}>${to}`);
     if (seen !== undefined && now() - seen < 30_000) return;
     this.noticed.set(`${from}>${to}`, now());
+    try {
+      await this.announceFailover(from, to, at, source, receivedAt);
+    } catch (error) {
+      // Not announced: a retry (or the watcher) must not be taken for a repeat.
+      this.noticed.delete(`${from}>${to}`);
+      throw error;
+    }
+  }
+
+  private async announceFailover(
+    from: string,
+    to: string,
+    at: number,
+    source: string,
+    receivedAt: number,
+  ): Promise<void> {
+    const { store, config, incidents, presenter } = this.deps;
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     if (to === frontend) {
       await this.recovery(to, at);
       return;
     }
-    const { record } = await incidents.open({
-      key: incidentKeys.failover(from),
-      number: '4',
-      title: `VIP failover from ${from}`,
-      requester: BOT_REQUESTER,
+    // All or nothing: a store failure leaves no half-told failover for the retry to repeat.
+    const record = await store.atomically(async () => {
+      const { record } = await incidents.open({
+        key: incidentKeys.failover(from),
+        number: '4',
+        title: `VIP failover from ${from}`,
+        requester: BOT_REQUESTER,
+      });
+      const notice = presenter.vipNotice({ kind: 'moved', from, to, at, source });
+      const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
+      if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
+      await store.appendTimeline({
+        incidentId: record.id,
+        at,
+        kind: 'notice',
+        text: `VIP moved from ${from} to ${to} (${source})`,
+        data: { from, to, source, receivedAt, noticeRef: root },
+      });
+      await incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
+      return { ...record, rootRef: root };
     });
-    const notice = presenter.vipNotice({ kind: 'moved', from, to, at, source });
-    const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
-    if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
-    await store.appendTimeline({
-      incidentId: record.id,
-      at,
-      kind: 'notice',
-      text: `VIP moved from ${from} to ${to} (${source})`,
-      data: { from, to, source, receivedAt, noticeRef: root },
-    });
-    await incidents.post({ ...record, rootRef: root }, presenter.vipNotice({ kind: 'dead-node-advice' }));
     this.deps.track(this.describeOldHolder(record, from));
     void this.diagnose(record.id);
   }

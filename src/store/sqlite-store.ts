@@ -6,6 +6,7 @@ import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
   AlertFollowUp,
+  InboxRow,
   Incident,
   IncidentAlert,
   IncidentStatus,
@@ -604,6 +605,50 @@ export class SqliteStore implements Store {
         .prepare('DELETE FROM alert_followups WHERE incident_id = ? AND version = ?')
         .run(incidentId, version);
       return r.changes === 1;
+    });
+  }
+
+  async addToInbox(kind: string, payload: unknown, now: number): Promise<number> {
+    return this.guard('add to the inbox', () => {
+      const r = this.db
+        .prepare('INSERT INTO inbox (kind, payload, received_at) VALUES (?, ?, ?)')
+        .run(kind, JSON.stringify(payload), now);
+      return Number(r.lastInsertRowid);
+    });
+  }
+
+  async inbox(kind: string): Promise<InboxRow[]> {
+    await this.turn();
+    return this.db
+      .prepare<
+        [string],
+        { id: number; kind: string; payload: string; received_at: number; attempts: number }
+      >('SELECT id, kind, payload, received_at, attempts FROM inbox WHERE kind = ? ORDER BY id')
+      .all(kind)
+      .map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        payload: JSON.parse(r.payload) as unknown,
+        receivedAt: r.received_at,
+        attempts: r.attempts,
+      }));
+  }
+
+  async removeFromInbox(id: number): Promise<void> {
+    return this.guard('remove from the inbox', () => {
+      this.db.prepare('DELETE FROM inbox WHERE id = ?').run(id);
+    });
+  }
+
+  async inboxAttemptFailed(id: number, error: string): Promise<number> {
+    return this.guard('count an inbox attempt', () => {
+      this.db
+        .prepare('UPDATE inbox SET attempts = attempts + 1, last_error = ? WHERE id = ?')
+        .run(error.slice(0, 500), id);
+      const row = this.db
+        .prepare<[number], { attempts: number }>('SELECT attempts FROM inbox WHERE id = ?')
+        .get(id);
+      return row?.attempts ?? 0;
     });
   }
 

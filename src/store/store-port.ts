@@ -267,6 +267,27 @@ export interface AlertStore {
   completeAlertFollowUp(incidentId: number, version: number): Promise<boolean>;
 }
 
+/** A webhook event accepted (answered 2xx) and not yet handled. */
+export interface InboxRow {
+  readonly id: number;
+  readonly kind: string;
+  /** Parsed from JSON. */
+  readonly payload: unknown;
+  readonly receivedAt: number;
+  /** Failed attempts to handle it so far. */
+  readonly attempts: number;
+}
+
+/** Accepted webhook events, kept until handled: written in the transaction of their seen mark. */
+export interface InboxStore {
+  addToInbox(kind: string, payload: unknown, now: number): Promise<number>;
+  /** Oldest first. */
+  inbox(kind: string): Promise<InboxRow[]>;
+  removeFromInbox(id: number): Promise<void>;
+  /** Counts a failed attempt; returns the attempts so far. */
+  inboxAttemptFailed(id: number, error: string): Promise<number>;
+}
+
 export interface AlertFollowUp {
   readonly incidentId: number;
   readonly diagnose: boolean;
@@ -282,6 +303,7 @@ export interface Store
     OutboxStore,
     AuditStore,
     ApprovalRecordStore,
-    AlertStore {
+    AlertStore,
+    InboxStore {
   close(): Promise<void>;
 }

@@ -1,4 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import {
+  NODE_HEADER,
+  SIGNATURE_HEADER,
+  signHook,
+  TIMESTAMP_HEADER,
+} from '../../src/alerts/keepalived-hook.js';
 import type { RunningApp } from '../../src/app.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
 import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
@@ -13,7 +19,8 @@ import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulato
  */
 
 const TOKEN = 'alertmanager-token-0123456789';
-const webhooks = { alertmanagerToken: TOKEN, keepalivedSecrets: { shared: undefined, perNode: new Map() } };
+const SECRET = 'keepalived-secret-0123456789';
+const webhooks = { alertmanagerToken: TOKEN, keepalivedSecrets: { shared: SECRET, perNode: new Map() } };
 
 interface Running {
   cfg: LoopbackConfig;
@@ -24,8 +31,12 @@ interface Running {
 }
 const running: Running[] = [];
 
-async function start(cfg?: LoopbackConfig, emu?: SlackEmulator): Promise<Running> {
-  const config = cfg ?? (await loopbackConfig());
+async function start(
+  cfg?: LoopbackConfig,
+  emu?: SlackEmulator,
+  overrides?: (doc: Record<string, unknown>) => void,
+): Promise<Running> {
+  const config = cfg ?? (await loopbackConfig(overrides));
   const slack = emu ?? (await startSlackEmulator());
   const real = openSqliteStore({ path: config.config.store.path });
   const faulty = faultyStore(real);
@@ -75,6 +86,35 @@ async function postAlerts(
     body: JSON.stringify(body),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+let nonce = 0;
+async function postTransition(
+  app: RunningApp,
+  node: string,
+  state: string,
+): Promise<Response & { resend: () => Promise<Response> }> {
+  const body = JSON.stringify({ node, instance: 'VI_1', state, nonce: `n${++nonce}` });
+  const ts = Math.floor(Date.now() / 1000);
+  const headers = {
+    'content-type': 'application/json',
+    [TIMESTAMP_HEADER]: String(ts),
+    [NODE_HEADER]: node,
+    [SIGNATURE_HEADER]: signHook(SECRET, ts, node, body),
+  };
+  const url = `http://127.0.0.1:${app.httpPort}/hooks/keepalived`;
+  const send = () => fetch(url, { method: 'POST', headers, body });
+  const res = await send();
+  return Object.assign(res, { resend: send });
+}
+
+/** The texts of every notice in every incident's timeline, from the real store. */
+async function notices(store: SqliteStore): Promise<string[]> {
+  const found: string[] = [];
+  for (let id = 1; ; id += 1) {
+    if ((await store.incidentById(id)) === undefined) return found;
+    for (const e of await store.timeline(id)) if (e.kind === 'notice') found.push(e.text);
+  }
 }
 
 /** Fingerprints of every alert entry in every incident's timeline, read from the real store. */
@@ -177,5 +217,45 @@ describe('alerts are never lost after a 2xx', () => {
     );
     const summary = await second.real.summaryRef(1);
     expect(summary).toBeDefined();
+  }, 60_000);
+
+  it('keepalived: a store failure while handling a 202 transition is retried until the failover is on record', async () => {
+    // No watcher: the hook alone tells who holds the VIP.
+    const { app, real, faulty } = await start(undefined, undefined, (doc) => {
+      doc.alerts = { vipWatch: { enabled: false } };
+    });
+    expect((await postTransition(app, 'pi-a', 'MASTER')).status).toBe(202);
+    let failed = false;
+    faulty.setFailWhen((call) => {
+      if (failed || call.method !== 'openOrReuseIncident') return false;
+      failed = true;
+      return true;
+    });
+    expect((await postTransition(app, 'pi-b', 'MASTER')).status).toBe(202);
+    const moved = await running[0]?.emu.waitFor(
+      async () => (await notices(real)).find((t) => t === 'VIP moved from pi-a to pi-b (keepalived)'),
+      30_000,
+      'the failover on record after the failed first attempt',
+    );
+    expect(failed).toBe(true);
+    expect(moved).toBeDefined();
+  }, 60_000);
+
+  it('keepalived: a store failure while recording answers 503; the notify retry is accepted', async () => {
+    const { app, real, faulty } = await start(undefined, undefined, (doc) => {
+      doc.alerts = { vipWatch: { enabled: false } };
+    });
+    expect((await postTransition(app, 'pi-a', 'MASTER')).status).toBe(202);
+    faulty.setFailWhen((call) => call.method === 'addToInbox');
+    const refused = await postTransition(app, 'pi-b', 'MASTER');
+    expect(refused.status).toBe(503);
+    faulty.setFailWhen(() => false);
+    // The same signed request again (as the notify script retries): not a replay, accepted.
+    expect((await refused.resend()).status).toBe(202);
+    await running[0]?.emu.waitFor(
+      async () => (await notices(real)).includes('VIP moved from pi-a to pi-b (keepalived)'),
+      10_000,
+      'the failover on record',
+    );
   }, 60_000);
 });

@@ -35,6 +35,7 @@ describe('migrations', () => {
       'alert_followups',
       'approvals',
       'audit',
+      'inbox',
       'incident_alerts',
       'incident_summaries',
       'incidents',
