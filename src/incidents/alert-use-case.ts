@@ -206,13 +206,14 @@ export class AlertUseCase {
     const { store, incidents, presenter } = this.deps;
     const record = await incidents.byId(incidentId);
     if (record?.rootRef == null) return;
-    const payload = presenter.alertSummary(await store.incidentAlerts(incidentId));
-    const ref = await store.summaryRef(incidentId);
-    if (ref !== undefined) {
-      await incidents.update(ref, payload);
-      return;
-    }
+    // One transaction: two batches for one incident must not both find no summary and post two.
     await store.atomically(async () => {
+      const payload = presenter.alertSummary(await store.incidentAlerts(incidentId));
+      const ref = await store.summaryRef(incidentId);
+      if (ref !== undefined) {
+        await incidents.update(ref, payload);
+        return;
+      }
       const posted = await incidents.post(record, payload);
       if (posted !== undefined) await store.setSummaryRef(incidentId, posted);
     });

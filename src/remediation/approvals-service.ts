@@ -89,65 +89,76 @@ export class ApprovalsService {
 
   /** After a diagnosis: one pending approval (and card) per proposed action, reused while it is pending. */
   async offer(row: IncidentRecord, incident: Incident, requester: string): Promise<void> {
-    const { store, outbox, config, now } = this.deps;
     const rootRef = row.rootRef;
     if (rootRef === null) return;
+    for (const proposed of incident.actions) {
+      // One transaction per action, from the twin check to the card: two diagnoses of one
+      // incident at once (a status and an alert's) must not both find none and offer two.
+      await this.deps.store.atomically(() => this.offerOne(row, rootRef, proposed, requester));
+    }
+  }
+
+  private async offerOne(
+    row: IncidentRecord,
+    rootRef: string,
+    proposed: ProposedAction,
+    requester: string,
+  ): Promise<void> {
+    const { store, outbox, config, now } = this.deps;
     // One live approval per action: a diagnosis while one is pending or running offers no twin.
     // Approved or running only counts while its run is in progress here (one serving process per
     // store): a run whose end the store failed to record blocks nothing until the sweep ends it.
-    const pending = (await store.approvalsInStates(['pending', 'approved', 'running'])).filter(
-      (a) => a.incidentId === row.id && this.isLive(a),
+    const live = await store.approvalsInStates(['pending', 'approved', 'running']);
+    const same = live.find(
+      (a) =>
+        a.incidentId === row.id &&
+        a.actionId === proposed.actionId &&
+        sameNodes(a.targets, proposed.nodes) &&
+        this.isLive(a),
     );
-    for (const proposed of incident.actions) {
-      const same = pending.find(
-        (a) => a.actionId === proposed.actionId && sameNodes(a.targets, proposed.nodes),
-      );
-      if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) continue;
-      const planned = planAction(proposed, config);
-      if (!planned.ok) {
-        await outbox.enqueuePost({
-          channel: row.channel,
-          threadRef: rootRef,
-          payload: this.deps.presenter.cannotOffer(proposed.actionId, planned.reason),
-        });
-        continue;
-      }
-      const plan = this.withVerify(planned.plan);
-      const approval = requestApproval(plan, {
-        incidentId: row.id,
-        requester,
-        now: now(),
-        ttlMs: config.slack.approvalTtlMs,
+    if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) return;
+    const planned = planAction(proposed, config);
+    if (!planned.ok) {
+      await outbox.enqueuePost({
+        channel: row.channel,
+        threadRef: rootRef,
+        payload: this.deps.presenter.cannotOffer(proposed.actionId, planned.reason),
       });
-      // The approval, its audit line and its card commit together.
-      await store.atomically(async () => {
-        await store.insertApproval(approval);
-        await store.appendAudit({
-          at: now(),
-          approvalId: approval.id,
-          incidentId: row.id,
-          actionId: approval.actionId,
-          actor: requester,
-          event: 'offer',
-          verdict: 'accepted',
-          code: 'offered',
-          reason: `offered ${plan.label}`,
-          stateBefore: null,
-          stateAfter: 'pending',
-          targets: [...approval.targets],
-          commands: approval.commands.map((c) => `${c.node}: ${c.command}`),
-        });
-        const ref = await outbox.enqueuePost({
-          channel: row.channel,
-          threadRef: rootRef,
-          payload: {
-            ...this.deps.presenter.card(approval, this.cardInfo(plan), { buttons: true }),
-            reply_broadcast: true,
-          },
-        });
-        await store.setApprovalCardRef(approval.id, ref);
-      });
+      return;
     }
+    const plan = this.withVerify(planned.plan);
+    const approval = requestApproval(plan, {
+      incidentId: row.id,
+      requester,
+      now: now(),
+      ttlMs: config.slack.approvalTtlMs,
+    });
+    // The approval, its audit line and its card commit together.
+    await store.insertApproval(approval);
+    await store.appendAudit({
+      at: now(),
+      approvalId: approval.id,
+      incidentId: row.id,
+      actionId: approval.actionId,
+      actor: requester,
+      event: 'offer',
+      verdict: 'accepted',
+      code: 'offered',
+      reason: `offered ${plan.label}`,
+      stateBefore: null,
+      stateAfter: 'pending',
+      targets: [...approval.targets],
+      commands: approval.commands.map((c) => `${c.node}: ${c.command}`),
+    });
+    const ref = await outbox.enqueuePost({
+      channel: row.channel,
+      threadRef: rootRef,
+      payload: {
+        ...this.deps.presenter.card(approval, this.cardInfo(plan), { buttons: true }),
+        reply_broadcast: true,
+      },
+    });
+    await store.setApprovalCardRef(approval.id, ref);
   }
 
   /** A button click: validated, deduplicated, then decided after the ack. */
@@ -332,7 +343,14 @@ export class ApprovalsService {
       // here, not trusted from a connection authenticated before the change.
       await Promise.all(approved.targets.map((n) => this.deps.shell.refresh(n)));
       const current = await diagnostics.run({ kind: 'status' });
-      const pre = checkPrecondition({ proposed, diagnosis, current, vipRelated: touchesVip(plan) });
+      const pre = checkPrecondition({
+        proposed,
+        diagnosis,
+        current,
+        vipRelated: touchesVip(plan),
+        // Windowed symptoms: the stored diagnosis and the samples since, not this re-check's instant.
+        recovery: (origin) => diagnostics.recovery(origin, diagnosis.checks, Date.parse(diagnosis.startedAt)),
+      });
       if (!pre.ok) changed.push(...pre.changed);
     }
     if (changed.length > 0 || plan === undefined) {

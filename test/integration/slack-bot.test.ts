@@ -5,6 +5,7 @@ import {
   type LoopbackConfig,
   loopbackConfig,
   startInProcessBot,
+  withStoreLatency,
 } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
@@ -26,14 +27,21 @@ afterEach(async () => {
   piHttp = undefined;
 });
 
+const ALERT_TOKEN = 'am-token-for-tests';
+
 async function boot(
   mode: 'socket' | 'http' = 'socket',
+  options: { storeLatency?: boolean } = {},
 ): Promise<{ emu: SlackEmulator; app: RunningApp; cfg: LoopbackConfig }> {
   emu = await startSlackEmulator();
   // pi-b answers HTTP, so the bot is not isolated and the refused rest makes incidents.
   piHttp = await answeringPiHttp();
   cfg = await loopbackConfig(piHttp.override);
-  app = await startInProcessBot(cfg.config, emu, { mode });
+  app = await startInProcessBot(cfg.config, emu, {
+    mode,
+    alertmanagerToken: ALERT_TOKEN,
+    ...(options.storeLatency === true ? { wrapStore: withStoreLatency } : {}),
+  });
   return { emu, app, cfg };
 }
 
@@ -149,6 +157,60 @@ describe('okome bot over Socket Mode', () => {
     expect(
       emu.messagesIn('C0OPS').filter((m) => m.text.startsWith('OKOME status') || m.text.includes('running')),
     ).toHaveLength(1);
+  });
+});
+
+describe('concurrent deliveries for one incident', () => {
+  it('alert batches arriving together open one thread with one summary, not one per batch', async () => {
+    // With store latency, the batches' store work interleaves as it would on a networked store.
+    const { emu, app } = await boot('socket', { storeLatency: true });
+    const batch = (i: number) => ({
+      version: '4',
+      groupKey: `{}:{alertname="DiskAlmostFull",instance="disk-${i}"}`,
+      truncatedAlerts: 0,
+      status: 'firing',
+      receiver: 'okome',
+      groupLabels: { alertname: 'DiskAlmostFull' },
+      commonLabels: { alertname: 'DiskAlmostFull', instance: `disk-${i}` },
+      commonAnnotations: { summary: 'disk almost full' },
+      externalURL: 'http://alertmanager.test:9093',
+      alerts: [
+        {
+          status: 'firing',
+          labels: { alertname: 'DiskAlmostFull', instance: `disk-${i}` },
+          annotations: { summary: 'disk almost full' },
+          startsAt: '2026-12-02T03:00:00Z',
+          endsAt: '0001-01-01T00:00:00Z',
+          generatorURL: 'http://prometheus.test/graph',
+          fingerprint: `d15c0000000000${String(i).padStart(2, '0')}`,
+        },
+      ],
+    });
+    // Sent at once: each batch is handled while the others are between their store writes.
+    const statuses = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const r = await fetch(`http://127.0.0.1:${app.httpPort}/alerts/alertmanager`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ALERT_TOKEN}` },
+          body: JSON.stringify(batch(i)),
+        });
+        await r.text();
+        return r.status;
+      }),
+    );
+    expect(statuses).toEqual(Array(6).fill(202));
+    const root = await emu.waitFor(
+      () => emu.messagesIn('C0INCIDENT').find((m) => m.text.includes('DiskAlmostFull')),
+      10_000,
+      'the alert incident root',
+    );
+    await drained(emu, app);
+    const roots = emu
+      .messagesIn('C0INCIDENT')
+      .filter((m) => m.threadTs === undefined && m.text.includes('DiskAlmostFull'));
+    expect(roots.map((m) => m.ts)).toEqual([root.ts]);
+    const summaries = emu.threadOf('C0INCIDENT', root.ts).filter((m) => /deliver/i.test(m.text));
+    expect(summaries).toHaveLength(1);
   });
 });
 

@@ -109,6 +109,23 @@ export async function answeringPiHttp(): Promise<{
   };
 }
 
+/**
+ * Every store call waits for the next turn of the event loop first, as a call to a database
+ * over the network does: work that only interleaves at I/O (two webhooks, two diagnoses) does.
+ */
+export function withStoreLatency(store: Store): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
 /** The bot in-process (createApp) against an emulator, as the serve command would build it. */
 export async function startInProcessBot(
   config: LoadedConfig,
@@ -121,16 +138,28 @@ export async function startInProcessBot(
     webhooks?: AppDeps['webhooks'];
     logger?: Logger;
     slackAuthProbeMs?: number;
+    alertmanagerToken?: string;
+    /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
+    wrapStore?: (store: Store) => Store;
   } = {},
 ): Promise<RunningApp> {
+  const store = options.store ?? openSqliteStore({ path: config.store.path });
   return createApp({
+    ...(options.alertmanagerToken === undefined
+      ? {}
+      : {
+          webhooks: {
+            alertmanagerToken: options.alertmanagerToken,
+            keepalivedSecrets: { shared: undefined, perNode: new Map() },
+          },
+        }),
     config,
     slack:
       options.mode === 'http'
         ? { kind: 'http', botToken: 'xoxb-test', signingSecret: 'testsecret123' }
         : { kind: 'socket', botToken: 'xoxb-test', appToken: 'xapp-test' },
     slackApiUrl: emulator.apiUrl,
-    store: options.store ?? openSqliteStore({ path: config.store.path }),
+    store: options.wrapStore?.(store) ?? store,
     probes: createProbes(config, { redisPassword: undefined }),
     logger: options.logger ?? createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
