@@ -636,7 +636,7 @@ function contentOf(payload: MessagePayload): Content {
 }
 
 /** The message as plain text (no blocks), clipped, saying it was simplified and why. */
-export function plainText(content: Content, code: string): Content {
+function plainText(content: Content, code: string): Content {
   const note = `\n_(simplified: Slack refused the formatted message, ${code})_`;
   const room = PLAIN_TEXT_MAX - note.length;
   let text = content.text;
