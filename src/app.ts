@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AlertmanagerAuth, AlertmanagerClient } from './alerts/alertmanager-api.js';
 import { DeadmanSwitch } from './alerts/deadman-switch.js';
@@ -67,6 +68,8 @@ export interface AppDeps {
   readonly now?: () => number;
   /** Cold-start interval between Redis samples (tests shorten it). */
   readonly redisSampleIntervalMs?: number;
+  /** While Slack refuses the bot token: how often the outbox asks auth.test (tests shorten it). */
+  readonly slackAuthProbeMs?: number;
   /** From the environment; an endpoint without its secret answers 503 (disabled). */
   readonly webhooks?: {
     readonly alertmanagerToken: string | undefined;
@@ -128,7 +131,12 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     botToken: deps.slack.botToken,
     slackApiUrl: deps.slackApiUrl,
   });
-  const { outbox, deliverer } = createOutbox({ store, gateway, logger });
+  const { outbox, deliverer } = createOutbox({
+    store,
+    gateway,
+    logger,
+    ...(deps.slackAuthProbeMs === undefined ? {} : { authProbeMs: deps.slackAuthProbeMs }),
+  });
   deliverer.start();
   const directory = new CachedUsergroupDirectory(
     { members: (group) => usergroupMembers(gatewayClient, group) },
@@ -210,9 +218,15 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
     track,
-    ...(deadman === undefined ? {} : { onWatchdog: (at: number) => deadman.seen(at) }),
+    // Called inside the webhook's store transaction: bound to this context, so the notice it may
+    // post runs as its own work, not as part of that transaction.
+    ...(deadman === undefined ? {} : { onWatchdog: AsyncResource.bind((at: number) => deadman.seen(at)) }),
     silences: alertmanager !== undefined,
     setTimer: systemClock.schedule,
+    watchedHolder: () => {
+      const holding = watcher?.current().holding;
+      return holding?.kind === 'single' ? holding.holder : undefined;
+    },
     runningActions: async () =>
       (await store.approvalsInStates(['approved', 'running'])).map((a) => ({
         actionId: a.actionId,
@@ -251,21 +265,23 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       maxBodyBytes: config.alerts.maxBodyBytes,
       markSeen,
       atomically: (fn) => store.atomically(fn),
+      record: (batch, delivery) => alerts.attach(batch, delivery),
       logger,
       now,
-      onAlerts: (batch, delivery) => alerts.onAlerts(batch, delivery),
+      onAlerts: () => alerts.followUp(),
     }),
     createKeepalivedRoute({
       secrets: deps.webhooks?.keepalivedSecrets ?? { shared: undefined, perNode: new Map() },
       knownNodes: new Set(config.nodes.map((n) => n.name)),
       replayWindowSec: config.alerts.replayWindowSec,
       markSeen,
+      atomically: (fn) => store.atomically(fn),
+      record: (event) => alerts.receiveKeepalived(event),
       logger,
       now,
       onUnknownNode: auditUnknownNode,
-      onKeepalived: (event) => {
-        const watched = watcher?.current().holding;
-        const handled = alerts.onKeepalived(event, watched?.kind === 'single' ? watched.holder : undefined);
+      onKeepalived: () => {
+        const handled = alerts.followUp();
         // The hook says what changed; the watcher confirms it at once.
         if (watcher !== undefined) track(watcher.poll());
         return handled;
@@ -298,11 +314,17 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
 
   async function healthReport(_req: IncomingMessage, res: ServerResponse): Promise<void> {
     const stats = await outbox.stats();
-    res.writeHead(accepting ? 200 : 503, { 'content-type': 'application/json' });
+    // A refused token: the bot can say nothing in Slack until someone fixes it.
+    const healthy = accepting && stats.authFailure === undefined;
+    res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' });
     const holding = watcher?.current().holding;
     res.end(
       JSON.stringify({
-        ok: accepting,
+        ok: healthy,
+        slackAuth:
+          stats.authFailure === undefined
+            ? 'ok'
+            : { error: stats.authFailure.code, since: new Date(stats.authFailure.since).toISOString() },
         outboxPending: stats.pending,
         outboxFailed: stats.failed,
         vipWatch,
@@ -516,8 +538,12 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const redisSampler = setInterval(() => track(primeRedis()), REDIS_SAMPLE_EVERY_MS);
   redisSampler.unref();
 
+  // Alert follow-ups a crash (or a store failure) left undone: resumed now, then retried.
+  track(alerts.followUp());
   const expiry = setInterval(() => {
     approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+    approvals.endStuckRuns().catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));
+    track(alerts.followUp());
   }, EXPIRY_SWEEP_MS);
   expiry.unref();
 

@@ -16,13 +16,14 @@ import {
 
 /**
  * Transport only: the webhook endpoints as routes of the bounded HTTP server (src/http). They
- * screen headers before the body is read, validate, dedupe, answer 202 at once and hand the
- * result to a callback on the next turn of the event loop; what an alert means for incidents is
- * the callback's business.
+ * screen headers before the body is read, validate, dedupe and record (one transaction), answer
+ * 202 and hand the result to a callback on the next turn of the event loop; what an alert means
+ * for incidents is the callbacks' business.
  *
  * Status codes: 202 accepted; 400 not JSON; 401 authentication; 403 unknown node; 405 method;
  * 413 too large; 415 not application/json; 422 wrong shape; 503 endpoint disabled (no secret
- * configured) or the seen-event store failing (a retry may succeed); 500 only for a bug here.
+ * configured) or the store failing to record the request (a retry may succeed); 500 only for a
+ * bug here.
  */
 
 export const ALERTMANAGER_PATH = '/alerts/alertmanager';
@@ -52,13 +53,20 @@ export interface AlertmanagerRouteOptions extends CommonOptions {
   /** OKOME_ALERTMANAGER_TOKEN; undefined disables the endpoint (503). */
   readonly token: string | undefined;
   /**
+   * Store work committed in the same transaction as the seen marks, before the reply: what the
+   * alerts mean for incidents (alert rows, timeline, follow-ups). It may throw: everything rolls
+   * back and the request is answered 503, so Alertmanager redelivers it and nothing a 2xx
+   * answered is lost. `batch.alerts` holds only alerts never seen before.
+   */
+  readonly record?: (batch: AlertBatch, delivery: AlertDelivery) => Promise<void>;
+  /**
    * Called once per request that carried alerts, after the 202 is written: `batch.alerts` holds
    * only alerts never seen before (possibly none, when all were duplicates).
    */
   readonly onAlerts: (batch: AlertBatch, delivery: AlertDelivery) => void | Promise<void>;
   /**
-   * Store.atomically: marks a batch's alerts seen all or none, so a store failure midway (503,
-   * Alertmanager retries) cannot leave some alerts marked but never handed over.
+   * Store.atomically: marks a batch's alerts seen and records them all or none, so a store
+   * failure midway (503, Alertmanager retries) cannot leave some alerts marked but not recorded.
    */
   readonly atomically?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
@@ -78,6 +86,14 @@ export interface KeepalivedRouteOptions extends CommonOptions {
   /** The configured node names: a notify from any other is refused 403 unread. */
   readonly knownNodes: ReadonlySet<string>;
   readonly replayWindowSec: number;
+  /**
+   * Store work committed in the same transaction as the request's seen mark, before the reply
+   * (the event kept until handled). It may throw: both roll back and the request is answered
+   * 503, so the notify script's retry brings it again.
+   */
+  readonly record?: (event: KeepalivedEvent) => Promise<void>;
+  /** Store.atomically, for `record` and the seen mark together. */
+  readonly atomically?: <T>(fn: () => Promise<T>) => Promise<T>;
   readonly onKeepalived: (event: KeepalivedEvent) => void | Promise<void>;
   /** A notify from a node the configuration does not name (audited by the caller). */
   readonly onUnknownNode?: (refusal: HookRefusalRecord) => void;
@@ -177,7 +193,7 @@ function makeRoute<T>(options: CommonOptions, pipeline: Pipeline<T>): HttpRoute 
         outcome = await pipeline.process(req, body, now());
       } catch (error) {
         if (!(error instanceof StoreUnavailable)) throw error;
-        log?.error({ err: error.cause }, 'seen-event store failed');
+        log?.error({ err: error.cause }, `${error.message}: answered 503`);
         respond(res, fail(503, 'temporarily unable to record the request; retry later'));
         return;
       }
@@ -202,7 +218,7 @@ function guardedMarkSeen(markSeen: MarkSeen): MarkSeen {
 export function createAlertmanagerRoute(options: AlertmanagerRouteOptions): HttpRoute {
   const { token, markSeen } = options;
   const atomically = options.atomically ?? (<T>(fn: () => Promise<T>): Promise<T> => fn());
-  const partition = async (batch: AlertBatch, now: number) => {
+  const accept = async (batch: AlertBatch, now: number) => {
     try {
       return await atomically(async () => {
         const fresh: Alert[] = [];
@@ -210,10 +226,15 @@ export function createAlertmanagerRoute(options: AlertmanagerRouteOptions): Http
         for (const alert of batch.alerts) {
           ((await markSeen(alertDedupeKey(batch.groupKey, alert), now)) ? fresh : repeated).push(alert);
         }
-        return { fresh, repeated };
+        const accepted = {
+          batch: { ...batch, alerts: fresh },
+          delivery: { duplicates: repeated.length, repeated, receivedAt: now },
+        };
+        if (batch.alerts.length > 0) await options.record?.(accepted.batch, accepted.delivery);
+        return accepted;
       });
     } catch (error) {
-      throw new StoreUnavailable('markSeen failed', { cause: error });
+      throw new StoreUnavailable('recording the alerts failed', { cause: error });
     }
   };
   return makeRoute<{ batch: AlertBatch; delivery: AlertDelivery }>(options, {
@@ -234,17 +255,13 @@ export function createAlertmanagerRoute(options: AlertmanagerRouteOptions): Http
       if (!parsed.ok) {
         return { reply: fail(422, 'not an Alertmanager v4 payload', { problems: parsed.problems }) };
       }
-      const { batch } = parsed;
-      const { fresh, repeated } = await partition(batch, now);
-      const reply = { status: 202, body: { accepted: fresh.length, duplicates: repeated.length } };
-      if (batch.alerts.length === 0) return { reply };
-      return {
-        reply,
-        work: {
-          batch: { ...batch, alerts: fresh },
-          delivery: { duplicates: repeated.length, repeated, receivedAt: now },
-        },
+      const accepted = await accept(parsed.batch, now);
+      const reply = {
+        status: 202,
+        body: { accepted: accepted.batch.alerts.length, duplicates: accepted.delivery.duplicates },
       };
+      if (parsed.batch.alerts.length === 0) return { reply };
+      return { reply, work: accepted };
     },
     deliver: ({ batch, delivery }) => options.onAlerts(batch, delivery),
   });
@@ -257,6 +274,19 @@ export function createAlertmanagerRoute(options: AlertmanagerRouteOptions): Http
  */
 export function createKeepalivedRoute(options: KeepalivedRouteOptions): HttpRoute {
   const markSeen = guardedMarkSeen(options.markSeen);
+  const atomically = options.atomically ?? (<T>(fn: () => Promise<T>): Promise<T> => fn());
+  const verifyAndRecord = async (input: Parameters<typeof verifyKeepalivedBody>[0]) => {
+    try {
+      return await atomically(async () => {
+        const verdict = await verifyKeepalivedBody(input);
+        if (verdict.ok) await options.record?.(verdict.event);
+        return verdict;
+      });
+    } catch (error) {
+      if (error instanceof StoreUnavailable) throw error;
+      throw new StoreUnavailable('recording the transition failed', { cause: error });
+    }
+  };
   const screen = (req: IncomingMessage, now: number): ScreenedHook | Reply => {
     const screened = screenKeepalivedHook({
       headers: req.headers,
@@ -292,7 +322,7 @@ export function createKeepalivedRoute(options: KeepalivedRouteOptions): HttpRout
       // Screened again: the window may have closed while the body arrived.
       const screened = screen(req, now);
       if (!('ok' in screened)) return { reply: screened };
-      const verdict = await verifyKeepalivedBody({ screened, rawBody: body, nowMs: now, markSeen });
+      const verdict = await verifyAndRecord({ screened, rawBody: body, nowMs: now, markSeen });
       if (!verdict.ok) {
         const extra = verdict.problems === undefined ? {} : { problems: verdict.problems };
         return { reply: fail(verdict.status, verdict.error, extra) };

@@ -114,7 +114,12 @@ export type ApprovalEvent =
   | { readonly kind: 'cancel'; readonly reason: string }
   | { readonly kind: 'finish'; readonly result: 'success' | 'failure'; readonly summary: string }
   /** At start-up: whatever a crash left approved or running becomes interrupted, never re-run. */
-  | { readonly kind: 'crash-recovery' };
+  | { readonly kind: 'crash-recovery' }
+  /**
+   * The sweep: a run whose outcome could not be recorded (its run is gone, or it outlived what
+   * its step timeouts allow) becomes interrupted, never re-run.
+   */
+  | { readonly kind: 'stuck'; readonly reason: string };
 
 export type DecisionCode =
   // accepted
@@ -334,6 +339,22 @@ export function decide(
       return accept(state, event.summary, { state, finishedAt: now, outcome: event.summary }, [
         { kind: 'update-card', buttons: false },
       ]);
+    }
+    case 'stuck': {
+      if (approval.state !== 'running') return refuse('invalid-in-state', stateReason(approval, mention));
+      const outcome = `its outcome was never recorded (${event.reason}); it may have partly run. Check the node, then run a fresh status`;
+      return accept(
+        'interrupted',
+        `Interrupted: ${outcome}. It will not be re-run automatically.`,
+        { state: 'interrupted', finishedAt: now, outcome },
+        [
+          { kind: 'update-card', buttons: false },
+          {
+            kind: 'thread-notice',
+            text: `⚠️ ${approval.actionId} on ${approval.targets.join(', ')} was interrupted: ${outcome}. It will not be re-run automatically.`,
+          },
+        ],
+      );
     }
     case 'crash-recovery': {
       if (approval.state !== 'running' && approval.state !== 'approved') {

@@ -17,7 +17,13 @@ import { incidentKeys, mayResolve } from '../domain/incident.js';
 import type { StatusReport } from '../domain/report.js';
 import { runbook } from '../domain/runbook.js';
 import type { Logger } from '../logger.js';
-import type { AlertStore, IncidentStore, TimelineStore } from '../store/store-port.js';
+import type {
+  AlertFollowUp,
+  AlertStore,
+  InboxStore,
+  IncidentStore,
+  TimelineStore,
+} from '../store/store-port.js';
 import type { IncidentService } from './incident-service.js';
 import type { IncidentPresenter, VipNotice } from './presenter.js';
 import type { StatusUseCase } from './status-use-case.js';
@@ -32,7 +38,10 @@ import type { StatusUseCase } from './status-use-case.js';
 
 export interface AlertUseCaseDeps {
   readonly config: LoadedConfig;
-  readonly store: AlertStore & TimelineStore & Pick<IncidentStore, 'openIncidents' | 'atomically'>;
+  readonly store: AlertStore &
+    TimelineStore &
+    InboxStore &
+    Pick<IncidentStore, 'openIncidents' | 'atomically'>;
   readonly incidents: IncidentService;
   readonly presenter: IncidentPresenter;
   readonly diagnostics: Diagnostics;
@@ -49,6 +58,8 @@ export interface AlertUseCaseDeps {
   readonly setTimer: SetTimer;
   /** The catalogue actions the bot itself is running now (approved or running), with their nodes. */
   readonly runningActions: () => Promise<readonly ProposedAction[]>;
+  /** The VIP holder the watcher last confirmed (undefined: none single, or no watcher). */
+  readonly watchedHolder?: () => string | undefined;
 }
 
 /** Reports of one move by the hook and the watcher arrive within this of each other. */
@@ -79,6 +90,11 @@ function settleSampleOf(report: StatusReport, vipNodes: readonly string[]): Sett
 /** What an alert's node label shows as when it names no configured node. */
 export const UNKNOWN_NODE = 'unknown node';
 
+/** The inbox kind of accepted keepalived transitions. */
+const KEEPALIVED_INBOX = 'keepalived';
+/** A transition that fails this often is dropped (logged), so one bad event cannot block the rest. */
+const INBOX_MAX_ATTEMPTS = 5;
+
 interface Delivery {
   readonly repeated: readonly {
     readonly fingerprint: string;
@@ -91,7 +107,11 @@ interface Delivery {
 export class AlertUseCase {
   private readonly log: Logger;
   /** Incidents with a diagnosis queued or running: alert storms must not start one per alert. */
-  private readonly diagnosing = new Map<number, { again: boolean }>();
+  private readonly diagnosing = new Map<number, { again: boolean; done: Promise<void> }>();
+  /** The follow-up pass in progress, if any (see followUp). */
+  private following: { again: boolean; done: Promise<void> } | undefined;
+  /** Incidents whose follow-up is in progress (its diagnosis may still run). */
+  private readonly followingUp = new Set<number>();
   /** The VIP holder as last seen (hook or watcher), for "moved from X to Y". */
   private holder: string | undefined;
   /**
@@ -107,9 +127,14 @@ export class AlertUseCase {
 
   // ── Alertmanager ────────────────────────────────────────────────────────────────────────
 
-  async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
-    const { store, config, incidents, presenter } = this.deps;
-    const touched = new Set<number>();
+  /**
+   * The store half of an alert batch, to run inside the webhook's transaction with the seen
+   * marks (store work only): each new alert opens, joins or reopens its incident, with its alert
+   * row, timeline entry and thread; repeats bump their alert. What is left (summary message,
+   * diagnosis) is recorded as a follow-up in the same transaction, so a 2xx never loses it.
+   */
+  async attach(batch: AlertBatch, delivery: Delivery): Promise<void> {
+    const { store, config, incidents, presenter, now } = this.deps;
     const watchdog = config.alerts.deadman.alertname;
     const isWatchdog = (labels: Readonly<Record<string, string>>) =>
       ({ ...batch.commonLabels, ...labels }).alertname === watchdog;
@@ -162,8 +187,7 @@ export class AlertUseCase {
           presenter.alertResolved(alertname, node, delivery.receivedAt),
         );
       }
-      touched.add(record.id);
-      if (how !== 'reused') this.diagnose(record.id);
+      await store.requestAlertFollowUp(record.id, how !== 'reused', now());
     }
     for (const r of delivery.repeated) {
       const incidentId = await store.incidentOfAlert(r.fingerprint);
@@ -171,14 +195,73 @@ export class AlertUseCase {
         incidentId !== undefined &&
         (await store.touchAlert(incidentId, r.fingerprint, delivery.receivedAt))
       )
-        touched.add(incidentId);
+        await store.requestAlertFollowUp(incidentId, false, now());
     }
-    for (const id of touched) {
-      await this.updateSummary(id);
-      const alerts = await store.incidentAlerts(id);
+  }
+
+  /** A batch outside the webhook: attached in one transaction, then followed up. */
+  async onAlerts(batch: AlertBatch, delivery: Delivery): Promise<void> {
+    await this.deps.store.atomically(() => this.attach(batch, delivery));
+    await this.followUp();
+  }
+
+  /**
+   * Does the follow-ups the store holds (after a webhook's reply, at start-up, periodically):
+   * each incident's summary updated, and a diagnosis when asked or when every alert resolved.
+   * A follow-up is done once that diagnosis finished; one that fails stays for the next pass.
+   * One pass at a time; a call meanwhile asks for one more.
+   */
+  followUp(): Promise<void> {
+    if (this.following !== undefined) {
+      this.following.again = true;
+      return this.following.done;
+    }
+    const state = { again: false, done: Promise.resolve() };
+    this.following = state;
+    const pass = async () => {
+      try {
+        do {
+          state.again = false;
+          await this.handleKeepalivedInbox();
+          for (const f of await this.deps.store.pendingAlertFollowUps()) await this.startFollowUp(f);
+        } while (state.again);
+      } finally {
+        this.following = undefined;
+      }
+    };
+    state.done = pass();
+    return state.done;
+  }
+
+  /** The summary now (quick, keeps posts in order); the diagnosis tracked, the row done after it. */
+  private async startFollowUp(f: AlertFollowUp): Promise<void> {
+    const { store } = this.deps;
+    if (this.followingUp.has(f.incidentId)) return;
+    this.followingUp.add(f.incidentId);
+    let diagnosis: Promise<void>;
+    try {
+      await this.updateSummary(f.incidentId);
+      const alerts = await store.incidentAlerts(f.incidentId);
       // Every alert of the incident resolved: a diagnosis decides whether it is over.
-      if (alerts.length > 0 && alerts.every((a) => a.status === 'resolved')) this.diagnose(id);
+      const allResolved = alerts.length > 0 && alerts.every((a) => a.status === 'resolved');
+      diagnosis = f.diagnose || allResolved ? this.diagnose(f.incidentId) : Promise.resolve();
+    } catch (error) {
+      this.followingUp.delete(f.incidentId);
+      this.log.warn({ err: error, incident: f.incidentId }, 'alert follow-up failed; retried later');
+      return;
     }
+    const finish = async () => {
+      let done = false;
+      try {
+        await diagnosis;
+        done = await store.completeAlertFollowUp(f.incidentId, f.version);
+      } finally {
+        this.followingUp.delete(f.incidentId);
+      }
+      // Alerts came in meanwhile (a newer request): their summary is due now, not at the sweep.
+      if (!done) await this.followUp();
+    };
+    this.deps.track(finish());
   }
 
   /** One message per incident: every alert with its deliveries and first/last seen. */
@@ -202,14 +285,18 @@ export class AlertUseCase {
     });
   }
 
-  /** A diagnosis in the incident's thread; one at a time per incident, one more if asked meanwhile. */
-  diagnose(incidentId: number): void {
+  /**
+   * A diagnosis in the incident's thread; one at a time per incident, one more if asked
+   * meanwhile. Resolves once a diagnosis that started after the call has finished (its failure
+   * is logged, not thrown).
+   */
+  diagnose(incidentId: number): Promise<void> {
     const running = this.diagnosing.get(incidentId);
     if (running !== undefined) {
       running.again = true;
-      return;
+      return running.done;
     }
-    const state = { again: false };
+    const state = { again: false, done: Promise.resolve() };
     this.diagnosing.set(incidentId, state);
     const loop = async () => {
       try {
@@ -229,7 +316,13 @@ export class AlertUseCase {
         this.diagnosing.delete(incidentId);
       }
     };
-    this.deps.track(loop());
+    const run = loop();
+    this.deps.track(run);
+    state.done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return state.done;
   }
 
   /** Incidents opened by unmapped alerts: resolved once every alert is resolved and a diagnosis ran. */
@@ -247,26 +340,60 @@ export class AlertUseCase {
     this.holder = holder;
   }
 
+  /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
+  async receiveKeepalived(event: KeepalivedEvent): Promise<void> {
+    await this.deps.store.addToInbox(KEEPALIVED_INBOX, event, this.deps.now());
+  }
+
+  /** Transitions accepted and not yet handled, oldest first; one that fails stays for the next pass. */
+  private async handleKeepalivedInbox(): Promise<void> {
+    const { store } = this.deps;
+    for (const row of await store.inbox(KEEPALIVED_INBOX)) {
+      try {
+        await this.onKeepalived(row.payload as KeepalivedEvent);
+        await store.removeFromInbox(row.id);
+      } catch (error) {
+        const attempts = await store.inboxAttemptFailed(row.id, String(error)).catch(() => row.attempts + 1);
+        if (attempts < INBOX_MAX_ATTEMPTS) {
+          this.log.warn({ err: error, attempts }, 'keepalived transition not handled; retried later');
+          // Later transitions wait: they must not be handled before this one.
+          return;
+        }
+        this.log.error(
+          { err: error, event: row.payload },
+          'keepalived transition dropped after repeated failures',
+        );
+        await store.removeFromInbox(row.id);
+      }
+    }
+  }
+
   /**
-   * `watched`: the VIP holder the watcher last confirmed. A node cut off without leaving MASTER
-   * (a dead link, a hung Pi) sends no hook when it comes back; if the hook names the node the
-   * bot already believes holds the VIP while the watcher saw another, the VIP came back in
-   * between and this is a new move, not the one already noticed.
+   * A node cut off without leaving MASTER (a dead link, a hung Pi) sends no hook when it comes
+   * back; if the hook names the node the bot already believes holds the VIP while the watcher
+   * saw another, the VIP came back in between and this is a new move, not the one noticed.
    */
-  async onKeepalived(event: KeepalivedEvent, watched?: string): Promise<void> {
+  async onKeepalived(event: KeepalivedEvent): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
     }
+    const watched = this.deps.watchedHolder?.();
     if (this.holder === event.node && watched !== undefined && watched !== event.node) {
       this.holder = watched;
       this.lastMove = undefined;
     }
     const from = this.holder;
     this.holder = event.node;
-    if (from !== undefined && from !== event.node)
-      await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
-    else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
+    try {
+      if (from !== undefined && from !== event.node)
+        await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
+      else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
+    } catch (error) {
+      // Not announced: the retry must see the same move again.
+      this.holder = from;
+      throw error;
+    }
   }
 
   async onVipEvent(event: VipEvent): Promise<void> {
@@ -310,7 +437,7 @@ export class AlertUseCase {
         // In an existing (or reopened) thread the notice is also shown in the channel: a VIP
         // event must never be buried in an old thread.
         else await incidents.post(record, { ...payload, reply_broadcast: true });
-        this.diagnose(record.id);
+        void this.diagnose(record.id);
         return;
       }
       default:
@@ -318,10 +445,7 @@ export class AlertUseCase {
     }
   }
 
-  /**
-   * "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the
-   * channel's queue), then, once the VIP has settled, why it moved (failover.cause).
-   */
+  /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the channel's queue), then, once the VIP has settled, why it moved (failover.cause). */
   private async failover(
     from: string,
     to: string,
@@ -329,11 +453,29 @@ export class AlertUseCase {
     source: string,
     receivedAt = this.deps.now(),
   ): Promise<void> {
-    const { store, config, now, incidents, presenter } = this.deps;
+    const { now } = this.deps;
     // The hook and the watcher report the same move: one notice. Decided before any await.
     const key = `${from}>${to}`;
-    if (this.lastMove?.key === key && now() - this.lastMove.at < SAME_MOVE_MS) return;
+    const previous = this.lastMove;
+    if (previous?.key === key && now() - previous.at < SAME_MOVE_MS) return;
     this.lastMove = { key, at: now() };
+    try {
+      await this.announceFailover(from, to, at, source, receivedAt);
+    } catch (error) {
+      // Not announced: a retry (or the watcher) must not be taken for a repeat.
+      this.lastMove = previous;
+      throw error;
+    }
+  }
+
+  private async announceFailover(
+    from: string,
+    to: string,
+    at: number,
+    source: string,
+    receivedAt: number,
+  ): Promise<void> {
+    const { store, config, incidents, presenter } = this.deps;
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     if (to === frontend) {
       await this.recovery(to, at);
@@ -341,21 +483,26 @@ export class AlertUseCase {
     }
     // Taken now: the bot's own action may have finished by the time the VIP has settled.
     const running = await this.deps.runningActions();
-    const { record } = await incidents.open({
-      key: incidentKeys.failover(from),
-      number: '4',
-      title: `VIP failover from ${from}`,
-      requester: BOT_REQUESTER,
-    });
-    const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
-    const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
-    if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
-    await store.appendTimeline({
-      incidentId: record.id,
-      at,
-      kind: 'notice',
-      text: `VIP moved from ${from} to ${to} (${source})`,
-      data: { from, to, source, receivedAt, noticeRef: root },
+    // All or nothing: a store failure leaves no half-told failover for the retry to repeat.
+    const record = await store.atomically(async () => {
+      const { record } = await incidents.open({
+        key: incidentKeys.failover(from),
+        number: '4',
+        title: `VIP failover from ${from}`,
+        requester: BOT_REQUESTER,
+      });
+      // Urgent: the notice skips the channel's paced queue (it must not wait behind a storm).
+      const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
+      const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
+      if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
+      await store.appendTimeline({
+        incidentId: record.id,
+        at,
+        kind: 'notice',
+        text: `VIP moved from ${from} to ${to} (${source})`,
+        data: { from, to, source, receivedAt, noticeRef: root },
+      });
+      return { ...record, rootRef: root };
     });
     this.deps.track(this.explainFailover(record.id, from, to, running));
   }

@@ -14,6 +14,8 @@ export interface DelivererOptions {
   readonly random?: () => number;
   readonly logger?: Logger;
   readonly pacing?: Partial<PacingOptions>;
+  /** While Slack refuses the token: how often auth.test asks whether it works again (30 s). */
+  readonly authProbeMs?: number;
 }
 
 /** What the enqueue side (Outbox) needs from the delivery loop. */
@@ -32,10 +34,39 @@ export interface LiveStats {
   readonly pausedChannels: readonly { readonly channel: string; readonly until: number }[];
   /** Queues whose head is waiting out a retry backoff. */
   readonly backingOff: number;
+  /** Slack refuses the bot token: nothing is sent (every row kept) until auth.test passes again. */
+  readonly authFailure: { readonly code: string; readonly since: number } | undefined;
+}
+
+/** Slack's answers that say the token does not work: no call can succeed until it is fixed. */
+export const AUTH_FAILURES: ReadonlySet<string> = new Set([
+  'invalid_auth',
+  'not_authed',
+  'token_revoked',
+  'token_expired',
+  'account_inactive',
+]);
+
+/** Slack's answers that refuse a message for its content: sent once more as plain text. */
+export const CONTENT_REFUSALS: ReadonlySet<string> = new Set([
+  'invalid_blocks',
+  'invalid_blocks_format',
+  'msg_too_long',
+]);
+
+/** The plain text a refused message is simplified to: well below Slack's limits. */
+const PLAIN_TEXT_MAX = 3500;
+
+type Content = { text: string; blocks?: Blocks };
+
+/** A send: the content (permalinks resolved at send time) and the call that sends some content. */
+interface Send {
+  readonly content: () => Promise<Content>;
+  readonly call: (content: Content) => Promise<string | undefined>;
 }
 
 type Plan =
-  | { readonly kind: 'send'; readonly call: () => Promise<string | undefined> }
+  | ({ readonly kind: 'send' } & Send)
   | { readonly kind: 'wait' }
   | { readonly kind: 'fail'; readonly error: string };
 
@@ -54,7 +85,11 @@ export const DependencyError = {
  * resumes exactly where the database says), sends each queue's head through the gateway and
  * records the outcome. Policy in pacing.ts.
  *
- * Failure handling: a Permanent error marks the row failed and the queue moves on. A thread
+ * Failure handling: a message refused for its content (`invalid_blocks`, `msg_too_long`) is
+ * sent once more as plain text that says it was simplified, so the thread keeps it. A refused
+ * token (`invalid_auth`, `token_revoked`, …) pauses all delivery with every row kept, logs one
+ * error and probes auth.test until the token works again. Any other Permanent error marks the
+ * row failed and the queue moves on. A thread
  * reply whose parent post failed, and an update of a message that was never posted, are
  * marked failed as well (`parent_failed`, `message_not_posted`) rather than posted at the
  * channel's top level: they would arrive out of context, and the parent's failure is already
@@ -92,6 +127,10 @@ export class Deliverer implements DeliveryLoop {
   /** queueKey → consecutive retryable failures of its head. */
   private readonly failureStreak = new Map<string, number>();
   private readonly idleWaiters = new Set<() => void>();
+  private readonly authProbeMs: number;
+  /** Slack refuses the token: delivery paused until a probe passes. */
+  private authFailure: { code: string; since: number } | undefined;
+  private cancelProbe: (() => void) | undefined;
 
   constructor(options: DelivererOptions) {
     this.store = options.store;
@@ -100,6 +139,7 @@ export class Deliverer implements DeliveryLoop {
     this.random = options.random ?? Math.random;
     this.log = options.logger?.child({ component: 'outbox' });
     this.pacing = { ...DEFAULT_PACING, ...options.pacing };
+    this.authProbeMs = options.authProbeMs ?? 30_000;
   }
 
   start(): void {
@@ -113,6 +153,8 @@ export class Deliverer implements DeliveryLoop {
     this.running = false;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    this.cancelProbe?.();
+    this.cancelProbe = undefined;
     await Promise.allSettled([...this.deliveries]);
   }
 
@@ -166,11 +208,13 @@ export class Deliverer implements DeliveryLoop {
       inFlight: this.inFlightIds.size,
       pausedChannels,
       backingOff: this.failureStreak.size,
+      authFailure: this.authFailure === undefined ? undefined : { ...this.authFailure },
     };
   }
 
   private async pump(): Promise<void> {
-    if (!this.running || this.pumping) return;
+    // Paused for the token: the probe wakes us once it works again.
+    if (!this.running || this.pumping || this.authFailure !== undefined) return;
     this.pumping = true;
     try {
       do {
@@ -181,7 +225,7 @@ export class Deliverer implements DeliveryLoop {
           // coalesces into a pending row (Outbox.enqueueUpdate) sees either the row before we
           // took it, or that it is in flight, never a row read but not yet marked.
           const round = await this.store.atomically(() => this.pumpAt(now));
-          for (const { row, call } of round.sends) this.send(row, call);
+          for (const { row, send } of round.sends) this.send(row, send);
           this.arm(round.nextDue, now);
           this.forgetStale(now);
           if (round.again) this.pumpAgain = true;
@@ -192,14 +236,14 @@ export class Deliverer implements DeliveryLoop {
           this.arm(now + this.pacing.backoffMaxMs, now);
           return;
         }
-      } while (this.pumpAgain && this.running);
+      } while (this.pumpAgain && this.running && this.authFailure === undefined);
     } finally {
       this.pumping = false;
     }
   }
 
   private async pumpAt(now: number): Promise<{
-    sends: { row: OutboxRow; call: () => Promise<string | undefined> }[];
+    sends: { row: OutboxRow; send: Send }[];
     nextDue: number;
     again: boolean;
   }> {
@@ -207,10 +251,11 @@ export class Deliverer implements DeliveryLoop {
     const heads = await this.store.pendingHeads();
     const urgent = heads.filter(isUrgent);
     const ordered = urgent.length === 0 ? heads : [...urgent, ...heads.filter((r) => !urgent.includes(r))];
-    const sends: { row: OutboxRow; call: () => Promise<string | undefined> }[] = [];
+    const sends: { row: OutboxRow; send: Send }[] = [];
     let nextDue = Number.POSITIVE_INFINITY;
     let again = false;
     for (const row of ordered) {
+      if (this.authFailure !== undefined) break;
       // Full: a finishing call wakes us, so rows past this point need no timer.
       if (this.inFlightIds.size >= this.pacing.concurrency) break;
       if (this.inFlightQueues.has(row.queueKey)) continue;
@@ -238,7 +283,7 @@ export class Deliverer implements DeliveryLoop {
         if (isUrgent(row)) bucket.borrow(now);
         else bucket.take(now);
       }
-      sends.push({ row, call: plan.call });
+      sends.push({ row, send: plan });
     }
     return { sends, nextDue, again };
   }
@@ -261,7 +306,7 @@ export class Deliverer implements DeliveryLoop {
     const linked = await this.linkedMessages(payload);
     if (linked === 'wait') return { kind: 'wait' };
     const contentNow = contentOf(payload);
-    const content = async () =>
+    const content = async (): Promise<Content> =>
       linked.length === 0 ? contentNow : fillPermalinks(payload, await this.resolvePermalinks(linked));
     switch (row.op) {
       case 'post': {
@@ -290,8 +335,8 @@ export class Deliverer implements DeliveryLoop {
         };
         return {
           kind: 'send',
-          call: async () =>
-            (await this.gateway.postMessage({ channel: row.channel, ...(await content()), ...options })).ts,
+          content,
+          call: async (c) => (await this.gateway.postMessage({ channel: row.channel, ...c, ...options })).ts,
         };
       }
       case 'update': {
@@ -305,8 +350,9 @@ export class Deliverer implements DeliveryLoop {
         }
         return {
           kind: 'send',
-          call: async () => {
-            await this.gateway.update({ channel: message.channel, ts, ...(await content()) });
+          content,
+          call: async (c) => {
+            await this.gateway.update({ channel: message.channel, ts, ...c });
             return undefined;
           },
         };
@@ -316,8 +362,9 @@ export class Deliverer implements DeliveryLoop {
         if (user === null) return { kind: 'fail', error: DependencyError.InvalidPayload };
         return {
           kind: 'send',
-          call: async () => {
-            await this.gateway.postEphemeral({ channel: row.channel, user, ...(await content()) });
+          content,
+          call: async (c) => {
+            await this.gateway.postEphemeral({ channel: row.channel, user, ...c });
             return undefined;
           },
         };
@@ -367,7 +414,8 @@ export class Deliverer implements DeliveryLoop {
         out.set(ref, permalink);
       } catch (error) {
         // Slack says no for good (message_not_found…): the message still goes, with the fallback.
-        if (!(error instanceof Permanent)) throw error;
+        // A refused token is no verdict on the link: it pauses delivery like any other call.
+        if (!(error instanceof Permanent) || AUTH_FAILURES.has(error.slackCode)) throw error;
         this.log?.warn({ ref, code: error.slackCode }, 'outbox: no permalink; using the link fallback');
         out.set(ref, undefined);
       }
@@ -391,8 +439,8 @@ export class Deliverer implements DeliveryLoop {
   }
 
   /** Sends a taken row; called after the pump's transaction, so the send holds no lock. */
-  private send(row: OutboxRow, call: () => Promise<string | undefined>): void {
-    const delivery = this.deliver(row, call).finally(() => {
+  private send(row: OutboxRow, send: Send): void {
+    const delivery = this.deliver(row, send).finally(() => {
       this.inFlightIds.delete(row.id);
       this.inFlightQueues.delete(row.queueKey);
       if (row.op === 'post') this.postingChannels.delete(row.channel);
@@ -403,10 +451,10 @@ export class Deliverer implements DeliveryLoop {
     this.deliveries.add(delivery);
   }
 
-  private async deliver(row: OutboxRow, call: () => Promise<string | undefined>): Promise<void> {
+  private async deliver(row: OutboxRow, send: Send): Promise<void> {
     let ts: string | undefined;
     try {
-      ts = await call();
+      ts = await this.attempt(row, send);
     } catch (error) {
       await this.onError(row, error);
       return;
@@ -423,6 +471,66 @@ export class Deliverer implements DeliveryLoop {
       return;
     }
     this.log?.debug({ id: row.id, op: row.op, channel: row.channel, ts }, 'outbox: delivered');
+  }
+
+  /** One send; a message refused for its content goes once more, as plain text that says so. */
+  private async attempt(row: OutboxRow, send: Send): Promise<string | undefined> {
+    const content = await send.content();
+    try {
+      return await send.call(content);
+    } catch (error) {
+      if (!(error instanceof Permanent) || !CONTENT_REFUSALS.has(error.slackCode)) throw error;
+      this.log?.warn(
+        { id: row.id, op: row.op, channel: row.channel, code: error.slackCode },
+        'outbox: Slack refused the message for its content; sending it as plain text',
+      );
+      return send.call(plainText(content, error.slackCode));
+    }
+  }
+
+  /**
+   * Slack refuses the token: every call would fail the same way, so nothing is sent (no row is
+   * failed) until auth.test passes. Said once, loudly; /healthz reports it meanwhile.
+   */
+  private pauseForAuth(code: string, now: number): void {
+    if (this.authFailure !== undefined) return;
+    this.authFailure = { code, since: now };
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.log?.error(
+      { code },
+      `outbox: Slack refuses the bot token (${code}): delivery paused, every message kept. ` +
+        'Fix SLACK_BOT_TOKEN (reinstall the app or issue a new token); delivery resumes once it works',
+    );
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    this.cancelProbe?.();
+    if (!this.running) return;
+    this.cancelProbe = this.clock.schedule(() => {
+      this.cancelProbe = undefined;
+      void this.probeAuth();
+    }, this.authProbeMs);
+  }
+
+  private async probeAuth(): Promise<void> {
+    const paused = this.authFailure;
+    if (paused === undefined || !this.running) return;
+    try {
+      await this.gateway.authTest();
+    } catch (error) {
+      const code = error instanceof Permanent ? error.slackCode : 'unreachable';
+      this.log?.debug({ code }, 'outbox: the bot token still does not work');
+      this.scheduleProbe();
+      return;
+    }
+    this.authFailure = undefined;
+    this.log?.warn(
+      { code: paused.code, pausedMs: this.clock.now() - paused.since },
+      'outbox: the bot token works again; delivery resumed',
+    );
+    this.wake();
   }
 
   private async onError(row: OutboxRow, error: unknown): Promise<void> {
@@ -442,6 +550,12 @@ export class Deliverer implements DeliveryLoop {
         'outbox: rate limited; channel paused',
       );
       await this.deferQuietly(row, until, 'ratelimited');
+      return;
+    }
+    if (error instanceof Permanent && AUTH_FAILURES.has(error.slackCode)) {
+      // Kept and due at once: it goes first when the token works again.
+      await this.deferQuietly(row, now, error.slackCode);
+      this.pauseForAuth(error.slackCode, now);
       return;
     }
     if (error instanceof Permanent) {
@@ -531,8 +645,23 @@ function isUrgent(row: OutboxRow): boolean {
   );
 }
 
-function contentOf(payload: MessagePayload): { text: string; blocks?: Blocks } {
+function contentOf(payload: MessagePayload): Content {
   return payload.blocks === undefined
     ? { text: payload.text }
     : { text: payload.text, blocks: payload.blocks };
+}
+
+/** The message as plain text (no blocks), clipped, saying it was simplified and why. */
+function plainText(content: Content, code: string): Content {
+  const note = `\n_(simplified: Slack refused the formatted message, ${code})_`;
+  const room = PLAIN_TEXT_MAX - note.length;
+  let text = content.text;
+  if (text.length > room) {
+    let end = room - 1;
+    // Never split a surrogate pair.
+    const c = text.charCodeAt(end - 1);
+    if (c >= 0xd800 && c <= 0xdbff) end -= 1;
+    text = `${text.slice(0, end)}…`;
+  }
+  return { text: `${text}${note}` };
 }

@@ -11,6 +11,8 @@ export interface SlackGateway {
   postEphemeral(args: PostEphemeralArgs): Promise<void>;
   /** `chat.getPermalink`: the URL of a posted message (a thread root links to its thread). */
   getPermalink(args: GetPermalinkArgs): Promise<{ permalink: string }>;
+  /** `auth.test`: resolves while the token works (a refused token is a Permanent error). */
+  authTest(): Promise<void>;
 }
 
 export interface GetPermalinkArgs {

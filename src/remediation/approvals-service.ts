@@ -6,7 +6,7 @@ import { type Approval, type ApprovalEvent, type Decision, decide } from '../dom
 import type { Incident, ProposedAction } from '../domain/classify.js';
 import { readStoredReport } from '../domain/report.js';
 import { actionVerification } from '../domain/runbook.js';
-import { asOkomeError } from '../errors.js';
+import { asOkomeError, type OkomeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { NodeShell, RedisProbe } from '../probes/ports.js';
@@ -54,13 +54,31 @@ export interface ApprovalsDeps {
 
 const clickSchema = z.object({ verb: z.enum(['approve', 'reject']), id: approvalIdSchema });
 
+/** How far a run got, for recording its end whatever happened (see settleRun). */
+interface RunProgress {
+  /** The approval went running: commands may have run. */
+  started: boolean;
+  /** Its end (finish or cancel) is on record. */
+  ended: boolean;
+  report: ExecutionReport | undefined;
+  error: OkomeError | undefined;
+}
+
+/** Attempts to record a run's end while the store fails, and the pause before the next. */
+const SETTLE_ATTEMPTS = 4;
+const SETTLE_RETRY_MS = 500;
+/** Slack over a run's computed longest time before the sweep calls it stuck. */
+const STUCK_GRACE_MS = 60_000;
+
 export class ApprovalsService {
   private readonly log: Logger;
   private readonly audit: AuditLog;
   private readonly mention: (user: string) => string;
   /** Runs in progress in this process, so a resolve can wait for them to be recorded. */
   private readonly runs = new Map<string, { readonly incidentId: number; readonly done: Promise<void> }>();
+  private readonly sleep: (ms: number) => Promise<void>;
   constructor(private readonly deps: ApprovalsDeps) {
+    this.sleep = deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.mention = deps.presenter.mention;
     this.log = deps.logger.child({ component: 'remediation' });
     this.audit = {
@@ -88,10 +106,15 @@ export class ApprovalsService {
   ): Promise<void> {
     const { store, outbox, config, now } = this.deps;
     // One live approval per action: a diagnosis while one is pending or running offers no twin.
+    // Approved or running only counts while its run is in progress here (one serving process per
+    // store): a run whose end the store failed to record blocks nothing until the sweep ends it.
     const live = await store.approvalsInStates(['pending', 'approved', 'running']);
     const same = live.find(
       (a) =>
-        a.incidentId === row.id && a.actionId === proposed.actionId && sameNodes(a.targets, proposed.nodes),
+        a.incidentId === row.id &&
+        a.actionId === proposed.actionId &&
+        sameNodes(a.targets, proposed.nodes) &&
+        this.isLive(a),
     );
     if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) return;
     const planned = planAction(proposed, config);
@@ -302,8 +325,24 @@ export class ApprovalsService {
     };
   }
 
-  /** The one caller holding the start-run effect: re-check, run, verify, report. */
+  /**
+   * The one caller holding the start-run effect: re-check, run, verify, report. Whatever fails
+   * on the way (the store, a probe, a bug), the approval ends on record: a run that started is
+   * finished with what is known of it, one that had not is cancelled (see settleRun).
+   */
   private async run(approved: Approval): Promise<void> {
+    const progress: RunProgress = { started: false, ended: false, report: undefined, error: undefined };
+    try {
+      await this.attemptRun(approved, progress);
+    } catch (error) {
+      progress.error = asOkomeError(error);
+      this.log.error({ err: progress.error, approval: approved.id }, 'the run failed');
+    } finally {
+      await this.settleRun(approved, progress);
+    }
+  }
+
+  private async attemptRun(approved: Approval, progress: RunProgress): Promise<void> {
     const { config, store, diagnostics, now } = this.deps;
     const proposed: ProposedAction = { actionId: approved.actionId, nodes: approved.targets };
     const row = await this.incidentOf(approved);
@@ -346,6 +385,7 @@ export class ApprovalsService {
     if (changed.length > 0 || plan === undefined) {
       const reason = `the state changed since the diagnosis: ${changed.join('; ')}`;
       const cancelled = await this.apply(approved.id, { kind: 'cancel', reason });
+      progress.ended = true;
       await this.carryOut(cancelled);
       await this.threadNotice(
         approved,
@@ -354,40 +394,33 @@ export class ApprovalsService {
       return;
     }
     const started = await this.apply(approved.id, { kind: 'start-run' });
+    if (started.verdict !== 'accepted') {
+      progress.ended = true;
+      await this.carryOut(started);
+      return;
+    }
+    progress.started = true;
     await this.carryOut(started);
-    if (started.verdict !== 'accepted') return;
     await this.timeline(
       approved,
       'approval',
       `Running ${plan.label}, approved by ${approved.approvers.map((a) => a.user).join(', ')}`,
     );
-    let report: ExecutionReport;
-    try {
-      report = await executePlan(plan, {
-        shell: this.deps.shell,
-        redis: this.deps.redis,
-        verify: (checks, nodes) => this.verify(checks, nodes),
-        now,
-        sleep: this.deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-        stepTimeoutMs: config.remediation.stepTimeoutMs,
-        redisTimeoutMs: config.timeouts.redisMs,
-        dryRun: config.remediation.dryRun,
-        onProgress: (p) => {
-          if (p.kind === 'step-started')
-            this.log.info({ node: p.node, command: p.command, approval: approved.id }, 'step started');
-        },
-      });
-    } catch (error) {
-      const e = asOkomeError(error);
-      const finished = await this.apply(approved.id, {
-        kind: 'finish',
-        result: 'failure',
-        summary: `internal error: ${e.code}`,
-      });
-      await this.carryOut(finished);
-      this.log.error({ err: e, approval: approved.id }, 'execution failed');
-      return;
-    }
+    const report = await executePlan(plan, {
+      shell: this.deps.shell,
+      redis: this.deps.redis,
+      verify: (checks, nodes) => this.verify(checks, nodes),
+      now,
+      sleep: this.sleep,
+      stepTimeoutMs: config.remediation.stepTimeoutMs,
+      redisTimeoutMs: config.timeouts.redisMs,
+      dryRun: config.remediation.dryRun,
+      onProgress: (p) => {
+        if (p.kind === 'step-started')
+          this.log.info({ node: p.node, command: p.command, approval: approved.id }, 'step started');
+      },
+    });
+    progress.report = report;
     const who = approved.approvers.map((a) => this.mention(a.user)).join(', ');
     const row2 = await this.incidentOf(approved);
     if (row2?.rootRef != null) {
@@ -416,13 +449,58 @@ export class ApprovalsService {
         `${step.node}: ${step.command} → ${step.exitCode ?? 'no exit status'} (${step.durationMs} ms)`,
       );
     }
-    const finished = await this.apply(approved.id, {
-      kind: 'finish',
-      result: report.ok ? 'success' : 'failure',
-      summary: report.summary,
-    });
-    await this.timeline(approved, 'outcome', `${report.ok ? 'Succeeded' : 'Failed'}: ${report.summary}`);
-    await this.carryOut(finished);
+  }
+
+  /**
+   * The run's end on record, whatever happened: a run that started is finished (with its
+   * report's result, or as a failure when it stopped before one), retried a few times while the
+   * store fails; one that never started is cancelled. What still cannot be written is left to
+   * the stuck-run sweep, which ends it once the store works again.
+   */
+  private async settleRun(approved: Approval, progress: RunProgress): Promise<void> {
+    if (progress.ended) return;
+    const { report, error } = progress;
+    const incomplete = error === undefined ? '' : ` (the record of the run is incomplete: ${error.code})`;
+    const event: ApprovalEvent = !progress.started
+      ? { kind: 'cancel', reason: `the run stopped before anything ran: ${error?.code ?? 'unknown error'}` }
+      : report !== undefined
+        ? {
+            kind: 'finish',
+            result: report.ok ? 'success' : 'failure',
+            summary: `${report.summary}${incomplete}`,
+          }
+        : {
+            kind: 'finish',
+            result: 'failure',
+            summary: `internal error: ${error?.code ?? 'unknown'}; check the node, the commands may have run`,
+          };
+    let decision: Decision | undefined;
+    for (let attempt = 1; decision === undefined; attempt += 1) {
+      try {
+        decision = await this.apply(approved.id, event);
+      } catch (failure) {
+        if (attempt >= SETTLE_ATTEMPTS) {
+          this.log.error(
+            { err: failure, approval: approved.id, event: event.kind },
+            'the end of a run could not be recorded; the stuck-run sweep will end it',
+          );
+          return;
+        }
+        await this.sleep(SETTLE_RETRY_MS * attempt);
+      }
+    }
+    if (decision.verdict !== 'accepted') return;
+    try {
+      if (event.kind === 'finish') {
+        const outcome = `${event.result === 'success' ? 'Succeeded' : 'Failed'}: ${event.summary}`;
+        await this.timeline(approved, 'outcome', outcome);
+      }
+      await this.carryOut(decision);
+      if (event.kind === 'cancel')
+        await this.threadNotice(approved, `:warning: Not run: ${event.reason}. Run \`/okome status\` again.`);
+    } catch (failure) {
+      this.log.error({ err: failure, approval: approved.id }, 'the end of a run is recorded, not said');
+    }
   }
 
   private async timeline(
@@ -480,6 +558,61 @@ export class ApprovalsService {
     const done = run.finally(() => this.runs.delete(approval.id));
     this.runs.set(approval.id, { incidentId: approval.incidentId, done });
     await done;
+  }
+
+  /**
+   * Periodic: runs that will never record their end are ended, said in the thread and audited
+   * (interrupted, never re-run): a run gone from this process (its finish could not be written
+   * while the store failed) or one running longer than its step timeouts allow (hung). An
+   * approval left approved by a run that stopped before starting is cancelled.
+   */
+  async endStuckRuns(): Promise<number> {
+    const { store, now } = this.deps;
+    let ended = 0;
+    for (const a of await store.approvalsInStates(['approved', 'running'])) {
+      if (this.isLive(a) && a.state === 'approved') continue;
+      const inProcess = this.runs.has(a.id);
+      if (a.state === 'approved') {
+        const reason = 'the run stopped before anything ran';
+        await this.carryOut(await this.apply(a.id, { kind: 'cancel', reason }));
+        ended += 1;
+        continue;
+      }
+      if (a.state !== 'running') continue;
+      const overdue = now() - (a.startedAt ?? a.createdAt) > this.maxRunMs(a);
+      if (inProcess && !overdue) continue;
+      const reason = inProcess
+        ? `still running after ${Math.round((now() - (a.startedAt ?? a.createdAt)) / 1000)} s, longer than its step timeouts allow`
+        : 'the run ended but its end could not be written';
+      const decision = await this.apply(a.id, { kind: 'stuck', reason });
+      if (decision.verdict !== 'accepted') continue;
+      await this.timeline(a, 'outcome', `Interrupted: ${reason}`);
+      await this.carryOut(decision);
+      this.log.error({ approval: a.id, reason }, 'stuck run ended');
+      ended += 1;
+    }
+    return ended;
+  }
+
+  /**
+   * Pending, or approved/running with its run in progress here (one serving process per store).
+   * Just approved counts too: its run starts right after the card is updated.
+   */
+  private isLive(a: Approval): boolean {
+    if (a.state === 'pending' || this.runs.has(a.id)) return true;
+    const approvedAt = Math.max(0, ...a.approvers.map((x) => x.at));
+    return a.state === 'approved' && this.deps.now() - approvedAt < STUCK_GRACE_MS;
+  }
+
+  /** The longest a run may take: every step to its timeout, every verification to its window. */
+  private maxRunMs(a: Approval): number {
+    const { config } = this.deps;
+    const planned = planAction({ actionId: a.actionId, nodes: a.targets }, config);
+    const windowMs = planned.ok ? planned.plan.verify.windowMs : 60_000;
+    const { statusMs, sshConnectMs } = config.timeouts;
+    const steps = a.commands.length * (config.remediation.stepTimeoutMs + sshConnectMs);
+    const verifications = (a.targets.length + 1) * (windowMs + statusMs);
+    return steps + verifications + statusMs + STUCK_GRACE_MS;
   }
 
   /** Periodic: pending approvals past their expiry lose their buttons and say why. */

@@ -90,6 +90,10 @@ export class WebClientGateway implements SlackGateway {
     return { permalink: result.permalink };
   }
 
+  async authTest(): Promise<void> {
+    await this.call(() => this.client.auth.test());
+  }
+
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();

@@ -163,6 +163,26 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX alert_silences_by_incident ON alert_silences(incident_id, ends_at);
   `,
+  // 6: what an accepted webhook still owes after its reply (an alert's summary and diagnosis, a
+  // keepalived transition), written with its seen mark: a crash before it is done is resumed.
+  `
+  CREATE TABLE alert_followups (
+    incident_id INTEGER PRIMARY KEY REFERENCES incidents(id),
+    diagnose INTEGER NOT NULL CHECK (diagnose IN (0, 1)),
+    version INTEGER NOT NULL,
+    requested_at INTEGER NOT NULL
+  ) STRICT;
+  -- Webhook events accepted (2xx) but not yet handled (a keepalived transition), written with
+  -- their seen mark; handled after the reply, at start-up and by the periodic sweep.
+  CREATE TABLE inbox (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+  ) STRICT;
+  `,
 ];
 
 /**

@@ -6,7 +6,9 @@ import type { SilenceMatcher } from '../domain/silence.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.js';
 import type {
+  AlertFollowUp,
   AlertSilence,
+  InboxRow,
   Incident,
   IncidentAlert,
   IncidentStatus,
@@ -618,6 +620,85 @@ export class SqliteStore implements Store {
           'INSERT INTO incident_summaries (incident_id, message_ref) VALUES (?, ?) ON CONFLICT(incident_id) DO UPDATE SET message_ref = excluded.message_ref',
         )
         .run(incidentId, ref);
+    });
+  }
+
+  async requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void> {
+    return this.guard('request an alert follow-up', () => {
+      this.db
+        .prepare(
+          `INSERT INTO alert_followups (incident_id, diagnose, version, requested_at) VALUES (?, ?, 1, ?)
+           ON CONFLICT(incident_id) DO UPDATE SET diagnose = MAX(diagnose, excluded.diagnose), version = version + 1`,
+        )
+        .run(incidentId, diagnose ? 1 : 0, now);
+    });
+  }
+
+  async pendingAlertFollowUps(): Promise<AlertFollowUp[]> {
+    await this.turn();
+    return this.db
+      .prepare<[], { incident_id: number; diagnose: number; version: number; requested_at: number }>(
+        'SELECT * FROM alert_followups ORDER BY requested_at, incident_id',
+      )
+      .all()
+      .map((r) => ({
+        incidentId: r.incident_id,
+        diagnose: r.diagnose === 1,
+        version: r.version,
+        requestedAt: r.requested_at,
+      }));
+  }
+
+  async completeAlertFollowUp(incidentId: number, version: number): Promise<boolean> {
+    return this.guard('complete an alert follow-up', () => {
+      const r = this.db
+        .prepare('DELETE FROM alert_followups WHERE incident_id = ? AND version = ?')
+        .run(incidentId, version);
+      return r.changes === 1;
+    });
+  }
+
+  async addToInbox(kind: string, payload: unknown, now: number): Promise<number> {
+    return this.guard('add to the inbox', () => {
+      const r = this.db
+        .prepare('INSERT INTO inbox (kind, payload, received_at) VALUES (?, ?, ?)')
+        .run(kind, JSON.stringify(payload), now);
+      return Number(r.lastInsertRowid);
+    });
+  }
+
+  async inbox(kind: string): Promise<InboxRow[]> {
+    await this.turn();
+    return this.db
+      .prepare<
+        [string],
+        { id: number; kind: string; payload: string; received_at: number; attempts: number }
+      >('SELECT id, kind, payload, received_at, attempts FROM inbox WHERE kind = ? ORDER BY id')
+      .all(kind)
+      .map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        payload: JSON.parse(r.payload) as unknown,
+        receivedAt: r.received_at,
+        attempts: r.attempts,
+      }));
+  }
+
+  async removeFromInbox(id: number): Promise<void> {
+    return this.guard('remove from the inbox', () => {
+      this.db.prepare('DELETE FROM inbox WHERE id = ?').run(id);
+    });
+  }
+
+  async inboxAttemptFailed(id: number, error: string): Promise<number> {
+    return this.guard('count an inbox attempt', () => {
+      this.db
+        .prepare('UPDATE inbox SET attempts = attempts + 1, last_error = ? WHERE id = ?')
+        .run(error.slice(0, 500), id);
+      const row = this.db
+        .prepare<[number], { attempts: number }>('SELECT attempts FROM inbox WHERE id = ?')
+        .get(id);
+      return row?.attempts ?? 0;
     });
   }
 

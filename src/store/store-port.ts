@@ -257,6 +257,43 @@ export interface AlertStore {
   incidentOfAlert(fingerprint: string): Promise<number | undefined>;
   summaryRef(incidentId: number): Promise<string | undefined>;
   setSummaryRef(incidentId: number, ref: string): Promise<void>;
+  /**
+   * Notes that an incident's alerts changed and its summary (and a diagnosis, when asked) is
+   * due; requests for one incident merge (a diagnosis asked once stays asked).
+   */
+  requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void>;
+  /** Follow-ups not done yet, oldest first. */
+  pendingAlertFollowUps(): Promise<AlertFollowUp[]>;
+  /** Done with this version of the request; false when a newer request came meanwhile (kept). */
+  completeAlertFollowUp(incidentId: number, version: number): Promise<boolean>;
+}
+
+/** A webhook event accepted (answered 2xx) and not yet handled. */
+export interface InboxRow {
+  readonly id: number;
+  readonly kind: string;
+  /** Parsed from JSON. */
+  readonly payload: unknown;
+  readonly receivedAt: number;
+  /** Failed attempts to handle it so far. */
+  readonly attempts: number;
+}
+
+/** Accepted webhook events, kept until handled: written in the transaction of their seen mark. */
+export interface InboxStore {
+  addToInbox(kind: string, payload: unknown, now: number): Promise<number>;
+  /** Oldest first. */
+  inbox(kind: string): Promise<InboxRow[]>;
+  removeFromInbox(id: number): Promise<void>;
+  /** Counts a failed attempt; returns the attempts so far. */
+  inboxAttemptFailed(id: number, error: string): Promise<number>;
+}
+
+export interface AlertFollowUp {
+  readonly incidentId: number;
+  readonly diagnose: boolean;
+  readonly version: number;
+  readonly requestedAt: number;
 }
 
 /** An Alertmanager silence made from an incident's thread. */
@@ -297,6 +334,7 @@ export interface Store
     AuditStore,
     ApprovalRecordStore,
     AlertStore,
-    SilenceStore {
+    SilenceStore,
+    InboxStore {
   close(): Promise<void>;
 }

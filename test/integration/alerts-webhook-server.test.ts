@@ -371,7 +371,7 @@ describe('POST /alerts/alertmanager', () => {
     expect(res.status).toBe(503);
     await settle();
     expect(received.alerts).toEqual([]);
-    expect(received.logs.some((l) => l.msg === 'seen-event store failed')).toBe(true);
+    expect(received.logs.some((l) => l.msg === 'recording the alerts failed: answered 503')).toBe(true);
   });
 
   it('a throwing callback is logged, never surfaced', async () => {

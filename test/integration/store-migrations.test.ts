@@ -32,9 +32,11 @@ describe('migrations', () => {
       .pluck()
       .all();
     expect(tables).toEqual([
+      'alert_followups',
       'alert_silences',
       'approvals',
       'audit',
+      'inbox',
       'incident_alerts',
       'incident_summaries',
       'incidents',

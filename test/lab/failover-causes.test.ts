@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { FailoverCauseKind } from '../../src/domain/failover.js';
 import { readStoredReport } from '../../src/domain/report.js';
+import type { DeliveryLoop } from '../../src/outbox/deliverer.js';
 import { Outbox } from '../../src/outbox/outbox.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import { applyFault, type FaultName, type FaultParams } from '../support/lab/faults.js';
@@ -77,10 +78,16 @@ async function queueStorm(count: number): Promise<void> {
   const config = loadConfig(bot.configPath);
   const store = openSqliteStore({ path: config.store.path });
   try {
-    const idle = {
+    const idle: DeliveryLoop = {
       wake() {},
       isInFlight: () => false,
-      liveStats: () => ({ running: false, inFlight: 0, pausedChannels: [], backingOff: 0 }),
+      liveStats: () => ({
+        running: false,
+        inFlight: 0,
+        pausedChannels: [],
+        backingOff: 0,
+        authFailure: undefined,
+      }),
     };
     const outbox = new Outbox(store, idle);
     for (let i = 0; i < count; i += 1)

@@ -5,9 +5,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import type { HookSecrets } from '../../src/alerts/keepalived-hook.js';
 import { createApp, type RunningApp } from '../../src/app.js';
 import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import type { Clock } from '../../src/outbox/clock.js';
 import { createProbes } from '../../src/probes/create-probes.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
@@ -134,21 +135,28 @@ export async function startInProcessBot(
   options: {
     mode?: 'socket' | 'http';
     redisSampleIntervalMs?: number;
-    webhooks?: { alertmanagerToken?: string; keepalivedSecret?: string };
+    /** Another store (a fault-injecting wrapper); default the configured SQLite file. */
+    store?: Store;
+    webhooks?: { alertmanagerToken?: string; keepalivedSecrets?: HookSecrets };
+    logger?: Logger;
+    slackAuthProbeMs?: number;
     /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
     wrapStore?: (store: Store) => Store;
     /** The app's clock and timers (the dead-man's switch), e.g. a manual clock. */
     clock?: Clock;
   } = {},
 ): Promise<RunningApp> {
-  const store = openSqliteStore({ path: config.store.path });
+  const store = options.store ?? openSqliteStore({ path: config.store.path });
   return createApp({
     ...(options.webhooks === undefined
       ? {}
       : {
           webhooks: {
             alertmanagerToken: options.webhooks.alertmanagerToken,
-            keepalivedSecrets: { shared: options.webhooks.keepalivedSecret, perNode: new Map() },
+            keepalivedSecrets: options.webhooks.keepalivedSecrets ?? {
+              shared: undefined,
+              perNode: new Map(),
+            },
           },
         }),
     config,
@@ -159,7 +167,7 @@ export async function startInProcessBot(
     slackApiUrl: emulator.apiUrl,
     store: options.wrapStore?.(store) ?? store,
     probes: createProbes(config, { redisPassword: undefined }),
-    logger: createLogger({ level: 'silent' }),
+    logger: options.logger ?? createLogger({ level: 'silent' }),
     redisSampleIntervalMs: options.redisSampleIntervalMs ?? 50,
     ...(options.clock === undefined
       ? {}
@@ -167,5 +175,6 @@ export async function startInProcessBot(
           now: () => options.clock?.now() ?? Date.now(),
           schedule: options.clock.schedule.bind(options.clock),
         }),
+    ...(options.slackAuthProbeMs === undefined ? {} : { slackAuthProbeMs: options.slackAuthProbeMs }),
   });
 }

@@ -74,6 +74,15 @@ describe('decide: every transition', () => {
     ['running', finishOk, 'accepted', 'succeeded', 'succeeded'],
     ['running', finishBad, 'accepted', 'failed', 'failed'],
     ['running', { kind: 'crash-recovery' }, 'accepted', 'interrupted', 'interrupted'],
+    [
+      'running',
+      { kind: 'stuck', reason: 'its end could not be written' },
+      'accepted',
+      'interrupted',
+      'interrupted',
+    ],
+    ['pending', { kind: 'stuck', reason: 'x' }, 'refused', 'invalid-in-state', 'pending'],
+    ['approved', { kind: 'stuck', reason: 'x' }, 'refused', 'invalid-in-state', 'approved'],
     ['running', { kind: 'cancel', reason: 'x' }, 'refused', 'invalid-in-state', 'running'],
     ['running', { kind: 'expire' }, 'refused', 'invalid-in-state', 'running'],
   ];
@@ -93,6 +102,7 @@ describe('decide: every transition', () => {
     { kind: 'cancel', reason: 'x' },
     finishOk,
     { kind: 'crash-recovery' },
+    { kind: 'stuck', reason: 'x' },
   ];
   const rows = [
     ...table,

@@ -400,7 +400,7 @@ describe('permalinks of other messages', () => {
 
   it('uses the fallback when the linked message will never exist, or Slack has no permalink for it', async () => {
     const { outbox, gateway, drain } = setup();
-    gateway.fault = (a) => (a.text === 'bad root' ? new Permanent('invalid_blocks') : undefined);
+    gateway.fault = (a) => (a.text === 'bad root' ? new Permanent('channel_not_found') : undefined);
     const bad = await outbox.enqueuePost({ channel: C2, payload: text('bad root') });
     await outbox.enqueuePost({ channel: C1, payload: linking(bad, 'summary') });
     await drain();
@@ -446,5 +446,80 @@ describe('the loop', () => {
     release();
     await stopped;
     expect(await store.outboxCounts()).toMatchObject({ pending: 0, sent: 1 });
+  });
+});
+
+describe('refused content and a refused token', () => {
+  const rich = (t: string) => ({ text: t, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: t } }] });
+
+  it('a post refused for its content goes once more as plain text that says so; its thread follows', async () => {
+    const { outbox, gateway, drain, store } = setup();
+    gateway.fault = (a) => (a.text === 'rich root' ? new Permanent('invalid_blocks') : undefined);
+    const root = await outbox.enqueuePost({ channel: C1, payload: rich('rich root') });
+    await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('reply') });
+    await drain();
+    expect(gateway.calls.map((c) => [c.args.text, 'blocks' in c.args])).toEqual([
+      ['rich root\n_(simplified: Slack refused the formatted message, invalid_blocks)_', false],
+      ['reply', false],
+    ]);
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, sent: 2, failed: 0 });
+  });
+
+  it('msg_too_long: the plain text is clipped well below the limit; a second refusal fails the row', async () => {
+    const { outbox, gateway, drain, store } = setup();
+    gateway.fault = (a) => (a.text.length > 3500 ? new Permanent('msg_too_long') : undefined);
+    await outbox.enqueuePost({ channel: C1, payload: text('x'.repeat(50_000)) });
+    await outbox.enqueueUpdate({
+      messageRef: await outbox.enqueuePost({ channel: C2, payload: text('short') }),
+      payload: text('y'.repeat(45_000)),
+    });
+    await drain();
+    const [long, , update] = gateway.calls;
+    expect(long?.args.text).toMatch(
+      /^x+…\n_\(simplified: Slack refused the formatted message, msg_too_long\)_$/,
+    );
+    expect(long?.args.text.length).toBeLessThanOrEqual(3500);
+    expect(update?.method).toBe('update');
+    expect(update?.args.text).toMatch(/^y+…\n_\(simplified/);
+
+    gateway.fault = (a) => (a.text.startsWith('hopeless') ? new Permanent('invalid_blocks') : undefined);
+    await outbox.enqueuePost({ channel: C1, payload: rich('hopeless') });
+    await drain();
+    expect(gateway.attempts.filter((a) => a.text.startsWith('hopeless'))).toHaveLength(2);
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, failed: 1 });
+  });
+
+  it('a refused token pauses delivery, keeps every row, says so once and in the stats; a working token resumes in order', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      level: 'info',
+      destination: { write: (l: string) => lines.push(JSON.parse(l)) },
+    });
+    const { outbox, gateway, clock, drain, store } = setup({ logger });
+    const t0 = clock.now();
+    gateway.fault = () => new Permanent('token_revoked');
+    for (const t of ['a1', 'a2', 'a3']) await outbox.enqueuePost({ channel: C1, payload: text(t) });
+    await outbox.enqueuePost({ channel: C2, payload: text('b1') });
+    await outbox.enqueueEphemeral({ channel: C2, user: 'U1', payload: text('psst') });
+    await clock.advance(10 * 60_000);
+    // Nothing failed, nothing sent; only the first calls and the periodic probes reached Slack.
+    expect(await store.outboxCounts()).toMatchObject({ pending: 5, sent: 0, failed: 0 });
+    // The first refusal paused everything: no other row was even tried.
+    expect(gateway.attempts.filter((a) => a.method !== 'authTest').map((a) => a.text)).toEqual(['a1']);
+    expect(gateway.attempts.filter((a) => a.method === 'authTest')).toHaveLength(20);
+    expect((await outbox.stats()).authFailure).toEqual({ code: 'token_revoked', since: t0 });
+    const loud = lines.filter((l) => l.level === 50);
+    expect(loud).toHaveLength(1);
+    expect(loud[0]?.msg).toMatch(
+      /Slack refuses the bot token \(token_revoked\): delivery paused, every message kept/,
+    );
+
+    gateway.fault = undefined;
+    await drain();
+    expect([...gateway.texts()].sort()).toEqual(['a1', 'a2', 'a3', 'b1', 'psst']);
+    expect(gateway.texts().filter((t) => t.startsWith('a'))).toEqual(['a1', 'a2', 'a3']);
+    expect((await outbox.stats()).authFailure).toBeUndefined();
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, sent: 5, failed: 0 });
+    expect(lines.some((l) => l.msg === 'outbox: the bot token works again; delivery resumed')).toBe(true);
   });
 });

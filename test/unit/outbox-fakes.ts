@@ -107,7 +107,7 @@ export type GatewayCall =
   | { readonly method: 'postEphemeral'; readonly args: PostEphemeralArgs; readonly at: number };
 
 export type Attempt = {
-  readonly method: GatewayCall['method'] | 'getPermalink';
+  readonly method: GatewayCall['method'] | 'getPermalink' | 'authTest';
   readonly channel: string;
   readonly text: string;
 };
@@ -172,6 +172,10 @@ export class FakeGateway implements SlackGateway {
     return {
       permalink: `https://fake.slack.test/archives/${args.channel}/p${args.message_ts.replace('.', '')}`,
     };
+  }
+
+  async authTest(): Promise<void> {
+    await this.enter({ method: 'authTest', channel: '', text: '' });
   }
 
   /** Texts of successful calls, optionally of one method. */
