@@ -60,6 +60,7 @@ export async function serveCommand(
         alertmanagerToken: env.alertmanagerToken,
         keepalivedSecrets: { shared: env.keepalivedHookSecret, perNode: nodeHookSecrets },
       },
+      metricsToken: env.metricsToken,
     });
   } catch (error) {
     await probes.close();

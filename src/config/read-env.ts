@@ -10,6 +10,7 @@ export interface EnvOptions {
   readonly redisPassword: string | undefined;
   readonly alertmanagerToken: string | undefined;
   readonly keepalivedHookSecret: string | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 const envSchema = z.object({
@@ -29,6 +30,7 @@ const envSchema = z.object({
   REDIS_PASSWORD: z.string().min(1).optional(),
   OKOME_ALERTMANAGER_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
   OKOME_KEEPALIVED_SECRET: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  OKOME_METRICS_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
 });
 
 /** Reads the environment once; empty strings count as unset. Names the variable on error. */
@@ -58,6 +60,7 @@ export function readEnvOptions(env: NodeJS.ProcessEnv = process.env): EnvOptions
     redisPassword: e.REDIS_PASSWORD,
     alertmanagerToken: e.OKOME_ALERTMANAGER_TOKEN,
     keepalivedHookSecret: e.OKOME_KEEPALIVED_SECRET,
+    metricsToken: e.OKOME_METRICS_TOKEN,
   };
 }
 

@@ -134,6 +134,7 @@ export async function startInProcessBot(
     mode?: 'socket' | 'http';
     redisSampleIntervalMs?: number;
     alertmanagerToken?: string;
+    metricsToken?: string;
     /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
     wrapStore?: (store: Store) => Store;
   } = {},
@@ -148,6 +149,7 @@ export async function startInProcessBot(
             keepalivedSecrets: { shared: undefined, perNode: new Map() },
           },
         }),
+    ...(options.metricsToken === undefined ? {} : { metricsToken: options.metricsToken }),
     config,
     slack:
       options.mode === 'http'
