@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { RunningApp } from '../../src/app.js';
 import type { Store } from '../../src/store/store-port.js';
 import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
@@ -240,5 +243,59 @@ describe('GET /readyz', () => {
     await live.text();
     e.clearFaults();
     await e.waitFor(async () => (await ready()).status === 200, 30_000, '/readyz 200 again');
+  });
+});
+
+const CONTRIB = join(import.meta.dirname, '../../contrib');
+const PROMQL_WORDS = new Set(['and', 'or', 'unless', 'by', 'without', 'on', 'ignoring', 'offset', 'bool']);
+
+/** The metric names a PromQL expression reads: labels, ranges, strings and functions removed. */
+function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  return [...bare.matchAll(/(?<![\w.$])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()/g)]
+    .map((m) => m[1] ?? '')
+    .filter((name) => !PROMQL_WORDS.has(name));
+}
+
+describe('the shipped dashboard and rules', () => {
+  it('name only metrics the bot serves or an exporter we ship or expect provides', async () => {
+    const { app: a } = await boot();
+    const served = await scrape(a.httpPort);
+    const fromBot = new Set([...served.types.keys(), ...served.samples.map((s) => s.name)]);
+    const expected = readFileSync(
+      join(import.meta.dirname, '../fixtures/monitoring/exporter-metrics.txt'),
+      'utf8',
+    )
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    const textfile = [
+      ...readFileSync(join(CONTRIB, 'textfile/okome-node-metrics'), 'utf8').matchAll(/# TYPE (\S+) /g),
+    ].map((m) => m[1] ?? '');
+    const known = new Set([...fromBot, ...expected, ...textfile]);
+
+    const dashboard = JSON.parse(readFileSync(join(CONTRIB, 'grafana/okome-bot.json'), 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    const named = new Map<string, string>();
+    for (const panel of dashboard.panels)
+      for (const target of panel.targets ?? [])
+        for (const name of metricNames(target.expr)) named.set(name, `dashboard panel "${panel.title}"`);
+    const rules = parse(readFileSync(join(CONTRIB, 'prometheus/okome.rules.yml'), 'utf8')) as {
+      groups: { rules: { alert: string; expr: string }[] }[];
+    };
+    for (const rule of rules.groups.flatMap((g) => g.rules))
+      for (const name of metricNames(rule.expr)) named.set(name, `rule ${rule.alert}`);
+    const unknown = [...named].filter(([name]) => !known.has(name));
+    expect(unknown).toEqual([]);
+    // The bot's own families all appear on the dashboard.
+    const ours = [...served.types.keys()].filter((name) => name.startsWith('okome_'));
+    const onDashboard = new Set([...named.keys()].map((n) => n.replace(/_(bucket|sum|count)$/, '')));
+    expect(ours.filter((name) => !onDashboard.has(name))).toEqual([]);
+    // Every expected exporter metric is used somewhere (the list does not rot).
+    expect(expected.filter((name) => !named.has(name))).toEqual([]);
   });
 });
