@@ -152,6 +152,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     now,
     track,
     mention: presenter.mention,
+    recovery: (incident, seen, since) => diagnostics.recovery(incident, seen, since),
   });
   const statusUseCase = new StatusUseCase({ diagnostics, incidents, outbox, presenter, logger, now });
   const alerts = new AlertUseCase({

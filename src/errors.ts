@@ -18,6 +18,8 @@ export const ErrorCode = {
   /** The caller's AbortSignal fired (e.g. a status run's overall deadline). */
   Aborted: 'OKOME_ABORTED',
   StoreFailed: 'OKOME_STORE_FAILED',
+  /** Another `okome serve` holds the store: one serving process per store. */
+  ServeLockHeld: 'OKOME_SERVE_LOCK_HELD',
   Internal: 'OKOME_INTERNAL',
   /** The database was written by a newer okome-bot (its schema version is unknown here). */
   StoreSchemaTooNew: 'OKOME_STORE_SCHEMA_TOO_NEW',

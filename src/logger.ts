@@ -27,12 +27,46 @@ export const REDACT_PATHS = [
   'env.REDIS_PASSWORD',
 ];
 
-const SECRET_TEXT =
-  /(xox[abpre]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)/g;
+// Credentials by their shape: Slack tokens (xoxb-, xoxp-, xoxe-, xoxe.xoxp-, xapp-), HTTP
+// authorization values (Bearer/Basic, 8 characters or more: "Bearer of" is prose) and PEM private
+// keys. No \b anchors: in a serialized line a token after a newline follows the letter n of "\n".
+// A key's newlines are escaped there too, so the key pattern stays inside one JSON string.
+const SECRET_SHAPES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/xox[a-z](?:\.xox[a-z])?-[A-Za-z0-9-]+/g, '[Redacted]'],
+  [/xapp-[A-Za-z0-9-]+/g, '[Redacted]'],
+  [/(Bearer|Basic)(\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1$2[Redacted]'],
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[^"\\]|\\.)*?-----END [A-Z ]*PRIVATE KEY-----/g, '[Redacted]'],
+];
+
+/**
+ * Configured secrets shorter than this are not masked by value: they would mask ordinary words
+ * all over the logs. The environment checks ask for 16 characters (webhook token, hook secrets)
+ * or 8 (signing secret); key-based redaction still covers any field named like a secret.
+ */
+export const MIN_SCRUBBED_SECRET_LENGTH = 8;
 
 /** Masks tokens and key material inside free text (error messages, command output). */
 export function scrubSecrets(text: string): string {
-  return text.replace(SECRET_TEXT, '[Redacted]');
+  return SECRET_SHAPES.reduce((out, [shape, mask]) => out.replace(shape, mask), text);
+}
+
+/**
+ * A scrubber for one serialized log line: the shapes above plus every configured secret value,
+ * as written and as JSON escapes it inside a string, longest first so no tail of one survives.
+ */
+export function createLineScrubber(secrets: readonly (string | undefined)[]): (line: string) => string {
+  const values = new Set<string>();
+  for (const secret of secrets) {
+    if (secret === undefined || secret.length < MIN_SCRUBBED_SECRET_LENGTH) continue;
+    values.add(secret);
+    values.add(JSON.stringify(secret).slice(1, -1));
+  }
+  const byLength = [...values].sort((a, b) => b.length - a.length);
+  return (line) => {
+    let out = scrubSecrets(line);
+    for (const value of byLength) if (out.includes(value)) out = out.replaceAll(value, '[Redacted]');
+    return out;
+  };
 }
 
 export interface LoggerOptions {
@@ -40,23 +74,24 @@ export interface LoggerOptions {
   readonly name?: string;
   /** Tests pass a memory stream to assert on log lines. */
   readonly destination?: DestinationStream;
+  /**
+   * Secret values from the environment (webhook token, keepalived HMAC secrets, signing secret,
+   * Redis password): masked wherever they appear in a line, not only under a secret's key.
+   */
+  readonly secrets?: readonly (string | undefined)[];
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const scrubLine = createLineScrubber(options.secrets ?? []);
   return pino(
     {
       name: options.name ?? 'okome',
       level: options.level ?? 'info',
+      // Fields named like a credential are censored by key...
       redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
-      formatters: {
-        log(object) {
-          // Error messages and outputs are free text: scrub tokens that slipped into them.
-          for (const [k, v] of Object.entries(object)) {
-            if (typeof v === 'string') object[k] = scrubSecrets(v);
-          }
-          return object;
-        },
-      },
+      // ...and every serialized line is scrubbed as a whole: msg (Bolt puts everything there),
+      // nested fields, err.message, err.stack and causes alike.
+      hooks: { streamWrite: scrubLine },
     },
     options.destination ?? pino.destination({ dest: 2, sync: false }),
   );

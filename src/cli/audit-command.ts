@@ -30,7 +30,8 @@ export async function auditCommand(
   const config = loadConfig(file);
   const since = options.since === undefined ? 0 : now - parseDuration(options.since);
   const path = isAbsolute(config.store.path) ? config.store.path : resolve(dirname(file), config.store.path);
-  const store = openSqliteStore({ path });
+  // Read-only: the audit works beside a serving bot and never creates, migrates or writes the store.
+  const store = openSqliteStore({ path, readOnly: true });
   try {
     const entries = await store.auditSince(since);
     if (options.json) {

@@ -3,6 +3,8 @@ import { ConfigError, configPath, loadConfig } from '../config/load-config.js';
 import { isOkomeError } from '../errors.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
+const MAX_PROBLEMS_SHOWN = 50;
+
 /** `okome config check [FILE]`: every problem at once, or a one-line summary. */
 export function configCheck(file: string | undefined, io: CliIo): number {
   let path: string;
@@ -17,10 +19,16 @@ export function configCheck(file: string | undefined, io: CliIo): number {
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr.write(`${error.file}: ${error.problems.length} problem(s)\n`);
-      for (const p of error.problems) {
+      // A file of garbage can have thousands; the first ones say what is wrong.
+      const shown = error.problems.slice(0, MAX_PROBLEMS_SHOWN);
+      for (const p of shown) {
         const where = p.path === '' ? '(file)' : p.path;
-        const seen = p.value === undefined ? 'missing' : `got ${p.value}`;
-        io.stderr.write(`  ✗ ${where}: ${p.message} (${seen})\n      fix: ${p.fix}\n`);
+        // A problem with the whole file has no value to show.
+        const seen = p.value !== undefined ? ` (got ${p.value})` : p.path === '' ? '' : ' (missing)';
+        io.stderr.write(`  ✗ ${where}: ${p.message}${seen}\n      fix: ${p.fix}\n`);
+      }
+      if (error.problems.length > shown.length) {
+        io.stderr.write(`  … and ${error.problems.length - shown.length} more\n`);
       }
       return ExitCode.ConfigError;
     }

@@ -3,9 +3,10 @@ import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
 import { readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
-import { createLogger } from '../logger.js';
+import { createLogger, type Logger, scrubSecrets } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
 import type { SlackMode } from '../slack/bolt-app.js';
+import { fileServeLock } from '../store/serve-lock.js';
 import { openSqliteStore } from '../store/sqlite-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
@@ -41,10 +42,46 @@ export async function serveCommand(
   const env = readEnvOptions(io.env);
   const slack = slackModeFrom(env);
   const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
-  const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? config.log.level });
+  const logger = createLogger({
+    level: io.env.OKOME_LOG_LEVEL ?? config.log.level,
+    secrets: [
+      slack.botToken,
+      slack.kind === 'socket' ? slack.appToken : slack.signingSecret,
+      env.alertmanagerToken,
+      env.keepalivedHookSecret,
+      ...nodeHookSecrets.values(),
+      env.redisPassword,
+    ],
+  });
   const storePath = isAbsolute(config.store.path)
     ? config.store.path
     : resolve(dirname(file), config.store.path);
+  // One bot per store: taken before the store is opened, so a second bot's start-up recovery
+  // and outbox never touch the first one's rows; released once the store is closed.
+  const lock = fileServeLock(storePath);
+  await lock.acquire();
+  try {
+    return await runBot({ config, env, slack, nodeHookSecrets, logger, storePath }, io, waitForStop);
+  } finally {
+    await lock.release();
+  }
+}
+
+interface BotSetup {
+  readonly config: ReturnType<typeof loadConfig>;
+  readonly env: ReturnType<typeof readEnvOptions>;
+  readonly slack: SlackMode;
+  readonly nodeHookSecrets: ReadonlyMap<string, string>;
+  readonly logger: Logger;
+  readonly storePath: string;
+}
+
+/** Opens the store, builds and starts the app, serves until a stop signal, stops it. */
+async function runBot(
+  { config, env, slack, nodeHookSecrets, logger, storePath }: BotSetup,
+  io: CliIo,
+  waitForStop: () => Promise<string>,
+): Promise<number> {
   const store = openSqliteStore({ path: storePath });
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   let app: Awaited<ReturnType<typeof createApp>>;
@@ -66,7 +103,7 @@ export async function serveCommand(
     await probes.close();
     await store.close();
     io.stderr.write(
-      `okome serve: could not start: ${error instanceof Error ? error.message : String(error)}\n`,
+      `okome serve: could not start: ${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
     );
     return ExitCode.ConfigError;
   }

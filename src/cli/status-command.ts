@@ -20,7 +20,10 @@ export async function statusCommand(
   const config = loadConfig(resolve(io.cwd, configPath(options.config, io.env)));
   const env = readEnvOptions(io.env);
   // Logs go to stderr only when asked: stdout carries the report (or its JSON).
-  const logger = createLogger({ level: io.env.OKOME_LOG_LEVEL ?? 'silent' });
+  const logger = createLogger({
+    level: io.env.OKOME_LOG_LEVEL ?? 'silent',
+    secrets: [env.redisPassword],
+  });
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   try {
     const diagnostics = createDiagnostics({ config, ...probes });

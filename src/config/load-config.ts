@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
 import { ErrorCode, OkomeError } from '../errors.js';
 import {
@@ -137,21 +137,99 @@ function findSecrets(value: unknown, path: string[], out: ConfigProblem[]): void
   }
 }
 
+/**
+ * Bounds on what a configuration file may be. A real one is a few KiB and a few levels deep; the
+ * bounds turn a hostile or corrupt file (an alias bomb, a cycle, megabytes of brackets, a device
+ * file) into a ConfigError instead of a stack overflow, an endless read or an out-of-memory.
+ */
+export const CONFIG_LIMITS = {
+  /** Bytes read from the file; a longer file is refused without parsing it. */
+  maxBytes: 256 * 1024,
+  /** Nesting of mappings and sequences in the parsed document. */
+  maxDepth: 32,
+  /** yaml's guard against alias expansion (billion laughs); yaml's own default. */
+  maxAliasCount: 100,
+} as const;
+
+function fileProblem(message: string, fix: string): ConfigProblem {
+  return { path: '', value: undefined, message, fix };
+}
+
+function tooDeep(): ConfigProblem {
+  return fileProblem(
+    `the YAML nests too deeply (more than ${CONFIG_LIMITS.maxDepth} levels)`,
+    'a configuration needs a few levels: compare with config/okome.example.yml',
+  );
+}
+
 /** Parses YAML text into a validated, frozen configuration, or throws ConfigError with every problem. */
 export function parseConfig(text: string, file: string): LoadedConfig {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  try {
+    return parseUnguarded(text, file);
+  } catch (error) {
+    if (error instanceof OkomeError) throw error;
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new ConfigError(file, [tooDeep()]);
+    }
+    // Whatever a parser or validator throws on some input is still a problem with the file.
+    throw new ConfigError(file, [
+      fileProblem(
+        `cannot be read as a configuration: ${error instanceof Error ? error.message : String(error)}`,
+        'compare the file with config/okome.example.yml',
+      ),
+    ]);
+  }
+}
+
+function parseUnguarded(text: string, file: string): LoadedConfig {
+  if (text.includes('\u0000')) {
+    throw new ConfigError(file, [
+      fileProblem('not a text file (it contains NUL bytes)', 'point --config at the YAML configuration'),
+    ]);
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    prettyErrors: false,
+    lineCounter: lines,
+    // yaml's own duplicate-key check compares each key with every earlier one: a megabyte of
+    // keys takes a minute. duplicateKeys() below does it with a set.
+    uniqueKeys: false,
+    // yaml's warnings (odd keys, unknown tags) would go to the process's stderr; the schema judges.
+    logLevel: 'error',
+  });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({
-        path: '',
-        value: undefined,
-        message: `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
-        fix: 'correct the YAML at the line and column given',
-      })),
+      // Garbage makes thousands of syntax errors; the first few say what is wrong.
+      doc.errors.slice(0, 10).map((e) => {
+        // yaml turns its own stack overflow on deep nesting into an error like any other.
+        if (/call stack|stack overflow/i.test(e.message)) return tooDeep();
+        const at = lines.linePos(e.pos[0]);
+        return fileProblem(
+          `YAML syntax at line ${at.line}, column ${at.col}: ${e.message.split('\n')[0] ?? e.code}`,
+          'correct the YAML there',
+        );
+      }),
     );
   }
-  const raw: unknown = doc.toJS();
+  const duplicates = duplicateKeys(doc, lines);
+  if (duplicates.length > 0) throw new ConfigError(file, duplicates);
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: CONFIG_LIMITS.maxAliasCount });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(file, [
+      /excessive alias/i.test(message)
+        ? fileProblem(
+            `its YAML aliases (*name) expand too much (more than ${CONFIG_LIMITS.maxAliasCount} values)`,
+            'write the repeated values out, or use fewer aliases',
+          )
+        : fileProblem(`a YAML alias cannot be resolved: ${message}`, 'define each &anchor before its *alias'),
+    ]);
+  }
+  const shapeProblem = checkShape(raw);
+  if (shapeProblem !== undefined) throw new ConfigError(file, [shapeProblem]);
   const problems: ConfigProblem[] = [];
   findSecrets(raw, [], problems);
   const result = configSchema.safeParse(raw ?? {});
@@ -183,6 +261,59 @@ export function parseConfig(text: string, file: string): LoadedConfig {
   }
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   return resolveConfig(result.data, file);
+}
+
+/** Keys written twice in one mapping (the later would silently win), by line. */
+function duplicateKeys(doc: Document, lines: LineCounter): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const { key } of map.items) {
+        if (!isScalar(key)) continue;
+        const id = `${typeof key.value}:${String(key.value)}`;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        const line = key.range == null ? '' : ` (line ${lines.linePos(key.range[0]).line})`;
+        problems.push(
+          fileProblem(
+            `the key ${render(key.value) ?? '?'} is written twice in one mapping${line}`,
+            'keep one of them',
+          ),
+        );
+        if (problems.length >= 10) return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return problems;
+}
+
+/**
+ * A cycle (`a: &x [*x]`) or a deep nest in the parsed value; walked without recursion so the
+ * check itself cannot overflow. The recursive walks after it (secrets, schema) are then safe.
+ */
+function checkShape(root: unknown): ConfigProblem | undefined {
+  const stack: Array<{ value: unknown; depth: number; ancestors: ReadonlySet<object> }> = [
+    { value: root, depth: 0, ancestors: new Set() },
+  ];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { value, depth, ancestors } = item;
+    if (value === null || typeof value !== 'object') continue;
+    if (ancestors.has(value)) {
+      return fileProblem(
+        'a YAML alias refers to a value that contains it (a cycle)',
+        'remove the alias (*name) that points back at its own anchor (&name)',
+      );
+    }
+    if (depth >= CONFIG_LIMITS.maxDepth) return tooDeep();
+    const inside = new Set(ancestors).add(value);
+    for (const child of Object.values(value))
+      stack.push({ value: child, depth: depth + 1, ancestors: inside });
+  }
+  return undefined;
 }
 
 function resolveConfig(config: Config, file: string): LoadedConfig {
@@ -217,12 +348,32 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Reads and parses a configuration file. */
+/** Reads and parses a configuration file; every failure is an OkomeError (ConfigError for the content). */
 export function loadConfig(file: string): LoadedConfig {
-  let text: string;
+  return parseConfig(readConfigText(file), file);
+}
+
+/** The file's text, read up to the size limit (a FIFO or /dev/zero ends there too). */
+function readConfigText(file: string): string {
+  let fd: number | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
+    const buffer = Buffer.alloc(CONFIG_LIMITS.maxBytes + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) {
+      n = readSync(fd, buffer, length, buffer.length - length, null);
+    }
+    if (length > CONFIG_LIMITS.maxBytes) {
+      throw new ConfigError(file, [
+        fileProblem(
+          `the file is larger than ${CONFIG_LIMITS.maxBytes / 1024} KiB`,
+          'point --config at the YAML configuration (a real one is a few KiB)',
+        ),
+      ]);
+    }
+    return buffer.toString('utf8', 0, length);
   } catch (error) {
+    if (error instanceof OkomeError) throw error;
     const code =
       (error as NodeJS.ErrnoException).code === 'ENOENT'
         ? ErrorCode.ConfigNotFound
@@ -235,8 +386,9 @@ export function loadConfig(file: string): LoadedConfig {
         userSafe: true,
       },
     );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  return parseConfig(text, file);
 }
 
 /** Where the configuration is: `--config` wins over OKOME_CONFIG. */

@@ -252,6 +252,9 @@ export const configSchema = z
         nginxHitRatio: z.number().min(0).max(1).default(0.3),
         latencyMs: msSchema.default(1000),
         accessLogLines: z.int().min(10).max(100_000).default(500),
+        // A windowed symptom (a hit ratio, a budget at its limit) counts as recovered only when
+        // it has been healthy over this many seconds of samples since the incident was last seen.
+        recoverySec: z.int().min(1).max(86_400).default(300),
       })
       .prefault({}),
     timeouts: z

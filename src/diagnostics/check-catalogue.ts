@@ -1,10 +1,17 @@
 import type { LoadedConfig, ResolvedNode } from '../config/load-config.js';
 import { nodeCommand } from '../config/load-config.js';
 import type { CommandPurpose } from '../config/schema.js';
-import { type CheckId, type CheckStatus, type Facts, resultId } from '../domain/check-result.js';
+import {
+  type CheckId,
+  type CheckStatus,
+  type Facts,
+  type FactsOf,
+  resultId,
+} from '../domain/check-result.js';
 import * as parse from '../domain/parse/index.js';
 import { incidentNumbers, runbook } from '../domain/runbook.js';
 import type { ExecResult, HttpProbe, HttpResult, NodeShell, RedisProbe } from '../probes/ports.js';
+import type { EvidenceHistoryLog } from './evidence-history.js';
 import type { RedisWindow } from './redis-window.js';
 import type { CheckOutcome, CheckTask } from './run-checks.js';
 
@@ -20,7 +27,31 @@ export interface CatalogueDeps {
   readonly http: HttpProbe;
   readonly redis: RedisProbe;
   readonly redisWindow: RedisWindow;
+  /** Windowed evidence (budget windows, nginx log-tail ratios) is recorded here as it is seen. */
+  readonly history: EvidenceHistoryLog;
   readonly now: () => number;
+}
+
+/**
+ * The current rate-limit window's counters, judged against the limit and recorded in the
+ * history: a status and the periodic sampler both read them, so windows between statuses are seen.
+ */
+export async function readBudgets(
+  deps: Pick<CatalogueDeps, 'config' | 'redis' | 'history' | 'now'>,
+  timeoutMs: number,
+): Promise<FactsOf<'redis-budget'>> {
+  const { limit, windowSec } = deps.config.redis.rateLimit;
+  const at = deps.now();
+  const window = parse.currentWindow(at, windowSec);
+  const [budgetKeys, rateLimitKeys, counters] = await Promise.all([
+    deps.redis.countKeys('okome:budget:*', timeoutMs),
+    deps.redis.countKeys('okome:budget:rl:*', timeoutMs),
+    deps.redis.rateLimitCounters(window, timeoutMs),
+  ]);
+  const runaway = counters.filter((c) => c.count >= limit).map((c) => ({ agent: c.agent, count: c.count }));
+  runaway.sort((a, b) => b.count - a.count);
+  deps.history.addBudget({ at, window, atLimit: runaway, limit });
+  return { kind: 'redis-budget', budgetKeys, rateLimitKeys, limit, runaway };
 }
 
 /** The checks of the runbook's validation script (`okome validate`). */
@@ -167,17 +198,8 @@ export function buildCheckTasks(deps: CatalogueDeps): CheckTask[] {
       };
     }),
     redisTask('redis-budget', 'Agent budgets', async (_s, ms) => {
-      const { limit, windowSec } = config.redis.rateLimit;
-      const window = parse.currentWindow(deps.now(), windowSec);
-      const [budgetKeys, rateLimitKeys, counters] = await Promise.all([
-        redis.countKeys('okome:budget:*', ms),
-        redis.countKeys('okome:budget:rl:*', ms),
-        redis.rateLimitCounters(window, ms),
-      ]);
-      const runaway = counters
-        .filter((c) => c.count >= limit)
-        .map((c) => ({ agent: c.agent, count: c.count }));
-      runaway.sort((a, b) => b.count - a.count);
+      const facts = await readBudgets(deps, ms);
+      const { budgetKeys, rateLimitKeys, limit, runaway } = facts;
       return {
         status: runaway.length > 0 ? 'warn' : 'ok',
         summary: `${budgetKeys} budget keys, ${rateLimitKeys} rate-limit keys; ${
@@ -185,7 +207,7 @@ export function buildCheckTasks(deps: CatalogueDeps): CheckTask[] {
             ? 'no runaway agent'
             : `runaway: ${runaway.map((a) => `${a.agent} ${a.count}/${limit}`).join(', ')}`
         }`,
-        facts: { kind: 'redis-budget', budgetKeys, rateLimitKeys, limit, runaway },
+        facts,
       };
     }),
   );
@@ -371,6 +393,12 @@ function nodeTasks(node: ResolvedNode, deps: CatalogueDeps, httpTask: HttpTaskFa
         if (p.kind === 'unknown') return { status: 'unknown', summary: p.reason };
         const hits = p.counts.HIT;
         const misses = p.counts.MISS;
+        deps.history.addNginxRatio({
+          at: deps.now(),
+          node: node.name,
+          ratio: p.hitRatio,
+          lookups: hits + misses,
+        });
         const counts = Object.entries(p.counts)
           .filter(([, v]) => v > 0)
           .map(([k, v]) => `cache=${k}: ${v}`)

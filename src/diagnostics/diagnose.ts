@@ -6,12 +6,14 @@ import {
   checkIds,
   couldNotJudge,
 } from '../domain/check-result.js';
-import { classify } from '../domain/classify.js';
+import { classify, type Incident } from '../domain/classify.js';
 import { REPORT_SCHEMA_VERSION, type StatusReport } from '../domain/report.js';
 import { incidentNumbers } from '../domain/runbook.js';
+import { type IncidentRecovery, incidentRecovery, type RecoveryPolicy } from '../domain/windowed-evidence.js';
 import type { HttpProbe, NodeShell, RedisProbe } from '../probes/ports.js';
-import { buildCheckTasks, incidentChecks, validationChecks } from './check-catalogue.js';
+import { buildCheckTasks, incidentChecks, readBudgets, validationChecks } from './check-catalogue.js';
 import { deriveSsh, deriveVipOwner } from './derive-checks.js';
+import { EvidenceHistoryLog } from './evidence-history.js';
 import { RedisWindow } from './redis-window.js';
 import { type CheckTask, runChecks } from './run-checks.js';
 
@@ -48,9 +50,27 @@ export interface Diagnostics {
   targets(): readonly string[];
   /**
    * Takes a Redis INFO sample as the start of the hit-ratio window, so the next status needs
-   * no cold double sample; a served bot calls it at start and periodically. Errors are the caller's.
+   * no cold double sample, and a look at the current rate-limit window, so windows between
+   * statuses are seen too; a served bot calls it at start and periodically. Errors are the caller's.
    */
   primeRedisWindow(): Promise<void>;
+  /**
+   * Whether the windowed symptoms an incident was seen with (in `seen`, at `since`) have
+   * recovered over the samples this process took since: the answer for a resolve and a re-check.
+   */
+  recovery(incident: Incident, seen: readonly CheckResult[], since: number): IncidentRecovery;
+}
+
+/** Windowed evidence minimum: fewer lookups than this over a span are noise. */
+const MIN_LOOKUPS = 20;
+
+export function recoveryPolicy(config: LoadedConfig): RecoveryPolicy {
+  return {
+    recoveryMs: config.thresholds.recoverySec * 1000,
+    redisHitRatio: config.thresholds.redisHitRatio,
+    nginxHitRatio: config.thresholds.nginxHitRatio,
+    minLookups: MIN_LOOKUPS,
+  };
 }
 
 function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
@@ -70,14 +90,18 @@ function sleepFor(ms: number, signal: AbortSignal): Promise<void> {
 export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
   const { config } = deps;
   const now = deps.now ?? Date.now;
+  const policy = recoveryPolicy(config);
+  // Twice the span plus the sampler's period: the newest sample a span can be anchored on stays.
+  const history = new EvidenceHistoryLog({ keepMs: 2 * policy.recoveryMs + 5 * 60_000, now });
   const redisWindow = new RedisWindow({
     maxAgeMs: 15 * 60_000,
     intervalMs: deps.redisSampleIntervalMs ?? 1000,
-    minLookups: 20,
+    minLookups: MIN_LOOKUPS,
     now,
     sleep: deps.sleep ?? sleepFor,
+    onSample: (s) => history.addCounters({ at: s.at, hits: s.keyspaceHits, misses: s.keyspaceMisses }),
   });
-  const all = buildCheckTasks({ ...deps, redisWindow, now });
+  const all = buildCheckTasks({ ...deps, redisWindow, history, now });
   const nodeNames = new Set(config.nodes.map((n) => n.name));
   const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
 
@@ -119,7 +143,12 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
 
   return {
     targets: () => [...checkIds, ...nodeNames, ...incidentNumbers],
-    primeRedisWindow: () => redisWindow.prime(() => deps.redis.infoStats(config.timeouts.redisMs)),
+    primeRedisWindow: async () => {
+      await redisWindow.prime(() => deps.redis.infoStats(config.timeouts.redisMs));
+      await readBudgets({ config, redis: deps.redis, history, now }, config.timeouts.redisMs);
+    },
+    recovery: (incident, seen, since) =>
+      incidentRecovery(incident, seen, { history: history.snapshot(), now: now(), since, policy }),
     count: (scope) => {
       const s = select(scope);
       return (

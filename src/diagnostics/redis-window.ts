@@ -16,6 +16,8 @@ export interface RedisWindowOptions {
   readonly minLookups: number;
   readonly now: () => number;
   readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Every INFO sample taken, with its time: the history recoveries are judged over. */
+  readonly onSample?: (sample: RedisStats & { readonly at: number }) => void;
 }
 
 interface Sample extends RedisStats {
@@ -28,17 +30,23 @@ export class RedisWindow {
 
   /** Records a sample as the window's start (a long-running bot keeps one recent). */
   async prime(sample: () => Promise<RedisStats>): Promise<void> {
-    this.last = { ...(await sample()), at: this.options.now() };
+    this.last = await this.take(sample);
+  }
+
+  private async take(sample: () => Promise<RedisStats>): Promise<Sample> {
+    const taken = { ...(await sample()), at: this.options.now() };
+    this.options.onSample?.(taken);
+    return taken;
   }
 
   async ratio(sample: () => Promise<RedisStats>, signal: AbortSignal): Promise<FactsOf<'hit-ratio'>> {
     const { now, maxAgeMs, intervalMs, minLookups } = this.options;
     let previous = this.last;
     if (previous === undefined || now() - previous.at > maxAgeMs) {
-      previous = { ...(await sample()), at: now() };
+      previous = await this.take(sample);
       await this.options.sleep(intervalMs, signal);
     }
-    const current: Sample = { ...(await sample()), at: now() };
+    const current = await this.take(sample);
     // A restarted Redis resets its counters: the window starts again from zero.
     const reset =
       current.keyspaceHits < previous.keyspaceHits || current.keyspaceMisses < previous.keyspaceMisses;

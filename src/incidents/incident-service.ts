@@ -1,3 +1,4 @@
+import type { CheckResult } from '../domain/check-result.js';
 import type { Incident } from '../domain/classify.js';
 import {
   DEFAULT_INCIDENT_POLICY,
@@ -10,7 +11,8 @@ import {
   type ResolveCause,
   resolveReason,
 } from '../domain/incident.js';
-import { incidentInReport, readStoredReport, type StatusReport } from '../domain/report.js';
+import { readStoredReport, type StatusReport } from '../domain/report.js';
+import { type IncidentRecovery, windowedSymptoms } from '../domain/windowed-evidence.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { MessagePayload } from '../outbox/payload.js';
@@ -53,6 +55,8 @@ export interface IncidentServiceDeps {
   readonly track: (work: Promise<unknown>) => void;
   readonly policy?: IncidentPolicy;
   readonly mention?: (user: string) => string;
+  /** Windowed symptoms (seen in `seen` at `since`) judged over the samples taken since. */
+  readonly recovery: (incident: Incident, seen: readonly CheckResult[], since: number) => IncidentRecovery;
 }
 
 export interface OpenInput {
@@ -198,8 +202,9 @@ export class IncidentService {
 
   /**
    * Open diagnosis incidents a full status no longer shows, whose every evidence check was
-   * judged again as passing, and with no alert still firing: resolved. A node the bot cannot
-   * see heals nothing.
+   * judged again as passing, whose windowed symptoms (a hit ratio, a budget at its limit) have
+   * recovered over the samples since they were seen, and with no alert still firing: resolved.
+   * A node the bot cannot see heals nothing; one quiet rate-limit minute heals nothing either.
    */
   async resolveHealed(report: StatusReport): Promise<void> {
     const present = new Set(report.incidents.map((i) => i.key));
@@ -208,12 +213,26 @@ export class IncidentService {
     for (const open of await this.deps.store.openIncidents()) {
       if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') continue;
       if ((await this.deps.store.incidentAlerts(open.id)).some((a) => a.status === 'firing')) continue;
-      const evidence = incidentInReport(open.lastReport, open.key)?.evidence ?? [];
+      const seen = readStoredReport(open.lastReport);
+      const incident = seen?.incidents.find((i) => i.key === open.key);
+      const evidence = incident?.evidence ?? [];
       const passing = evidence.every((id) => {
         const c = byId.get(id);
         return c === undefined || c.status === 'ok' || c.status === 'warn';
       });
-      if (passing) healed.push(open);
+      if (!passing) continue;
+      if (
+        seen !== undefined &&
+        incident !== undefined &&
+        windowedSymptoms(incident, seen.checks).length > 0
+      ) {
+        const recovery = this.deps.recovery(incident, seen.checks, Date.parse(seen.startedAt));
+        if (!recovery.recovered) {
+          this.log.debug({ incident: open.key, why: recovery.details }, 'not recovered yet');
+          continue;
+        }
+      }
+      healed.push(open);
     }
     // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
     const later = healed.filter((open) => this.deps.approvals.isRunning(open.id));

@@ -304,7 +304,14 @@ export class ApprovalsService {
       // here, not trusted from a connection authenticated before the change.
       await Promise.all(approved.targets.map((n) => this.deps.shell.refresh(n)));
       const current = await diagnostics.run({ kind: 'status' });
-      const pre = checkPrecondition({ proposed, diagnosis, current, vipRelated: touchesVip(plan) });
+      const pre = checkPrecondition({
+        proposed,
+        diagnosis,
+        current,
+        vipRelated: touchesVip(plan),
+        // Windowed symptoms: the stored diagnosis and the samples since, not this re-check's instant.
+        recovery: (origin) => diagnostics.recovery(origin, diagnosis.checks, Date.parse(diagnosis.startedAt)),
+      });
       if (!pre.ok) changed.push(...pre.changed);
     }
     if (changed.length > 0 || plan === undefined) {

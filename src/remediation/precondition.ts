@@ -1,12 +1,17 @@
 import type { CheckResult } from '../domain/check-result.js';
 import type { Incident, ProposedAction, VipState } from '../domain/classify.js';
 import type { StatusReport } from '../domain/report.js';
+import { type IncidentRecovery, isWindowed, restsOnWindows } from '../domain/windowed-evidence.js';
 import { ErrorCode } from '../errors.js';
 
 /**
- * Before running an approved action: is it still justified? Compares the report the action
- * was proposed from with a report re-run just now. Pure; the caller re-runs a full status
- * (the orchestrator must be in it: golden rule 1 is judged before any cache node).
+ * Before running an approved action: still safe, still open? Safe: the guard rules hold in a
+ * report re-run just now (the orchestrator in it and not the cause, no golden rule holding the
+ * action back, the targets' host keys as pinned, the VIP holder as diagnosed when it matters).
+ * Open: the incident's instantaneous symptoms are still there; a symptom measured over a window
+ * (a hit ratio, the current rate-limit minute) is not re-measured over the re-check's
+ * milliseconds but judged on the stored diagnosis and the samples since (`recovery`).
+ * Pure; the caller re-runs a full status (golden rule 1 is judged before any cache node).
  */
 
 export interface PreconditionInput {
@@ -16,6 +21,11 @@ export interface PreconditionInput {
   readonly current: StatusReport;
   /** The action may move the VIP (it restarts keepalived): the holder must be as diagnosed. */
   readonly vipRelated?: boolean;
+  /**
+   * Whether an incident's windowed symptoms have recovered over the history since the
+   * diagnosis. Without it nothing is proven recovered (the action still answers the diagnosis).
+   */
+  readonly recovery?: (origin: Incident) => IncidentRecovery;
 }
 
 export type PreconditionResult =
@@ -42,18 +52,20 @@ function byId(report: StatusReport): Map<string, CheckResult> {
   return new Map(report.checks.map((c) => [c.id, c]));
 }
 
-/** What the evidence of the proposing incident says now, for the checks whose status moved. */
+/**
+ * The instantaneous evidence of the proposing incident whose verdict moved: named by check and
+ * verdict only. Windowed checks are left out (they are judged on their history) and so are
+ * numbers that drifted under an unchanged verdict (latencies, counts): they change nothing.
+ */
 function evidenceChanges(origin: Incident, before: StatusReport, after: StatusReport): string[] {
   const was = byId(before);
   const now = byId(after);
   return origin.evidence.flatMap((id) => {
     const a = was.get(id);
     const b = now.get(id);
-    if (a === undefined) return [];
+    if (a === undefined || isWindowed(a.check)) return [];
     if (b === undefined) return [`${id} was not re-checked`];
-    return a.status === b.status
-      ? []
-      : [`${id}: was ${a.status} (${a.summary}), now ${b.status} (${b.summary})`];
+    return a.status === b.status ? [] : [`${id} was ${a.status}, now ${b.status}`];
   });
 }
 
@@ -101,6 +113,13 @@ export function checkPrecondition(input: PreconditionInput): PreconditionResult 
     }
     const origin = origins.find((i) => i.actions.some(proposes(proposed.actionId, node))) ?? origins[0];
     const what = origin === undefined ? 'the incident' : `incident ${origin.number} (${origin.title})`;
+    // A windowed symptom is still there until its history proves a recovery: a rolled-over
+    // rate-limit minute or a re-check's few milliseconds of lookups are not evidence.
+    if (origin !== undefined && restsOnWindows(origin, diagnosis.checks)) {
+      const recovery = input.recovery?.(origin);
+      if (recovery?.recovered === true) add(`${what} has recovered: ${recovery.details.join('; ')}`);
+      continue;
+    }
     const evidence = origin === undefined ? [] : evidenceChanges(origin, diagnosis, current);
     add(`${what} is no longer present on ${node}${evidence.length > 0 ? `: ${evidence.join('; ')}` : ''}`);
   }

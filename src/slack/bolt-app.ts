@@ -94,7 +94,8 @@ const clickSchema = z.object({
     .min(1),
 });
 
-function boltLogger(log: Logger): BoltLogger {
+/** Bolt logs free text: everything it says lands in `msg`, which the logger scrubs like any field. */
+export function boltLogger(log: Logger): BoltLogger {
   const child = log.child({ component: 'bolt' });
   let level = LogLevel.INFO;
   return {

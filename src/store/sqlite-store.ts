@@ -32,6 +32,11 @@ export interface SqliteStoreOptions {
    * power cut of the Pi, not only a crash of the process; 'normal' trades that for speed.
    */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * Read-only: for the CLI commands that read the store (`okome audit`) while a bot serves it.
+   * The file must exist and be at this okome's schema; nothing is created, migrated or written.
+   */
+  readonly readOnly?: boolean;
   /** Tests only: another schema list. */
   readonly migrations?: readonly string[];
   readonly now?: () => number;
@@ -92,6 +97,7 @@ interface OutboxDbRow {
 
 /** Opens (creating if needed) and migrates the database; throws OKOME_STORE_* errors that say how to fix. */
 export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  if (options.readOnly === true) return openReadOnly(options);
   let db: Database.Database;
   try {
     db = new Database(options.path);
@@ -117,6 +123,48 @@ export function openSqliteStore(options: SqliteStoreOptions): SqliteStore {
     throw new OkomeError(
       ErrorCode.StoreFailed,
       `cannot prepare the database ${options.path}: ${messageOf(error)}`,
+      {
+        cause: error,
+        userSafe: true,
+      },
+    );
+  }
+}
+
+/** A reader beside the serving bot: WAL lets it read committed rows while the bot writes. */
+function openReadOnly(options: SqliteStoreOptions): SqliteStore {
+  let db: Database.Database;
+  try {
+    db = new Database(options.path, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new OkomeError(
+      ErrorCode.StoreFailed,
+      `cannot open the database ${options.path} to read it: ${messageOf(error)}. ` +
+        '`okome serve` creates it on its first start: check store.path.',
+      { cause: error, userSafe: true },
+    );
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+    const known = (options.migrations ?? MIGRATIONS).length;
+    const version = schemaVersion(db);
+    if (version !== known) {
+      throw new OkomeError(
+        version > known ? ErrorCode.StoreSchemaTooNew : ErrorCode.StoreFailed,
+        `the database ${options.path} is at schema version ${version}; this okome-bot reads version ${known}. ` +
+          (version > known
+            ? 'A newer okome-bot wrote it: read it with that version.'
+            : 'Start `okome serve` of this version once to migrate it.'),
+        { userSafe: true },
+      );
+    }
+    return new SqliteStore(db);
+  } catch (error) {
+    db.close();
+    if (error instanceof OkomeError) throw error;
+    throw new OkomeError(
+      ErrorCode.StoreFailed,
+      `cannot read the database ${options.path}: ${messageOf(error)}`,
       {
         cause: error,
         userSafe: true,

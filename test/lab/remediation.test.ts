@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LAB_APPROVER_GROUP } from '../support/lab/bot-config.js';
-import { applyFault, BUDGET_WINDOW_SEC, type FaultHandle } from '../support/lab/faults.js';
+import { applyFault, type FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 import { LabBot } from '../support/lab-bot.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
-import { atWindowStart } from '../support/time-window.js';
 
 /**
  * End to end: a real fault on the lab → `/okome status` in Slack (the emulator, real Bolt) →
@@ -92,14 +91,12 @@ describeLab('approval-gated remediation on the lab', () => {
     faults.length = 0;
   });
 
-  it('incident 6: two approvers (not the requester) → FLUSHDB → no rate-limit key at its limit', async () => {
-    // The runaway lives in the current rate-limit window (keys of floor(now / 60 s)), and today's
-    // re-check compares the budget check with the diagnosis: a scenario that straddles a window
-    // boundary is refused (issue: evidence over time windows). Start it in a fresh window.
-    await atWindowStart(BUDGET_WINDOW_SEC);
-    await fault(lab, 'budget-runaway', {});
+  it('incident 6: two approvers (not the requester), the minute rolls over before the last one → not resolved, FLUSHDB runs once', async () => {
+    const runaway = await applyFault(lab, 'budget-runaway', {});
+    faults.push(runaway);
     await fault(lab, 'redis-miss-storm', {});
     await bot.status('U0APPROVER1');
+    const root = await bot.incidentRoot('Incident 6');
     const card = await bot.card('Flush');
     await bot.click('U0APPROVER1', card).ack; // the requester cannot approve a two-person action
     await emu.waitFor(() => bot.ephemerals('U0APPROVER1').some((t) => /requester|asked/i.test(t)), 10_000);
@@ -111,11 +108,45 @@ describeLab('approval-gated remediation on the lab', () => {
       'both clicks of approver 2 decided',
     );
     expect(bot.approvalState(card.approvalId)).toBe('pending');
+    // The rate-limit minute rolls over, driven rather than waited for: the runaway window's
+    // counters go, as they expire 2 s after their minute, and the new minute has none at its limit.
+    await runaway.revert();
+    expect((await lab.redis(['--scan', '--pattern', 'okome:budget:rl:*'])).stdout.trim()).toBe('');
+    // A status in the new minute: the runaway is gone, the hit ratio has not recovered. Not resolved.
+    await bot.status();
+    await bot.outboxDrained();
+    expect(threadTexts(root).filter((t) => t.startsWith('Resolved'))).toEqual([]);
+    expect(bot.approvalState(card.approvalId)).toBe('pending');
     await bot.click('U0GROUPOPS', card).ack;
     expect(await bot.outcome(card)).toBe('succeeded');
+    const steps = bot.auditOf(card.approvalId).filter((a) => a.event === 'execute-step');
+    expect(steps.map((a) => a.reason)).toEqual([expect.stringMatching(/^FLUSHDB .*exit 0/)]);
     const keys = (await lab.redis(['--scan', '--pattern', 'okome:budget:rl:*'])).stdout.trim();
     expect(keys).toBe('');
     faults.length = 0;
+  });
+
+  it('incident 6: the orchestrator went down before the last approval (incident 5) → refused on golden rule 1, nothing flushed', async () => {
+    const runaway = await applyFault(lab, 'budget-runaway', {});
+    faults.push(runaway);
+    await fault(lab, 'redis-miss-storm', {});
+    await bot.status('U0APPROVER1');
+    const card = await bot.card('Flush');
+    await bot.click('U0APPROVER2', card).ack;
+    await emu.waitFor(
+      () => bot.auditOf(card.approvalId).some((a) => a.actor === 'U0APPROVER2'),
+      10_000,
+      'the first approval decided',
+    );
+    await runaway.revert(); // and the minute rolled over too: only what matters for safety is said
+    await fault(lab, 'orchestrator-down', {});
+    await bot.click('U0GROUPOPS', card).ack;
+    expect(await bot.outcome(card)).toBe('cancelled');
+    const cancel = bot.auditOf(card.approvalId).find((a) => a.event === 'cancel');
+    expect(cancel?.reason).toMatch(/orchestrator is now the cause \(incident 5.*golden rule 1/);
+    expect(cancel?.reason).not.toMatch(/redis-budget|redis-hit-ratio|no longer present/);
+    expect(bot.auditOf(card.approvalId).filter((a) => a.event === 'execute-step')).toEqual([]);
+    await revertAll();
   });
 
   it('incident 7: chaos → disable-chaos (two approvers) → flag gone first, iptables flushed, services restarted', async () => {

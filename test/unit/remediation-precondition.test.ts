@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { EvidenceHistoryLog } from '../../src/diagnostics/evidence-history.js';
 import {
   type CheckId,
   type CheckResult,
@@ -6,8 +7,9 @@ import {
   type Facts,
   resultId,
 } from '../../src/domain/check-result.js';
-import { type ClassifyContext, classify } from '../../src/domain/classify.js';
+import { type ClassifyContext, classify, type Incident } from '../../src/domain/classify.js';
 import { REPORT_SCHEMA_VERSION, type StatusReport } from '../../src/domain/report.js';
+import { type IncidentRecovery, incidentRecovery } from '../../src/domain/windowed-evidence.js';
 import { checkPrecondition } from '../../src/remediation/precondition.js';
 import { twoPiContext } from '../support/two-pi-context.js';
 
@@ -112,9 +114,7 @@ describe('checkPrecondition', () => {
     expect(result).toEqual({
       ok: false,
       changed: [
-        expect.stringMatching(
-          /^incident 1 \(UI is slow or blank\) is no longer present on pi-a: service:nginx@pi-a: was fail \(service fail\), now ok/,
-        ),
+        'incident 1 (UI is slow or blank) is no longer present on pi-a: service:nginx@pi-a was fail, now ok; vip-http was fail, now ok',
       ],
     });
   });
@@ -227,5 +227,145 @@ describe('checkPrecondition', () => {
     expect(result.ok).toBe(false);
     if (result.ok) return;
     expect(result.changed[0]).toBe('the diagnosis did not propose flush-redis on pi-b');
+  });
+});
+
+const hitRatio = (status: CheckStatus, ratio: number, source: 'window' | 'cumulative' = 'window') =>
+  r('redis-hit-ratio', status, {
+    kind: 'hit-ratio',
+    ratio,
+    hits: ratio * 1000,
+    misses: 1000 - ratio * 1000,
+    source,
+  });
+const budgets = (...runaway: { agent: string; count: number }[]) =>
+  r('redis-budget', runaway.length > 0 ? 'warn' : 'ok', {
+    kind: 'redis-budget',
+    budgetKeys: 9,
+    rateLimitKeys: 4,
+    limit: 60,
+    runaway,
+  });
+/** Incident 6 as the lab's faults make it: a miss storm and two agents at or over their budget. */
+const storm = [
+  hitRatio('warn', 0.05),
+  budgets({ agent: 'planner-2', count: 75 }, { agent: 'planner-1', count: 60 }),
+];
+/** The minute rolled over: the new window's counters are low; the ratio fell back to cumulative. */
+const nextMinute = [hitRatio('warn', 0.06, 'cumulative'), budgets()];
+const orchestratorDown = [r('orch-health', 'fail', http(503)), r('vip-api', 'fail', http(503))];
+
+describe('checkPrecondition: incident 6 rests on windowed evidence', () => {
+  const T0 = Date.parse('2026-01-24T22:00:40.000Z'); // 40 s into a rate-limit minute
+  const flush = { actionId: 'flush-redis', nodes: ['pi-b'] };
+  const policy = { recoveryMs: 300_000, redisHitRatio: 0.5, nginxHitRatio: 0.3, minLookups: 20 };
+
+  /** An injected clock and the samples the diagnostics would have taken at each tick. */
+  function timeline() {
+    let t = T0;
+    const history = new EvidenceHistoryLog({ keepMs: 3_600_000, now: () => t });
+    let hits = 10_000;
+    let misses = 90_000;
+    const sample = (opts: { hits: number; misses: number; atLimit: { agent: string; count: number }[] }) => {
+      hits += opts.hits;
+      misses += opts.misses;
+      history.addCounters({ at: t, hits, misses });
+      history.addBudget({ at: t, window: Math.floor(t / 60_000), atLimit: opts.atLimit, limit: 60 });
+    };
+    return {
+      now: () => t,
+      advance: (ms: number) => {
+        t += ms;
+      },
+      sample,
+      recovery:
+        (diagnosis: StatusReport) =>
+        (origin: Incident): IncidentRecovery =>
+          incidentRecovery(origin, diagnosis.checks, {
+            history: history.snapshot(),
+            now: t,
+            since: Date.parse(diagnosis.startedAt),
+            policy,
+          }),
+    };
+  }
+  const diagnosedAt = (at: number, ...checks: CheckResult[]): StatusReport => ({
+    ...report(...checks),
+    startedAt: new Date(at).toISOString(),
+  });
+
+  it('the minute rolled over between the diagnosis and the last approval: still runs (golden rule 2)', () => {
+    const clock = timeline();
+    const diagnosis = diagnosedAt(clock.now(), ...storm);
+    expect(diagnosis.incidents.map((i) => i.key)).toEqual(['6:pi-b']);
+    clock.sample({ hits: 5, misses: 95, atLimit: [{ agent: 'planner-2', count: 75 }] });
+    clock.advance(25_000); // the second approver clicks 5 s into the next minute
+    clock.sample({ hits: 0, misses: 3, atLimit: [] });
+    const current = report(...nextMinute);
+    expect(current.incidents).toEqual([]);
+    expect(
+      checkPrecondition({ proposed: flush, diagnosis, current, recovery: clock.recovery(diagnosis) }),
+    ).toEqual({ ok: true });
+  });
+
+  it('recovered over the whole span since the diagnosis: refused, saying what recovered', () => {
+    const clock = timeline();
+    const diagnosis = diagnosedAt(clock.now(), ...storm);
+    clock.sample({ hits: 5, misses: 95, atLimit: [{ agent: 'planner-2', count: 75 }] });
+    for (let i = 0; i < 6; i++) {
+      clock.advance(60_000);
+      clock.sample({ hits: 950, misses: 50, atLimit: [] });
+    }
+    const result = checkPrecondition({
+      proposed: flush,
+      diagnosis,
+      current: report(hitRatio('ok', 0.95), budgets()),
+      recovery: clock.recovery(diagnosis),
+    });
+    expect(result).toEqual({
+      ok: false,
+      changed: [
+        'incident 6 (Cache miss storm / GPU overload) has recovered: Redis hit ratio 95 % over the last 300 s (5000 lookups); no budget counter at its limit in 5 window(s) over 300 s',
+      ],
+    });
+  });
+
+  it('the orchestrator went down after the diagnosis (incident 5): refused on golden rule 1, no drifted numbers', () => {
+    const clock = timeline();
+    const diagnosis = diagnosedAt(clock.now(), ...storm);
+    clock.sample({ hits: 5, misses: 95, atLimit: [{ agent: 'planner-2', count: 75 }] });
+    clock.advance(25_000);
+    clock.sample({ hits: 0, misses: 3, atLimit: [] });
+    const result = checkPrecondition({
+      proposed: flush,
+      diagnosis,
+      current: report(...nextMinute, ...orchestratorDown),
+      recovery: clock.recovery(diagnosis),
+    });
+    expect(result).toEqual({
+      ok: false,
+      changed: [
+        expect.stringMatching(
+          /^the orchestrator is now the cause \(incident 5: orchestrator \/health: .*\): golden rule 1, do not touch cache nodes$/,
+        ),
+      ],
+    });
+  });
+
+  it('the orchestrator went down within the same minute: refused, the flush now held back', () => {
+    const clock = timeline();
+    const diagnosis = diagnosedAt(clock.now(), ...storm);
+    const result = checkPrecondition({
+      proposed: flush,
+      diagnosis,
+      current: report(...storm, ...orchestratorDown),
+      recovery: clock.recovery(diagnosis),
+    });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.changed).toEqual([
+      expect.stringMatching(/^the orchestrator is now the cause \(incident 5/),
+      expect.stringMatching(/^flush-redis on pi-b is now held back: Golden rule 1/),
+    ]);
   });
 });
