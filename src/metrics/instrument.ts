@@ -44,6 +44,7 @@ export function instrumentDiagnostics(diagnostics: Diagnostics, metrics: BotMetr
     count: (scope) => diagnostics.count(scope),
     targets: () => diagnostics.targets(),
     primeRedisWindow: () => diagnostics.primeRedisWindow(),
+    recovery: (incident, seen, since) => diagnostics.recovery(incident, seen, since),
     async run(scope, onProgress) {
       const report = await diagnostics.run(scope, onProgress);
       metrics.statusRun(report.kind, report.durationMs);
