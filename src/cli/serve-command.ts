@@ -107,6 +107,7 @@ async function runBot(
         keepalivedSecrets: { shared: env.keepalivedHookSecret, perNode: nodeHookSecrets },
       },
       alertmanagerAuth,
+      metricsToken: env.metricsToken,
     });
   } catch (error) {
     await probes.close();

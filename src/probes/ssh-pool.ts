@@ -131,6 +131,13 @@ export class SshPool implements NodeShell {
     return this.handshakeCount;
   }
 
+  /** Nodes with a pooled connection open now. */
+  openConnections(): number {
+    let open = 0;
+    for (const conn of this.conns.values()) if (conn.live !== undefined) open++;
+    return open;
+  }
+
   async exec(node: string, command: string, options: ExecOptions): Promise<ExecResult> {
     const conn = this.conns.get(node);
     if (conn === undefined) throw new OkomeError(ErrorCode.Internal, `ssh: no configured node named ${node}`);

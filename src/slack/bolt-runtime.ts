@@ -17,6 +17,12 @@ export interface BoltHandle {
   /** Stops receiving Slack requests (the socket closes; HTTP mode answers 503, Slack retries). */
   stopReceiving(): Promise<void>;
   close(): Promise<void>;
+  /** For /readyz: Socket Mode's socket is connected; HTTP mode: Slack's requests are taken. */
+  connected(): boolean;
+}
+
+interface SocketEvents {
+  on(event: string, listener: () => void): unknown;
 }
 
 /** A Web API client that fails fast: the outbox owns retries and pacing. */
@@ -84,14 +90,26 @@ export async function startBolt(options: StartBoltOptions): Promise<BoltHandle> 
     const stop = async () => {
       receiving = false;
     };
-    return { routes: [route], stopReceiving: stop, close: stop };
+    return { routes: [route], stopReceiving: stop, close: stop, connected: () => receiving };
   }
   await app.start();
   let receiving = true;
+  // start() resolves once connected; the socket-mode client says when that changes.
+  let connected = true;
+  // Bolt keeps its receiver private; the receiver's SocketModeClient and its connection
+  // events ('connected', 'reconnecting', 'disconnected') are @slack/socket-mode's public API.
+  const socketClient = (app as unknown as { receiver?: { client?: SocketEvents } }).receiver?.client;
+  socketClient?.on('connected', () => {
+    connected = true;
+  });
+  for (const lost of ['reconnecting', 'disconnected'])
+    socketClient?.on(lost, () => {
+      connected = false;
+    });
   const stop = async () => {
     if (!receiving) return;
     receiving = false;
     await app.stop();
   };
-  return { routes: [], stopReceiving: stop, close: stop };
+  return { routes: [], stopReceiving: stop, close: stop, connected: () => receiving && connected };
 }
