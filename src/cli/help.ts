@@ -42,10 +42,17 @@ Install it with visudo -cf, as /etc/sudoers.d/okome-bot (0440).
 Every click, decision and execution since the given time (s, m, h, d). Opens the store
 read-only, so it works while the bot serves.
 `,
-  config: `Usage: okome config check [FILE] [--config FILE]
+  config: `Usage: okome config check [--static] [FILE] [--config FILE]
+       okome config schema
 
-Validates a configuration (FILE, --config or OKOME_CONFIG): every problem at once with its key,
-the value seen and the fix; warnings apart. Exit 0 valid, 2 invalid.
+config check validates a configuration (FILE, --config or OKOME_CONFIG): every problem at once
+with its key, the value seen and the fix; warnings apart. Exit 0 valid, 2 invalid.
+  --static   the file alone (the shipped example passes)
+  (default)  also this host: no placeholder left from the example, each SSH private key there,
+             readable and private (chmod 600), the environment variables the mode needs
+             (SLACK_BOT_TOKEN with SLACK_APP_TOKEN or SLACK_SIGNING_SECRET, Alertmanager
+             credentials, nodes' hookSecretEnv)
+config schema prints the configuration's JSON Schema (for editors: yaml-language-server).
 `,
   help: `Usage: okome help [COMMAND]
 
@@ -62,4 +69,4 @@ export function isCommandName(name: string): name is CommandName {
 }
 
 /** Subcommands of commands that have them. */
-export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = { config: ['check'] };
+export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = { config: ['check', 'schema'] };

@@ -3,7 +3,7 @@ import { didYouMean } from '../domain/suggest.js';
 import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
-import { configCheck } from './config-check.js';
+import { configCheck, configSchemaCommand } from './config-check.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
@@ -18,7 +18,8 @@ Usage:
   okome check TARGET [--json]   one check id, one node, or one incident's checks (okome help check)
   okome sudoers [--node NAME]   the sudoers drop-in allowing exactly the catalogue's commands
   okome audit [--since 12h] [--json]   every click, decision and execution
-  okome config check [FILE]     validate a configuration (FILE or --config or OKOME_CONFIG)
+  okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
+  okome config schema           the configuration's JSON Schema
   okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
 
@@ -77,8 +78,9 @@ export async function runCli(
   }
   try {
     if (command === 'config' && sub === 'check' && rest.length <= 1) {
-      return configCheck(rest[0] ?? values.config, io);
+      return configCheck(rest[0] ?? values.config, io, { static: values.static === true });
     }
+    if (command === 'config' && sub === 'schema' && rest.length === 0) return configSchemaCommand(io);
     if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
     }
@@ -117,7 +119,7 @@ function unknownCommand(command: string, io: CliIo): number {
   return ExitCode.ConfigError;
 }
 
-const OPTION_NAMES = ['--config', '--node', '--since', '--json', '--help', '--version'];
+const OPTION_NAMES = ['--config', '--node', '--since', '--json', '--static', '--help', '--version'];
 
 /** parseArgs's message, with a suggestion when the option looks like a known one mistyped. */
 function unknownOptionMessage(error: unknown): string {
@@ -136,6 +138,7 @@ function parse(argv: readonly string[]) {
       node: { type: 'string' },
       since: { type: 'string' },
       json: { type: 'boolean' },
+      static: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
