@@ -54,6 +54,11 @@ with its key, the value seen and the fix; warnings apart. Exit 0 valid, 2 invali
              credentials, nodes' hookSecretEnv)
 config schema prints the configuration's JSON Schema (for editors: yaml-language-server).
 `,
+  healthcheck: `Usage: okome healthcheck [--config FILE]
+
+GET /healthz of the bot the configuration describes (http.port; http.host, a wildcard meaning
+loopback), as Docker's HEALTHCHECK runs it. Exit 0 healthy, 1 unreachable or unhealthy.
+`,
   help: `Usage: okome help [COMMAND]
 
 Prints the usage, or one command's help.

@@ -4,6 +4,7 @@ import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck, configSchemaCommand } from './config-check.js';
+import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
@@ -20,6 +21,7 @@ Usage:
   okome audit [--since 12h] [--json]   every click, decision and execution
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
+  okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
   okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
 
@@ -84,6 +86,8 @@ export async function runCli(
     if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
     }
+    if (command === 'healthcheck' && sub === undefined)
+      return await healthcheckCommand({ config: values.config }, io);
     if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
     if (command === 'audit' && sub === undefined) {
       return await auditCommand(
