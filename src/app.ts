@@ -20,6 +20,7 @@ import {
   SILENCE_PREFIX,
   UNSILENCE_PREFIX,
 } from './domain/action-ids.js';
+import { approvalStates } from './domain/approval.js';
 import { parseCommand } from './domain/command.js';
 import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
 import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
@@ -28,6 +29,9 @@ import { IncidentService } from './incidents/incident-service.js';
 import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
 import { StatusUseCase } from './incidents/status-use-case.js';
 import type { Logger } from './logger.js';
+import { BotMetrics } from './metrics/bot-metrics.js';
+import { httpResponseObserver, instrumentDiagnostics, instrumentGateway } from './metrics/instrument.js';
+import { createMetricsRoute, createReadyRoute } from './metrics/metrics-routes.js';
 import { type Clock, systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
@@ -79,12 +83,16 @@ export interface AppDeps {
   readonly alertmanagerAuth?: AlertmanagerAuth;
   /** Timers of the dead-man's switch (tests drive a manual clock); default the system's. */
   readonly schedule?: Clock['schedule'];
+  /** OKOME_METRICS_TOKEN: the bearer token GET /metrics asks for (see MetricsRouteOptions). */
+  readonly metricsToken?: string | undefined;
 }
 
 export interface RunningApp {
   readonly diagnostics: Diagnostics;
   /** The port of the bot's HTTP server (Slack in HTTP mode, /healthz, the webhooks). */
   readonly httpPort: number;
+  /** The port of the metrics listener when `metrics.listen` gives it one; else undefined. */
+  readonly metricsPort: number | undefined;
   /** Stops taking work, finishes what is in flight (bounded), delivers what it can, closes. */
   stop(options?: { graceMs?: number }): Promise<void>;
 }
@@ -107,7 +115,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const { config, store, logger } = deps;
   const now = deps.now ?? Date.now;
   const log = logger.child({ component: 'app' });
-  const diagnostics = createDiagnostics({
+  const metrics = new BotMetrics({
+    outboxCounts: () => store.outboxCounts(),
+    openIncidentNumbers: async () => (await store.openIncidents()).map((i) => i.number),
+    approvals: () => store.approvalsInStates(approvalStates),
+    ...(deps.probes.ssh === undefined ? {} : { ssh: deps.probes.ssh }),
+    now,
+  });
+  const plainDiagnostics = createDiagnostics({
     config,
     ...deps.probes,
     now,
@@ -115,6 +130,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       ? {}
       : { redisSampleIntervalMs: deps.redisSampleIntervalMs }),
   });
+  const diagnostics = instrumentDiagnostics(plainDiagnostics, metrics);
   const inFlight = new Set<Promise<void>>();
   let accepting = true;
   const track = (work: Promise<unknown>) => {
@@ -127,10 +143,11 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   };
 
   // The outbox has its own Web API client: Bolt rewrites its own client's retry options.
-  const { gateway, client: gatewayClient } = createSlackGateway({
+  const { gateway: slackGateway, client: gatewayClient } = createSlackGateway({
     botToken: deps.slack.botToken,
     slackApiUrl: deps.slackApiUrl,
   });
+  const gateway = instrumentGateway(slackGateway, metrics);
   const { outbox, deliverer } = createOutbox({
     store,
     gateway,
@@ -488,19 +505,57 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     track,
     handlers: makeHandlers(),
   });
+  // Ready = Slack connected and the store takes a write (a seen-event key, pruned like the rest).
+  let readyProbes = 0;
+  const readyRoute = createReadyRoute(async () => {
+    const at = now();
+    readyProbes += 1;
+    const writable = await store.markSeen(`readyz:${at}:${readyProbes}`, at).then(
+      () => true,
+      () => false,
+    );
+    return { slack: accepting && bolt.connected(), store: writable };
+  }, logger);
+  const ownBind = config.metrics.listen;
+  const metricsRoute = createMetricsRoute({
+    metrics,
+    token: deps.metricsToken,
+    requireToken: ownBind === undefined,
+    logger,
+  });
+  const mainRoutes: HttpRoute[] = [
+    ...bolt.routes,
+    ...webhookRoutes,
+    { path: '/healthz', method: 'GET', maxBodyBytes: 0, handle: health },
+    readyRoute,
+    ...(ownBind === undefined ? [metricsRoute] : []),
+  ];
   let http: HttpServerHandle;
+  let metricsHttp: HttpServerHandle | undefined;
   try {
     http = await startHttpServer({
       host: listenHost(deps.slack.kind, config.http.host),
       port: config.http.port,
       limits: config.http,
       logger,
-      routes: [
-        ...bolt.routes,
-        ...webhookRoutes,
-        { path: '/healthz', method: 'GET', maxBodyBytes: 0, handle: health },
-      ],
+      routes: mainRoutes,
+      onResponse: httpResponseObserver(mainRoutes, metrics),
     });
+    if (ownBind !== undefined) {
+      const routes = [metricsRoute, readyRoute];
+      metricsHttp = await startHttpServer({
+        host: ownBind.host,
+        port: ownBind.port,
+        limits: config.http,
+        logger,
+        routes,
+        onResponse: httpResponseObserver(routes, metrics),
+      }).catch(async (error: unknown) => {
+        await http.close();
+        await metricsHttp?.close();
+        throw error;
+      });
+    }
   } catch (error) {
     await bolt.close();
     throw error;
@@ -559,6 +614,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   return {
     diagnostics,
     httpPort: http.port,
+    metricsPort: metricsHttp?.port,
     async stop(options = {}) {
       const graceMs = options.graceMs ?? 15_000;
       accepting = false;

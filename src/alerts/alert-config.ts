@@ -47,15 +47,22 @@ export const alertMappingEntrySchema = z.strictObject({
 
 export type AlertMappingEntry = z.output<typeof alertMappingEntrySchema>;
 
-/** Typical alert names → runbook incidents. First match wins; a configured `mapping` replaces it. */
+/**
+ * Typical alert names → runbook incidents, covering every alert of the shipped
+ * contrib/prometheus/okome.rules.yml (a test keeps the two in step). First match wins; a
+ * configured `mapping` replaces it.
+ */
 export const DEFAULT_ALERT_MAPPING: readonly AlertMappingEntry[] = Object.freeze([
   { match: { alertname: '/NginxDown|EdgeCacheDown|EdgeCacheSlow/' }, incident: '1' },
   { match: { alertname: '/RedisDown|RedisUnavailable/' }, incident: '2' },
-  { match: { alertname: '/VipDown|VipUnreachable|KeepalivedNoMaster|KeepalivedDown/' }, incident: '3' },
+  {
+    match: { alertname: '/VipDown|VipUnreachable|KeepalivedNoMaster|KeepalivedDown|VipTwoHolders/' },
+    incident: '3',
+  },
   { match: { alertname: '/NodeDown|PiDown|HostDown/' }, incident: '4' },
   { match: { alertname: '/OrchestratorDown|UpstreamDown/' }, incident: '5' },
   { match: { alertname: '/StreamingSlow|UpstreamStreamingSlow/' }, incident: '5b' },
-  { match: { alertname: '/CacheMissStorm|RedisHitRatioLow/' }, incident: '6' },
+  { match: { alertname: '/CacheMissStorm|RedisHitRatioLow|RedisBudgetRunaway/' }, incident: '6' },
   { match: { alertname: '/ChaosEnabled|ChaosTestTriggered/' }, incident: '7' },
 ]);
 

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bearerToken, sameSecret } from '../http/bearer.js';
 import { failure as fail, type HttpReply, type HttpRoute, sendJson } from '../http/http-server.js';
 import type { Logger } from '../logger.js';
 import { type Alert, type AlertBatch, alertDedupeKey, parseAlertmanager } from './alertmanager.js';
@@ -117,19 +117,6 @@ function parseJson(body: Buffer): { ok: true; json: unknown } | { ok: false; err
   } catch (error) {
     return { ok: false, error: `invalid JSON: ${error instanceof Error ? error.message : String(error)}` };
   }
-}
-
-/** Constant-time: both sides are hashed to equal-length digests first. */
-function sameSecret(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
-
-function bearerToken(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  const m = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  return m?.[1];
 }
 
 /** Runs the callback after the response; a throw or rejection is logged, never surfaced. */

@@ -15,6 +15,7 @@ export interface EnvOptions {
   readonly alertmanagerApiToken: string | undefined;
   readonly alertmanagerApiUser: string | undefined;
   readonly alertmanagerApiPassword: string | undefined;
+  readonly metricsToken: string | undefined;
 }
 
 const envSchema = z.object({
@@ -41,6 +42,7 @@ const envSchema = z.object({
     .regex(/^[^:]*$/, { error: 'must not contain ":"' })
     .optional(),
   OKOME_ALERTMANAGER_API_PASSWORD: z.string().min(1).optional(),
+  OKOME_METRICS_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
 });
 
 /** Reads the environment once; empty strings count as unset. Names the variable on error. */
@@ -73,6 +75,7 @@ export function readEnvOptions(env: NodeJS.ProcessEnv = process.env): EnvOptions
     alertmanagerApiToken: e.OKOME_ALERTMANAGER_API_TOKEN,
     alertmanagerApiUser: e.OKOME_ALERTMANAGER_API_USER,
     alertmanagerApiPassword: e.OKOME_ALERTMANAGER_API_PASSWORD,
+    metricsToken: e.OKOME_METRICS_TOKEN,
   };
 }
 

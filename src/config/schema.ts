@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/alert-config.js';
+import { metricsConfigSchema } from '../metrics/metrics-config.js';
 
 /**
  * The configuration's shape. Parsed once at start-up (see load-config.ts) and frozen.
@@ -285,6 +286,7 @@ export const configSchema = z
     store: z.strictObject({ path: z.string().min(1).default('okome.db') }).prefault({}),
     // The bot's one HTTP server (src/http): Slack's requests in HTTP mode, /healthz, the webhooks.
     http: httpSchema,
+    metrics: metricsConfigSchema,
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info') })
       .prefault({}),

@@ -157,6 +157,8 @@ export interface StartHttpServerOptions {
   readonly routes: readonly HttpRoute[];
   readonly limits?: Partial<HttpLimits>;
   readonly logger?: Logger;
+  /** Told of every answer sent, refusals included (the request's path, the status code). */
+  readonly onResponse?: (path: string, status: number) => void;
 }
 
 /** The request listener alone (no socket): what startHttpServer serves. */
@@ -165,6 +167,7 @@ export function createRequestListener(
   limits: HttpLimits,
   budget: BodyBudget,
   logger?: Logger,
+  onResponse?: (path: string, status: number) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const log = logger?.child({ component: 'http' });
 
@@ -197,6 +200,7 @@ export function createRequestListener(
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (onResponse !== undefined) res.once('finish', () => onResponse(path, res.statusCode));
     const forPath = routes.filter((r) => r.path === path);
     const route = forPath.find((r) => r.method === req.method);
     const declared = declaredLength(req);
@@ -298,7 +302,7 @@ export async function startHttpServer(options: StartHttpServerOptions): Promise<
         Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)),
       ),
     },
-    createRequestListener(options.routes, limits, budget, options.logger),
+    createRequestListener(options.routes, limits, budget, options.logger, options.onResponse),
   );
   server.maxConnections = limits.maxConnections;
   capConnectionsPerAddress(server, limits.maxConnectionsPerAddress);

@@ -9,6 +9,8 @@ export interface Probes {
   readonly shell: NodeShell;
   readonly http: HttpProbe;
   readonly redis: RedisProbe;
+  /** The SSH pool's figures for /metrics; absent with a shell that is not a pool. */
+  readonly ssh?: { openConnections(): number; handshakes(): number };
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export function createProbes(
     shell,
     http,
     redis,
+    ssh: shell,
     close: async () => {
       await Promise.allSettled([shell.close(), http.close(), redis.close()]);
     },

@@ -131,6 +131,13 @@ export class SshPool implements NodeShell {
     return this.handshakeCount;
   }
 
+  /** Nodes with a pooled connection open now. */
+  openConnections(): number {
+    let open = 0;
+    for (const conn of this.conns.values()) if (conn.live !== undefined) open++;
+    return open;
+  }
+
   async exec(node: string, command: string, options: ExecOptions): Promise<ExecResult> {
     const conn = this.conns.get(node);
     if (conn === undefined) throw new OkomeError(ErrorCode.Internal, `ssh: no configured node named ${node}`);
@@ -303,6 +310,8 @@ export class SshPool implements NodeShell {
   private async handshake(conn: NodeConn): Promise<LiveConnection> {
     const { target } = conn;
     const key = await this.privateKey(conn);
+    // The pool may have closed while the key was read: a socket opened now would outlive it.
+    if (this.closed) throw new OkomeError(ErrorCode.Internal, 'ssh: the pool is closed');
     const started = performance.now();
     return new Promise<LiveConnection>((resolve, reject) => {
       const client = new Client();

@@ -140,6 +140,7 @@ export async function startInProcessBot(
     webhooks?: { alertmanagerToken?: string; keepalivedSecrets?: HookSecrets };
     logger?: Logger;
     slackAuthProbeMs?: number;
+    metricsToken?: string;
     /** Wraps the store, e.g. with latency (a networked store yields to the event loop per call). */
     wrapStore?: (store: Store) => Store;
     /** The app's clock and timers (the dead-man's switch), e.g. a manual clock. */
@@ -159,6 +160,7 @@ export async function startInProcessBot(
             },
           },
         }),
+    ...(options.metricsToken === undefined ? {} : { metricsToken: options.metricsToken }),
     config,
     slack:
       options.mode === 'http'
