@@ -131,7 +131,12 @@ const kinds: readonly { name: StoreKindName; unavailable: string | undefined; ha
  */
 export function describeStoreContract(
   name: string,
-  body: (t: { current: () => StoreUnderTest; store: () => Store; reopen: () => Promise<Store> }) => void,
+  body: (t: {
+    kind: StoreKindName;
+    current: () => StoreUnderTest;
+    store: () => Store;
+    reopen: () => Promise<Store>;
+  }) => void,
 ): void {
   describe.each(kinds)(`${name} ($name)`, ({ name: kind, unavailable, harness }) => {
     if (unavailable !== undefined) {
@@ -163,6 +168,7 @@ export function describeStoreContract(
         return value;
       };
       body({
+        kind,
         current: () => need(under),
         store: () => need(store),
         reopen: async () => {
