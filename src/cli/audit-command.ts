@@ -1,7 +1,8 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { configPath, loadConfig } from '../config/load-config.js';
+import { readEnvOptions } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
-import { openSqliteStore } from '../store/sqlite-store.js';
+import { storeTarget } from '../store/open-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -29,9 +30,12 @@ export async function auditCommand(
   const file = resolve(io.cwd, configPath(options.config, io.env));
   const config = loadConfig(file);
   const since = options.since === undefined ? 0 : now - parseDuration(options.since);
-  const path = isAbsolute(config.store.path) ? config.store.path : resolve(dirname(file), config.store.path);
+  const target = storeTarget(config.store, {
+    configFile: file,
+    databaseUrl: readEnvOptions(io.env).databaseUrl,
+  });
   // Read-only: the audit works beside a serving bot and never creates, migrates or writes the store.
-  const store = openSqliteStore({ path, readOnly: true });
+  const store = await target.open({ readOnly: true });
   try {
     const entries = await store.auditSince(since);
     if (options.json) {

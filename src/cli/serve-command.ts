@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { AlertmanagerAuth } from '../alerts/alertmanager-api.js';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
@@ -7,8 +7,7 @@ import { ErrorCode, isOkomeError, OkomeError } from '../errors.js';
 import { createLogger, type Logger, logFormatFor, scrubSecrets } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
 import type { SlackMode } from '../slack/bolt-app.js';
-import { fileServeLock } from '../store/serve-lock.js';
-import { openSqliteStore } from '../store/sqlite-store.js';
+import { type StoreTarget, storeTarget } from '../store/open-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 
 /** Socket Mode when SLACK_APP_TOKEN is set (no public URL needed), HTTP mode otherwise. */
@@ -56,18 +55,18 @@ export async function serveCommand(
       env.redisPassword,
       env.alertmanagerApiToken,
       env.alertmanagerApiPassword,
+      env.databaseUrl === undefined ? undefined : passwordOf(env.databaseUrl),
+      io.env.PGPASSWORD,
     ],
   });
-  const storePath = isAbsolute(config.store.path)
-    ? config.store.path
-    : resolve(dirname(file), config.store.path);
+  const target = storeTarget(config.store, { configFile: file, databaseUrl: env.databaseUrl });
   // One bot per store: taken before the store is opened, so a second bot's start-up recovery
   // and outbox never touch the first one's rows; released once the store is closed.
-  const lock = fileServeLock(storePath);
+  const lock = target.serveLock();
   await lock.acquire();
   try {
     return await runBot(
-      { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath },
+      { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, target },
       io,
       waitForStop,
     );
@@ -83,16 +82,16 @@ interface BotSetup {
   readonly nodeHookSecrets: ReadonlyMap<string, string>;
   readonly alertmanagerAuth: AlertmanagerAuth;
   readonly logger: Logger;
-  readonly storePath: string;
+  readonly target: StoreTarget;
 }
 
 /** Opens the store, builds and starts the app, serves until a stop signal, stops it. */
 async function runBot(
-  { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, storePath }: BotSetup,
+  { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, target }: BotSetup,
   io: CliIo,
   waitForStop: () => Promise<string>,
 ): Promise<number> {
-  const store = openSqliteStore({ path: storePath });
+  const store = await target.open();
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
@@ -127,4 +126,14 @@ async function runBot(
   await app.stop();
   logger.flush();
   return ExitCode.Ok;
+}
+
+/** The password inside a database URL, so logs scrub it wherever it shows up. */
+function passwordOf(url: string): string | undefined {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password === '' ? undefined : password;
+  } catch {
+    return undefined;
+  }
 }

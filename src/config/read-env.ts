@@ -16,6 +16,8 @@ export interface EnvOptions {
   readonly alertmanagerApiUser: string | undefined;
   readonly alertmanagerApiPassword: string | undefined;
   readonly metricsToken: string | undefined;
+  /** store.kind postgres: postgres://user[:password]@host:port/db (the password may be in PGPASSWORD). */
+  readonly databaseUrl: string | undefined;
 }
 
 const envSchema = z.object({
@@ -43,6 +45,10 @@ const envSchema = z.object({
     .optional(),
   OKOME_ALERTMANAGER_API_PASSWORD: z.string().min(1).optional(),
   OKOME_METRICS_TOKEN: z.string().min(16, { error: 'must be at least 16 characters' }).optional(),
+  OKOME_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, { error: 'must be a postgres://user@host:port/database URL' })
+    .optional(),
 });
 
 /** Reads the environment once; empty strings count as unset. Names the variable on error. */
@@ -76,6 +82,7 @@ export function readEnvOptions(env: NodeJS.ProcessEnv = process.env): EnvOptions
     alertmanagerApiUser: e.OKOME_ALERTMANAGER_API_USER,
     alertmanagerApiPassword: e.OKOME_ALERTMANAGER_API_PASSWORD,
     metricsToken: e.OKOME_METRICS_TOKEN,
+    databaseUrl: e.OKOME_DATABASE_URL,
   };
 }
 

@@ -283,7 +283,13 @@ export const configSchema = z
         stepTimeoutMs: msSchema.default(60_000),
       })
       .prefault({}),
-    store: z.strictObject({ path: z.string().min(1).default('okome.db') }).prefault({}),
+    store: z
+      .strictObject({
+        // sqlite: one file beside the bot (the default); postgres: OKOME_DATABASE_URL, never this file.
+        kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
+        path: z.string().min(1).default('okome.db'),
+      })
+      .prefault({}),
     // The bot's one HTTP server (src/http): Slack's requests in HTTP mode, /healthz, the webhooks.
     http: httpSchema,
     metrics: metricsConfigSchema,
