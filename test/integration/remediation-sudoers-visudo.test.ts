@@ -104,7 +104,9 @@ describe('batched diagnostics need no new sudoers entry', () => {
   it('each sudo job of the batch script has exactly the argv of its sudoers entry (no `sudo timeout`)', () => {
     const config = fixtureConfig();
     for (const node of config.nodes) {
-      const diagnostics = nodeSudoCommands(config, node.name).filter((c) => c.source.startsWith('diagnostics'));
+      const diagnostics = nodeSudoCommands(config, node.name).filter((c) =>
+        c.source.startsWith('diagnostics'),
+      );
       expect(diagnostics.length).toBeGreaterThan(0);
       for (const entry of diagnostics) {
         const words = commandWords(entry.configured, 3700);
