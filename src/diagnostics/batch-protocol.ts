@@ -50,10 +50,12 @@ export function commandWords(command: string, timeoutMs: number): string {
 /**
  * The script. Captures go to a private directory in /dev/shm (RAM: nothing touches the SD card),
  * TMPDIR when there is none, removed by the EXIT trap (TERM/HUP/INT exit so the trap runs).
- * Each stream keeps at most `maxOutputBytes + 1` bytes (the extra byte tells truncation) and
- * the rest is read and dropped, so a command still ends with its own exit status. Finished
- * jobs post their id on a FIFO; the main loop prints their frames one at a time, so frames
- * never interleave and each leaves as soon as its command ends.
+ * Few processes, since they are the cost on a Pi: per command a job subshell, `timeout` and the
+ * command (a shell execs into it); per frame one `wc` and one `cat`. Each capture file is bounded by `ulimit -f` at two
+ * (bash: four) times the cap, so a runaway command cannot fill the node's RAM; past that it is
+ * killed (SIGXFSZ) and reported truncated. Finished jobs post `id exit` on a FIFO; the main loop
+ * prints their frames one at a time, so frames never interleave and each leaves as soon as its
+ * command ends.
  */
 export function buildBatchScript(
   commands: readonly BatchCommand[],
@@ -64,7 +66,7 @@ export function buildBatchScript(
   const jobs = commands.map((c, i) => `j ${i} ${commandWords(c.command, c.timeoutMs)} &`);
   return [
     `D=${delimiter}`,
-    `M=${maxOutputBytes + 1}`,
+    `F=${Math.ceil((2 * maxOutputBytes) / 512) + 1}`,
     // A batch killed outright (SIGKILL when the bot gives up on it) leaves its directory: the
     // next one removes those of ours whose shell ($$ in the name) is gone. Builtins only.
     `for s in /dev/shm/okome-batch.* "\${TMPDIR:-/tmp}"/okome-batch.*; do`,
@@ -74,22 +76,21 @@ export function buildBatchScript(
     `d=$(mktemp -d "/dev/shm/okome-batch.$$.XXXXXX" 2>/dev/null) || d=$(mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX") || exit 70`,
     `trap 'rm -rf "$d"' EXIT`,
     "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
-    'mkfifo "$d/q" && exec 3<>"$d/q" || exit 71',
-    'c() { head -c "$M" >"$1"; cat >/dev/null; }',
+    'cd "$d" && mkfifo q && exec 3<>q || exit 71',
     'j() {',
-    '  i=$1; shift',
-    '  { { "$@" </dev/null 3>&- 4>&-; echo $? >"$d/$i.x"; } 2>&1 >&4 | c "$d/$i.e"; } 4>&1 | c "$d/$i.o"',
-    '  echo "$i" >&3',
+    '  i=$1; shift; ulimit -f "$F"',
+    '  "$@" </dev/null >"$i.o" 2>"$i.e" 3>&-',
+    '  echo "$i $?" >&3',
     '}',
     ...jobs,
     'n=0',
-    `while [ "$n" -lt ${commands.length} ] && read -r i <&3; do`,
-    '  read -r x <"$d/$i.x" || x=-',
-    '  printf \'%s %s %s %s %s\\n\' "$D" "$i" "$x" "$(wc -c <"$d/$i.o")" "$(wc -c <"$d/$i.e")"',
-    '  cat "$d/$i.o" "$d/$i.e"',
+    `while [ "$n" -lt ${commands.length} ] && read -r i x <&3; do`,
+    // One wc for both sizes: `N i.o M i.e T total`.
+    '  set -- $(wc -c "$i.o" "$i.e")',
+    `  printf '%s %s %s %s %s\\n' "$D" "$i" "$x" "$1" "$3"`,
+    '  cat "$i.o" "$i.e"',
     '  n=$((n+1))',
     'done',
-    'wait',
     `printf '%s end\\n' "$D"`,
     '',
   ].join('\n');

@@ -51,7 +51,7 @@ describe('batched read-only commands over ssh', () => {
       'exit 1',
       'echo inactive; exit 3',
       'exit 255',
-      `head -c ${CAP * 3} /dev/zero | tr "\\0" x; echo tail >&2`,
+      `head -c ${CAP + CAP / 2} /dev/zero | tr "\\0" x; echo tail >&2`,
       'cat /proc/meminfo',
       'test -e /nonexistent && echo present || echo absent',
     ];

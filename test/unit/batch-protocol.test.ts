@@ -157,7 +157,8 @@ describe('batch script', () => {
     expect(script).toContain('mktemp -d "/dev/shm/okome-batch.$$.XXXXXX"');
     expect(script).toContain(`mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX"`);
     expect(script).toContain(`trap 'rm -rf "$d"' EXIT`);
-    expect(script).toContain(`D=${D}\nM=4097\n`);
+    expect(script).toContain(`D=${D}\nF=17\n`);
+    expect(script).toContain('ulimit -f "$F"');
     expect(script).toContain(
       `j 0 timeout 1.0 "\${SHELL:-sh}" -c 'df -P /' &\nj 1 timeout 1.0 sudo iptables-save &\n`,
     );
