@@ -33,4 +33,7 @@ else
 fi
 printf '%s\n' "$out" | head -3
 printf '%s\n' "$out" | grep -q 'okome config check' || { echo "docker-steps: --help did not print the usage" >&2; exit 1; }
+# HEALTHCHECK CMD ["node", "dist/cli/okome.js", "healthcheck"]: the command exists in the build.
+node dist/cli/okome.js healthcheck --help | grep -q '^Usage: okome healthcheck' \
+  || { echo "docker-steps: the HEALTHCHECK's command is missing" >&2; exit 1; }
 echo "docker-steps: install, build, prune and start --help: ok"

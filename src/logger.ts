@@ -79,10 +79,13 @@ export interface LoggerOptions {
    * Redis password): masked wherever they appear in a line, not only under a secret's key.
    */
   readonly secrets?: readonly (string | undefined)[];
+  /** JSON lines (default) or one readable line per entry for a terminal. */
+  readonly format?: LogFormat;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const scrubLine = createLineScrubber(options.secrets ?? []);
+  const destination = options.destination ?? pino.destination({ dest: 2, sync: false });
   return pino(
     {
       name: options.name ?? 'okome',
@@ -93,6 +96,57 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       // nested fields, err.message, err.stack and causes alike.
       hooks: { streamWrite: scrubLine },
     },
-    options.destination ?? pino.destination({ dest: 2, sync: false }),
+    options.format === 'pretty' ? prettyStream(destination) : destination,
   );
+}
+
+/** JSON lines for a log collector; `pretty` (a person at a terminal): one readable line each. */
+export type LogFormat = 'json' | 'pretty';
+
+/** Pretty on a terminal, JSON otherwise (journald, Docker, pipes); OKOME_LOG_FORMAT decides when set. */
+export function logFormatFor(env: NodeJS.ProcessEnv, stderrIsTTY: boolean | undefined): LogFormat {
+  const asked = env.OKOME_LOG_FORMAT;
+  if (asked === 'json' || asked === 'pretty') return asked;
+  return stderrIsTTY === true ? 'pretty' : 'json';
+}
+
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+// pino's own fields, shown in the line's head or not at all.
+const HEAD_FIELDS = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name']);
+
+/** `12:00:00.000 INFO  stopping signal=SIGTERM`: a line already scrubbed, reformatted. */
+export function formatPrettyLine(jsonLine: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(jsonLine) as Record<string, unknown>;
+  } catch {
+    return jsonLine;
+  }
+  const time = typeof entry.time === 'number' ? new Date(entry.time).toISOString().slice(11, 23) : '';
+  const level = (LEVEL_NAMES[Number(entry.level)] ?? String(entry.level)).padEnd(5);
+  const fields = Object.entries(entry)
+    .filter(([key]) => !HEAD_FIELDS.has(key))
+    .map(
+      ([key, value]) =>
+        `${key}=${typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value)}`,
+    );
+  return `${[time, level, String(entry.msg ?? ''), ...fields].filter((part) => part !== '').join(' ')}\n`;
+}
+
+function prettyStream(destination: DestinationStream): DestinationStream {
+  const flushable = destination as DestinationStream & { flush?: (cb?: (err?: Error) => void) => void };
+  return {
+    write: (line: string) => destination.write(formatPrettyLine(line)),
+    // logger.flush() reaches the real stream through this wrapper.
+    ...(flushable.flush === undefined
+      ? {}
+      : { flush: (cb?: (err?: Error) => void) => flushable.flush?.(cb) }),
+  } as DestinationStream;
 }

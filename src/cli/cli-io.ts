@@ -2,7 +2,7 @@
 export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
   readonly stdout: { write(text: string): unknown; isTTY?: boolean };
-  readonly stderr: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown; isTTY?: boolean };
   readonly cwd: string;
 }
 
@@ -12,4 +12,6 @@ export const ExitCode = {
   Incident: 1,
   ConfigError: 2,
   Undiagnosable: 3,
+  /** `okome serve` could not reach Slack at start-up (network, DNS, proxy, SLACK_API_URL). */
+  SlackUnreachable: 4,
 } as const;

@@ -1,8 +1,11 @@
 import { parseArgs } from 'node:util';
+import { didYouMean } from '../domain/suggest.js';
 import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
-import { configCheck } from './config-check.js';
+import { configCheck, configSchemaCommand } from './config-check.js';
+import { healthcheckCommand } from './healthcheck-command.js';
+import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
 import { sudoersCommand } from './sudoers-command.js';
@@ -13,17 +16,20 @@ Usage:
   okome serve                   the bot: Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP mode)
   okome status [--json]         run every runbook check, classify incidents
   okome validate [--json]       the validation script's checks (SSH, services, memory, disk, network, HTTP, VIP)
-  okome check TARGET [--json]   one check id, one node, or one incident's checks
+  okome check TARGET [--json]   one check id, one node, or one incident's checks (okome help check)
   okome sudoers [--node NAME]   the sudoers drop-in allowing exactly the catalogue's commands
   okome audit [--since 12h] [--json]   every click, decision and execution
-  okome config check [FILE]     validate a configuration (FILE or --config or OKOME_CONFIG)
-  okome --help                  this text
+  okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
+  okome config schema           the configuration's JSON Schema
+  okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
+  okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
 
 Options:
   --config FILE                 the configuration file (default: $OKOME_CONFIG)
 
-Exit codes: 0 ok, 1 incident found, 2 configuration or usage error, 3 nothing could be diagnosed.
+Exit codes: 0 ok, 1 incident found, 2 configuration or usage error, 3 nothing could be diagnosed,
+4 Slack could not be reached at start-up (okome serve).
 `;
 
 export const VERSION = '0.1.0';
@@ -38,7 +44,7 @@ export async function runCli(
   try {
     parsed = parse(argv);
   } catch (error) {
-    io.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    io.stderr.write(`okome: ${unknownOptionMessage(error)}\nRun okome --help for the usage.\n`);
     return ExitCode.ConfigError;
   }
   const { values, positionals } = parsed;
@@ -47,17 +53,41 @@ export async function runCli(
     return ExitCode.Ok;
   }
   const [command, sub, ...rest] = positionals;
-  if (values.help === true || command === undefined || command === 'help') {
+  if (command === undefined || (command === 'help' && sub === undefined)) {
     io.stdout.write(USAGE);
     return ExitCode.Ok;
   }
+  // `okome help check` and `okome check --help` say the same.
+  const helpFor = command === 'help' ? sub : values.help === true ? command : undefined;
+  if (helpFor !== undefined) {
+    if (isCommandName(helpFor)) {
+      io.stdout.write(COMMAND_HELP[helpFor]);
+      return ExitCode.Ok;
+    }
+    return unknownCommand(helpFor, io);
+  }
+  if (!isCommandName(command)) return unknownCommand(command, io);
+  if (command === 'check' && sub === undefined) {
+    io.stderr.write(`okome check needs a TARGET.\n\n${COMMAND_HELP.check}`);
+    return ExitCode.ConfigError;
+  }
+  const subcommands = SUBCOMMANDS[command];
+  if (subcommands !== undefined && (sub === undefined || !subcommands.includes(sub))) {
+    io.stderr.write(
+      `okome ${command}: ${sub === undefined ? 'needs a subcommand' : `unknown subcommand "${sub}".${didYouMean(sub, subcommands)}`}\n\n${COMMAND_HELP[command]}`,
+    );
+    return ExitCode.ConfigError;
+  }
   try {
     if (command === 'config' && sub === 'check' && rest.length <= 1) {
-      return configCheck(rest[0] ?? values.config, io);
+      return configCheck(rest[0] ?? values.config, io, { static: values.static === true });
     }
+    if (command === 'config' && sub === 'schema' && rest.length === 0) return configSchemaCommand(io);
     if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
     }
+    if (command === 'healthcheck' && sub === undefined)
+      return await healthcheckCommand({ config: values.config }, io);
     if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
     if (command === 'audit' && sub === undefined) {
       return await auditCommand(
@@ -80,8 +110,26 @@ export async function runCli(
     }
     throw error;
   }
-  io.stderr.write(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
+  io.stderr.write(
+    `okome ${command}: unexpected argument(s): ${positionals.slice(1).join(' ')}\n\n${COMMAND_HELP[command]}`,
+  );
   return ExitCode.ConfigError;
+}
+
+function unknownCommand(command: string, io: CliIo): number {
+  io.stderr.write(
+    `okome: unknown command "${command}".${didYouMean(command, COMMAND_NAMES)}\nRun okome --help for every command.\n`,
+  );
+  return ExitCode.ConfigError;
+}
+
+const OPTION_NAMES = ['--config', '--node', '--since', '--json', '--static', '--help', '--version'];
+
+/** parseArgs's message, with a suggestion when the option looks like a known one mistyped. */
+function unknownOptionMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const option = /Unknown option '([^']+)'/.exec(message)?.[1];
+  return option === undefined ? message : `unknown option "${option}".${didYouMean(option, OPTION_NAMES)}`;
 }
 
 function parse(argv: readonly string[]) {
@@ -94,6 +142,7 @@ function parse(argv: readonly string[]) {
       node: { type: 'string' },
       since: { type: 'string' },
       json: { type: 'boolean' },
+      static: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

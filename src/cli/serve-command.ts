@@ -3,8 +3,8 @@ import type { AlertmanagerAuth } from '../alerts/alertmanager-api.js';
 import { createApp } from '../app.js';
 import { configPath, loadConfig } from '../config/load-config.js';
 import { alertmanagerAuthFrom, readEnvOptions, readNodeHookSecrets } from '../config/read-env.js';
-import { ErrorCode, OkomeError } from '../errors.js';
-import { createLogger, type Logger, scrubSecrets } from '../logger.js';
+import { ErrorCode, isOkomeError, OkomeError } from '../errors.js';
+import { createLogger, type Logger, logFormatFor, scrubSecrets } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
 import type { SlackMode } from '../slack/bolt-app.js';
 import { fileServeLock } from '../store/serve-lock.js';
@@ -45,6 +45,7 @@ export async function serveCommand(
   const nodeHookSecrets = readNodeHookSecrets(config.nodes, io.env);
   const alertmanagerAuth = alertmanagerAuthFrom(config.alerts.alertmanager.auth, env);
   const logger = createLogger({
+    format: logFormatFor(io.env, io.stderr.isTTY),
     level: io.env.OKOME_LOG_LEVEL ?? config.log.level,
     secrets: [
       slack.botToken,
@@ -112,10 +113,11 @@ async function runBot(
   } catch (error) {
     await probes.close();
     await store.close();
+    const unreachable = isOkomeError(error, ErrorCode.SlackUnavailable);
     io.stderr.write(
-      `okome serve: could not start: ${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
+      `okome serve: could not start: ${unreachable ? `${ErrorCode.SlackUnavailable}: ` : ''}${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
     );
-    return ExitCode.ConfigError;
+    return unreachable ? ExitCode.SlackUnreachable : ExitCode.ConfigError;
   }
   io.stdout.write(
     `okome serving (${slack.kind === 'socket' ? 'Socket Mode' : `HTTP mode on port ${app.httpPort ?? '?'}`})\n`,

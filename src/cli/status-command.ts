@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { configPath, loadConfig } from '../config/load-config.js';
 import { readEnvOptions } from '../config/read-env.js';
 import { createDiagnostics, type Scope } from '../diagnostics/diagnose.js';
-import { createLogger } from '../logger.js';
+import { didYouMean } from '../domain/suggest.js';
+import { createLogger, logFormatFor } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { renderText } from './render-text.js';
@@ -21,6 +22,7 @@ export async function statusCommand(
   const env = readEnvOptions(io.env);
   // Logs go to stderr only when asked: stdout carries the report (or its JSON).
   const logger = createLogger({
+    format: logFormatFor(io.env, io.stderr.isTTY),
     level: io.env.OKOME_LOG_LEVEL ?? 'silent',
     secrets: [env.redisPassword],
   });
@@ -28,7 +30,9 @@ export async function statusCommand(
   try {
     const diagnostics = createDiagnostics({ config, ...probes });
     if (scope.kind === 'check' && !diagnostics.targets().includes(scope.target)) {
-      io.stderr.write(`unknown check target ${scope.target}; one of: ${diagnostics.targets().join(', ')}\n`);
+      io.stderr.write(
+        `okome check: unknown target "${scope.target}".${didYouMean(scope.target, diagnostics.targets())}\nTargets: ${diagnostics.targets().join(', ')}\n`,
+      );
       return ExitCode.ConfigError;
     }
     const report = await diagnostics.run(scope);

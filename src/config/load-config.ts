@@ -2,7 +2,10 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { type Document, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
+import { closestMatch } from '../domain/suggest.js';
 import { ErrorCode, OkomeError } from '../errors.js';
+import { knownKeysAt } from './json-schema.js';
+import { plainMessage } from './plain-words.js';
 import {
   type CommandPurpose,
   type Config,
@@ -82,16 +85,14 @@ const FIXES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^commands\./, 'write one shell command on a single line; `{service}` is the only placeholder'],
 ];
 
-function fixFor(path: string, issue: z.core.$ZodIssue): string {
+function fixFor(path: string, issue: z.core.$ZodIssue, input?: unknown): string {
   const pattern = path.replace(/\.\d+(?=\.|$)/g, '.*');
   for (const [re, fix] of FIXES) if (re.test(pattern)) return fix;
   switch (issue.code) {
     case 'unrecognized_keys':
       return 'remove or correct this key: see config/okome.example.yml for the keys allowed here';
     case 'invalid_type':
-      return issue.input === undefined
-        ? 'add this key: it is required'
-        : `write a value of type ${issue.expected}`;
+      return input === undefined ? 'add this key: it is required' : `write a value of type ${issue.expected}`;
     case 'too_small':
       return `give at least ${String(issue.minimum)}`;
     case 'too_big':
@@ -242,20 +243,22 @@ function parseUnguarded(text: string, file: string): LoadedConfig {
         for (const key of issue.keys) {
           const keyPath = path === '' ? key : `${path}.${key}`;
           if (secretPaths.has(keyPath)) continue;
+          const meant = closestMatch(key, knownKeysAt(issue.path));
           problems.push({
             path: keyPath,
             value: render(valueAt(raw, [...issue.path, key])),
-            message: 'unknown key',
-            fix: fixFor(keyPath, issue),
+            message: meant === undefined ? 'unknown key' : `unknown key. Did you mean "${meant}"?`,
+            fix: meant === undefined ? fixFor(keyPath, issue) : `rename it to ${meant}`,
           });
         }
         continue;
       }
+      const input = issue.input !== undefined ? issue.input : valueAt(raw, issue.path);
       problems.push({
         path,
-        value: render(issue.input !== undefined ? issue.input : valueAt(raw, issue.path)),
-        message: issue.message,
-        fix: fixFor(path, issue),
+        value: render(input),
+        message: plainMessage(issue, input),
+        fix: fixFor(path, issue, input),
       });
     }
   }

@@ -107,7 +107,9 @@ export class UndiciHttpProbe implements HttpProbe {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    // destroy, not close: close waits for requests in flight, and a hung port's request waits
+    // out its timeout after the report that no longer needs it.
+    await this.agent.destroy();
   }
 }
 

@@ -206,6 +206,9 @@ export class IoRedisProbe implements RedisProbe {
       retryStrategy: () => null,
       reconnectOnError: () => false,
       autoResubscribe: false,
+      // A dropped connection is cut at once: ioredis's default waits 2 s for a polite close,
+      // which kept a finished `okome status` alive that long after its report.
+      disconnectTimeout: 0,
     });
     // Without a listener ioredis prints "Unhandled error event" to the console. The event also
     // carries the real cause (refused, NOAUTH…) where connect() only says "Connection is closed".

@@ -316,6 +316,8 @@ export class SshPool implements NodeShell {
   private async handshake(conn: NodeConn): Promise<LiveConnection> {
     const { target } = conn;
     const key = await this.privateKey(conn);
+    // The pool may have closed while the key was read: a socket opened now would outlive it.
+    if (this.closed) throw new OkomeError(ErrorCode.Internal, 'ssh: the pool is closed');
     const started = performance.now();
     return new Promise<LiveConnection>((resolve, reject) => {
       const client = new Client();

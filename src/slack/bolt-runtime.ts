@@ -1,4 +1,5 @@
-import { WebClient } from '@slack/web-api';
+import { ErrorCode as WebApiErrorCode, WebClient } from '@slack/web-api';
+import { ErrorCode, OkomeError } from '../errors.js';
 import { failure, type HttpRoute, sendJson } from '../http/http-server.js';
 import type { Logger } from '../logger.js';
 import type { SlackGateway } from '../outbox/slack-gateway.js';
@@ -70,7 +71,7 @@ export interface StartBoltOptions {
 export async function startBolt(options: StartBoltOptions): Promise<BoltHandle> {
   const { app, requestListener } = createBoltApp(options);
   // auth.test: a wrong token fails here, at start-up, with Slack's own error.
-  await app.init();
+  await unreachableNamed(app.init(), options.slackApiUrl);
   if (requestListener !== undefined) {
     let receiving = true;
     const route: HttpRoute = {
@@ -92,7 +93,7 @@ export async function startBolt(options: StartBoltOptions): Promise<BoltHandle> 
     };
     return { routes: [route], stopReceiving: stop, close: stop, connected: () => receiving };
   }
-  await app.start();
+  await unreachableNamed(app.start(), options.slackApiUrl);
   let receiving = true;
   // start() resolves once connected; the socket-mode client says when that changes.
   let connected = true;
@@ -112,4 +113,33 @@ export async function startBolt(options: StartBoltOptions): Promise<BoltHandle> 
     await app.stop();
   };
   return { routes: [], stopReceiving: stop, close: stop, connected: () => receiving && connected };
+}
+
+/** Slack's default Web API address; SLACK_API_URL replaces it (tests, proxies). */
+export const DEFAULT_SLACK_API_URL = 'https://slack.com/api/';
+
+/**
+ * A start-up call that could not reach Slack at all (DNS, refused, TLS, timeout) becomes
+ * OKOME_SLACK_UNAVAILABLE naming the URL: "fetch failed" alone does not say where it went.
+ * Slack's own refusals (invalid_auth…) pass through unchanged.
+ */
+async function unreachableNamed<T>(call: Promise<T>, slackApiUrl: string | undefined): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    const e = error as { code?: unknown; original?: unknown };
+    if (e.code !== WebApiErrorCode.RequestError) throw error;
+    const url = slackApiUrl ?? DEFAULT_SLACK_API_URL;
+    const original = e.original as
+      | { message?: unknown; cause?: { message?: unknown; code?: unknown } }
+      | undefined;
+    const cause = [original?.message, original?.cause?.code ?? original?.cause?.message]
+      .filter((part) => typeof part === 'string' && part !== '')
+      .join(': ');
+    throw new OkomeError(
+      ErrorCode.SlackUnavailable,
+      `could not reach Slack at ${url}${cause === '' ? '' : ` (${cause})`}. To resolve, check this host's network, DNS and proxy, or SLACK_API_URL.`,
+      { userSafe: true, cause: error },
+    );
+  }
 }

@@ -25,7 +25,7 @@ async function check(text: string) {
   writeFileSync(file, text);
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(['config', 'check', file], {
+  const code = await runCli(['config', 'check', '--static', file], {
     env: {},
     cwd: dir,
     stdout: { write: (t: string) => out.push(t) },
@@ -74,7 +74,7 @@ describe('okome config check', () => {
   it('passes the example config with a one-line summary and exit 0', async () => {
     const r = await check(exampleText);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok: .*2 node\(s\).*VIP \S+.*5 action\(s\)\n$/);
+    expect(r.stdout).toMatch(/^ok \(static\): .*2 node\(s\).*VIP \S+.*5 action\(s\)\n$/);
     expect(r.stderr).toBe('');
   });
 
@@ -85,7 +85,7 @@ describe('okome config check', () => {
     ]) {
       const r = await check(mutated(change));
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^ok: /);
+      expect(r.stdout).toMatch(/^ok \(static\): /);
       expect(r.stderr).toContain('⚠ warning: slack.allowedChannels: empty');
       expect(r.stderr).toMatch(/fix: list the channels/);
     }
@@ -137,7 +137,7 @@ describe('okome config check', () => {
 
   it('takes the file from OKOME_CONFIG when no argument is given', async () => {
     const out: string[] = [];
-    const code = await runCli(['config', 'check'], {
+    const code = await runCli(['config', 'check', '--static'], {
       env: { OKOME_CONFIG: EXAMPLE },
       cwd: dir,
       stdout: { write: (t: string) => out.push(t) },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, type Logger } from '../../src/logger.js';
+import { createLogger, type Logger, logFormatFor } from '../../src/logger.js';
 import { boltLogger } from '../../src/slack/bolt-app.js';
 
 /**
@@ -97,5 +97,39 @@ describe('log scrubbing', () => {
     const log = createLogger({ destination: { write: (l: string) => lines.push(l) }, secrets: ['ok'] });
     log.info('ok then');
     expect(JSON.parse(lines[0] ?? '{}').msg).toBe('ok then');
+  });
+});
+
+describe('readable logs on a terminal, JSON otherwise', () => {
+  it('the format follows stderr: pretty on a TTY, JSON on a pipe; OKOME_LOG_FORMAT decides when set', () => {
+    expect(logFormatFor({}, true)).toBe('pretty');
+    expect(logFormatFor({}, false)).toBe('json');
+    expect(logFormatFor({}, undefined)).toBe('json');
+    expect(logFormatFor({ OKOME_LOG_FORMAT: 'json' }, true)).toBe('json');
+    expect(logFormatFor({ OKOME_LOG_FORMAT: 'pretty' }, false)).toBe('pretty');
+  });
+
+  it('pretty: time, level, message and fields on one line, still scrubbed', () => {
+    const lines: string[] = [];
+    const logger = createLogger({
+      format: 'pretty',
+      destination: { write: (line: string) => lines.push(line) },
+      secrets: ['hook-secret-0123456789'],
+    });
+    logger.info(
+      { signal: 'SIGTERM', node: 'pi a', token: 'xoxb-1-2-abc' },
+      'stopping with hook-secret-0123456789',
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^\d\d:\d\d:\d\d\.\d{3} INFO {2}stopping with \[Redacted\] signal=SIGTERM node="pi a" token=\[Redacted\]\n$/,
+    );
+    expect(() => JSON.parse(lines[0] ?? '')).toThrow();
+  });
+
+  it('json (the default): one JSON object per line', () => {
+    const lines: string[] = [];
+    createLogger({ destination: { write: (line: string) => lines.push(line) } }).warn({ a: 1 }, 'hi');
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ level: 40, msg: 'hi', a: 1 });
   });
 });

@@ -1,0 +1,77 @@
+import { checkIds } from '../domain/check-result.js';
+import { incidentNumbers } from '../domain/runbook.js';
+
+/** The commands okome knows, with the text `okome help COMMAND` (or `COMMAND --help`) prints. */
+export const COMMAND_HELP = {
+  serve: `Usage: okome serve [--config FILE]
+
+The bot: Socket Mode when SLACK_APP_TOKEN is set, HTTP mode (on http.port) with
+SLACK_SIGNING_SECRET. Needs SLACK_BOT_TOKEN. Stops gracefully on SIGTERM or SIGINT.
+
+Exit codes: 0 stopped on a signal, 2 configuration or environment error,
+4 Slack could not be reached at start-up (the URL is named; check the network or SLACK_API_URL).
+`,
+  status: `Usage: okome status [--json] [--config FILE]
+
+Runs every runbook check in parallel under one deadline and classifies incidents.
+
+Exit codes: 0 healthy, 1 incident or failing check, 2 configuration error,
+3 nothing could be diagnosed (no Pi, VIP or orchestrator answered).
+`,
+  validate: `Usage: okome validate [--json] [--config FILE]
+
+The runbook's validation script: SSH, nginx/redis/keepalived, memory, disk, network, cache
+headers, VIP. Exit codes as for okome status.
+`,
+  check: `Usage: okome check TARGET [--json] [--config FILE]
+
+Runs one slice of the checks. TARGET is one of:
+  a check id:        ${checkIds.join(', ')}
+  a node:            a name under nodes: in the configuration (e.g. pi-a)
+  an incident:       ${incidentNumbers.join(', ')} (that incident's checks)
+
+Exit codes as for okome status.
+`,
+  sudoers: `Usage: okome sudoers [--node NAME] [--config FILE]
+
+Prints the sudoers drop-in allowing exactly the catalogue's commands (for one node with --node).
+Install it with visudo -cf, as /etc/sudoers.d/okome-bot (0440).
+`,
+  audit: `Usage: okome audit [--since 12h] [--json] [--config FILE]
+
+Every click, decision and execution since the given time (s, m, h, d). Opens the store
+read-only, so it works while the bot serves.
+`,
+  config: `Usage: okome config check [--static] [FILE] [--config FILE]
+       okome config schema
+
+config check validates a configuration (FILE, --config or OKOME_CONFIG): every problem at once
+with its key, the value seen and the fix; warnings apart. Exit 0 valid, 2 invalid.
+  --static   the file alone (the shipped example passes)
+  (default)  also this host: no placeholder left from the example, each SSH private key there,
+             readable and private (chmod 600), the environment variables the mode needs
+             (SLACK_BOT_TOKEN with SLACK_APP_TOKEN or SLACK_SIGNING_SECRET, Alertmanager
+             credentials, nodes' hookSecretEnv)
+config schema prints the configuration's JSON Schema (for editors: yaml-language-server).
+`,
+  healthcheck: `Usage: okome healthcheck [--config FILE]
+
+GET /healthz of the bot the configuration describes (http.port; http.host, a wildcard meaning
+loopback), as Docker's HEALTHCHECK runs it. Exit 0 healthy, 1 unreachable or unhealthy.
+`,
+  help: `Usage: okome help [COMMAND]
+
+Prints the usage, or one command's help.
+`,
+} as const satisfies Record<string, string>;
+
+export type CommandName = keyof typeof COMMAND_HELP;
+
+export const COMMAND_NAMES = Object.keys(COMMAND_HELP) as CommandName[];
+
+export function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMAND_HELP, name);
+}
+
+/** Subcommands of commands that have them. */
+export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = { config: ['check', 'schema'] };
