@@ -13,6 +13,8 @@ export const ErrorCode = {
   SshConnectFailed: 'OKOME_SSH_CONNECT_FAILED',
   SshExecTimeout: 'OKOME_SSH_EXEC_TIMEOUT',
   SshOutputTooLarge: 'OKOME_SSH_OUTPUT_TOO_LARGE',
+  /** A node's batch of read-only commands ended before this command's frame arrived. */
+  SshBatchIncomplete: 'OKOME_SSH_BATCH_INCOMPLETE',
   ProbeTimeout: 'OKOME_PROBE_TIMEOUT',
   ProbeFailed: 'OKOME_PROBE_FAILED',
   /** The caller's AbortSignal fired (e.g. a status run's overall deadline). */

@@ -272,6 +272,12 @@ export const configSchema = z
     // `iptables -S` prints them, with `-t TABLE ` first outside filter.
     firewall: z.strictObject({ allowedRules: z.array(z.string().min(1)).default([]) }).prefault({}),
     commands: commandsSchema.prefault({}),
+    diagnostics: z
+      .strictObject({
+        // One SSH exec per node per status runs all its read-only commands (false: one per check).
+        batchSsh: z.boolean().default(true),
+      })
+      .prefault({}),
     actions: z.array(actionSchema).default([]),
     slack: slackSchema,
     alerts: alertsConfigSchema,

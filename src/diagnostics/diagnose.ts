@@ -11,6 +11,7 @@ import { REPORT_SCHEMA_VERSION, type StatusReport } from '../domain/report.js';
 import { incidentNumbers } from '../domain/runbook.js';
 import { type IncidentRecovery, incidentRecovery, type RecoveryPolicy } from '../domain/windowed-evidence.js';
 import type { HttpProbe, NodeShell, RedisProbe } from '../probes/ports.js';
+import { BatchingShell } from './batching-shell.js';
 import { buildCheckTasks, incidentChecks, readBudgets, validationChecks } from './check-catalogue.js';
 import { deriveSsh, deriveVipOwner } from './derive-checks.js';
 import { EvidenceHistoryLog } from './evidence-history.js';
@@ -101,7 +102,10 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
     sleep: deps.sleep ?? sleepFor,
     onSample: (s) => history.addCounters({ at: s.at, hits: s.keyspaceHits, misses: s.keyspaceMisses }),
   });
-  const all = buildCheckTasks({ ...deps, redisWindow, history, now });
+  const shell = config.diagnostics.batchSsh
+    ? new BatchingShell(deps.shell, { maxOutputBytes: config.timeouts.maxOutputBytes })
+    : deps.shell;
+  const all = buildCheckTasks({ ...deps, shell, redisWindow, history, now });
   const nodeNames = new Set(config.nodes.map((n) => n.name));
   const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
 

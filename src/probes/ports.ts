@@ -19,6 +19,11 @@ export interface ExecResult {
 export interface ExecOptions {
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /**
+   * Streams stdout here as it arrives instead of keeping it (the caller bounds it; the batch
+   * script does): the result's stdout is then empty. stderr is kept as usual.
+   */
+  readonly onStdout?: (chunk: Buffer) => void;
 }
 
 /** Runs a configured command on a configured node over a pooled, host-key-pinned SSH connection. */

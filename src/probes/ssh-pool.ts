@@ -105,6 +105,7 @@ export class SshPool implements NodeShell {
   private readonly log: Logger | undefined;
   private readonly maxSessions: number;
   private handshakeCount = 0;
+  private readonly execCounts = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -131,6 +132,11 @@ export class SshPool implements NodeShell {
     return this.handshakeCount;
   }
 
+  /** Commands started (one channel each) on a node since start: what a status costs the node. */
+  execs(node: string): number {
+    return this.execCounts.get(node) ?? 0;
+  }
+
   /** Nodes with a pooled connection open now. */
   openConnections(): number {
     let open = 0;
@@ -152,7 +158,7 @@ export class SshPool implements NodeShell {
       await this.acquireSession(conn, deadline, options.signal);
       let retry: Retry;
       try {
-        return await this.run(conn, live, command, started, deadline, options.signal);
+        return await this.run(conn, live, command, started, deadline, options);
       } catch (error) {
         if (!(error instanceof Retry)) throw error;
         retry = error;
@@ -439,8 +445,9 @@ export class SshPool implements NodeShell {
     command: string,
     started: number,
     deadline: number,
-    signal: AbortSignal | undefined,
+    options: ExecOptions,
   ): Promise<ExecResult> {
+    const { signal, onStdout } = options;
     const cap = this.options.maxOutputBytes;
     const drain = this.options.maxDrainBytes ?? 16 * 1024 * 1024;
     return new Promise<ExecResult>((resolve, reject) => {
@@ -557,7 +564,9 @@ export class SshPool implements NodeShell {
             return;
           }
           channel = opened;
-          opened.on('data', (chunk: Buffer) => collect('stdout', chunk));
+          this.execCounts.set(conn.name, this.execs(conn.name) + 1);
+          this.log?.debug({ node: conn.name, bytes: command.length }, 'ssh exec');
+          opened.on('data', (chunk: Buffer) => (onStdout ? onStdout(chunk) : collect('stdout', chunk)));
           opened.stderr.on('data', (chunk: Buffer) => collect('stderr', chunk));
           opened.on('exit', (code: number | null, signalName?: string) => {
             exit = { code: typeof code === 'number' ? code : null, signal: signalName ?? undefined };

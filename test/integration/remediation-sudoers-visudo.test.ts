@@ -4,8 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/run-cli.js';
 import { parseConfig } from '../../src/config/load-config.js';
-import { generateNodeSudoers, generateSudoers } from '../../src/remediation/sudoers.js';
+import { commandWords } from '../../src/diagnostics/batch-protocol.js';
+import {
+  DEFAULT_BINARY_PATHS,
+  generateNodeSudoers,
+  generateSudoers,
+  nodeSudoCommands,
+  sudoEntry,
+} from '../../src/remediation/sudoers.js';
 import { fixtureConfig } from '../unit/remediation-fixtures.js';
 
 const run = promisify(execFile);
@@ -64,5 +72,54 @@ describe('generated sudoers passes visudo -cf', () => {
       '/usr/sbin/iptables -F:',
     );
     expect(await visudo(broken)).toMatchObject({ ok: false, output: expect.stringMatching(/syntax error/) });
+  });
+});
+
+describe('batched diagnostics need no new sudoers entry', () => {
+  /** `okome sudoers` in-process for the example config with `diagnostics.batchSsh` set. */
+  async function sudoersWith(batchSsh: boolean): Promise<string> {
+    const example = readFileSync(join(import.meta.dirname, '../../config/okome.example.yml'), 'utf8');
+    const text = example.replace(/^ {2}batchSsh: true$/m, `  batchSsh: ${batchSsh}`);
+    expect(text).toContain(`batchSsh: ${batchSsh}`);
+    // One path for both: the header names the config file.
+    const file = join(dir, 'okome.yml');
+    writeFileSync(file, text);
+    const out: string[] = [];
+    const code = await runCli(['sudoers', '--config', file], {
+      env: {},
+      cwd: dir,
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: () => undefined },
+    });
+    expect(code).toBe(0);
+    return out.join('');
+  }
+
+  it('`okome sudoers` is byte-identical with batching on and off, and passes visudo -cf', async () => {
+    const on = await sudoersWith(true);
+    expect(on).toBe(await sudoersWith(false));
+    expect(await visudo(on)).toMatchObject({ ok: true });
+  });
+
+  it('each sudo job of the batch script has exactly the argv of its sudoers entry (no `sudo timeout`)', () => {
+    const config = fixtureConfig();
+    for (const node of config.nodes) {
+      const diagnostics = nodeSudoCommands(config, node.name).filter((c) =>
+        c.source.startsWith('diagnostics'),
+      );
+      expect(diagnostics.length).toBeGreaterThan(0);
+      for (const entry of diagnostics) {
+        const words = commandWords(entry.configured, 3700);
+        // `timeout N` outside sudo; what follows is what sudo is given, as sudoers spells it.
+        expect(words).toMatch(/^timeout 3\.7 sudo /);
+        const batched = sudoEntry(
+          words.replace(/^timeout 3\.7 /, ''),
+          'diagnostics',
+          node.name,
+          DEFAULT_BINARY_PATHS,
+        );
+        expect(batched.argv).toEqual(entry.argv);
+      }
+    }
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { commandPurposes } from '../../src/config/schema.js';
+import { buildBatchScript } from '../../src/diagnostics/batch-protocol.js';
 import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { stopAllLaunched } from '../support/launchers/process-utils.js';
 import { type SshdServer, startSshd } from '../support/launchers/sshd.js';
@@ -22,6 +23,24 @@ let cfg: LoopbackConfig;
 let dir: string;
 const MARKER = '/tmp/okome-pwned-marker';
 
+/**
+ * The commands a sent string runs: itself, or for a batch script the commands of its jobs,
+ * once the script is shown to be exactly the batch template around them (nothing else in it).
+ */
+function unbatch(sent: string, maxOutputBytes: number): string[] {
+  const delimiter = /^D=(okome[0-9a-f]+)\n/.exec(sent)?.[1];
+  if (delimiter === undefined) return [sent];
+  const commands = [...sent.matchAll(/^j \d+ timeout ([\d.]+) (.*) &$/gm)].map(([, seconds, body]) => {
+    const quoted = /^"\$\{SHELL:-sh\}" -c '(.*)'$/.exec(body ?? '')?.[1];
+    return {
+      command: quoted === undefined ? (body ?? '') : quoted.replaceAll(`'\\''`, "'"),
+      timeoutMs: Number(seconds) * 1000,
+    };
+  });
+  expect(sent).toBe(buildBatchScript(commands, delimiter, maxOutputBytes));
+  return commands.map((c) => c.command);
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'okome-shell-safety-'));
   chmodSync(dir, 0o777);
@@ -29,7 +48,7 @@ beforeAll(async () => {
   writeFileSync(log, '', { mode: 0o666 });
   chmodSync(log, 0o666);
   const recorder = join(dir, 'record');
-  writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> ${log}\nexit 0\n`, {
+  writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\0' "$SSH_ORIGINAL_COMMAND" >> ${log}\nexit 0\n`, {
     mode: 0o755,
   });
   chmodSync(recorder, 0o755);
@@ -92,8 +111,9 @@ describe('shell safety', () => {
       'three forged clicks refused',
     );
     const sent = readFileSync(join(dir, 'commands.log'), 'utf8')
-      .split('\n')
-      .filter((l) => l !== '');
+      .split('\0')
+      .filter((l) => l !== '')
+      .flatMap((c) => unbatch(c, cfg.config.timeouts.maxOutputBytes));
     expect(sent.length, JSON.stringify(emu.messagesIn('C0OPS').map((m) => m.text))).toBeGreaterThan(5);
     const allowed = new Set<string>();
     for (const node of cfg.config.nodes) {
