@@ -62,6 +62,8 @@ export interface Approval {
   readonly outcome: string | null;
   /** Bumped on every change: the compare-and-set key. */
   readonly version: number;
+  /** What the offer does beyond its plan, shown on the card (ProposedAction.why). */
+  readonly why?: string;
 }
 
 export interface NewApprovalInput {
@@ -74,6 +76,7 @@ export interface NewApprovalInput {
   readonly requester: string;
   readonly now: number;
   readonly ttlMs: number;
+  readonly why?: string;
 }
 
 export function newApproval(input: NewApprovalInput): Approval {
@@ -94,6 +97,7 @@ export function newApproval(input: NewApprovalInput): Approval {
     rejectedBy: null,
     outcome: null,
     version: 0,
+    ...(input.why === undefined ? {} : { why: input.why }),
   };
 }
 

@@ -43,6 +43,8 @@ export interface ProposedAction {
   readonly actionId: string;
   /** Resolved at diagnosis and pinned: the approval runs on exactly these nodes. */
   readonly nodes: readonly string[];
+  /** What this offer does beyond its plan, said on its card (a failover: the VIP moves back). */
+  readonly why?: string;
 }
 
 export interface Incident {

@@ -215,7 +215,11 @@ export function failoverIncident(cause: FailoverCause, ctx: FailoverIncidentCont
     nodes: [cause.node],
     evidence: cause.evidence,
     summary: cause.summary,
-    actions: allowed && actionId !== undefined ? [{ actionId, nodes: [cause.node] }] : [],
+    // The card says what the fix does to the VIP (it moves back), not only what it runs.
+    actions:
+      allowed && actionId !== undefined
+        ? [{ actionId, nodes: [cause.node], ...(advice[0] === undefined ? {} : { why: advice[0] }) }]
+        : [],
     held: undefined,
     advice,
     followUps,

@@ -132,6 +132,7 @@ export class ApprovalsService {
       requester,
       now: now(),
       ttlMs: config.slack.approvalTtlMs,
+      ...(proposed.why === undefined ? {} : { why: proposed.why }),
     });
     // The approval, its audit line and its card commit together.
     await store.insertApproval(approval);
@@ -154,7 +155,7 @@ export class ApprovalsService {
       channel: row.channel,
       threadRef: rootRef,
       payload: {
-        ...this.deps.presenter.card(approval, this.cardInfo(plan), { buttons: true }),
+        ...this.deps.presenter.card(approval, this.cardInfo(plan, approval), { buttons: true }),
         reply_broadcast: true,
       },
     });
@@ -309,13 +310,15 @@ export class ApprovalsService {
     return { ...plan, verify: { ...plan.verify, checks: actionVerification[plan.actionId] ?? [] } };
   }
 
-  private cardInfo(plan: ActionPlan): CardInfo {
-    return cardInfoOf(plan, this.deps.config.remediation.dryRun);
+  /** What the card shows: the plan's info, and what this offer does beyond it (`why`) first. */
+  private cardInfo(plan: ActionPlan, approval: Approval): CardInfo {
+    const info = cardInfoOf(plan, this.deps.config.remediation.dryRun);
+    return approval.why === undefined ? info : { ...info, notes: [approval.why, ...info.notes] };
   }
 
   private infoFor(approval: Approval): CardInfo {
     const planned = planAction({ actionId: approval.actionId, nodes: approval.targets }, this.deps.config);
-    if (planned.ok) return this.cardInfo(planned.plan);
+    if (planned.ok) return this.cardInfo(planned.plan, approval);
     return {
       label: `${approval.actionId} on ${approval.targets.join(', ')}`,
       risk: '?',

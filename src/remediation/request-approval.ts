@@ -9,6 +9,8 @@ export interface RequestApprovalInput {
   readonly now: number;
   /** `slack.approvalTtlMs` from the configuration. */
   readonly ttlMs: number;
+  /** What the offer does beyond its plan, kept with the approval for its card. */
+  readonly why?: string;
   readonly random?: (size: number) => Uint8Array;
 }
 
@@ -24,5 +26,6 @@ export function requestApproval(plan: ActionPlan, input: RequestApprovalInput): 
     requester: input.requester,
     now: input.now,
     ttlMs: input.ttlMs,
+    ...(input.why === undefined ? {} : { why: input.why }),
   });
 }

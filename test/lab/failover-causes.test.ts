@@ -187,6 +187,8 @@ async function failover(c: Case, label: string): Promise<void> {
       const label =
         c.card.actionId === 'restart-keepalived' ? 'Restart keepalived on pi-a' : 'Restart nginx on pi-a';
       const card = await bot.card(label, Number(notice.ts));
+      // The card itself says what the fix does to the VIP, not only the message above it.
+      expect(JSON.stringify(card.message.blocks)).toContain('the VIP moves back to pi-a');
       await bot.click('U0APPROVER1', card).ack;
       expect(await bot.outcome(card, 90_000)).toBe('succeeded');
       await lab.waitForVip(['pi-a'], 20_000);

@@ -90,7 +90,13 @@ describe('why the VIP left a node, from what the bot sees of it', () => {
       const c = cause([sshOk, httpOk, svc('keepalived', state), svc('nginx', 'active')]);
       expect(c.kind).toBe('keepalived-down');
       const incident = incidentOf(c);
-      expect(incident.actions).toEqual([{ actionId: 'restart-keepalived', nodes: ['pi-a'] }]);
+      expect(incident.actions).toEqual([
+        {
+          actionId: 'restart-keepalived',
+          nodes: ['pi-a'],
+          why: expect.stringMatching(/VIP moves back to pi-a/),
+        },
+      ]);
       expect(incident.advice.join(' ')).toMatch(/VIP moves back to pi-a/);
       expect(words(c)).not.toMatch(/reflash/i);
     }
@@ -99,7 +105,9 @@ describe('why the VIP left a node, from what the bot sees of it', () => {
   it('nginx down (the track script): restart-nginx offered there', () => {
     const c = cause([sshOk, refusedHttp, svc('keepalived', 'active'), svc('nginx', 'inactive')]);
     expect(c.kind).toBe('nginx-down');
-    expect(incidentOf(c).actions).toEqual([{ actionId: 'restart-nginx', nodes: ['pi-a'] }]);
+    expect(incidentOf(c).actions).toEqual([
+      { actionId: 'restart-nginx', nodes: ['pi-a'], why: expect.stringMatching(/VIP moves back to pi-a/) },
+    ]);
     expect(words(c)).not.toMatch(/reflash/i);
   });
 
