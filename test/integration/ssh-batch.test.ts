@@ -1,4 +1,6 @@
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchingShell } from '../../src/diagnostics/batching-shell.js';
 import { ErrorCode, type OkomeError } from '../../src/errors.js';
@@ -39,7 +41,17 @@ const settle = (p: Promise<ExecResult>) =>
     (e: OkomeError) => ({ error: e.code }),
   );
 
-const batchDirs = () => readdirSync('/dev/shm').filter((n) => n.startsWith('okome-batch.'));
+/**
+ * This test's batch directories: those of its sshd's login user. The lab, which may run at the
+ * same time, logs in as another user and leaves its own short-lived directories in /dev/shm.
+ */
+const batchDirs = () => {
+  const uid = Number(execFileSync('id', ['-u', sshd.user], { encoding: 'utf8' }).trim());
+  return readdirSync('/dev/shm').filter(
+    (n) =>
+      n.startsWith('okome-batch.') && statSync(join('/dev/shm', n), { throwIfNoEntry: false })?.uid === uid,
+  );
+};
 
 describe('batched read-only commands over ssh', () => {
   it('gives every command the result one exec of it gives, in one channel', async () => {
