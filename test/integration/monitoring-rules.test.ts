@@ -73,11 +73,11 @@ it('every shipped alert opens the incident its label names, on the node its labe
   const example = parse(readFileSync(EXAMPLE_CONFIG, 'utf8')) as { alerts?: unknown };
   const exampleMapping = alertsConfigSchema.parse(example.alerts ?? {}).mapping;
   const nodes = [
-    { name: 'pi-a', address: '192.168.86.20' },
-    { name: 'pi-b', address: '192.168.86.19' },
+    { name: 'pi-a', address: '10.86.0.20' },
+    { name: 'pi-b', address: '10.86.0.19' },
   ];
   for (const rule of rules) {
-    const labels = { alertname: rule.alert, ...rule.labels, node: 'pi-b', instance: '192.168.86.19:9100' };
+    const labels = { alertname: rule.alert, ...rule.labels, node: 'pi-b', instance: '10.86.0.19:9100' };
     const incident = rule.labels?.incident;
     for (const mapping of [DEFAULT_ALERT_MAPPING, exampleMapping]) {
       const mapped = incidentForAlert(labels, mapping, nodes);
@@ -282,10 +282,10 @@ describeWithTools(
     };
 
     it('orchestrator down mutes the cache nodes (golden rule 1); a dead Pi mutes its own services', async () => {
-      const orchestrator = alert('OrchestratorDown', { instance: 'http://192.168.86.25:8000/health' });
+      const orchestrator = alert('OrchestratorDown', { instance: 'http://10.86.0.25:8000/health' });
       await post([
         orchestrator,
-        alert('StreamingSlow', { instance: 'http://192.168.86.20/health' }),
+        alert('StreamingSlow', { instance: 'http://10.86.0.20/health' }),
         alert('NginxDown', { node: 'pi-a' }),
         alert('NodeDown', { node: 'pi-b' }),
         alert('RedisDown', { node: 'pi-b' }),
