@@ -7,7 +7,12 @@ import { Client } from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sshFingerprint } from '../../src/probes/host-key.js';
 import { startNginx } from '../support/launchers/nginx.js';
-import { isProcessAlive, processTree, stopAllLaunched } from '../support/launchers/process-utils.js';
+import {
+  isProcessAlive,
+  processTree,
+  stopAllLaunched,
+  waitGone,
+} from '../support/launchers/process-utils.js';
 import { redisPing, startRedisServer } from '../support/launchers/redis-server.js';
 import { startSshd } from '../support/launchers/sshd.js';
 
@@ -240,6 +245,9 @@ describe('test launchers', () => {
         else child.stdin.write('crash now\n');
         await exited;
         if (mode === 'crash') expect(err).toContain('simulated crash');
+        // The exit hook can only send SIGKILL; on a loaded machine the killed servers take a
+        // moment to be scheduled and die, so allow them the same bound stopProcessTree does.
+        await waitGone(pids, 5000);
         for (const pid of pids) expect(isProcessAlive(pid), `pid ${pid}`).toBe(false);
         for (const server of servers) expect(existsSync(server.dir), server.dir).toBe(false);
       } finally {

@@ -81,7 +81,8 @@ function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
   }
 }
 
-async function waitGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
+/** True once every pid is gone (a SIGKILLed process still needs a turn on a CPU to die). */
+export async function waitGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (pids.every((pid) => !isProcessAlive(pid))) return true;
