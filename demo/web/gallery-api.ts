@@ -15,8 +15,8 @@ export interface GalleryGroup {
 }
 
 export interface Gallery {
-  /** Replaces the page's content with these groups. `users` maps user ids to display names. */
+  /** Replaces the page's content with these groups (and forgets the actions). `users` maps user ids to names. */
   show(groups: readonly GalleryGroup[], users?: Readonly<Record<string, string>>): void;
-  /** Every action the renderer reported, oldest first. */
+  /** Every action the renderer reported since the last show(), oldest first. */
   readonly actions: BlockAction[];
 }

@@ -6,6 +6,7 @@ import { GALLERY_GLOBAL, type Gallery, type GalleryGroup } from './gallery-api.j
 const actions: Gallery['actions'] = [];
 
 function show(groups: readonly GalleryGroup[], users: Readonly<Record<string, string>> = {}): void {
+  actions.length = 0;
   const options = {
     onAction: (action: Gallery['actions'][number]) => {
       actions.push(action);
