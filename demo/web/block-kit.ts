@@ -258,6 +258,13 @@ function renderOverflow(element: Json, blockId: string | undefined, options: Ren
   toggle.addEventListener('click', () => {
     menu.hidden = !menu.hidden;
   });
+  // Closes as Slack's does: when focus leaves the menu or on Escape.
+  wrap.addEventListener('focusout', (event) => {
+    if (!(event.relatedTarget instanceof Node && wrap.contains(event.relatedTarget))) menu.hidden = true;
+  });
+  wrap.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') menu.hidden = true;
+  });
   wrap.append(toggle, menu);
   return wrap;
 }

@@ -426,7 +426,11 @@ describeWithBrowser('the demo page renders Block Kit as Slack does', () => {
     expect(await group.locator('.sk-edited').innerText()).toBe('(edited)');
     expect(await group.locator('.sk-author').first().innerText()).toBe('Una');
 
-    await group.getByRole('button', { name: 'More actions' }).click();
+    const more = group.getByRole('button', { name: 'More actions' });
+    await more.click();
+    await page.keyboard.press('Escape');
+    expect(await group.getByRole('menuitem', { name: 'Reboot' }).isVisible()).toBe(false);
+    await more.click();
     await group.getByRole('menuitem', { name: 'Reboot' }).click();
     expect(await actions()).toEqual([{ actionId: 'more-menu', value: 'reboot', blockId: 'facts' }]);
     expect(await group.getByRole('menuitem', { name: 'Reboot' }).isVisible()).toBe(false);
