@@ -19,7 +19,7 @@ async function okome(...argv: string[]) {
 }
 
 describe('okome help per subcommand', () => {
-  it.each(['serve', 'status', 'validate', 'check', 'sudoers', 'audit', 'config'])(
+  it.each(['serve', 'status', 'validate', 'check', 'sudoers', 'audit', 'config', 'hostkeys'])(
     'okome %s --help and okome help %s print that command’s own text, not the usage',
     async (command) => {
       const viaFlag = await okome(command, '--help');
@@ -61,6 +61,8 @@ describe('typos get a suggestion', () => {
     [['config', 'chekc'], 'unknown subcommand "chekc". Did you mean "check"?'],
     [['status', '--jsn'], 'unknown option "--jsn". Did you mean "--json"?'],
     [['status', '--cofnig', 'x'], 'Did you mean "--config"?'],
+    [['hostkeys', '--wirte'], 'Did you mean "--write"?'],
+    [['hostkey'], 'Did you mean "hostkeys"?'],
   ])('okome %j → %s (exit 2)', async (argv, expected) => {
     const run = await okome(...argv);
     expect(run.code).toBe(2);
