@@ -5,6 +5,7 @@ import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck, configSchemaCommand } from './config-check.js';
+import { doctorCommand } from './doctor-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { hostkeysCommand } from './hostkeys-command.js';
@@ -24,6 +25,7 @@ Usage:
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
   okome hostkeys [--node NAME] [--write]   each node's SSH host key next to its pin (--write: pin unpinned ones)
+  okome doctor                  every check an operator needs when something is off, one line each
   okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
   okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
@@ -91,6 +93,7 @@ export async function runCli(
     }
     if (command === 'healthcheck' && sub === undefined)
       return await healthcheckCommand({ config: values.config }, io);
+    if (command === 'doctor' && sub === undefined) return await doctorCommand({ config: values.config }, io);
     if (command === 'hostkeys' && sub === undefined) {
       return await hostkeysCommand(
         { config: values.config, node: values.node, write: values.write === true },
