@@ -203,7 +203,7 @@ describe('okome hostkeys', () => {
       .text()
       .split('\n')
       .find((l) => l.includes('REPLACEwithTHEpinnedKEYofPIa'));
-    expect(line).toMatch(/# ssh-keygen -lf/);
+    expect(line).toMatch(/ # okome hostkeys --write .*ssh-keygen -lf/);
     const run = await okome('hostkeys', '--config', cfg.path, '--write', '--node', 'pi-a');
     expect(run.code).toBe(0);
     expect(run.stdout).not.toMatch(/^pi-b/m);
