@@ -1,4 +1,5 @@
 import { isMap, isScalar, isSeq, type Pair, parseDocument, type Scalar, type YAMLMap } from 'yaml';
+import { ErrorCode, OkomeError } from '../errors.js';
 import { HOST_KEY_PLACEHOLDER } from './deployment-check.js';
 import { type LoadedConfig, parseConfig } from './load-config.js';
 
@@ -102,18 +103,14 @@ export function readHostKeyPins(text: string): NodePin[] | undefined {
   return locate(text)?.map(({ index, state }) => ({ index, state }));
 }
 
-/** A node with no pin or the example's placeholder: one `okome hostkeys --write` may pin. */
-export function isUnpinned(pin: NodePin): boolean {
-  return pin.state.kind !== 'pinned';
-}
-
 /**
  * The text with each given node's pin written (by index under `nodes:`), and nothing else
  * changed. Throws when a node's pin cannot be placed (no `ssh:` mapping to put it in).
  */
 export function withHostKeys(text: string, keys: ReadonlyMap<number, string>): string {
   const located = locate(text);
-  if (located === undefined) throw new Error('the configuration is not valid YAML');
+  if (located === undefined)
+    throw new OkomeError(ErrorCode.ConfigInvalid, 'the configuration is not valid YAML', { userSafe: true });
   const edits: Array<{ start: number; end: number; insert: string }> = [];
   for (const [index, fingerprint] of keys) {
     const slot = located[index]?.slot ?? { kind: 'none' };
@@ -131,7 +128,11 @@ export function withHostKeys(text: string, keys: ReadonlyMap<number, string>): s
         edits.push({ start: slot.at, end: slot.at, insert: `, hostKey: ${fingerprint}` });
         break;
       case 'none':
-        throw new Error(`nodes[${index}] has no ssh: mapping to write hostKey in`);
+        throw new OkomeError(
+          ErrorCode.ConfigInvalid,
+          `nodes[${index}] has no ssh: mapping to write hostKey in. To resolve, add the node's ssh: block (see config/okome.example.yml).`,
+          { userSafe: true },
+        );
     }
   }
   // From the end, so earlier offsets stay valid.
