@@ -11,6 +11,7 @@ import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.
 import { hostkeysCommand } from './hostkeys-command.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
+import { storeMigrateCommand } from './store-command.js';
 import { sudoersCommand } from './sudoers-command.js';
 
 export const USAGE = `okome — OKOME cache layer incident bot
@@ -26,6 +27,7 @@ Usage:
   okome config schema           the configuration's JSON Schema
   okome hostkeys [--node NAME] [--write]   each node's SSH host key next to its pin (--write: pin unpinned ones)
   okome doctor                  every check an operator needs when something is off, one line each
+  okome store migrate --to postgres [--from FILE]   copy the SQLite store into OKOME_DATABASE_URL
   okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
   okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
@@ -88,6 +90,9 @@ export async function runCli(
       return configCheck(rest[0] ?? values.config, io, { static: values.static === true });
     }
     if (command === 'config' && sub === 'schema' && rest.length === 0) return configSchemaCommand(io);
+    if (command === 'store' && sub === 'migrate' && rest.length === 0) {
+      return await storeMigrateCommand({ config: values.config, to: values.to, from: values.from }, io);
+    }
     if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
     }
@@ -148,6 +153,8 @@ const OPTION_NAMES = [
   '--json',
   '--static',
   '--write',
+  '--to',
+  '--from',
   '--help',
   '--version',
 ];
@@ -171,6 +178,8 @@ function parse(argv: readonly string[]) {
       json: { type: 'boolean' },
       static: { type: 'boolean' },
       write: { type: 'boolean' },
+      to: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
