@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type NodePin, parseConfigForPinning, withHostKeys } from '../config/host-key-pins.js';
 import { configPath, parseConfig, type ResolvedNode, readConfigText } from '../config/load-config.js';
@@ -114,15 +114,23 @@ function writePins(
     );
     return undefined;
   }
-  // Beside the file, then renamed over it: a reader never sees half a configuration.
+  // Beside the file (the symlink's target), then renamed over it: a reader never sees half a
+  // configuration. Mode and owner are the original's (root may be editing the bot's file).
+  const real = realpathSync(file);
   const temporary = join(
-    dirname(file),
-    `.${basename(file)}.okome-hostkeys-${randomBytes(6).toString('hex')}`,
+    dirname(real),
+    `.${basename(real)}.okome-hostkeys-${randomBytes(6).toString('hex')}`,
   );
   try {
+    const original = statSync(real);
     writeFileSync(temporary, updated, { flag: 'wx', mode: 0o600 });
-    chmodSync(temporary, statSync(file).mode & 0o7777);
-    renameSync(temporary, file);
+    try {
+      chownSync(temporary, original.uid, original.gid);
+    } catch {
+      // Not root: the file stays this user's, as the original most likely is.
+    }
+    chmodSync(temporary, original.mode & 0o7777);
+    renameSync(temporary, real);
   } catch (error) {
     try {
       unlinkSync(temporary);

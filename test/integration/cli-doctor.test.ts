@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -140,9 +140,12 @@ describe.skipIf(sudoWhy !== undefined)(
       const staged = join(cfg.dir, 'okome-bot');
       writeFileSync(staged, text, { mode: 0o440 });
       execFileSync('/usr/sbin/visudo', ['-c', '-f', staged]);
+      // Written under a name sudo skips (it has a dot), then renamed: sudo, which anything on
+      // this machine may run meanwhile, never reads half a file.
       const dropIn = `/etc/sudoers.d/okome-doctor-test-${randomBytes(4).toString('hex')}`;
-      writeFileSync(dropIn, text, { mode: 0o440 });
+      writeFileSync(`${dropIn}.tmp`, text, { mode: 0o440 });
       closers.push(() => rmSync(dropIn, { force: true }));
+      renameSync(`${dropIn}.tmp`, dropIn);
       // A store okome serve has created (migrated to the current schema).
       openSqliteStore({ path: join(cfg.dir, 'okome.db') }).close();
 

@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -209,6 +218,19 @@ describe('okome hostkeys', () => {
     expect(run.stdout).not.toMatch(/^pi-b/m);
     expect(cfg.text()).toContain(line?.replace(/SHA256:REPLACE\w+/, sshd.hostKeyFingerprint));
     expect(cfg.text()).toContain('REPLACEwithTHEpinnedKEYofPIb');
+  });
+
+  it('--write through a symlink edits its target, keeping the mode; the link stays a link', async () => {
+    cfg = await sshNodeConfig(sshd);
+    chmodSync(cfg.path, 0o640);
+    const link = join(cfg.dir, 'current.yml');
+    symlinkSync(cfg.path, link);
+    const run = await okome('hostkeys', '--config', link, '--write');
+    expect(run.code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(statSync(cfg.path).mode & 0o777).toBe(0o640);
+    expect(cfg.text()).not.toContain('REPLACE');
+    expect(readdirSync(cfg.dir).filter((f) => f.includes('okome-hostkeys'))).toEqual([]);
   });
 
   it('unreachable nodes: refused at once, a silent peer bounded by timeouts.sshConnectMs; exit 1, nothing written', async () => {
