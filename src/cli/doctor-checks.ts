@@ -246,7 +246,11 @@ export async function sudoOutcome(
 }
 
 /** The store opens read-only at this okome's schema version (or does not exist yet, where it can be created). */
-export async function storeOutcome(config: LoadedConfig, env: NodeJS.ProcessEnv): Promise<CheckOutcome> {
+export async function storeOutcome(
+  config: LoadedConfig,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<CheckOutcome> {
   let target: ReturnType<typeof storeTarget>;
   try {
     target = storeTarget(config.store, {
@@ -275,7 +279,7 @@ export async function storeOutcome(config: LoadedConfig, env: NodeJS.ProcessEnv)
   }
   try {
     // Read-only: beside a serving bot, and never migrates: a version other than ours is an error.
-    const store = await target.open({ readOnly: true });
+    const store = await target.open({ readOnly: true, connectTimeoutMs: timeoutMs });
     await store.close();
     return pass(`${target.where} opens, schema version ${MIGRATIONS.length} (current)`);
   } catch (error) {

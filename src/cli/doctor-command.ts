@@ -56,6 +56,9 @@ export async function doctorCommand(options: { config: string | undefined }, io:
   const problems = deploymentProblems(config, io.env, localHost).filter(
     (p) => !/^nodes\.\d+\.ssh\.hostKey$/.test(p.path),
   );
+  // Slack's variables have a line of their own: the environment is judged without them.
+  const withoutSlack = Object.fromEntries(Object.entries(io.env).filter(([k]) => !k.startsWith('SLACK_')));
+  const envProblems = deploymentProblems(config, withoutSlack, localHost);
 
   const lines: Line[] = [];
   const line = (name: string): Line => {
@@ -129,10 +132,10 @@ export async function doctorCommand(options: { config: string | undefined }, io:
   try {
     await Promise.all([
       settle(configLine, async () => configOutcome(config, problems), LOCAL_CHECK_MS),
-      settle(envLine, async () => environmentOutcome(problems), LOCAL_CHECK_MS),
+      settle(envLine, async () => environmentOutcome(envProblems), LOCAL_CHECK_MS),
       settle(slackLine, () => slackOutcome(io.env, LOCAL_CHECK_MS), LOCAL_CHECK_MS + GRACE_MS),
       ...nodeChains,
-      settle(storeLine, () => storeOutcome(config, io.env), LOCAL_CHECK_MS + GRACE_MS),
+      settle(storeLine, () => storeOutcome(config, io.env, LOCAL_CHECK_MS), LOCAL_CHECK_MS + GRACE_MS),
       settle(httpLine, () => httpOutcome(config, LOCAL_CHECK_MS), LOCAL_CHECK_MS + GRACE_MS),
     ]);
   } finally {

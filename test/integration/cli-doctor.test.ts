@@ -205,6 +205,44 @@ describe('okome doctor, things wrong', () => {
     );
   });
 
+  it('environment and Slack each name their own variables, even when both are wrong at once', async () => {
+    cfg = await sshNodeConfig(sshd, (doc) => {
+      operatorsFile(doc);
+      doc.setIn(['alerts', 'alertmanager', 'auth'], 'bearer');
+    });
+    const run = await doctor(cfg.path, { SLACK_BOT_TOKEN: 'not-a-token', OKOME_METRICS_TOKEN: 'short' });
+    expect(run.line('slack')).toMatch(/^✗ slack +environment: SLACK_BOT_TOKEN must be a bot token/);
+    expect(run.line('slack')).not.toContain('OKOME_');
+    expect(run.line('environment')).toMatch(
+      /^✗ environment +environment: OKOME_METRICS_TOKEN must be at least 16 characters/,
+    );
+    expect(run.line('environment')).not.toContain('SLACK_');
+    const fixed = await doctor(cfg.path, { ...SLACK_ENV });
+    expect(fixed.line('environment')).toMatch(
+      /^✗ environment +.*alerts\.alertmanager\.auth is bearer, but OKOME_ALERTMANAGER_API_TOKEN is not set/,
+    );
+    expect(fixed.line('slack')).toMatch(/^✓ /);
+  });
+
+  it('store.kind postgres with nothing listening at OKOME_DATABASE_URL: ✗ store, at once', async () => {
+    const closed = await closedLoopbackPort();
+    cfg = await sshNodeConfig(sshd, (doc) => {
+      operatorsFile(doc);
+      doc.setIn(['store', 'kind'], 'postgres');
+    });
+    const run = await doctor(cfg.path, {
+      ...SLACK_ENV,
+      OKOME_DATABASE_URL: `postgres://okome@127.0.0.1:${closed}/okome`,
+    });
+    expect(run.line('store')).toMatch(
+      /^✗ store +cannot connect to PostgreSQL at .*127\.0\.0\.1:\d+.*try: check store\.path \(or OKOME_DATABASE_URL\)/,
+    );
+    const unset = await doctor(cfg.path, SLACK_ENV);
+    expect(unset.line('store')).toMatch(
+      /^✗ store +store\.kind is postgres but OKOME_DATABASE_URL is not set {2}try: set it to postgres:/,
+    );
+  });
+
   it('a refused bot token (auth.test on the loopback emulator): ✗ with the error', async () => {
     cfg = await sshNodeConfig(sshd, operatorsFile);
     emulator.fault({ method: 'auth.test', kind: 'ok_false', error: 'token_revoked' });
