@@ -206,7 +206,7 @@ export async function sudoOutcome(
   shell: SshPool,
   timeoutMs: number,
 ): Promise<CheckOutcome> {
-  const install = `okome sudoers --node ${node.name} --config ${config.file} > okome-bot && visudo -cf okome-bot && sudo install -m 0440 -o root -g root okome-bot /etc/sudoers.d/okome-bot (on ${node.name})`;
+  const install = `okome sudoers --node ${node.name} --config ${config.file} > okome-bot, copy it to ${node.name}, and there: visudo -cf okome-bot && sudo install -m 0440 -o root -g root okome-bot /etc/sudoers.d/okome-bot`;
   let commands: ReturnType<typeof nodeSudoCommands>;
   try {
     commands = nodeSudoCommands(config, node.name);
@@ -227,7 +227,10 @@ export async function sudoOutcome(
   const refused = commands.filter((_, i) => !new RegExp(`^ok ${i}$`, 'm').test(listed.stdout));
   if (refused.length > 0) {
     return fail(
-      `sudo -n refuses ${refused.length} of ${commands.length} catalogue command(s): ${refused.map((c) => c.argv.join(' ')).join(', ')}`,
+      `sudo -n refuses ${refused.length} of ${commands.length} catalogue command(s): ${refused
+        .slice(0, 3)
+        .map((c) => c.argv.join(' '))
+        .join(', ')}${refused.length > 3 ? `, +${refused.length - 3} more` : ''}`,
       install,
     );
   }

@@ -68,7 +68,7 @@ export async function hostkeysCommand(
         io.stdout.write(
           `${head}  ${describeOffered(verdict.offered)}  not pinned${verdict.placeholder === undefined ? '' : ' (the example’s placeholder)'}\n` +
             `      trust on first use: make sure this is ${node.name}'s key before trusting it (on ${node.name}: ssh-keygen -lf ${hostKeyFile(verdict.offered)})\n` +
-            `      pin it under nodes[${index}].ssh (or run with --write):\n` +
+            `      pin it under nodes[${index}].ssh${options.write ? '' : ' (or run with --write)'}:\n` +
             `        hostKey: ${verdict.offered.fingerprint}\n`,
         );
     }

@@ -184,7 +184,7 @@ describe('okome doctor, things wrong', () => {
       /^✗ pi-a sudo +sudo -n refuses (\d+) of \1 catalogue command\(s\): .*\/usr\/bin\/systemctl restart nginx/,
     );
     expect(run.line('pi-a sudo')).toContain(
-      `try: okome sudoers --node pi-a --config ${cfg.path} > okome-bot && visudo -cf okome-bot`,
+      `try: okome sudoers --node pi-a --config ${cfg.path} > okome-bot, copy it to pi-a, and there: visudo -cf okome-bot`,
     );
     expect(run.line('store')).toMatch(/^✓ store +.*okome\.db not created yet; okome serve creates it/);
     expect(emulator.callsTo('auth.test').length).toBe(authTestsBefore);
