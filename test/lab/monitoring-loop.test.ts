@@ -1,0 +1,235 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { writeBotConfig } from '../support/lab/bot-config.js';
+import { applyFault, type FaultHandle } from '../support/lab/faults.js';
+import { type Lab, startLab } from '../support/lab/lab.js';
+import { type LabMonitoring, monitoringAvailability, startMonitoring } from '../support/lab/monitoring.js';
+import { describeLab } from '../support/lab/vitest-lab.js';
+import { LabBot } from '../support/lab-bot.js';
+import {
+  type SlackEmulator,
+  type StoredMessage,
+  startSlackEmulator,
+} from '../support/slack-emulator/index.js';
+
+/**
+ * The monitoring loop for real: Debian's exporters on the Pis, Prometheus with the shipped
+ * rules and Alertmanager with the shipped receiver (lab timings: docs/lab.md) deliver to the bot,
+ * which opens, resolves and watches the path itself (dead-man's switch). No hand-made bodies.
+ */
+
+/** The bot's dead-man timeout here: 4 Watchdog repeats (every 2 s) may be missed before it trips. */
+const DEADMAN_MS = 8000;
+
+let lab: Lab;
+let mon: LabMonitoring;
+let emu: SlackEmulator;
+let bot: LabBot;
+const faults: FaultHandle[] = [];
+
+async function revertAll(): Promise<void> {
+  while (faults.length > 0) await faults.pop()?.revert();
+}
+
+const postTime = (text: string) =>
+  emu.callsTo('chat.postMessage').find((c) => String(c.params.text) === text)?.time;
+const threadPosts = (root: StoredMessage) =>
+  emu.callsTo('chat.postMessage').filter((c) => c.params.thread_ts === root.ts).length;
+/** Channel posts (not later edits: a resolved root is reworded) that opened a RedisDown incident. */
+const redisRoots = () =>
+  emu
+    .callsTo('chat.postMessage')
+    .filter((c) => c.params.thread_ts === undefined)
+    .filter((c) => {
+      const text = String(c.params.text);
+      return text.includes('opened by the alert `RedisDown`') || text.startsWith('Incident 2');
+    });
+const deadmanNotices = (kind: 'down' | 'back') =>
+  emu.messagesIn(bot.channel).filter((m) => m.text.includes(`*The monitoring path is ${kind}*`));
+
+/** Alertmanager's count of webhook notifications sent: its flushes, as a positive event to wait for. */
+async function notificationsSent(): Promise<number> {
+  const r = await fetch(`${mon.alertmanagerUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
+  const m = /^alertmanager_notifications_total\{integration="webhook"\} (\d+)/m.exec(await r.text());
+  return Number(m?.[1] ?? 0);
+}
+
+/** Until Alertmanager has sent `n` more notifications (Watchdog repeats every 2 s). */
+async function notificationsAfter(n: number): Promise<void> {
+  const from = await notificationsSent();
+  await emu.waitFor(
+    async () => (await notificationsSent().catch(() => from)) >= from + n,
+    15_000,
+    `${n} more notifications`,
+  );
+}
+
+function alertTimeline(): Array<{ text: string; labels: Record<string, string> }> {
+  const db = new Database(bot.storePath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db
+      .prepare("SELECT text, data FROM timeline WHERE kind = 'alert' ORDER BY id")
+      .all() as Array<{
+      text: string;
+      data: string;
+    }>;
+    return rows.map((r) => ({
+      text: r.text,
+      labels: (JSON.parse(r.data) as { labels: Record<string, string> }).labels,
+    }));
+  } finally {
+    db.close();
+  }
+}
+
+describeLab(
+  'the monitoring loop on the lab: exporters → Prometheus → Alertmanager → bot',
+  () => {
+    beforeAll(async () => {
+      const started = Date.now();
+      lab = await startLab();
+      const labUp = Date.now();
+      mon = await startMonitoring(lab);
+      const monUp = Date.now();
+      emu = await startSlackEmulator({ host: lab.hostAddress });
+      const config = parse(await readFile(lab.configPath, 'utf8')) as ConfigInput;
+      const configPath = join(lab.workDir, 'okome.monitoring.yml');
+      await writeBotConfig(configPath, {
+        ...config,
+        alerts: {
+          deadman: { enabled: true, timeoutMs: DEADMAN_MS },
+          alertmanager: { url: mon.alertmanagerUrl },
+        },
+      });
+      bot = new LabBot(lab, emu, configPath);
+      await bot.start().catch((error: unknown) => {
+        throw new Error(`the bot did not start: ${bot.log.join('').slice(-3000)}`, { cause: error });
+      });
+      await emu.waitFor(
+        async () => (await bot.health().catch(() => undefined))?.deadman === 'alive',
+        20_000,
+        'the first Watchdog to reach the bot',
+      );
+      console.log(
+        `[lab] lab up in ${labUp - started} ms, monitoring loop up (every target scraped) in ${monUp - labUp} ms, first Watchdog at the bot ${Date.now() - monUp} ms later`,
+      );
+    }, 120_000);
+    afterAll(async () => {
+      await revertAll().catch(() => undefined);
+      await bot?.stop();
+      await emu?.close();
+      await lab?.down();
+    });
+
+    it('redis stopped on pi-b → incident 2 with the restart card through Prometheus and Alertmanager; Alertmanager restarted meanwhile → nothing doubled; redis started → resolved once', async () => {
+      const before = redisRoots().length;
+      const stoppedAt = Date.now();
+      faults.push(await applyFault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' }));
+      const rootCall = await emu.waitFor(() => redisRoots()[before], 30_000, 'the RedisDown incident');
+      const rootPosted = rootCall.time;
+      const root = await emu.waitFor(
+        () => emu.message(bot.channel, String(rootCall.response.ts)),
+        5000,
+        'the root message',
+      );
+      const card = await bot.card('Restart redis-server on pi-b', 0, root);
+      expect(card.message.text).toMatch(/pending/);
+      // Prometheus's alert (its labels: job, instance, node from the scrape config), not a status.
+      const firing = alertTimeline().find((a) => a.text === 'RedisDown on pi-b firing');
+      expect(firing?.labels).toMatchObject({
+        alertname: 'RedisDown',
+        incident: '2',
+        job: 'redis',
+        instance: '10.86.0.19:9121',
+        node: 'pi-b',
+      });
+      const prom = (await mon.prometheusAlerts()).find((a) => a.labels.alertname === 'RedisDown');
+      expect(prom?.state).toBe('firing');
+      const activeAt = Date.parse((prom as unknown as { activeAt: string }).activeAt);
+      const firedAt = activeAt + mon.timings.forSec * 1000;
+      console.log(
+        `[lab] redis stopped → incident root in Slack ${rootPosted - stoppedAt} ms (for: ${mon.timings.forSec} s); Prometheus firing → Slack ${rootPosted - firedAt} ms`,
+      );
+      await emu.waitFor(
+        () => bot.thread(root).some((m) => m.text.startsWith('Alerts (1)')),
+        10_000,
+        'the summary',
+      );
+      await bot.outboxDrained();
+
+      // Alertmanager restarted (a clean stop keeps its notification log) while RedisDown fires.
+      const postsBefore = threadPosts(root);
+      const restartAt = Date.now();
+      await mon.restart('alertmanager');
+      // Prometheus re-sends the firing alert within its resend delay.
+      await emu.waitFor(
+        async () =>
+          (await mon.alertmanagerAlerts().catch(() => [])).some((a) => a.labels.alertname === 'RedisDown')
+            ? true
+            : undefined,
+        10_000,
+        'RedisDown back in Alertmanager',
+      );
+      await notificationsAfter(2);
+      await bot.outboxDrained();
+      console.log(`[lab] Alertmanager restarted and re-fed by Prometheus in ${Date.now() - restartAt} ms`);
+      expect(redisRoots()).toHaveLength(before + 1);
+      expect(threadPosts(root)).toBe(postsBefore);
+
+      const startedAt = Date.now();
+      await revertAll();
+      const resolved = await emu.waitFor(
+        () => bot.thread(root).find((m) => m.text.includes('RedisDown on pi-b resolved')),
+        30_000,
+        'the resolution',
+      );
+      console.log(
+        `[lab] redis started → resolution in the thread ${(postTime(resolved.text) ?? Date.now()) - startedAt} ms`,
+      );
+      // Prometheus re-sends the resolved alert for a while; Alertmanager flushes on: no second one.
+      await notificationsAfter(3);
+      await bot.outboxDrained();
+      expect(bot.thread(root).filter((m) => m.text.includes('RedisDown on pi-b resolved'))).toHaveLength(1);
+      expect(redisRoots()).toHaveLength(before + 1);
+    }, 120_000);
+
+    it("Alertmanager stopped → the bot's 'monitoring path is down' notice within its timeout; started → the return notice", async () => {
+      const downBefore = deadmanNotices('down').length;
+      const backBefore = deadmanNotices('back').length;
+      const stoppedAt = Date.now();
+      await mon.stop('alertmanager');
+      const down = await emu.waitFor(
+        () => deadmanNotices('down')[downBefore],
+        DEADMAN_MS + 10_000,
+        "the 'monitoring path is down' notice",
+      );
+      const downAt = postTime(down.text) ?? Date.now();
+      console.log(
+        `[lab] Alertmanager stopped → 'monitoring path is down' in ${downAt - stoppedAt} ms (timeout ${DEADMAN_MS} ms)`,
+      );
+      // The last Watchdog arrived before the stop: the notice comes at most the timeout after it.
+      expect(downAt - stoppedAt).toBeLessThanOrEqual(DEADMAN_MS + 2000);
+      expect(down.text).toContain('`Watchdog`');
+
+      const startedAt = Date.now();
+      await mon.start('alertmanager');
+      const back = await emu.waitFor(
+        () => deadmanNotices('back')[backBefore],
+        20_000,
+        "the 'monitoring path is back' notice",
+      );
+      console.log(
+        `[lab] Alertmanager started → 'monitoring path is back' in ${(postTime(back.text) ?? Date.now()) - startedAt} ms`,
+      );
+      await notificationsAfter(2);
+      await bot.outboxDrained();
+      expect(deadmanNotices('down')).toHaveLength(downBefore + 1);
+      expect(deadmanNotices('back')).toHaveLength(backBefore + 1);
+    }, 60_000);
+  },
+  monitoringAvailability,
+);
