@@ -214,6 +214,7 @@ describeLab(
       // The last Watchdog arrived before the stop: the notice comes at most the timeout after it.
       expect(downAt - stoppedAt).toBeLessThanOrEqual(DEADMAN_MS + 2000);
       expect(down.text).toContain('`Watchdog`');
+      expect(down.text).toContain(`for ${DEADMAN_MS / 1000} s`);
 
       const startedAt = Date.now();
       await mon.start('alertmanager');
