@@ -51,6 +51,17 @@ const redisRoots = () =>
 const deadmanNotices = (kind: 'down' | 'back') =>
   emu.messagesIn(bot.channel).filter((m) => m.text.includes(`*The monitoring path is ${kind}*`));
 
+const failoverNotices = () =>
+  emu
+    .callsTo('chat.postMessage')
+    .filter((c) => String(c.params.text).includes('VIP moved from *pi-a* to *pi-b*'));
+/** Channel posts since `since` (new threads or broadcast replies), as text. */
+const channelPostsSince = (since: number) =>
+  emu
+    .callsTo('chat.postMessage')
+    .filter((c) => c.time >= since && (c.params.thread_ts === undefined || c.params.reply_broadcast === true))
+    .map((c) => String(c.params.text).slice(0, 90));
+
 /** Alertmanager's count of webhook notifications sent: its flushes, as a positive event to wait for. */
 async function notificationsSent(): Promise<number> {
   const r = await fetch(`${mon.alertmanagerUrl}/metrics`, { signal: AbortSignal.timeout(2000) });
@@ -196,6 +207,80 @@ describeLab(
       expect(bot.thread(root).filter((m) => m.text.includes('RedisDown on pi-b resolved'))).toHaveLength(1);
       expect(redisRoots()).toHaveLength(before + 1);
     }, 120_000);
+
+    it('nginx stopped on pi-a: the VIP moves; keepalived, the VIP watcher and Alertmanager (NginxDown) all report it, one failover notice', async () => {
+      const before = failoverNotices().length;
+      const since = Date.now();
+      faults.push(await applyFault(lab, 'service-stop', { node: 'pi-a', service: 'nginx' }));
+      await lab.waitForVip(['pi-b']);
+      const notice = await emu.waitFor(() => failoverNotices()[before], 15_000, 'the failover notice');
+      // The watcher has seen the move too, and Prometheus's NginxDown reached the bot.
+      await emu.waitFor(async () => (await bot.health()).vipHolder === 'pi-b', 10_000, 'the watcher on pi-b');
+      await emu.waitFor(
+        () => (alertTimeline().some((a) => a.text === 'NginxDown on pi-a firing') ? true : undefined),
+        20_000,
+        'NginxDown from Alertmanager',
+      );
+      await notificationsAfter(2);
+      await bot.outboxDrained();
+      console.log(
+        `[lab] VIP move: failover notice ${notice.time - since} ms after nginx stopped; channel posts: ${JSON.stringify(channelPostsSince(since))}`,
+      );
+      expect(failoverNotices()).toHaveLength(before + 1);
+      await revertAll();
+      await lab.waitForVip(['pi-a'], 15_000);
+      await emu.waitFor(
+        () => (alertTimeline().some((a) => a.text === 'NginxDown on pi-a resolved') ? true : undefined),
+        20_000,
+        'NginxDown resolved',
+      );
+      await notificationsAfter(2);
+      await bot.outboxDrained();
+      expect(failoverNotices()).toHaveLength(before + 1);
+    }, 90_000);
+
+    it('chaos on pi-b (flag, iptables rules, redis stopped) → incident 7 through the loop with the disable-chaos card; reverted → each alert resolved once', async () => {
+      const since = Date.now();
+      faults.push(await applyFault(lab, 'chaos', { node: 'pi-b' }));
+      const rootCall = await emu.waitFor(
+        () =>
+          emu
+            .callsTo('chat.postMessage')
+            .find(
+              (c) =>
+                c.time >= since &&
+                c.params.thread_ts === undefined &&
+                /opened by the alert `Chaos(Enabled|TestTriggered)`|^Incident 7/.test(String(c.params.text)),
+            ),
+        30_000,
+        'the chaos incident',
+      );
+      console.log(`[lab] chaos flag set → incident 7 in Slack ${rootCall.time - since} ms`);
+      const root = await emu.waitFor(
+        () => emu.message(bot.channel, String(rootCall.response.ts)),
+        5000,
+        'the root',
+      );
+      await bot.card('Remove the chaos flag', 0, root);
+      for (const name of ['ChaosEnabled', 'ChaosTestTriggered'])
+        await emu.waitFor(
+          () => (alertTimeline().some((a) => a.text === `${name} on pi-b firing`) ? true : undefined),
+          20_000,
+          `${name} from Alertmanager`,
+        );
+      await revertAll();
+      for (const name of ['ChaosEnabled', 'ChaosTestTriggered'])
+        await emu.waitFor(
+          () => bot.thread(root).find((m) => m.text.includes(`${name} on pi-b resolved`)),
+          20_000,
+          `${name} resolved`,
+        );
+      await notificationsAfter(3);
+      await bot.outboxDrained();
+      for (const name of ['ChaosEnabled', 'ChaosTestTriggered'])
+        expect(bot.thread(root).filter((m) => m.text.includes(`${name} on pi-b resolved`))).toHaveLength(1);
+      console.log(`[lab] chaos: channel posts ${JSON.stringify(channelPostsSince(since))}`);
+    }, 90_000);
 
     it("Alertmanager stopped → the bot's 'monitoring path is down' notice within its timeout; started → the return notice", async () => {
       const downBefore = deadmanNotices('down').length;
