@@ -98,13 +98,13 @@ describeWithTools(
       const prod = parse(shipped('alertmanager/okome-receiver.yml')) as Yaml;
       expect(lab.inhibit_rules).toEqual(prod.inhibit_rules);
       const route = lab.route as Yaml & { routes: Yaml[] };
-      expect(route).toMatchObject({ group_wait: '1s', group_interval: '1s', repeat_interval: '3600s' });
+      expect(route).toMatchObject({ group_wait: '0s', group_interval: '1s', repeat_interval: '3600s' });
       expect(route.group_by).toEqual((prod.route as Yaml).group_by);
       expect(route.routes[0]).toMatchObject({
         matchers: ['alertname="Watchdog"'],
         group_wait: '0s',
         group_interval: '1s',
-        repeat_interval: '2s',
+        repeat_interval: '1s',
       });
       expect(receiverText).toContain('url: http://127.0.0.1:9099/alerts/alertmanager');
       expect(receiverText).toContain(`credentials_file: ${tokenPath}`);

@@ -22,7 +22,7 @@ import {
  * which opens, resolves and watches the path itself (dead-man's switch). No hand-made bodies.
  */
 
-/** The bot's dead-man timeout here: 4 Watchdog repeats (every 2 s) may be missed before it trips. */
+/** The bot's dead-man timeout here: Watchdog arrives every 1–2 s, so at least 4 are missed before it trips. */
 const DEADMAN_MS = 8000;
 
 let lab: Lab;
@@ -69,7 +69,7 @@ async function notificationsSent(): Promise<number> {
   return Number(m?.[1] ?? 0);
 }
 
-/** Until Alertmanager has sent `n` more notifications (Watchdog repeats every 2 s). */
+/** Until Alertmanager has sent `n` more notifications (Watchdog repeats every 1–2 s). */
 async function notificationsAfter(n: number): Promise<void> {
   const from = await notificationsSent();
   await emu.waitFor(

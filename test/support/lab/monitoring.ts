@@ -71,11 +71,11 @@ export interface MonitoringTimings {
 export const LAB_MONITORING_TIMINGS: MonitoringTimings = Object.freeze({
   intervalSec: 1,
   forSec: 2,
-  groupWaitSec: 1,
+  groupWaitSec: 0,
   groupIntervalSec: 1,
   repeatIntervalSec: 3600,
   watchdogGroupIntervalSec: 1,
-  watchdogRepeatSec: 2,
+  watchdogRepeatSec: 1,
 });
 
 /** Where the loop's servers listen: Prometheus and Alertmanager on okl-bot's end of the host link. */
@@ -492,10 +492,8 @@ export async function startMonitoring(lab: Lab, options: MonitoringOptions = {})
   });
   const monitoring = new LabMonitoring(lab, dir, t, daemons);
   await Promise.all([installStubStatus(lab, 'pi-a'), installStubStatus(lab, 'pi-b')]);
-  for (const name of daemons.keys())
-    if (name !== 'prometheus' && name !== 'alertmanager') await monitoring.start(name);
-  await monitoring.start('alertmanager');
-  await monitoring.start('prometheus');
+  // Exporters need no wait (Prometheus's first scrapes tell); the two servers start side by side.
+  await Promise.all([...daemons.keys()].map((name) => monitoring.start(name)));
   await waitFor(
     'every scrape target up',
     async () => {
