@@ -35,8 +35,9 @@ async function revertAll(): Promise<void> {
   while (faults.length > 0) await faults.pop()?.revert();
 }
 
-const postTime = (text: string) =>
-  emu.callsTo('chat.postMessage').find((c) => String(c.params.text) === text)?.time;
+/** When the bot posted a message (by its ts: two notices may read the same). */
+const postTime = (message: StoredMessage) =>
+  emu.callsTo('chat.postMessage').find((c) => c.response.ts === message.ts)?.time;
 const threadPosts = (root: StoredMessage) =>
   emu.callsTo('chat.postMessage').filter((c) => c.params.thread_ts === root.ts).length;
 /** Channel posts (not later edits: a resolved root is reworded) that opened a RedisDown incident. */
@@ -199,7 +200,7 @@ describeLab(
         'the resolution',
       );
       console.log(
-        `[lab] redis started → resolution in the thread ${(postTime(resolved.text) ?? Date.now()) - startedAt} ms`,
+        `[lab] redis started → resolution in the thread ${(postTime(resolved) ?? Date.now()) - startedAt} ms`,
       );
       // Prometheus re-sends the resolved alert for a while; Alertmanager flushes on: no second one.
       await notificationsAfter(3);
@@ -292,7 +293,7 @@ describeLab(
         DEADMAN_MS + 10_000,
         "the 'monitoring path is down' notice",
       );
-      const downAt = postTime(down.text) ?? Date.now();
+      const downAt = postTime(down) ?? Date.now();
       console.log(
         `[lab] Alertmanager stopped → 'monitoring path is down' in ${downAt - stoppedAt} ms (timeout ${DEADMAN_MS} ms)`,
       );
@@ -310,7 +311,46 @@ describeLab(
         "the 'monitoring path is back' notice",
       );
       console.log(
-        `[lab] Alertmanager started → 'monitoring path is back' in ${(postTime(back.text) ?? Date.now()) - startedAt} ms`,
+        `[lab] Alertmanager started → 'monitoring path is back' in ${(postTime(back) ?? Date.now()) - startedAt} ms`,
+      );
+      await notificationsAfter(2);
+      await bot.outboxDrained();
+      expect(deadmanNotices('down')).toHaveLength(downBefore + 1);
+      expect(deadmanNotices('back')).toHaveLength(backBefore + 1);
+    }, 60_000);
+
+    it("Prometheus stopped → Alertmanager resolves Watchdog, which does not count as seen: 'monitoring path is down' within the timeout + Watchdog's 4 s validity; started → back", async () => {
+      const downBefore = deadmanNotices('down').length;
+      const backBefore = deadmanNotices('back').length;
+      const stoppedAt = Date.now();
+      await mon.stop('prometheus');
+      const down = await emu.waitFor(
+        () => deadmanNotices('down')[downBefore],
+        DEADMAN_MS + 15_000,
+        "the 'monitoring path is down' notice",
+      );
+      const downAt = postTime(down) ?? Date.now();
+      // Prometheus's last alerts stay valid for 4 × max(resend delay, evaluation interval) = 4 s.
+      const validityMs = 4 * mon.timings.intervalSec * 1000;
+      console.log(
+        `[lab] Prometheus stopped → 'monitoring path is down' in ${downAt - stoppedAt} ms (timeout ${DEADMAN_MS} ms + ${validityMs} ms validity)`,
+      );
+      expect(downAt - stoppedAt).toBeLessThanOrEqual(DEADMAN_MS + validityMs + 3000);
+      expect(
+        (await mon.alertmanagerAlerts()).some(
+          (a) => a.labels.alertname === 'Watchdog' && a.status.state === 'active',
+        ),
+      ).toBe(false);
+
+      const startedAt = Date.now();
+      await mon.start('prometheus');
+      const back = await emu.waitFor(
+        () => deadmanNotices('back')[backBefore],
+        20_000,
+        "the 'monitoring path is back' notice",
+      );
+      console.log(
+        `[lab] Prometheus started → 'monitoring path is back' in ${(postTime(back) ?? Date.now()) - startedAt} ms`,
       );
       await notificationsAfter(2);
       await bot.outboxDrained();
