@@ -56,6 +56,7 @@ import { IncidentCommands } from './slack/flows/incident-commands.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
 import { channelLink } from './slack/render/mrkdwn.js';
 import { slackPresenter } from './slack/slack-presenter.js';
+import { type Leadership, soleLeadership } from './store/leadership.js';
 import type { Store } from './store/store-port.js';
 
 /**
@@ -85,6 +86,11 @@ export interface AppDeps {
   readonly schedule?: Clock['schedule'];
   /** OKOME_METRICS_TOKEN: the bearer token GET /metrics asks for (see MetricsRouteOptions). */
   readonly metricsToken?: string | undefined;
+  /**
+   * Replicas on one PostgreSQL (store.replicas): this replica's name (its outbox claims) and the
+   * election of the one that runs the singletons. Default: the only serving process (serve lock).
+   */
+  readonly replica?: { readonly name: string; readonly leadership: Leadership };
 }
 
 export interface RunningApp {
@@ -152,6 +158,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     store,
     gateway,
     logger,
+    ...(deps.replica === undefined ? {} : { replica: deps.replica.name }),
     ...(deps.slackAuthProbeMs === undefined ? {} : { authProbeMs: deps.slackAuthProbeMs }),
   });
   deliverer.start();
@@ -171,6 +178,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     presenter,
     logger,
     now,
+    // Runs of other replicas are not in this process: only the overdue ones are stuck.
+    sharedRuns: deps.replica !== undefined,
   });
   const incidents = new IncidentService({
     incidentChannel: config.slack.incidentChannel,
@@ -185,16 +194,28 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     recovery: (incident, seen, since) => diagnostics.recovery(incident, seen, since),
   });
   const statusUseCase = new StatusUseCase({ diagnostics, incidents, outbox, presenter, logger, now });
+  const leadership = deps.replica?.leadership ?? soleLeadership();
+  /** A singleton's store work: committed only in this process's leader term (store.fenced). */
+  const asLeader = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
+    const term = leadership.term();
+    if (term === undefined) {
+      log.warn('not the leader (any more): a singleton write skipped');
+      return undefined;
+    }
+    return store.fenced(term, fn);
+  };
   const deadmanConfig = config.alerts.deadman;
   const deadman = deadmanConfig.enabled
     ? new DeadmanSwitch({
         timeoutMs: deadmanConfig.timeoutMs,
         clock: { now, schedule: deps.schedule ?? systemClock.schedule },
         notify: async (notice) => {
-          await outbox.enqueuePost({
-            channel: config.slack.incidentChannel,
-            payload: presenter.deadman(notice, deadmanConfig.alertname),
-          });
+          await asLeader(() =>
+            outbox.enqueuePost({
+              channel: config.slack.incidentChannel,
+              payload: presenter.deadman(notice, deadmanConfig.alertname),
+            }),
+          );
         },
         onError: (error) => log.warn({ err: error }, 'dead-man notice failed'),
       })
@@ -300,7 +321,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       onKeepalived: () => {
         const handled = alerts.followUp();
         // The hook says what changed; the watcher confirms it at once.
-        if (watcher !== undefined) track(watcher.poll());
+        const w = watcher;
+        if (w !== undefined) track(asLeader(() => w.poll()));
         return handled;
       },
     }),
@@ -323,8 +345,12 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     now,
   });
   // Approvals a crash left approved or running: interrupted, said in their thread, never re-run.
-  const interrupted = await approvals.recover();
-  if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
+  // Replicas cannot tell a crashed run from another replica's: their leader's sweep ends the
+  // overdue ones instead (endStuckRuns).
+  if (deps.replica === undefined) {
+    const interrupted = await approvals.recover();
+    if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
+  }
   const allowed = new Set(config.slack.allowedChannels);
   for (const w of configWarnings(config)) log.warn({ path: w.path, fix: w.fix }, w.message);
   const targets = diagnostics.targets();
@@ -344,6 +370,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             : { error: stats.authFailure.code, since: new Date(stats.authFailure.since).toISOString() },
         outboxPending: stats.pending,
         outboxFailed: stats.failed,
+        // Replicas: whether this one runs the singletons (the only bot always does).
+        role: leadership.term() === undefined ? 'standby' : 'leader',
         vipWatch,
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
         // The dead-man's switch: off, waiting (no Watchdog yet), alive or lost.
@@ -561,28 +589,69 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     throw error;
   }
 
-  deadman?.start();
-
-  if (config.alerts.vipWatch.enabled) {
-    const w = new VipWatcher({
-      probe: vipProbeFromDiagnostics(diagnostics),
-      onEvent: (event) => alerts.onVipEvent(event),
-      now,
-      setTimer: systemClock.schedule,
-      intervalMs: config.alerts.vipWatch.intervalMs,
-      onError: (error) => log.warn({ err: error }, 'VIP watcher'),
-    });
-    watcher = w;
-    // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
-    track(
-      w.poll().then(() => {
-        const holding = w.current().holding;
-        alerts.setHolder(holding?.kind === 'single' ? holding.holder : undefined);
-        vipWatch = 'watching';
-        w.start();
-      }),
-    );
-  }
+  // The singletons: one process runs them (the leader of the replicas, or the only bot).
+  let expiry: NodeJS.Timeout | undefined;
+  let pruner: NodeJS.Timeout | undefined;
+  const startSingletons = async (): Promise<void> => {
+    if (!accepting) return;
+    deadman?.start();
+    if (deps.replica !== undefined) {
+      // A new leader takes over the sweeps at once: runs a dead leader left are ended when overdue.
+      track(approvals.endStuckRuns());
+    }
+    if (config.alerts.vipWatch.enabled) {
+      const w = new VipWatcher({
+        probe: vipProbeFromDiagnostics(diagnostics),
+        onEvent: (event) => alerts.onVipEvent(event),
+        now,
+        setTimer: systemClock.schedule,
+        intervalMs: config.alerts.vipWatch.intervalMs,
+        onError: (error) => log.warn({ err: error }, 'VIP watcher'),
+      });
+      watcher = w;
+      vipWatch = 'starting';
+      // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
+      track(
+        w.poll().then(() => {
+          if (watcher !== w) return;
+          const holding = w.current().holding;
+          alerts.setHolder(holding?.kind === 'single' ? holding.holder : undefined);
+          vipWatch = 'watching';
+          w.start();
+        }),
+      );
+    }
+    // Alert follow-ups a crash (or a store failure) left undone: resumed now, then retried.
+    track(alerts.followUp());
+    expiry = setInterval(() => {
+      approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+      approvals
+        .endStuckRuns()
+        .catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));
+      track(alerts.followUp());
+    }, EXPIRY_SWEEP_MS);
+    expiry.unref();
+    pruner = setInterval(() => {
+      const cutoff = now() - SEEN_TTL_MS;
+      Promise.all([store.pruneSeen(cutoff), store.pruneSentOutbox(cutoff)]).catch((error: unknown) =>
+        log.warn({ err: error }, 'pruning failed'),
+      );
+    }, PRUNE_EVERY_MS);
+    pruner.unref();
+  };
+  const stopSingletons = async (): Promise<void> => {
+    watcher?.stop();
+    watcher = undefined;
+    if (config.alerts.vipWatch.enabled) vipWatch = 'starting';
+    deadman?.stop();
+    clearInterval(pruner);
+    clearInterval(expiry);
+  };
+  // Timers made inside fenced() keep its context: every sweep's store work stays in the term.
+  leadership.start({
+    elected: (term) => store.fenced(term, startSingletons),
+    deposed: stopSingletons,
+  });
 
   // A recent Redis sample keeps every status's hit ratio a window ratio, without a cold wait.
   const primeRedis = () =>
@@ -593,23 +662,6 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const redisSampler = setInterval(() => track(primeRedis()), REDIS_SAMPLE_EVERY_MS);
   redisSampler.unref();
 
-  // Alert follow-ups a crash (or a store failure) left undone: resumed now, then retried.
-  track(alerts.followUp());
-  const expiry = setInterval(() => {
-    approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
-    approvals.endStuckRuns().catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));
-    track(alerts.followUp());
-  }, EXPIRY_SWEEP_MS);
-  expiry.unref();
-
-  const pruner = setInterval(() => {
-    const cutoff = now() - SEEN_TTL_MS;
-    Promise.all([store.pruneSeen(cutoff), store.pruneSentOutbox(cutoff)]).catch((error: unknown) =>
-      log.warn({ err: error }, 'pruning failed'),
-    );
-  }, PRUNE_EVERY_MS);
-  pruner.unref();
-
   log.info({ mode: deps.slack.kind, nodes: config.nodes.map((n) => n.name), port: http.port }, 'okome ready');
   return {
     diagnostics,
@@ -618,10 +670,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     async stop(options = {}) {
       const graceMs = options.graceMs ?? 15_000;
       accepting = false;
-      watcher?.stop();
-      deadman?.stop();
-      clearInterval(pruner);
-      clearInterval(expiry);
+      await leadership.stop();
       clearInterval(redisSampler);
       await bolt.stopReceiving();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());

@@ -22,6 +22,8 @@ export const ErrorCode = {
   StoreFailed: 'OKOME_STORE_FAILED',
   /** Another `okome serve` holds the store: one serving process per store. */
   ServeLockHeld: 'OKOME_SERVE_LOCK_HELD',
+  /** A singleton's write refused: this replica's leader term ended (another replica leads now). */
+  NotLeader: 'OKOME_NOT_LEADER',
   Internal: 'OKOME_INTERNAL',
   /** The database was written by a newer okome-bot (its schema version is unknown here). */
   StoreSchemaTooNew: 'OKOME_STORE_SCHEMA_TOO_NEW',

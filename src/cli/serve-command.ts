@@ -92,6 +92,7 @@ async function runBot(
   waitForStop: () => Promise<string>,
 ): Promise<number> {
   const store = await target.open();
+  const replica = target.replicas(logger);
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   let app: Awaited<ReturnType<typeof createApp>>;
   try {
@@ -108,6 +109,7 @@ async function runBot(
       },
       alertmanagerAuth,
       metricsToken: env.metricsToken,
+      ...(replica === undefined ? {} : { replica }),
     });
   } catch (error) {
     await probes.close();

@@ -294,6 +294,13 @@ export const configSchema = z
         // sqlite: one file beside the bot (the default); postgres: OKOME_DATABASE_URL, never this file.
         kind: z.enum(['sqlite', 'postgres']).default('sqlite'),
         path: z.string().min(1).default('okome.db'),
+        // postgres only: several `okome serve` on one database (an elected leader runs the
+        // singletons, replicas share the outbox) instead of one bot per database.
+        replicas: z.boolean().default(false),
+      })
+      .refine((store) => !store.replicas || store.kind === 'postgres', {
+        message: 'store.replicas needs store.kind: postgres (a SQLite store has one bot, its serve lock)',
+        path: ['replicas'],
       })
       .prefault({}),
     // The bot's one HTTP server (src/http): Slack's requests in HTTP mode, /healthz, the webhooks.

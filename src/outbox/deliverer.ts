@@ -16,6 +16,17 @@ export interface DelivererOptions {
   readonly pacing?: Partial<PacingOptions>;
   /** While Slack refuses the token: how often auth.test asks whether it works again (30 s). */
   readonly authProbeMs?: number;
+  /**
+   * Replicas on one store: this replica's name. Rows are then claimed with a lease (claimOutbox)
+   * instead of only marked in flight here, each channel's post pacing is read from and written
+   * to the store in the claiming transaction, and the store is polled for rows other replicas
+   * enqueued or left behind.
+   */
+  readonly replica?: string;
+  /** Replicas: how long a claim lasts (60 s): longer than any Slack call takes. */
+  readonly claimLeaseMs?: number;
+  /** Replicas: how often the store is looked at without a wake (1000 ms). */
+  readonly replicaPollMs?: number;
 }
 
 /** What the enqueue side (Outbox) needs from the delivery loop. */
@@ -131,6 +142,9 @@ export class Deliverer implements DeliveryLoop {
   /** Slack refuses the token: delivery paused until a probe passes. */
   private authFailure: { code: string; since: number } | undefined;
   private cancelProbe: (() => void) | undefined;
+  private readonly replica: string | undefined;
+  private readonly claimLeaseMs: number;
+  private readonly replicaPollMs: number;
 
   constructor(options: DelivererOptions) {
     this.store = options.store;
@@ -140,6 +154,9 @@ export class Deliverer implements DeliveryLoop {
     this.log = options.logger?.child({ component: 'outbox' });
     this.pacing = { ...DEFAULT_PACING, ...options.pacing };
     this.authProbeMs = options.authProbeMs ?? 30_000;
+    this.replica = options.replica;
+    this.claimLeaseMs = options.claimLeaseMs ?? 60_000;
+    this.replicaPollMs = options.replicaPollMs ?? 1000;
   }
 
   start(): void {
@@ -249,6 +266,19 @@ export class Deliverer implements DeliveryLoop {
   }> {
     // Urgent posts first: they must get a concurrency slot before a storm's queues fill them.
     const heads = await this.store.pendingHeads();
+    // Replicas: a queue whose head another replica holds is theirs until its lease lapses, and
+    // a channel with a post on the wire elsewhere takes no other post meanwhile.
+    const elsewhere = (row: OutboxRow) =>
+      this.replica !== undefined &&
+      row.claimedBy !== null &&
+      row.claimedBy !== this.replica &&
+      row.leaseUntil > now;
+    const postingElsewhere = new Set(
+      heads.filter((r) => r.op === 'post' && elsewhere(r)).map((r) => r.channel),
+    );
+    const paced = new Set<string>();
+    if (this.replica !== undefined)
+      await this.loadPacing([...new Set(heads.filter((r) => r.op === 'post').map((r) => r.channel))], now);
     const urgent = heads.filter(isUrgent);
     const ordered = urgent.length === 0 ? heads : [...urgent, ...heads.filter((r) => !urgent.includes(r))];
     const sends: { row: OutboxRow; send: Send }[] = [];
@@ -259,7 +289,12 @@ export class Deliverer implements DeliveryLoop {
       // Full: a finishing call wakes us, so rows past this point need no timer.
       if (this.inFlightIds.size >= this.pacing.concurrency) break;
       if (this.inFlightQueues.has(row.queueKey)) continue;
-      if (row.op === 'post' && this.postingChannels.has(row.channel)) continue;
+      if (elsewhere(row)) {
+        nextDue = Math.min(nextDue, row.leaseUntil);
+        continue;
+      }
+      if (row.op === 'post' && (this.postingChannels.has(row.channel) || postingElsewhere.has(row.channel)))
+        continue;
       const due = this.dueAt(row, now);
       if (due > now) {
         nextDue = Math.min(nextDue, due);
@@ -282,10 +317,39 @@ export class Deliverer implements DeliveryLoop {
         // average rate still holds.
         if (isUrgent(row)) bucket.borrow(now);
         else bucket.take(now);
+        paced.add(row.channel);
       }
       sends.push({ row, send: plan });
     }
+    if (this.replica !== undefined && paced.size > 0) {
+      // In the claiming transaction: the next replica to pump sees the tokens taken here.
+      await this.store.saveChannelPacing([...paced].map((channel) => this.pacingOf(channel, now)));
+    }
     return { sends, nextDue, again };
+  }
+
+  /** Replicas: each post channel's bucket and pause as the store has them (every replica's posts). */
+  private async loadPacing(channels: readonly string[], now: number): Promise<void> {
+    const stored = new Map((await this.store.channelPacing(channels)).map((p) => [p.channel, p]));
+    for (const channel of channels) {
+      const p = stored.get(channel);
+      if (p === undefined) {
+        // Never paced anywhere: a full bucket.
+        this.buckets.delete(channel);
+        continue;
+      }
+      this.buckets.set(
+        channel,
+        TokenBucket.restore(this.pacing.postIntervalMs, this.pacing.postBurst, p.tokens, Math.min(p.at, now)),
+      );
+      if (p.pausedUntil > now)
+        this.pausedUntil.set(channel, Math.max(p.pausedUntil, this.pausedUntil.get(channel) ?? 0));
+    }
+  }
+
+  private pacingOf(channel: string, now: number) {
+    const { tokens, at } = this.bucket(channel, now).snapshot();
+    return { channel, tokens, at, pausedUntil: this.pausedUntil.get(channel) ?? 0 };
   }
 
   private dueAt(row: OutboxRow, now: number): number {
@@ -426,7 +490,9 @@ export class Deliverer implements DeliveryLoop {
   /** Records the attempt and marks the row in flight; false when the attempt cannot be recorded. */
   private async take(row: OutboxRow, now: number): Promise<boolean> {
     try {
-      await this.store.recordAttempt(row.id);
+      if (this.replica === undefined) await this.store.recordAttempt(row.id);
+      else if (!(await this.store.claimOutbox(row.id, this.replica, now, now + this.claimLeaseMs)))
+        return false;
     } catch (error) {
       this.log?.error({ err: error, id: row.id }, 'outbox: cannot record an attempt; not sending');
       return false;
@@ -545,6 +611,7 @@ export class Deliverer implements DeliveryLoop {
     if (error instanceof RateLimited) {
       const until = now + rateLimitPause(error.retryAfterSec, this.pacing, this.random);
       this.pausedUntil.set(row.channel, Math.max(until, this.pausedUntil.get(row.channel) ?? 0));
+      if (this.replica !== undefined) await this.sharePause(row.channel, now);
       this.log?.info(
         { ...where, retryAfterSec: error.retryAfterSec },
         'outbox: rate limited; channel paused',
@@ -570,6 +637,18 @@ export class Deliverer implements DeliveryLoop {
     const message = error instanceof Error ? error.message : String(error);
     this.log?.warn({ ...where, err: error, retryInMs: delay }, 'outbox: Slack call failed; will retry');
     await this.deferQuietly(row, now + delay, message.slice(0, 500));
+  }
+
+  /** Replicas: a 429 pauses the channel for every replica. */
+  private async sharePause(channel: string, now: number): Promise<void> {
+    try {
+      await this.store.atomically(async () => {
+        await this.loadPacing([channel], now);
+        await this.store.saveChannelPacing([this.pacingOf(channel, now)]);
+      });
+    } catch (error) {
+      this.log?.error({ err: error, channel }, 'outbox: cannot share a rate-limit pause');
+    }
   }
 
   private async fail(row: OutboxRow, code: string, now: number): Promise<void> {
@@ -604,11 +683,13 @@ export class Deliverer implements DeliveryLoop {
   private arm(dueAt: number, now: number): void {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
-    if (!this.running || !Number.isFinite(dueAt)) return;
+    // Replicas: rows other replicas enqueue (or leave behind when they die) wake nobody here.
+    const due = this.replica === undefined ? dueAt : Math.min(dueAt, now + this.replicaPollMs);
+    if (!this.running || !Number.isFinite(due)) return;
     this.cancelTimer = this.clock.schedule(() => {
       this.cancelTimer = undefined;
       this.wake();
-    }, dueAt - now);
+    }, due - now);
   }
 
   /** Keeps the in-memory pacing maps from growing with every message ever sent. */

@@ -79,7 +79,9 @@ export class Outbox {
       const message = await this.requireMessage(input.messageRef);
       const pending = await this.store.pendingRowsForMessage(input.messageRef);
       const last = pending[pending.length - 1];
-      if (last !== undefined && !this.loop.isInFlight(last.id)) {
+      // A row claimed by a replica (this one or another) may be on the wire: not merged into.
+      const claimed = last !== undefined && last.claimedBy !== null && last.leaseUntil > this.clock.now();
+      if (last !== undefined && !claimed && !this.loop.isInFlight(last.id)) {
         const earlier = decodePayload(last.payload);
         const merged = earlier === undefined ? input.payload : mergePayload(earlier, input.payload);
         await this.store.replacePayload(last.id, encodePayload(merged));

@@ -53,6 +53,18 @@ export class TokenBucket {
     this.at = now;
   }
 
+  /** A bucket as another process left it (replicas share each channel's bucket through the store). */
+  static restore(intervalMs: number, burst: number, tokens: number, at: number): TokenBucket {
+    const bucket = new TokenBucket(intervalMs, burst, at);
+    bucket.tokens = Math.min(burst, tokens);
+    return bucket;
+  }
+
+  /** What restore() needs. */
+  snapshot(): { tokens: number; at: number } {
+    return { tokens: this.tokens, at: this.at };
+  }
+
   /** The earliest time a token is available (≤ now when one is available now). */
   availableAt(now: number): number {
     this.refill(now);

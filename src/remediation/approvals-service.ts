@@ -50,6 +50,11 @@ export interface ApprovalsDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Replicas: a run not in this process may be running in another one, so the sweep ends a
+   * running approval only once it is overdue (default false: one process, its runs are all here).
+   */
+  readonly sharedRuns?: boolean;
 }
 
 const clickSchema = z.object({ verb: z.enum(['approve', 'reject']), id: approvalIdSchema });
@@ -574,7 +579,7 @@ export class ApprovalsService {
     let ended = 0;
     for (const a of await store.approvalsInStates(['approved', 'running'])) {
       if (this.isLive(a) && a.state === 'approved') continue;
-      const inProcess = this.runs.has(a.id);
+      const inProcess = this.runs.has(a.id) || this.deps.sharedRuns === true;
       if (a.state === 'approved') {
         const reason = 'the run stopped before anything ran';
         await this.carryOut(await this.apply(a.id, { kind: 'cancel', reason }));

@@ -376,6 +376,43 @@ export const MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
+  // 7: replicas on one PostgreSQL (store.replicas): the singletons' leader lease with its fencing
+  // token, a lease on each outbox row a replica claims, and per-channel post pacing every replica
+  // shares. SQLite gets the same tables (one process serves it; it leaves them unused).
+  {
+    sqlite: `
+  CREATE TABLE leader_lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL
+  ) STRICT;
+  ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+  ALTER TABLE outbox ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE channel_pacing (
+    channel TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    at INTEGER NOT NULL,
+    paused_until INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  `,
+    postgres: `
+  CREATE TABLE leader_lease (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    token BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL
+  );
+  ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+  ALTER TABLE outbox ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+  CREATE TABLE channel_pacing (
+    channel TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    at BIGINT NOT NULL,
+    paused_until BIGINT NOT NULL DEFAULT 0
+  );
+  `,
+  },
 ];
 
 /**

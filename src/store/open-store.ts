@@ -1,5 +1,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ErrorCode, OkomeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Leadership } from './leadership.js';
+import { postgresLeadership, replicaName } from './postgres-leader.js';
 import { postgresServeLock } from './postgres-serve-lock.js';
 import { describeDatabaseUrl, openPostgresStore } from './postgres-store.js';
 import { fileServeLock, type ServeLock } from './serve-lock.js';
@@ -11,12 +14,17 @@ export interface StoreTarget {
   /** For logs and messages: a path, or the URL without its password. */
   readonly where: string;
   serveLock(): ServeLock;
+  /**
+   * Replicas (store.replicas, PostgreSQL): this process's replica name and its leader election;
+   * undefined for one bot per store (the serve lock, and it is always the leader).
+   */
+  replicas(logger?: Logger): { name: string; leadership: Leadership } | undefined;
   /** Read-only: for CLI readers beside a serving bot (no create, no migration, no writes). */
   open(options?: { readOnly?: boolean; connectTimeoutMs?: number }): Promise<Store>;
 }
 
 export function storeTarget(
-  store: { readonly kind: 'sqlite' | 'postgres'; readonly path: string },
+  store: { readonly kind: 'sqlite' | 'postgres'; readonly path: string; readonly replicas?: boolean },
   context: { readonly configFile: string; readonly databaseUrl: string | undefined },
 ): StoreTarget {
   if (store.kind === 'postgres') {
@@ -29,9 +37,20 @@ export function storeTarget(
         { userSafe: true },
       );
     }
+    const replicas = store.replicas === true;
     return {
       where: describeDatabaseUrl(url),
-      serveLock: () => postgresServeLock(url),
+      // Replicas elect a leader instead: no lock keeps a second bot out.
+      serveLock: () =>
+        replicas ? { acquire: async () => {}, release: async () => {} } : postgresServeLock(url),
+      replicas: (logger) => {
+        if (!replicas) return undefined;
+        const name = replicaName();
+        return {
+          name,
+          leadership: postgresLeadership({ url, holder: name, ...(logger === undefined ? {} : { logger }) }),
+        };
+      },
       open: (options = {}) =>
         openPostgresStore({
           url,
@@ -44,6 +63,7 @@ export function storeTarget(
   return {
     where: path,
     serveLock: () => fileServeLock(path),
+    replicas: () => undefined,
     open: async (options = {}) => openSqliteStore({ path, readOnly: options.readOnly === true }),
   };
 }

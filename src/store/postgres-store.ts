@@ -3,10 +3,12 @@ import pg from 'pg';
 import type { Approval } from '../domain/approval.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { DB_NOW_MS, SINGLETONS_LEASE } from './postgres-leader.js';
 import { ADVISORY_CLASS, AdvisoryLock, migratePostgres, postgresSchemaVersion } from './postgres-migrate.js';
 import type {
   AlertFollowUp,
   AlertSilence,
+  ChannelPacing,
   InboxRow,
   Incident,
   IncidentAlert,
@@ -145,6 +147,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
  */
 export class PostgresStore implements Store {
   private readonly context = new AsyncLocalStorage<TxContext>();
+  /** The leader term a singleton's store calls run under (see fenced). */
+  private readonly fence = new AsyncLocalStorage<number>();
   private readonly open = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -156,6 +160,10 @@ export class PostgresStore implements Store {
     // Open transactions commit first (they hold their own connections).
     while (this.open.size > 0) await Promise.allSettled([...this.open]);
     await this.pool.end();
+  }
+
+  fenced<T>(token: number, fn: () => Promise<T>): Promise<T> {
+    return this.fence.run(token, fn);
   }
 
   async atomically<T>(fn: () => Promise<T>): Promise<T> {
@@ -188,6 +196,8 @@ export class PostgresStore implements Store {
       });
       const tx: TxContext = { client, savepoints: 0, aborted: false };
       try {
+        const term = this.fence.getStore();
+        if (term !== undefined) await this.checkTerm(client, term);
         const result = await this.context.run(tx, fn);
         if (tx.aborted) {
           throw new OkomeError(
@@ -207,6 +217,25 @@ export class PostgresStore implements Store {
       client.off('error', onError);
       // A connection that failed mid-transaction is destroyed, not handed to the next caller.
       client.release(broken);
+    }
+  }
+
+  /**
+   * A singleton's transaction commits only in its leader's term: the lease row is locked until
+   * the commit, so a new leader cannot take over between this check and the commit.
+   */
+  private async checkTerm(client: pg.PoolClient, term: number): Promise<void> {
+    const held = await this.guardRaw('check the leader lease', () =>
+      client.query(
+        `SELECT 1 FROM leader_lease WHERE name = $1 AND token = $2 AND lease_until > ${DB_NOW_MS} FOR SHARE`,
+        [SINGLETONS_LEASE, term],
+      ),
+    );
+    if (held.rowCount !== 1) {
+      throw new OkomeError(
+        ErrorCode.NotLeader,
+        `store: leader term ${term} has ended; another replica runs the singletons now`,
+      );
     }
   }
 
@@ -232,6 +261,9 @@ export class PostgresStore implements Store {
     params: readonly unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
     const tx = this.context.getStore();
+    // A singleton's statement outside a transaction gets one of its own, for the term check.
+    if (tx === undefined && this.fence.getStore() !== undefined)
+      return this.atomically(() => this.q<R>(what, sql, params));
     try {
       return await (tx?.client ?? this.pool).query<R>(sql, params as unknown[]);
     } catch (error) {
@@ -509,12 +541,51 @@ export class PostgresStore implements Store {
     await this.q('record an attempt', 'UPDATE outbox SET attempts = attempts + 1 WHERE id = $1', [id]);
   }
 
+  async claimOutbox(id: number, replica: string, now: number, leaseUntil: number): Promise<boolean> {
+    // SKIP LOCKED: a row another replica is claiming right now is theirs; never wait for it.
+    const n = await this.changes(
+      'claim an outbox row',
+      `UPDATE outbox SET attempts = attempts + 1, claimed_by = $2, lease_until = $4
+       WHERE id = (SELECT id FROM outbox WHERE id = $1 AND state = 'pending'
+                     AND (claimed_by IS NULL OR claimed_by = $2 OR lease_until <= $3)
+                   FOR UPDATE SKIP LOCKED)`,
+      [id, replica, now, leaseUntil],
+    );
+    return n === 1;
+  }
+
+  async channelPacing(channels: readonly string[]): Promise<ChannelPacing[]> {
+    if (channels.length === 0) return [];
+    const rows = await this.rows<{ channel: string; tokens: number; at: number; paused_until: number }>(
+      'read channel pacing',
+      'SELECT channel, tokens, at, paused_until FROM channel_pacing WHERE channel = ANY($1)',
+      [[...channels]],
+    );
+    return rows.map((r) => ({ channel: r.channel, tokens: r.tokens, at: r.at, pausedUntil: r.paused_until }));
+  }
+
+  async saveChannelPacing(pacing: readonly ChannelPacing[]): Promise<void> {
+    if (pacing.length === 0) return;
+    await this.q(
+      'save channel pacing',
+      `INSERT INTO channel_pacing (channel, tokens, at, paused_until)
+       SELECT * FROM unnest($1::text[], $2::float8[], $3::bigint[], $4::bigint[])
+       ON CONFLICT (channel) DO UPDATE SET tokens = excluded.tokens, at = excluded.at, paused_until = excluded.paused_until`,
+      [
+        pacing.map((p) => p.channel),
+        pacing.map((p) => p.tokens),
+        pacing.map((p) => p.at),
+        pacing.map((p) => p.pausedUntil),
+      ],
+    );
+  }
+
   async markPosted(id: number, ts: string, now: number): Promise<void> {
     // One statement, so the ts and the sent mark commit together.
     await this.q(
       'record a posted message',
       `WITH sent AS (
-         UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL
+         UPDATE outbox SET state = 'sent', sent_at = $2, last_error = NULL, claimed_by = NULL, lease_until = 0
          WHERE id = $3 AND state = 'pending' RETURNING id
        )
        UPDATE messages SET ts = $1, posted_at = $2 WHERE ref = (SELECT message_ref FROM outbox WHERE id = $3)`,
@@ -525,7 +596,7 @@ export class PostgresStore implements Store {
   async markSent(id: number, now: number): Promise<void> {
     await this.q(
       'record a delivered call',
-      "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = $2 AND state = 'pending'",
+      "UPDATE outbox SET state = 'sent', sent_at = $1, last_error = NULL, claimed_by = NULL, lease_until = 0 WHERE id = $2 AND state = 'pending'",
       [now, id],
     );
   }
@@ -533,7 +604,7 @@ export class PostgresStore implements Store {
   async deferOutbox(id: number, nextAttemptAt: number, error: string): Promise<void> {
     await this.q(
       'defer a call',
-      "UPDATE outbox SET next_attempt_at = $1, last_error = $2 WHERE id = $3 AND state = 'pending'",
+      "UPDATE outbox SET next_attempt_at = $1, last_error = $2, claimed_by = NULL, lease_until = 0 WHERE id = $3 AND state = 'pending'",
       [nextAttemptAt, error, id],
     );
   }
@@ -541,7 +612,7 @@ export class PostgresStore implements Store {
   async markFailed(id: number, error: string, now: number): Promise<void> {
     await this.q(
       'record a failed call',
-      "UPDATE outbox SET state = 'failed', last_error = $1, sent_at = $2 WHERE id = $3 AND state = 'pending'",
+      "UPDATE outbox SET state = 'failed', last_error = $1, sent_at = $2, claimed_by = NULL, lease_until = 0 WHERE id = $3 AND state = 'pending'",
       [error, now, id],
     );
   }

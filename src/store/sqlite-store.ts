@@ -6,6 +6,7 @@ import { MIGRATIONS, type Migration, migrate, schemaVersion } from './migrations
 import type {
   AlertFollowUp,
   AlertSilence,
+  ChannelPacing,
   InboxRow,
   Incident,
   IncidentAlert,
@@ -148,6 +149,11 @@ export class SqliteStore implements Store {
 
   constructor(private readonly db: Database.Database) {
     this.s = prepareStatements(db);
+  }
+
+  /** One serving process per SQLite store (its serve lock): always the leader's term. */
+  fenced<T>(_token: number, fn: () => Promise<T>): Promise<T> {
+    return fn();
   }
 
   async close(): Promise<void> {
@@ -436,6 +442,34 @@ export class SqliteStore implements Store {
   async recordAttempt(id: number): Promise<void> {
     return this.guard('record an attempt', () => {
       this.s.recordAttempt.run(id);
+    });
+  }
+
+  async claimOutbox(id: number, replica: string, now: number, leaseUntil: number): Promise<boolean> {
+    return this.guard(
+      'claim an outbox row',
+      () => this.s.claim.run(replica, leaseUntil, id, replica, now).changes === 1,
+    );
+  }
+
+  async channelPacing(channels: readonly string[]): Promise<ChannelPacing[]> {
+    if (channels.length === 0) return [];
+    return this.guard('read channel pacing', () =>
+      (
+        this.db
+          .prepare(
+            `SELECT channel, tokens, at, paused_until FROM channel_pacing WHERE channel IN (${channels.map(() => '?').join(', ')})`,
+          )
+          .all(...channels) as { channel: string; tokens: number; at: number; paused_until: number }[]
+      ).map((r) => ({ channel: r.channel, tokens: r.tokens, at: r.at, pausedUntil: r.paused_until })),
+    );
+  }
+
+  async saveChannelPacing(pacing: readonly ChannelPacing[]): Promise<void> {
+    return this.guard('save channel pacing', () => {
+      this.inTx(() => {
+        for (const p of pacing) this.s.savePacing.run(p.channel, p.tokens, p.at, p.pausedUntil);
+      });
     });
   }
 
@@ -954,14 +988,22 @@ function prepareStatements(db: Database.Database) {
        ORDER BY o.seq`,
     ),
     recordAttempt: db.prepare<[number]>('UPDATE outbox SET attempts = attempts + 1 WHERE id = ?'),
+    claim: db.prepare<[string, number, number, string, number]>(
+      `UPDATE outbox SET attempts = attempts + 1, claimed_by = ?, lease_until = ?
+       WHERE id = ? AND state = 'pending' AND (claimed_by IS NULL OR claimed_by = ? OR lease_until <= ?)`,
+    ),
+    savePacing: db.prepare<[string, number, number, number]>(
+      `INSERT INTO channel_pacing (channel, tokens, at, paused_until) VALUES (?, ?, ?, ?)
+       ON CONFLICT (channel) DO UPDATE SET tokens = excluded.tokens, at = excluded.at, paused_until = excluded.paused_until`,
+    ),
     markSent: db.prepare<[number, number]>(
-      "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'",
+      "UPDATE outbox SET state = 'sent', sent_at = ?, last_error = NULL, claimed_by = NULL, lease_until = 0 WHERE id = ? AND state = 'pending'",
     ),
     defer: db.prepare<[number, string, number]>(
-      "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'",
+      "UPDATE outbox SET next_attempt_at = ?, last_error = ?, claimed_by = NULL, lease_until = 0 WHERE id = ? AND state = 'pending'",
     ),
     markFailed: db.prepare<[string, number, number]>(
-      "UPDATE outbox SET state = 'failed', last_error = ?, sent_at = ? WHERE id = ? AND state = 'pending'",
+      "UPDATE outbox SET state = 'failed', last_error = ?, sent_at = ?, claimed_by = NULL, lease_until = 0 WHERE id = ? AND state = 'pending'",
     ),
     pruneSent: db.prepare<[number]>("DELETE FROM outbox WHERE state = 'sent' AND sent_at < ?"),
     pendingCount: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM outbox WHERE state = 'pending'"),

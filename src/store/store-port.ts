@@ -139,6 +139,18 @@ export interface OutboxRow {
   readonly lastError: string | null;
   readonly createdAt: number;
   readonly sentAt: number | null;
+  /** Replicas: the replica delivering it (claimOutbox), until `leaseUntil`; null when unclaimed. */
+  readonly claimedBy: string | null;
+  readonly leaseUntil: number;
+}
+
+/** Replicas: one channel's post pacing (its token bucket and 429 pause), shared by every replica. */
+export interface ChannelPacing {
+  readonly channel: string;
+  readonly tokens: number;
+  /** When `tokens` was counted. */
+  readonly at: number;
+  readonly pausedUntil: number;
 }
 
 export interface NewOutboxRow {
@@ -182,6 +194,16 @@ export interface OutboxStore extends Transactional {
   pendingHeads(): Promise<OutboxRow[]>;
   /** Counts an attempt before the call, so a crash mid-call still shows in `attempts`. */
   recordAttempt(id: number): Promise<void>;
+  /**
+   * Replicas: counts an attempt and claims a pending row for `replica` until `leaseUntil`; false
+   * when another replica's lease on it is still running (or it is no longer pending). Every
+   * outcome below (posted, sent, deferred, failed) ends the claim; a replica that dies leaves it
+   * to lapse, and another replica claims the row then.
+   */
+  claimOutbox(id: number, replica: string, now: number, leaseUntil: number): Promise<boolean>;
+  /** Replicas: the stored pacing of these channels (none for a channel never paced). */
+  channelPacing(channels: readonly string[]): Promise<ChannelPacing[]>;
+  saveChannelPacing(pacing: readonly ChannelPacing[]): Promise<void>;
   /** Writes the new message's ts and marks the post sent, in one transaction. */
   markPosted(id: number, ts: string, now: number): Promise<void>;
   markSent(id: number, now: number): Promise<void>;
@@ -336,5 +358,11 @@ export interface Store
     AlertStore,
     SilenceStore,
     InboxStore {
+  /**
+   * Runs `fn` as the singletons' leader of term `token`: every store call inside it commits only
+   * while that term holds (PostgreSQL re-checks the lease in the same transaction; SQLite has one
+   * serving process, its serve lock, and just runs `fn`). Throws OKOME_NOT_LEADER once it ended.
+   */
+  fenced<T>(token: number, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

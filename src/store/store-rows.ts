@@ -64,6 +64,8 @@ export interface OutboxDbRow {
   last_error: string | null;
   created_at: number;
   sent_at: number | null;
+  claimed_by: string | null;
+  lease_until: number;
 }
 
 export interface SilenceRow {
@@ -127,6 +129,8 @@ export function toOutboxRow(row: OutboxDbRow): OutboxRow {
     lastError: row.last_error,
     createdAt: row.created_at,
     sentAt: row.sent_at,
+    claimedBy: row.claimed_by,
+    leaseUntil: row.lease_until,
   };
 }
 

@@ -150,6 +150,8 @@ const TABLES_KEYS: Record<string, string> = {
   incident_alerts: 'incident_id, fingerprint',
   incident_summaries: 'incident_id',
   alert_followups: 'incident_id',
+  leader_lease: 'name',
+  channel_pacing: 'channel',
 };
 
 /** Every table's rows, in key order, values as the SQLite store holds them. */

@@ -1,0 +1,131 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import { type SlackEmulator, startSlackEmulator, waitFor } from '../support/slack-emulator/index.js';
+import { scratchPostgresDatabase } from '../support/store-kinds.js';
+
+/**
+ * Replicas (issue 21 point 2), as operators run them: three `okome serve` on one PostgreSQL with
+ * store.replicas. One is elected and runs the singletons; killed with SIGKILL (no goodbye, its
+ * lease left to lapse) it is replaced within 5 s, by one replica, whose term is the next token.
+ */
+
+const ROOT = join(import.meta.dirname, '../..');
+const db = await scratchPostgresDatabase('the replicas failover test');
+
+let emu: SlackEmulator | undefined;
+let cfg: LoopbackConfig | undefined;
+const children: ChildProcess[] = [];
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await emu?.close();
+  cfg?.cleanup();
+  emu = cfg = undefined;
+});
+afterAll(() => db?.drop());
+
+interface Replica {
+  readonly child: ChildProcess;
+  output(): string;
+  /** When (performance.now()) a line matching `pattern` first appeared; undefined before. */
+  seen(pattern: string): number | undefined;
+}
+
+function serve(configPath: string, env: NodeJS.ProcessEnv): Replica {
+  const clean = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('SLACK_') && !k.startsWith('OKOME_')),
+  );
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/okome.ts', 'serve', '--config', configPath],
+    {
+      cwd: ROOT,
+      env: { ...clean, OKOME_LOG_LEVEL: 'info', OKOME_LOG_FORMAT: 'json', NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  children.push(child);
+  let output = '';
+  const firstSeen = new Map<string, number>();
+  const watched = ['elected leader', 'okome serving'];
+  const onData = (d: Buffer) => {
+    output += d.toString();
+    for (const w of watched) if (!firstSeen.has(w) && output.includes(w)) firstSeen.set(w, performance.now());
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  return { child, output: () => output, seen: (p) => firstSeen.get(p) };
+}
+
+async function leaseRow(url: string): Promise<{ holder: string; token: number } | undefined> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const r = await client.query<{ holder: string; token: string }>(
+      "SELECT holder, token FROM leader_lease WHERE name = 'singletons' AND lease_until > (extract(epoch from clock_timestamp()) * 1000)::bigint",
+    );
+    const row = r.rows[0];
+    return row === undefined ? undefined : { holder: row.holder, token: Number(row.token) };
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL', () => {
+  it('elects one leader; a leader killed with SIGKILL is replaced within 5 s by exactly one replica', async () => {
+    if (db === undefined) return;
+    emu = await startSlackEmulator();
+    cfg = await loopbackConfig((doc) => {
+      doc.store = { kind: 'postgres', replicas: true };
+    });
+    const env = {
+      SLACK_BOT_TOKEN: 'xoxb-test',
+      SLACK_APP_TOKEN: 'xapp-test',
+      SLACK_API_URL: emu.apiUrl,
+      OKOME_DATABASE_URL: db.url,
+    };
+    const configPath = cfg.path;
+    const replicas = [serve(configPath, env), serve(configPath, env), serve(configPath, env)];
+    await waitFor(
+      () => replicas.every((r) => r.output().includes('okome serving')),
+      60_000,
+      'three replicas serving',
+      100,
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${replicas.map((r) => r.output()).join('\n---\n')}`);
+    });
+    const url = db.url;
+    const first = await waitFor(() => leaseRow(url), 10_000, 'a leader', 50);
+    const leader = replicas.find((r) => first.holder.startsWith(`${r.child.pid}@`));
+    expect(leader, `the lease names ${first.holder}`).toBeDefined();
+    if (leader === undefined) return;
+    const others = replicas.filter((r) => r !== leader);
+    // Only the leader started the singletons.
+    expect(leader.seen('elected leader')).toBeDefined();
+    expect(others.every((r) => r.seen('elected leader') === undefined)).toBe(true);
+
+    const killedAt = performance.now();
+    leader.child.kill('SIGKILL');
+    const next = await waitFor(
+      () => others.find((r) => r.seen('elected leader') !== undefined),
+      10_000,
+      'a new leader',
+      20,
+    );
+    const failoverMs = (next.seen('elected leader') ?? 0) - killedAt;
+    const after = await leaseRow(url);
+    console.info(
+      `leader failover after SIGKILL: ${Math.round(failoverMs)} ms (lease 3000 ms, campaign every 500 ms)`,
+    );
+    expect(failoverMs).toBeLessThan(5000);
+    expect(after?.holder.startsWith(`${next.child.pid}@`)).toBe(true);
+    expect(after?.token).toBe(first.token + 1);
+    // Exactly one replica took over, and keeps it.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(others.filter((r) => r.seen('elected leader') !== undefined)).toEqual([next]);
+    expect((await leaseRow(url))?.token).toBe(first.token + 1);
+  }, 120_000);
+});
