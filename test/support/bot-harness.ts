@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { HookSecrets } from '../../src/alerts/keepalived-hook.js';
-import { createApp, type RunningApp } from '../../src/app.js';
+import { type AppDeps, createApp, type RunningApp } from '../../src/app.js';
 import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { Clock } from '../../src/outbox/clock.js';
@@ -145,6 +145,8 @@ export async function startInProcessBot(
     wrapStore?: (store: Store) => Store;
     /** The app's clock and timers (the dead-man's switch), e.g. a manual clock. */
     clock?: Clock;
+    /** Replicas on one PostgreSQL: this app's replica name and leader election. */
+    replica?: AppDeps['replica'];
   } = {},
 ): Promise<RunningApp> {
   const store = options.store ?? openSqliteStore({ path: config.store.path });
@@ -178,5 +180,6 @@ export async function startInProcessBot(
           schedule: options.clock.schedule.bind(options.clock),
         }),
     ...(options.slackAuthProbeMs === undefined ? {} : { slackAuthProbeMs: options.slackAuthProbeMs }),
+    ...(options.replica === undefined ? {} : { replica: options.replica }),
   });
 }

@@ -45,6 +45,8 @@ export interface SlackEmulatorOptions {
   readonly ackTimeoutMs?: number;
   /** Redeliver once (retry_attempt 1) an envelope not acked in time, as Slack does. */
   readonly redeliverOnAckTimeout?: boolean;
+  /** Socket Mode: envelopes to the newest connection (default) or to each open one in turn. */
+  readonly spread?: 'newest' | 'round-robin';
   readonly workspace?: Partial<Workspace>;
   /** The clock of fault windows (`forMs`): a test ends one by advancing it, not by waiting. */
   readonly faultClock?: () => number;
@@ -111,6 +113,7 @@ export class SlackEmulator {
       appId: this.workspace.appId,
       ackTimeoutMs: options.ackTimeoutMs ?? 3000,
       redeliverOnAckTimeout: options.redeliverOnAckTimeout ?? false,
+      spread: options.spread ?? 'newest',
     });
     this.#server = createServer((request, response) => {
       this.#route(request, response).catch((error: unknown) => {

@@ -63,6 +63,11 @@ export interface SocketModeOptions {
   readonly appId: string;
   readonly ackTimeoutMs: number;
   readonly redeliverOnAckTimeout: boolean;
+  /**
+   * Which open connection gets an envelope: the newest (default), or each in turn, as Slack
+   * spreads envelopes across an app's connections (replicas each get some).
+   */
+  readonly spread?: 'newest' | 'round-robin';
 }
 
 interface DeliverOptions {
@@ -100,6 +105,7 @@ export class SocketModeServer {
   readonly #sentAtPerf = new Map<string, number>();
   readonly #strayMessages: string[] = [];
   #connectionsOpened = 0;
+  #delivered = 0;
   #pingsAnswered = 0;
   #nextTicket = 1;
 
@@ -183,7 +189,7 @@ export class SocketModeServer {
       timedOut: false,
     };
     this.#envelopes.push(record);
-    const link = this.#newestLink();
+    const link = this.#options.spread === 'round-robin' ? this.#nextLink() : this.#newestLink();
     const ack =
       link === undefined
         ? Promise.reject(new EnvelopeLostError(envelopeId))
@@ -252,6 +258,12 @@ export class SocketModeServer {
     }
     this.#pending.clear();
     this.dropSockets();
+  }
+
+  #nextLink(): Link | undefined {
+    const open = [...this.#links].filter((link) => link.socket.isOpen && !link.draining);
+    this.#delivered += 1;
+    return open[this.#delivered % Math.max(open.length, 1)];
   }
 
   #newestLink(): Link | undefined {
