@@ -40,9 +40,8 @@ export function storeTarget(
     const replicas = store.replicas === true;
     return {
       where: describeDatabaseUrl(url),
-      // Replicas elect a leader instead: no lock keeps a second bot out.
-      serveLock: () =>
-        replicas ? { acquire: async () => {}, release: async () => {} } : postgresServeLock(url),
+      // Replicas share the lock (and elect a leader for the singletons); one bot holds it alone.
+      serveLock: () => postgresServeLock(url, { shared: replicas }),
       replicas: (logger) => {
         if (!replicas) return undefined;
         const name = replicaName();

@@ -10,11 +10,16 @@ import type { ServeLock } from './serve-lock.js';
  * its own for as long as the bot serves. The server releases it when that connection ends, so
  * a killed bot (or a lost network) gives it up. The holder names itself in application_name,
  * which a refused process reads back from pg_stat_activity.
+ *
+ * Replicas (store.replicas) hold it shared: any number of them serve together, while a bot
+ * without replicas (which holds it alone) and `okome store migrate` (which copies into the
+ * database) are kept out, and the other way round.
  */
 export function postgresServeLock(
   url: string,
-  options: { pid?: number; host?: string; now?: () => number } = {},
+  options: { pid?: number; host?: string; now?: () => number; shared?: boolean } = {},
 ): ServeLock {
+  const shared = options.shared === true;
   const me = `okome serve ${options.pid ?? process.pid}@${options.host ?? hostname()} since ${new Date(
     (options.now ?? Date.now)(),
   ).toISOString()}`;
@@ -26,21 +31,24 @@ export function postgresServeLock(
       c.on('error', () => {});
       try {
         await c.connect();
-        const got = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [
-          ADVISORY_CLASS,
-          AdvisoryLock.serve,
-        ]);
+        const got = await c.query<{ ok: boolean }>(
+          `SELECT ${shared ? 'pg_try_advisory_lock_shared' : 'pg_try_advisory_lock'}($1, $2) AS ok`,
+          [ADVISORY_CLASS, AdvisoryLock.serve],
+        );
         if (got.rows[0]?.ok !== true) {
           const holder = await c.query<{ name: string }>(
             `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted`,
+             WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted LIMIT 1`,
             [ADVISORY_CLASS, AdvisoryLock.serve],
           );
           throw new OkomeError(
             ErrorCode.ServeLockHeld,
             `another okome serve (${holder.rows[0]?.name ?? 'unknown'}) serves the PostgreSQL store ` +
-              `${describeDatabaseUrl(url)}; one bot per store for now. To resolve, stop that bot first. ` +
-              '`okome audit` reads the store while a bot serves.',
+              `${describeDatabaseUrl(url)}${
+                shared
+                  ? ' without store.replicas (one bot per store). To resolve, stop it, or set store.replicas: true for every bot on this database.'
+                  : '; one bot per store unless every bot sets store.replicas: true. To resolve, stop that bot first.'
+              } \`okome audit\` reads the store while a bot serves.`,
             { userSafe: true },
           );
         }

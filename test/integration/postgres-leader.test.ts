@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isOkomeError } from '../../src/errors.js';
 import type { Leadership } from '../../src/store/leadership.js';
 import { postgresLeadership } from '../../src/store/postgres-leader.js';
+import { postgresServeLock } from '../../src/store/postgres-serve-lock.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres-store.js';
 import { waitFor } from '../support/slack-emulator/index.js';
 import { scratchPostgresDatabase } from '../support/store-kinds.js';
@@ -160,6 +161,30 @@ describe.skipIf(db === undefined)('leader election on PostgreSQL', () => {
       expect(log.at(-1)).toBe('a deposed: lease not renewed in time');
     } finally {
       await raw(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`, [], 'server');
+    }
+  });
+
+  it('lets replicas share the serve lock, and keeps a bot without replicas out of it (and the other way round)', async () => {
+    if (db === undefined) return;
+    const url = db.url;
+    const replicas = [1, 2, 3].map((pid) => postgresServeLock(url, { shared: true, pid, host: 'pi-bot' }));
+    const alone = postgresServeLock(url, { pid: 9, host: 'pi-bot' });
+    try {
+      for (const r of replicas) await r.acquire();
+      const refused = await alone.acquire().catch((e: unknown) => e);
+      expect(isOkomeError(refused, ErrorCode.ServeLockHeld)).toBe(true);
+      expect((refused as Error).message).toMatch(
+        /okome serve \d+@pi-bot.*unless every bot sets store.replicas/,
+      );
+      for (const r of replicas) await r.release();
+      await alone.acquire();
+      const replica = postgresServeLock(url, { shared: true });
+      const kept = await replica.acquire().catch((e: unknown) => e);
+      expect(isOkomeError(kept, ErrorCode.ServeLockHeld)).toBe(true);
+      expect((kept as Error).message).toContain('okome serve 9@pi-bot');
+      expect((kept as Error).message).toContain('without store.replicas');
+    } finally {
+      await Promise.all([...replicas, alone].map((l) => l.release()));
     }
   });
 });

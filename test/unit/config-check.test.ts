@@ -63,6 +63,7 @@ const broken: ReadonlyArray<readonly [string, (doc: Doc) => void, string]> = [
   ['restart with no service', (d) => (d.actions[0].steps = [{ run: 'serviceRestart' }]), 'actions.0.steps.0'],
   ['node with the VIP address', (d) => (d.nodes[1].address = d.vip.address), 'nodes.1.address'],
   ['multi-line command', (d) => (d.commands.disk = 'df -P /\nrm -rf /'), 'commands.disk'],
+  ['replicas on a SQLite store (one bot per file)', (d) => (d.store.replicas = true), 'store.replicas'],
   [
     'orchestrator url without scheme',
     (d) => (d.orchestrator.baseUrl = '10.86.0.25:8000'),
