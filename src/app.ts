@@ -90,7 +90,12 @@ export interface AppDeps {
    * Replicas on one PostgreSQL (store.replicas): this replica's name (its outbox claims) and the
    * election of the one that runs the singletons. Default: the only serving process (serve lock).
    */
-  readonly replica?: { readonly name: string; readonly leadership: Leadership };
+  readonly replica?: {
+    readonly name: string;
+    readonly leadership: Leadership;
+    /** How long a claim on an outbox row lasts (default 30 s). */
+    readonly outboxLeaseMs?: number;
+  };
 }
 
 export interface RunningApp {
@@ -158,7 +163,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     store,
     gateway,
     logger,
-    ...(deps.replica === undefined ? {} : { replica: deps.replica.name }),
+    ...(deps.replica === undefined
+      ? {}
+      : { replica: deps.replica.name, claimLeaseMs: deps.replica.outboxLeaseMs ?? 30_000 }),
     ...(deps.slackAuthProbeMs === undefined ? {} : { authProbeMs: deps.slackAuthProbeMs }),
   });
   deliverer.start();

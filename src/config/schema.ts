@@ -297,6 +297,9 @@ export const configSchema = z
         // postgres only: several `okome serve` on one database (an elected leader runs the
         // singletons, replicas share the outbox) instead of one bot per database.
         replicas: z.boolean().default(false),
+        // Replicas: how long a replica's claim on an outbox row lasts; a replica that dies while
+        // sending leaves its rows to another after this. Longer than a Slack call can take (10 s).
+        outboxLeaseMs: msSchema.min(11_000).default(30_000),
       })
       .refine((store) => !store.replicas || store.kind === 'postgres', {
         message: 'store.replicas needs store.kind: postgres (a SQLite store has one bot, its serve lock)',

@@ -23,7 +23,7 @@ export interface DelivererOptions {
    * enqueued or left behind.
    */
   readonly replica?: string;
-  /** Replicas: how long a claim lasts (60 s): longer than any Slack call takes. */
+  /** Replicas: how long a claim lasts (30 s): longer than any Slack call takes (10 s timeout). */
   readonly claimLeaseMs?: number;
   /** Replicas: how often the store is looked at without a wake (1000 ms). */
   readonly replicaPollMs?: number;
@@ -155,7 +155,7 @@ export class Deliverer implements DeliveryLoop {
     this.pacing = { ...DEFAULT_PACING, ...options.pacing };
     this.authProbeMs = options.authProbeMs ?? 30_000;
     this.replica = options.replica;
-    this.claimLeaseMs = options.claimLeaseMs ?? 60_000;
+    this.claimLeaseMs = options.claimLeaseMs ?? 30_000;
     this.replicaPollMs = options.replicaPollMs ?? 1000;
   }
 

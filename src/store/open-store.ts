@@ -18,13 +18,18 @@ export interface StoreTarget {
    * Replicas (store.replicas, PostgreSQL): this process's replica name and its leader election;
    * undefined for one bot per store (the serve lock, and it is always the leader).
    */
-  replicas(logger?: Logger): { name: string; leadership: Leadership } | undefined;
+  replicas(logger?: Logger): { name: string; leadership: Leadership; outboxLeaseMs: number } | undefined;
   /** Read-only: for CLI readers beside a serving bot (no create, no migration, no writes). */
   open(options?: { readOnly?: boolean; connectTimeoutMs?: number }): Promise<Store>;
 }
 
 export function storeTarget(
-  store: { readonly kind: 'sqlite' | 'postgres'; readonly path: string; readonly replicas?: boolean },
+  store: {
+    readonly kind: 'sqlite' | 'postgres';
+    readonly path: string;
+    readonly replicas?: boolean;
+    readonly outboxLeaseMs?: number;
+  },
   context: { readonly configFile: string; readonly databaseUrl: string | undefined },
 ): StoreTarget {
   if (store.kind === 'postgres') {
@@ -47,6 +52,7 @@ export function storeTarget(
         const name = replicaName();
         return {
           name,
+          outboxLeaseMs: store.outboxLeaseMs ?? 30_000,
           leadership: postgresLeadership({ url, holder: name, ...(logger === undefined ? {} : { logger }) }),
         };
       },

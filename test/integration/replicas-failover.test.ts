@@ -128,4 +128,91 @@ describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL'
     expect(others.filter((r) => r.seen('elected leader') !== undefined)).toEqual([next]);
     expect((await leaseRow(url))?.token).toBe(first.token + 1);
   }, 120_000);
+
+  it('a replica killed with SIGKILL while sending: its claim lapses and another replica posts the message, once', async () => {
+    if (db === undefined) return;
+    const url = db.url;
+    const admin = new pg.Client({ connectionString: url });
+    admin.on('error', () => {});
+    await admin.connect();
+    try {
+      // The previous test's rows and lease are not this test's: the replicas start on an empty schema.
+      await admin.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+      emu = await startSlackEmulator();
+      const leaseMs = 11_000;
+      cfg = await loopbackConfig((doc) => {
+        doc.store = { kind: 'postgres', replicas: true, outboxLeaseMs: leaseMs };
+      });
+      const env = {
+        SLACK_BOT_TOKEN: 'xoxb-test',
+        SLACK_APP_TOKEN: 'xapp-test',
+        SLACK_API_URL: emu.apiUrl,
+        OKOME_DATABASE_URL: url,
+      };
+      const configPath = cfg.path;
+      const replicas = [serve(configPath, env), serve(configPath, env)];
+      await waitFor(
+        () => replicas.every((r) => r.output().includes('okome serving')),
+        60_000,
+        'two replicas',
+        100,
+      );
+      // Slack takes the post but does not answer yet: the replica that claimed it is mid-delivery.
+      const hold = emu.hold('chat.postMessage');
+      await emu.slash({ userId: 'U0REQUEST', channelId: 'C0OPS', text: 'status' }).ack;
+      const claim = await waitFor(
+        async () => {
+          const r = await admin.query<{ id: string; claimed_by: string; lease_until: string }>(
+            "SELECT id, claimed_by, lease_until FROM outbox WHERE state = 'pending' AND claimed_by IS NOT NULL",
+          );
+          return hold.waiting() > 0 ? r.rows[0] : undefined;
+        },
+        30_000,
+        'a post claimed and on the wire',
+        50,
+      );
+      const holder = replicas.find((r) => claim.claimed_by.startsWith(`${r.child.pid}@`));
+      const survivor = replicas.find((r) => r !== holder);
+      if (holder === undefined || survivor === undefined)
+        throw new Error(`no replica named ${claim.claimed_by}`);
+      const killedAt = Date.now();
+      holder.child.kill('SIGKILL');
+      await new Promise((r) => holder.child.once('exit', r));
+      // The dead replica's call is dropped: Slack never got it.
+      await waitFor(() => hold.waiting() === 0, 5000, 'the dead call dropped', 20);
+      hold.release();
+      const emulator = emu;
+      const delivered = await waitFor(
+        async () => {
+          const r = await admin.query<{ state: string; claimed_by: string | null; attempts: number }>(
+            'SELECT state, claimed_by, attempts FROM outbox WHERE id = $1',
+            [claim.id],
+          );
+          return r.rows[0]?.state === 'sent' ? r.rows[0] : undefined;
+        },
+        leaseMs + 15_000,
+        'the survivor to post it',
+        100,
+      );
+      const tookMs = Date.now() - killedAt;
+      console.info(
+        `a dead replica's claimed post delivered by another ${tookMs} ms after SIGKILL (lease ${leaseMs} ms)`,
+      );
+      expect(delivered.attempts).toBe(2);
+      expect(tookMs).toBeGreaterThanOrEqual(Number(claim.lease_until) - killedAt - 1000);
+      // The rest of the status (its updates) follows through the survivor.
+      await waitFor(
+        async () => (await admin.query("SELECT 1 FROM outbox WHERE state <> 'sent'")).rowCount === 0,
+        20_000,
+        'the outbox drained',
+        100,
+      );
+      const sent = await admin.query("SELECT 1 FROM outbox WHERE op = 'post'");
+      const posts = emulator.callsTo('chat.postMessage').filter((c) => c.response.ok === true);
+      expect(posts).toHaveLength(sent.rowCount ?? -1);
+      expect(survivor.child.exitCode).toBe(null);
+    } finally {
+      await admin.end();
+    }
+  }, 120_000);
 });

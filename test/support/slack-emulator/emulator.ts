@@ -91,6 +91,8 @@ export class SlackEmulator {
   readonly #directory: Directory;
   readonly #triggers = new TriggerRegistry();
   readonly #faults = new FaultInjector();
+  /** Methods whose calls wait unanswered (hold()), and the calls waiting. */
+  readonly #holds = new Map<string, (() => void)[]>();
   readonly #faultClock: () => number;
   readonly #responseUrls = new ResponseUrls();
   readonly #socketMode: SocketModeServer;
@@ -230,6 +232,23 @@ export class SlackEmulator {
 
   clearFaults(): void {
     this.#faults.clear();
+  }
+
+  /**
+   * Holds calls to `method` unanswered and without effect until release(), as a Slack that is
+   * slow to answer: a call whose client goes away meanwhile (killed) is dropped at once,
+   * unrecorded, as if it had never reached Slack. `waiting()` says how many calls are held now.
+   */
+  hold(method: string): { waiting(): number; release(): void } {
+    const waiters: (() => void)[] = [];
+    this.#holds.set(method, waiters);
+    return {
+      waiting: () => waiters.length,
+      release: () => {
+        if (this.#holds.get(method) === waiters) this.#holds.delete(method);
+        for (const go of waiters.splice(0)) go();
+      },
+    };
   }
 
   // ── Socket Mode ──────────────────────────────────────────────────────────────────────────
@@ -406,6 +425,22 @@ export class SlackEmulator {
 
   async #webApi(method: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const body = await readBody(request);
+    const held = this.#holds.get(method);
+    if (held !== undefined) {
+      const gone = await new Promise<boolean>((resolve) => {
+        const go = () => {
+          request.socket.off('close', drop);
+          resolve(false);
+        };
+        const drop = () => {
+          held.splice(held.indexOf(go), 1);
+          resolve(true);
+        };
+        held.push(go);
+        request.socket.once('close', drop);
+      });
+      if (gone) return;
+    }
     const nowMs = Date.now();
     const parsed = parseApiParams(request.headers['content-type'], body);
     const params = parsed instanceof Error ? {} : parsed;
