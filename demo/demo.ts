@@ -16,8 +16,8 @@ import { labAvailability } from '../test/support/lab/availability.js';
 import { type Lab, REPO_ROOT, startLab } from '../test/support/lab/lab.js';
 import { downLab } from '../test/support/lab/teardown.js';
 import { type SlackEmulator, startSlackEmulator } from '../test/support/slack-emulator/index.js';
-import type { CommandHint } from './api-types.js';
 import { BotProcess } from './bot-process.js';
+import { commandHints } from './command-hints.js';
 import { FaultBoard } from './fault-board.js';
 import { LabWatch } from './lab-watch.js';
 import { demoPersonas, seatPersonas } from './personas.js';
@@ -81,15 +81,6 @@ async function bundleApp(): Promise<string> {
   const out = result.outputFiles[0];
   if (out === undefined) throw new Error('esbuild produced no output for demo/web/app.ts');
   return out.text;
-}
-
-/** "`/okome check &lt;x&gt;` — what" → { usage: "/okome check <x>", help: "what" }. */
-export function commandHints(lines: readonly string[]): CommandHint[] {
-  const plain = (s: string) => s.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
-  return lines.flatMap((line) => {
-    const m = /^`([^`]+)`\s*—\s*(.*)$/.exec(line);
-    return m?.[1] === undefined ? [] : [{ usage: plain(m[1]), help: plain(m[2] ?? '').replaceAll('`', '') }];
-  });
 }
 
 async function main(argv: readonly string[]): Promise<number> {

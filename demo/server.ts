@@ -55,6 +55,8 @@ export interface DemoServerOptions {
 const HOST = '127.0.0.1';
 const BODY_LIMIT = 4096;
 const SSE_KEEPALIVE_MS = 15_000;
+/** How old a lab reading /api/state may return. */
+const LAB_STALE_MS = 2000;
 
 /** The page's live connections (SSE) and what they are told. */
 export class EventHub {
@@ -279,8 +281,13 @@ export async function startDemoServer(
       method: 'GET',
       maxBodyBytes: 0,
       screen: screenHost,
-      handle: (_req, res) =>
-        sendJson(res, { status: 200, body: state() as unknown as Record<string, unknown> }),
+      handle: async (_req, res) => {
+        // Without a page connected nobody polls the lab: a reader of the state gets a fresh reading.
+        const last = ctx.labWatch.last;
+        if (last === undefined || Date.now() - Date.parse(last.at) > LAB_STALE_MS)
+          await ctx.labWatch.refresh();
+        sendJson(res, { status: 200, body: state() as unknown as Record<string, unknown> });
+      },
     },
     {
       path: '/api/events',
