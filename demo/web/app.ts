@@ -540,10 +540,13 @@ const TOUR: readonly TourStep[] = [
   },
   {
     title: 'An alert opens an incident by itself',
-    faults: [],
-    steps: ['Click "Alert: RedisDown firing" in the fault panel', 'Then "Alert resolved"'],
+    faults: ['service-stop:pi-b:redis-server'],
+    steps: [
+      'Stop redis on pi-b, then click "Alert: RedisDown firing" in the fault panel (no command typed)',
+      'Revert the fault, then click "Alert resolved"',
+    ],
     notice:
-      'The alert goes through the bot’s real Alertmanager webhook: a diagnosed incident opens with no command typed.',
+      'The alert goes through the bot’s real Alertmanager webhook: the incident opens and is diagnosed by itself, and the resolved alert is noted once in its thread.',
   },
 ];
 

@@ -241,6 +241,45 @@ describeLab('npm run demo', () => {
     );
   });
 
+  it('keepalived stopped on pi-a from the panel → the failover notice, with no command typed', async () => {
+    const since = newestTs(await state());
+    const fault = { name: 'service-stop', node: 'pi-a', service: 'keepalived' };
+    expect(await post('/api/fault', { ...fault, action: 'apply' })).toMatchObject({ status: 200 });
+    const notice = await waitFor(
+      async () => root(await state(), ':arrows_counterclockwise: VIP moved from *pi-a* to *pi-b*', since),
+      20_000,
+      'the failover notice',
+    );
+    expect(notice.root.text).toMatch(/\(keepalived\)/);
+    await waitFor(
+      async () => (await state()).lab?.vipHolders.join() === 'pi-b',
+      10_000,
+      'the panel shows pi-b',
+    );
+    // The revert waits until pi-a holds the VIP again.
+    expect(await post('/api/fault', { ...fault, action: 'revert' })).toMatchObject({ status: 200 });
+    expect((await state()).lab?.vipHolders).toEqual(['pi-a']);
+  });
+
+  it('the Alert button sends a RedisDown alert through the bot’s real webhook', async () => {
+    const fault = { name: 'service-stop', node: 'pi-b', service: 'redis-server' };
+    expect(await post('/api/fault', { ...fault, action: 'apply' })).toMatchObject({ status: 200 });
+    expect(await post('/api/alert', {})).toMatchObject({ status: 200, body: { botStatus: 202 } });
+    await waitFor(
+      async () =>
+        (await state()).messages.some((t) =>
+          [t.root, ...t.replies].some((m) => m.text.includes('RedisDown') && m.text.includes('pi-b')),
+        ),
+      20_000,
+      'the alert in the channel',
+    );
+    expect(await post('/api/fault', { ...fault, action: 'revert' })).toMatchObject({ status: 200 });
+    expect(await post('/api/alert', { status: 'resolved' })).toMatchObject({
+      status: 200,
+      body: { botStatus: 202 },
+    });
+  });
+
   it('the API refuses what the page never sends: wrong shapes, unknown faults, other hosts, forms', async () => {
     expect((await post('/api/command', { persona: 'boss', text: 'status' })).status).toBe(400);
     expect((await post('/api/command', { persona: 'requester', text: '/deploy prod' })).status).toBe(400);
