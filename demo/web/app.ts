@@ -24,17 +24,26 @@ export interface ActionClick {
 }
 
 /**
- * Stand-in for block-kit.ts's renderMessage (same signature) until it lands: the text as sent,
- * and each actions block's buttons, with their confirm dialog, so the flow can be clicked.
+ * Stand-in for block-kit.ts's renderMessage (same signature) until it lands: each block's raw
+ * mrkdwn (or the message text when it has no blocks), and each actions block's buttons with
+ * their confirm dialog, so the flow can be clicked.
  */
 function renderMessage(
   message: { readonly text: string; readonly blocks: readonly unknown[] | null },
   options: { readonly onAction: (click: ActionClick) => void },
 ): HTMLElement {
   const box = el('div');
-  box.append(el('div', { class: 'plain-text' }, message.text));
-  for (const block of message.blocks ?? []) {
-    if (!isRecord(block) || block.type !== 'actions' || !Array.isArray(block.elements)) continue;
+  const blocks = message.blocks ?? [];
+  if (blocks.length === 0) box.append(el('div', { class: 'plain-text' }, message.text));
+  for (const block of blocks) {
+    if (!isRecord(block)) continue;
+    const texts = [
+      textOf(block.text),
+      ...(Array.isArray(block.fields) ? block.fields.map(textOf) : []),
+      ...(block.type === 'context' && Array.isArray(block.elements) ? block.elements.map(textOf) : []),
+    ].filter((t) => t !== '');
+    if (texts.length > 0) box.append(el('div', { class: 'plain-text' }, texts.join('\n')));
+    if (block.type !== 'actions' || !Array.isArray(block.elements)) continue;
     const row = el('div', { class: 'plain-actions' });
     for (const element of block.elements) {
       if (!isRecord(element) || element.type !== 'button' || typeof element.action_id !== 'string') continue;
