@@ -1,4 +1,4 @@
-import type { CommandHint } from './api-types.js';
+import type { CommandHint } from './web/api-types.js';
 
 /** "`/okome check &lt;x&gt;` — what" → { usage: "/okome check <x>", help: "what" }. */
 export function commandHints(lines: readonly string[]): CommandHint[] {

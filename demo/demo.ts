@@ -141,10 +141,11 @@ async function main(argv: readonly string[]): Promise<number> {
 
   try {
     say('building (npm run build) and bundling the page…');
-    const [, appJs, indexHtml] = await Promise.all([
+    const [, appJs, indexHtml, styleCss] = await Promise.all([
       runBuild(),
       bundleApp(),
       readFile(join(WEB_DIR, 'index.html'), 'utf8'),
+      readFile(join(WEB_DIR, 'style.css'), 'utf8'),
     ]);
     checkpoint();
     const stale = await downLab();
@@ -200,7 +201,7 @@ async function main(argv: readonly string[]): Promise<number> {
         hub,
         sendAlert: (status) => postAlert(labNow, redisDownAlert(status, startsAt)),
       },
-      { port: options.port, indexHtml, appJs },
+      { port: options.port, indexHtml, appJs, styleCss },
     );
     server = serverNow;
     checkpoint();

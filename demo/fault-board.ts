@@ -1,7 +1,7 @@
 import { applyFault, FAULT_NAMES, type FaultName, revertFault } from '../test/support/lab/faults.js';
 import type { Lab } from '../test/support/lab/lab.js';
 import { LAB_NODES, type LabNode, PI_NODES, PI_SPECS } from '../test/support/lab/topology.js';
-import type { FaultView, LabView } from './api-types.js';
+import type { FaultView, LabView } from './web/api-types.js';
 
 /** Faults that take a node, and which nodes; the others act on the orchestrator, Redis or the bot. */
 const NODE_FAULTS: Partial<Record<FaultName, readonly LabNode[]>> = {

@@ -1,6 +1,6 @@
 import type { Lab } from '../test/support/lab/lab.js';
 import { PI_NODES, PI_SPECS } from '../test/support/lab/topology.js';
-import type { LabView } from './api-types.js';
+import type { LabView } from './web/api-types.js';
 
 /** One reading of what the panel shows: who holds the VIP, each Pi's units, the orchestrator. */
 export async function readLab(lab: Lab): Promise<LabView> {

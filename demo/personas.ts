@@ -1,5 +1,5 @@
 import type { SlackEmulator } from '../test/support/slack-emulator/index.js';
-import type { Persona, PersonaId } from './api-types.js';
+import type { Persona, PersonaId } from './web/api-types.js';
 
 export interface Approvers {
   readonly users: readonly string[];

@@ -16,6 +16,9 @@ import type {
   StoreChange,
   StoredMessage,
 } from '../test/support/slack-emulator/index.js';
+import { type FaultBoard, faultId, resolveTarget } from './fault-board.js';
+import type { LabWatch } from './lab-watch.js';
+import { personaOf } from './personas.js';
 import {
   type ApiEphemeral,
   type ApiMessage,
@@ -26,10 +29,7 @@ import {
   PERSONA_IDS,
   type Persona,
   type PersonaId,
-} from './api-types.js';
-import { type FaultBoard, faultId, resolveTarget } from './fault-board.js';
-import type { LabWatch } from './lab-watch.js';
-import { personaOf } from './personas.js';
+} from './web/api-types.js';
 
 /** Everything the API acts on; the demo's main owns their lifetimes. */
 export interface DemoContext {
@@ -50,6 +50,8 @@ export interface DemoServerOptions {
   readonly port: number;
   readonly indexHtml: string;
   readonly appJs: string;
+  /** The Block Kit stylesheet (demo/web/style.css). */
+  readonly styleCss: string;
 }
 
 const HOST = '127.0.0.1';
@@ -268,6 +270,13 @@ export async function startDemoServer(
       maxBodyBytes: 0,
       screen: screenHost,
       handle: page('text/html', options.indexHtml),
+    },
+    {
+      path: '/style.css',
+      method: 'GET',
+      maxBodyBytes: 0,
+      screen: screenHost,
+      handle: page('text/css', options.styleCss),
     },
     {
       path: '/app.js',

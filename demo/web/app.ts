@@ -13,58 +13,8 @@ import type {
   LabView,
   Persona,
   PersonaId,
-} from '../api-types.js';
-
-// ── Rendering one message ───────────────────────────────────────────────────────────────────
-
-export interface ActionClick {
-  readonly actionId: string;
-  readonly value?: string;
-  readonly blockId?: string;
-}
-
-/**
- * Stand-in for block-kit.ts's renderMessage (same signature) until it lands: each block's raw
- * mrkdwn (or the message text when it has no blocks), and each actions block's buttons with
- * their confirm dialog, so the flow can be clicked.
- */
-function renderMessage(
-  message: { readonly text: string; readonly blocks: readonly unknown[] | null },
-  options: { readonly onAction: (click: ActionClick) => void },
-): HTMLElement {
-  const box = el('div');
-  const blocks = message.blocks ?? [];
-  if (blocks.length === 0) box.append(el('div', { class: 'plain-text' }, message.text));
-  for (const block of blocks) {
-    if (!isRecord(block)) continue;
-    const texts = [
-      textOf(block.text),
-      ...(Array.isArray(block.fields) ? block.fields.map(textOf) : []),
-      ...(block.type === 'context' && Array.isArray(block.elements) ? block.elements.map(textOf) : []),
-    ].filter((t) => t !== '');
-    if (texts.length > 0) box.append(el('div', { class: 'plain-text' }, texts.join('\n')));
-    if (block.type !== 'actions' || !Array.isArray(block.elements)) continue;
-    const row = el('div', { class: 'plain-actions' });
-    for (const element of block.elements) {
-      if (!isRecord(element) || element.type !== 'button' || typeof element.action_id !== 'string') continue;
-      const label = isRecord(element.text) && typeof element.text.text === 'string' ? element.text.text : '?';
-      const button = el('button', { type: 'button', class: String(element.style ?? '') }, label);
-      const click: ActionClick = {
-        actionId: element.action_id,
-        ...(typeof element.value === 'string' ? { value: element.value } : {}),
-        ...(typeof block.block_id === 'string' ? { blockId: block.block_id } : {}),
-      };
-      button.addEventListener('click', () => {
-        const confirm = isRecord(element.confirm) ? element.confirm : undefined;
-        if (confirm !== undefined && !window.confirm(textOf(confirm.text) || 'Are you sure?')) return;
-        options.onAction(click);
-      });
-      row.append(button);
-    }
-    box.append(row);
-  }
-  return box;
-}
+} from './api-types.js';
+import { type BlockAction, type MessageInput, type RenderOptions, renderMessage } from './block-kit.js';
 
 // ── State ───────────────────────────────────────────────────────────────────────────────────
 
@@ -131,7 +81,7 @@ function runCommand(text: string, as: PersonaId = persona): Promise<unknown> {
   return api('/api/command', { persona: as, text });
 }
 
-function click(message: ApiMessage, action: ActionClick): void {
+function click(message: ApiMessage, action: BlockAction): void {
   api('/api/click', { persona, channel: message.channel, ts: message.ts, ...action }).catch(
     (error: unknown) => status(`click failed: ${String(error)}`, true),
   );
@@ -226,41 +176,41 @@ function renderPersonas(): void {
   );
 }
 
-function nameOf(message: { user: string | null; botId: string | null }): string {
-  if (message.botId !== null) return 'okome';
-  return model.personas.find((p) => p.userId === message.user)?.name ?? message.user ?? 'someone';
+function renderOptions(onAction: RenderOptions['onAction']): RenderOptions {
+  return {
+    onAction,
+    userName: (id) =>
+      model.personas.find((p) => p.userId === id)?.name ?? (id === 'U0BOT' ? 'okome' : undefined),
+    channelName: (id) => (id === model.channel ? 'incidents' : undefined),
+  };
 }
 
-function timeOf(ts: string): string {
-  return new Date(Number(ts) * 1000).toLocaleTimeString();
+function input(message: ApiMessage): MessageInput {
+  return {
+    text: message.text,
+    blocks: message.blocks,
+    user: message.user,
+    ...(message.botId === null ? {} : { username: 'okome' }),
+    ts: message.ts,
+    edited: message.edits > 0,
+  };
 }
 
+/** A message of the channel or a thread, its buttons clicking as the current persona. */
 function messageRow(message: ApiMessage): HTMLElement {
-  const who = nameOf(message);
-  const row = el('div', { class: 'msg' });
-  row.dataset.ts = message.ts;
-  const body = el('div');
-  const head = el('div');
-  head.append(el('span', { class: 'who' }, who), el('span', { class: 'when' }, timeOf(message.ts)));
-  if (message.edits > 0) head.append(el('span', { class: 'edited' }, '(edited)'));
-  body.append(head, renderMessage(message, { onAction: (action) => click(message, action) }));
-  row.append(el('div', { class: 'avatar' }, who.charAt(0).toUpperCase()), body);
-  return row;
+  return renderMessage(
+    input(message),
+    renderOptions((action) => click(message, action)),
+  );
 }
 
 function ephemeralRow(e: ApiEphemeral): HTMLElement {
-  const row = el('div', { class: 'msg ephemeral' });
-  const body = el('div');
-  const head = el('div');
-  head.append(
-    el('span', { class: 'who' }, 'okome'),
-    el('span', { class: 'note' }, `Only visible to you · ${timeOf(e.ts)}`),
+  const row = renderMessage(
+    { text: e.text, blocks: e.blocks, username: 'okome', ts: e.ts },
+    renderOptions(() => status('buttons in a note only you see are not wired here', true)),
   );
-  body.append(
-    head,
-    renderMessage(e, { onAction: () => status('buttons in a note only you see are not wired here', true) }),
-  );
-  row.append(el('div', { class: 'avatar' }, 'o'), body);
+  row.classList.add('ephemeral');
+  row.querySelector('.sk-meta')?.append(el('span', { class: 'note' }, 'Only visible to you'));
   return row;
 }
 
@@ -294,7 +244,7 @@ function renderFeed(): void {
         else expanded.add(root.ts);
         renderFeed();
       });
-      const content = row.lastElementChild;
+      const content = row.querySelector('.sk-content');
       content?.append(toggle);
       if (open) {
         const box = el('div', { class: 'replies' });
@@ -630,14 +580,6 @@ function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 /** Slack ts strings have a fixed shape (10 digits, dot, 6 digits): as numbers they lose the last digit. */
 function byTs(a: { ts: string }, b: { ts: string }): number {
   return a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0;
-}
-
-function isRecord(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-function textOf(x: unknown): string {
-  return isRecord(x) && typeof x.text === 'string' ? x.text : '';
 }
 
 setUpComposer();

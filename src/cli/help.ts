@@ -59,6 +59,15 @@ config schema prints the configuration's JSON Schema (for editors: yaml-language
 GET /healthz of the bot the configuration describes (http.port; http.host, a wildcard meaning
 loopback), as Docker's HEALTHCHECK runs it. Exit 0 healthy, 1 unreachable or unhealthy.
 `,
+  store: `Usage: okome store migrate --to postgres [--from FILE] [--config FILE]
+
+Copies the SQLite store (FILE, else the configuration's store.path) into the empty PostgreSQL
+database OKOME_DATABASE_URL names (the password in PGPASSWORD), at the same schema version, in
+one transaction: every incident, approval, audit entry and undelivered message. Stop the bot
+first: both stores' serve locks are held while it copies. A database that already holds rows
+is refused. The SQLite file is left unchanged. Then set store.kind: postgres and start the bot.
+Exit 0 copied, 2 refused (the reason and the fix are printed).
+`,
   help: `Usage: okome help [COMMAND]
 
 Prints the usage, or one command's help.
@@ -74,4 +83,7 @@ export function isCommandName(name: string): name is CommandName {
 }
 
 /** Subcommands of commands that have them. */
-export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = { config: ['check', 'schema'] };
+export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = {
+  config: ['check', 'schema'],
+  store: ['migrate'],
+};

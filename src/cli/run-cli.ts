@@ -8,6 +8,7 @@ import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
+import { storeMigrateCommand } from './store-command.js';
 import { sudoersCommand } from './sudoers-command.js';
 
 export const USAGE = `okome — OKOME cache layer incident bot
@@ -21,6 +22,7 @@ Usage:
   okome audit [--since 12h] [--json]   every click, decision and execution
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
+  okome store migrate --to postgres [--from FILE]   copy the SQLite store into OKOME_DATABASE_URL
   okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
   okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
@@ -83,6 +85,9 @@ export async function runCli(
       return configCheck(rest[0] ?? values.config, io, { static: values.static === true });
     }
     if (command === 'config' && sub === 'schema' && rest.length === 0) return configSchemaCommand(io);
+    if (command === 'store' && sub === 'migrate' && rest.length === 0) {
+      return await storeMigrateCommand({ config: values.config, to: values.to, from: values.from }, io);
+    }
     if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
     }
@@ -123,7 +128,17 @@ function unknownCommand(command: string, io: CliIo): number {
   return ExitCode.ConfigError;
 }
 
-const OPTION_NAMES = ['--config', '--node', '--since', '--json', '--static', '--help', '--version'];
+const OPTION_NAMES = [
+  '--config',
+  '--node',
+  '--since',
+  '--json',
+  '--static',
+  '--to',
+  '--from',
+  '--help',
+  '--version',
+];
 
 /** parseArgs's message, with a suggestion when the option looks like a known one mistyped. */
 function unknownOptionMessage(error: unknown): string {
@@ -143,6 +158,8 @@ function parse(argv: readonly string[]) {
       since: { type: 'string' },
       json: { type: 'boolean' },
       static: { type: 'boolean' },
+      to: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

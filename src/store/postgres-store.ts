@@ -172,6 +172,13 @@ export class PostgresStore implements Store {
     if (this.closed) throw new OkomeError(ErrorCode.StoreFailed, 'store: closed');
     const client = await this.guardRaw('begin a transaction', () => this.pool.connect());
     let broken: Error | undefined;
+    // The pool listens for errors only on idle clients: a server restart while this one is
+    // checked out (between statements) would otherwise be an uncaught 'error' that ends the bot.
+    // The next statement then fails and the connection is destroyed on release.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await this.guardRaw('begin a transaction', async () => {
         await client.query('BEGIN');
@@ -195,6 +202,7 @@ export class PostgresStore implements Store {
         throw error;
       }
     } finally {
+      client.off('error', onError);
       // A connection that failed mid-transaction is destroyed, not handed to the next caller.
       client.release(broken);
     }

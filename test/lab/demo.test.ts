@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { ApiMessage, DemoState, PersonaId } from '../../demo/api-types.js';
+import type { ApiMessage, DemoState, PersonaId } from '../../demo/web/api-types.js';
 import { attachLab, REPO_ROOT } from '../support/lab/lab.js';
 import { listLabNamespaces } from '../support/lab/network.js';
 import { downLab, isAlive, labProcesses } from '../support/lab/teardown.js';
