@@ -368,6 +368,7 @@ function renderLab(): void {
       : holders.length > 1
         ? el('span', { class: 'vip-split' }, `SPLIT BRAIN: ${holders.join(' and ')}`)
         : el('span', {}, holders.join(''));
+  vip.id = 'vip-holder';
   grid.append(el('b', {}, 'VIP'), vip);
   for (const [node, units] of Object.entries(lab.units)) {
     const cell = el('div');
