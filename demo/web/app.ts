@@ -136,6 +136,7 @@ function connect(): void {
   on('faults', (faults) => {
     model.faults = faults;
     renderFaults();
+    renderTour(); // its Break/Revert buttons follow the faults
   });
   on('lab', (lab) => {
     model.lab = lab;
@@ -531,7 +532,7 @@ function renderTour(): void {
         const f = model.faults.find((x) => x.id === id);
         if (f === undefined) continue;
         const b = el('button', { type: 'button' }, `${f.applied ? 'Revert' : 'Break'}: ${f.label}`);
-        b.addEventListener('click', () => void fault(f, f.applied ? 'revert' : 'apply').then(renderTour));
+        b.addEventListener('click', () => void fault(f, f.applied ? 'revert' : 'apply'));
         actions.append(b);
       }
       const ask = el('button', { type: 'button' }, 'Ask: /okome status');

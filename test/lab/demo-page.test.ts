@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type BrowserSession, chromiumMissing, launchBrowser } from '../support/browser.js';
+import { type BrowserSession, chromiumMissing, launchBrowser, screenshotPage } from '../support/browser.js';
 import { attachLab, type Lab, REPO_ROOT } from '../support/lab/lab.js';
 import { listLabNamespaces } from '../support/lab/network.js';
 import { downLab, isAlive, labProcesses } from '../support/lab/teardown.js';
@@ -20,6 +20,8 @@ let browser: BrowserSession;
 let page: Page;
 let lab: Lab;
 const pageErrors: string[] = [];
+/** `npm run demo:screenshot` sets it: the README's picture of the page, taken mid-tour. */
+const SCREENSHOT = process.env.OKOME_DEMO_SCREENSHOT;
 
 function startDemo(): Promise<string> {
   child = spawn(process.execPath, ['--import', 'tsx', 'demo/demo.ts'], {
@@ -127,6 +129,10 @@ describeLab('npm run demo in the browser', () => {
     await page
       .locator('[data-fault="service-stop:pi-b:redis-server"]:not(.applied):not(.busy)')
       .waitFor({ timeout: 15_000 });
+    if (SCREENSHOT !== undefined) {
+      await page.locator('#tour b', { hasText: 'Incident 2' }).click();
+      await screenshotPage(page, SCREENSHOT);
+    }
   });
 
   it('stop keepalived on pi-a from the panel → the failover notice, no command typed; the panel shows the VIP on pi-b', async () => {
