@@ -202,14 +202,18 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   });
   const statusUseCase = new StatusUseCase({ diagnostics, incidents, outbox, presenter, logger, now });
   const leadership = deps.replica?.leadership ?? soleLeadership();
-  /** A singleton's store work: committed only in this process's leader term (store.fenced). */
+  // The only bot (serve lock) needs no fence: no other process can lead. Replicas fence every
+  // singleton write with their term (store.fenced).
+  const fenced = <T>(term: number, fn: () => Promise<T>): Promise<T> =>
+    deps.replica === undefined ? fn() : store.fenced(term, fn);
+  /** A singleton's store work: committed only in this process's leader term. */
   const asLeader = async <T>(fn: () => Promise<T>): Promise<T | undefined> => {
     const term = leadership.term();
     if (term === undefined) {
       log.warn('not the leader (any more): a singleton write skipped');
       return undefined;
     }
-    return store.fenced(term, fn);
+    return fenced(term, fn);
   };
   const deadmanConfig = config.alerts.deadman;
   const deadman = deadmanConfig.enabled
@@ -656,7 +660,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   };
   // Timers made inside fenced() keep its context: every sweep's store work stays in the term.
   leadership.start({
-    elected: (term) => store.fenced(term, startSingletons),
+    elected: (term) => fenced(term, startSingletons),
     deposed: stopSingletons,
   });
 

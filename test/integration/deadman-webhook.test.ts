@@ -1,14 +1,35 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
+import { postgresLeadership } from '../../src/store/postgres-leader.js';
+import { openPostgresStore } from '../../src/store/postgres-store.js';
 import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+import { scratchPostgresDatabase } from '../support/store-kinds.js';
 import { ManualClock } from '../unit/outbox-fakes.js';
 
 /**
  * The dead-man's switch through the real webhook: Watchdog deliveries (new and repeated) keep it
  * alive and open nothing; overdue, one notice in the incident channel; back, one more. Time is
- * a manual clock given to the app: nothing waits for real minutes.
+ * a manual clock given to the app: nothing waits for real minutes. The same on SQLite, on
+ * PostgreSQL (one bot) and on PostgreSQL with replicas (the switch runs on the elected leader,
+ * its notices written in the leader's term).
  */
+
+type StoreKind = 'sqlite' | 'postgres' | 'postgres replicas';
+const db = await scratchPostgresDatabase("the dead-man's switch on PostgreSQL");
+afterAll(() => db?.drop());
+const kinds: StoreKind[] = db === undefined ? ['sqlite'] : ['sqlite', 'postgres', 'postgres replicas'];
+
+async function emptySchema(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  } finally {
+    await client.end();
+  }
+}
 
 const TOKEN = 'alertmanager-webhook-token-0123';
 const CHANNEL = 'C0INCIDENT';
@@ -45,7 +66,7 @@ function watchdogBatch(startsAt: string) {
   };
 }
 
-async function boot(): Promise<{
+async function boot(kind: StoreKind): Promise<{
   emu: SlackEmulator;
   app: RunningApp;
   clock: ManualClock;
@@ -58,8 +79,33 @@ async function boot(): Promise<{
   });
   cleanups.push(() => cfg.cleanup());
   const clock = new ManualClock(Date.now());
-  const app = await startInProcessBot(cfg.config, emu, { webhooks: { alertmanagerToken: TOKEN }, clock });
+  let options = {};
+  if (kind !== 'sqlite' && db !== undefined) {
+    await emptySchema(db.url);
+    const store = await openPostgresStore({ url: db.url });
+    options =
+      kind === 'postgres'
+        ? { store }
+        : {
+            store,
+            replica: { name: 'only', leadership: postgresLeadership({ url: db.url, holder: 'only' }) },
+          };
+  }
+  const app = await startInProcessBot(cfg.config, emu, {
+    webhooks: { alertmanagerToken: TOKEN },
+    clock,
+    ...options,
+  });
   cleanups.push(() => app.stop({ graceMs: 2000 }));
+  // Replicas: the switch runs once this replica is elected.
+  await emu.waitFor(
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${app.httpPort}/healthz`);
+      return ((await r.json()) as { role: string }).role === 'leader';
+    },
+    5000,
+    'the leader',
+  );
   return { emu, app, clock, cfg };
 }
 
@@ -78,9 +124,9 @@ async function deadmanState(app: RunningApp): Promise<string> {
   return ((await r.json()) as { deadman: string }).deadman;
 }
 
-describe("dead-man's switch through the Alertmanager webhook", () => {
+describe.each(kinds)("dead-man's switch through the Alertmanager webhook (%s)", (kind) => {
   it('Watchdog keeps it alive and opens nothing; overdue → one "down" notice; back → one "back" notice', async () => {
-    const { emu, app, clock } = await boot();
+    const { emu, app, clock } = await boot(kind);
     expect(await deadmanState(app)).toBe('waiting');
     await deliver(app, watchdogBatch('2026-12-02T03:00:00Z'));
     await emu.waitFor(async () => (await deadmanState(app)) === 'alive', 5000, 'the Watchdog seen');
