@@ -121,6 +121,8 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
 const REDIS_SAMPLE_EVERY_MS = 60_000;
+/** Replicas: how often the leader reads the latest Watchdog any replica received. */
+const DEADMAN_POLL_MS = 1000;
 
 export async function createApp(deps: AppDeps): Promise<RunningApp> {
   const { config, store, logger } = deps;
@@ -222,9 +224,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         clock: { now, schedule: deps.schedule ?? systemClock.schedule },
         notify: async (notice) => {
           await asLeader(() =>
-            outbox.enqueuePost({
-              channel: config.slack.incidentChannel,
-              payload: presenter.deadman(notice, deadmanConfig.alertname),
+            store.atomically(async () => {
+              // Replicas: the next leader goes on from here, and says nothing twice.
+              if (deps.replica !== undefined)
+                await store.setDeadmanLost(notice.kind === 'lost' ? notice.at : null);
+              await outbox.enqueuePost({
+                channel: config.slack.incidentChannel,
+                payload: presenter.deadman(notice, deadmanConfig.alertname),
+              });
             }),
           );
         },
@@ -269,7 +276,15 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     track,
     // Called inside the webhook's store transaction: bound to this context, so the notice it may
     // post runs as its own work, not as part of that transaction.
-    ...(deadman === undefined ? {} : { onWatchdog: AsyncResource.bind((at: number) => deadman.seen(at)) }),
+    ...(deadman === undefined
+      ? {}
+      : {
+          onWatchdog: AsyncResource.bind((at: number) => {
+            deadman.seen(at);
+            // Replicas: the leader's switch reads it from the store (DEADMAN_POLL_MS).
+            if (deps.replica !== undefined) track(store.recordWatchdog(at));
+          }),
+        }),
     silences: alertmanager !== undefined,
     setTimer: systemClock.schedule,
     watchedHolder: () => {
@@ -602,10 +617,36 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
 
   // The singletons: one process runs them (the leader of the replicas, or the only bot).
   let expiry: NodeJS.Timeout | undefined;
+  let deadmanPoll: NodeJS.Timeout | undefined;
   let pruner: NodeJS.Timeout | undefined;
   const startSingletons = async (): Promise<void> => {
     if (!accepting) return;
-    deadman?.start();
+    if (deadman !== undefined && deps.replica !== undefined) {
+      // The switch as the previous leader left it, fed with what any replica receives.
+      const record = await store.deadmanRecord().catch((error: unknown) => {
+        log.warn({ err: error }, "reading the dead-man's switch failed; it starts afresh");
+        return { lastSeen: null, lostSince: null };
+      });
+      let fed = record.lastSeen ?? 0;
+      deadman.start(
+        record.lostSince !== null
+          ? { kind: 'lost', lastSeen: record.lastSeen ?? undefined, since: record.lostSince }
+          : record.lastSeen !== null
+            ? { kind: 'alive', lastSeen: record.lastSeen }
+            : undefined,
+      );
+      deadmanPoll = setInterval(() => {
+        store.deadmanRecord().then(
+          (r) => {
+            if (r.lastSeen === null || r.lastSeen <= fed) return;
+            fed = r.lastSeen;
+            deadman.seen(r.lastSeen);
+          },
+          (error: unknown) => log.warn({ err: error }, "reading the dead-man's switch failed"),
+        );
+      }, DEADMAN_POLL_MS);
+      deadmanPoll.unref();
+    } else deadman?.start();
     if (deps.replica !== undefined) {
       // A new leader takes over the sweeps at once: runs a dead leader left are ended when overdue.
       track(approvals.endStuckRuns());
@@ -655,6 +696,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     watcher = undefined;
     if (config.alerts.vipWatch.enabled) vipWatch = 'starting';
     deadman?.stop();
+    clearInterval(deadmanPoll);
     clearInterval(pruner);
     clearInterval(expiry);
   };

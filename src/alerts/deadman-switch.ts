@@ -29,11 +29,14 @@ export class DeadmanSwitch {
     this.state = initialDeadman(options.clock.now());
   }
 
-  /** Starts watching: the timeout counts from now until the first Watchdog arrives. */
-  start(): void {
+  /**
+   * Starts watching: the timeout counts from now until the first Watchdog arrives, or goes on
+   * from `from` (the state a previous leader left: no notice is said twice).
+   */
+  start(from?: DeadmanState): void {
     if (this.running) return;
     this.running = true;
-    this.state = initialDeadman(this.options.clock.now());
+    this.state = from ?? initialDeadman(this.options.clock.now());
     this.arm();
   }
 

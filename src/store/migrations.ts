@@ -377,8 +377,10 @@ export const MIGRATIONS: readonly Migration[] = [
   `,
   },
   // 7: replicas on one PostgreSQL (store.replicas): the singletons' leader lease with its fencing
-  // token, a lease on each outbox row a replica claims, and per-channel post pacing every replica
-  // shares. SQLite gets the same tables (one process serves it; it leaves them unused).
+  // token, a lease on each outbox row a replica claims, per-channel post pacing every replica
+  // shares, and the dead-man's switch as the next leader takes it over (the last Watchdog any
+  // replica saw, and since when the path is down). SQLite gets the same tables (one process
+  // serves it; it leaves them unused).
   {
     sqlite: `
   CREATE TABLE leader_lease (
@@ -395,6 +397,11 @@ export const MIGRATIONS: readonly Migration[] = [
     at INTEGER NOT NULL,
     paused_until INTEGER NOT NULL DEFAULT 0
   ) STRICT;
+  CREATE TABLE deadman (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seen INTEGER,
+    lost_since INTEGER
+  ) STRICT;
   `,
     postgres: `
   CREATE TABLE leader_lease (
@@ -410,6 +417,11 @@ export const MIGRATIONS: readonly Migration[] = [
     tokens DOUBLE PRECISION NOT NULL,
     at BIGINT NOT NULL,
     paused_until BIGINT NOT NULL DEFAULT 0
+  );
+  CREATE TABLE deadman (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    last_seen BIGINT,
+    lost_since BIGINT
   );
   `,
   },

@@ -9,6 +9,7 @@ import type {
   AlertFollowUp,
   AlertSilence,
   ChannelPacing,
+  DeadmanRecord,
   InboxRow,
   Incident,
   IncidentAlert,
@@ -762,6 +763,33 @@ export class PostgresStore implements Store {
       [incidentId, version],
     );
     return n === 1;
+  }
+
+  // ── dead-man's switch (replicas) ──────────────────────────────────────────────────────
+
+  async recordWatchdog(at: number): Promise<void> {
+    await this.q(
+      'record a Watchdog',
+      `INSERT INTO deadman AS d (id, last_seen) VALUES (1, $1)
+       ON CONFLICT (id) DO UPDATE SET last_seen = GREATEST(COALESCE(d.last_seen, 0), excluded.last_seen)`,
+      [at],
+    );
+  }
+
+  async deadmanRecord(): Promise<DeadmanRecord> {
+    const [row] = await this.rows<{ last_seen: number | null; lost_since: number | null }>(
+      "read the dead-man's switch",
+      'SELECT last_seen, lost_since FROM deadman WHERE id = 1',
+    );
+    return { lastSeen: row?.last_seen ?? null, lostSince: row?.lost_since ?? null };
+  }
+
+  async setDeadmanLost(since: number | null): Promise<void> {
+    await this.q(
+      "record the dead-man's switch",
+      'INSERT INTO deadman (id, lost_since) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET lost_since = excluded.lost_since',
+      [since],
+    );
   }
 
   // ── inbox ─────────────────────────────────────────────────────────────────────────────

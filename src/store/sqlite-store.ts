@@ -7,6 +7,7 @@ import type {
   AlertFollowUp,
   AlertSilence,
   ChannelPacing,
+  DeadmanRecord,
   InboxRow,
   Incident,
   IncidentAlert,
@@ -470,6 +471,35 @@ export class SqliteStore implements Store {
       this.inTx(() => {
         for (const p of pacing) this.s.savePacing.run(p.channel, p.tokens, p.at, p.pausedUntil);
       });
+    });
+  }
+
+  async recordWatchdog(at: number): Promise<void> {
+    return this.guard('record a Watchdog', () => {
+      this.db
+        .prepare(
+          'INSERT INTO deadman (id, last_seen) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET last_seen = MAX(COALESCE(last_seen, 0), excluded.last_seen)',
+        )
+        .run(at);
+    });
+  }
+
+  async deadmanRecord(): Promise<DeadmanRecord> {
+    return this.guard("read the dead-man's switch", () => {
+      const row = this.db.prepare('SELECT last_seen, lost_since FROM deadman WHERE id = 1').get() as
+        | { last_seen: number | null; lost_since: number | null }
+        | undefined;
+      return { lastSeen: row?.last_seen ?? null, lostSince: row?.lost_since ?? null };
+    });
+  }
+
+  async setDeadmanLost(since: number | null): Promise<void> {
+    return this.guard("record the dead-man's switch", () => {
+      this.db
+        .prepare(
+          'INSERT INTO deadman (id, lost_since) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET lost_since = excluded.lost_since',
+        )
+        .run(since);
     });
   }
 

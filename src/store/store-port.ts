@@ -301,6 +301,22 @@ export interface InboxRow {
   readonly attempts: number;
 }
 
+/** Replicas: the dead-man's switch as every replica feeds it and the next leader takes it over. */
+export interface DeadmanRecord {
+  /** The latest Watchdog any replica received; null before the first. */
+  readonly lastSeen: number | null;
+  /** Since when the monitoring path is down (its notice posted); null while it is not. */
+  readonly lostSince: number | null;
+}
+
+export interface DeadmanStore {
+  /** A Watchdog received at `at` (kept only when later than the one on record). */
+  recordWatchdog(at: number): Promise<void>;
+  deadmanRecord(): Promise<DeadmanRecord>;
+  /** The path went down at `since` (its notice is being posted), or is back (null). */
+  setDeadmanLost(since: number | null): Promise<void>;
+}
+
 /** Accepted webhook events, kept until handled: written in the transaction of their seen mark. */
 export interface InboxStore {
   addToInbox(kind: string, payload: unknown, now: number): Promise<number>;
@@ -357,7 +373,8 @@ export interface Store
     ApprovalRecordStore,
     AlertStore,
     SilenceStore,
-    InboxStore {
+    InboxStore,
+    DeadmanStore {
   /**
    * Runs `fn` as the singletons' leader of term `token`: every store call inside it commits only
    * while that term holds (PostgreSQL re-checks the lease in the same transaction; SQLite has one

@@ -164,3 +164,81 @@ describe.each(kinds)("dead-man's switch through the Alertmanager webhook (%s)", 
     expect(emu.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(2);
   });
 });
+
+describe.skipIf(db === undefined)("dead-man's switch on two replicas", () => {
+  it('a Watchdog sent to the standby keeps the leader alive; the next leader goes on from "down" without saying it twice', async () => {
+    if (db === undefined) return;
+    await emptySchema(db.url);
+    const emu = await startSlackEmulator();
+    cleanups.push(() => emu.close());
+    const cfg = await loopbackConfig((doc) => {
+      doc.alerts = { deadman: { enabled: true, timeoutMs: TIMEOUT }, vipWatch: { enabled: false } };
+      doc.store = { kind: 'postgres', replicas: true };
+    });
+    cleanups.push(() => cfg.cleanup());
+    const clock = new ManualClock(Date.now());
+    const url = db.url;
+    const start = async (name: string) => {
+      const app = await startInProcessBot(cfg.config, emu, {
+        webhooks: { alertmanagerToken: TOKEN },
+        clock,
+        store: await openPostgresStore({ url }),
+        replica: { name, leadership: postgresLeadership({ url, holder: name }) },
+      });
+      let stopped = false;
+      cleanups.push(() => (stopped ? undefined : app.stop({ graceMs: 2000 })));
+      const stop = () => {
+        stopped = true;
+        return app.stop({ graceMs: 2000 });
+      };
+      return { app, stop };
+    };
+    const health = async (app: RunningApp) =>
+      (await (await fetch(`http://127.0.0.1:${app.httpPort}/healthz`)).json()) as {
+        role: string;
+        deadman: string;
+      };
+    const replicas = [await start('a'), await start('b')];
+    const leader = await emu.waitFor(
+      async () => {
+        for (const r of replicas) if ((await health(r.app)).role === 'leader') return r;
+        return undefined;
+      },
+      5000,
+      'a leader',
+    );
+    const standby = replicas.find((r) => r !== leader);
+    if (standby === undefined) throw new Error('no standby');
+    // Alertmanager reaches the standby only: the leader's switch hears of it through the store.
+    await deliver(standby.app, watchdogBatch('2026-12-02T03:00:00Z'));
+    await emu.waitFor(
+      async () => (await health(leader.app)).deadman === 'alive',
+      5000,
+      'the leader to see it',
+    );
+    await clock.advance(TIMEOUT);
+    const downs = () => emu.messagesIn(CHANNEL).filter((m) => m.text.includes('The monitoring path is down'));
+    await emu.waitFor(() => downs().length === 1, 5000, 'the "down" notice');
+
+    // The leader goes; the standby takes over, already knowing the path is down.
+    await leader.stop();
+    await emu.waitFor(async () => (await health(standby.app)).role === 'leader', 5000, 'the next leader');
+    await emu.waitFor(
+      async () => (await health(standby.app)).deadman === 'lost',
+      5000,
+      'the switch taken over',
+    );
+    await clock.advance(2 * TIMEOUT);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(downs()).toHaveLength(1);
+
+    await deliver(standby.app, watchdogBatch('2026-12-02T05:00:00Z'));
+    await emu.waitFor(
+      () => emu.messagesIn(CHANNEL).find((m) => m.text.includes('The monitoring path is back')),
+      5000,
+      'the "back" notice',
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(emu.calls.filter((c) => c.method === 'chat.postMessage')).toHaveLength(2);
+  }, 60_000);
+});

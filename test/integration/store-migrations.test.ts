@@ -37,6 +37,7 @@ describe('migrations', () => {
       'approvals',
       'audit',
       'channel_pacing',
+      'deadman',
       'inbox',
       'incident_alerts',
       'incident_summaries',

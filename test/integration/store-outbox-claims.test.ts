@@ -5,7 +5,7 @@ import { describeStoreContract } from '../support/store-kinds.js';
 /**
  * Outbox claims and shared pacing (issue 21 point 2), the same on both stores: a replica claims
  * a pending row with a lease; another replica cannot while the lease runs, can once it lapsed;
- * every outcome ends the claim; channel pacing rows round-trip.
+ * every outcome ends the claim; channel pacing rows and the dead-man's switch round-trip.
  */
 
 async function post(store: Store, channel: string, now: number): Promise<number> {
@@ -76,6 +76,23 @@ describeStoreContract('outbox claims', ({ store, current }) => {
         { channel: 'C1', tokens: -1, at: 2000, pausedUntil: 0 },
         { channel: 'C2', tokens: 3, at: 1200, pausedUntil: 9000 },
       ]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("keeps the dead-man's switch for the next leader: the latest Watchdog, and since when it is down", async () => {
+    const s = store();
+    expect(await s.deadmanRecord()).toEqual({ lastSeen: null, lostSince: null });
+    await s.recordWatchdog(5000);
+    await s.recordWatchdog(3000); // a late, older delivery changes nothing
+    await s.setDeadmanLost(9000);
+    const other = await current().open();
+    try {
+      expect(await other.deadmanRecord()).toEqual({ lastSeen: 5000, lostSince: 9000 });
+      await other.recordWatchdog(12_000);
+      await other.setDeadmanLost(null);
+      expect(await s.deadmanRecord()).toEqual({ lastSeen: 12_000, lostSince: null });
     } finally {
       await other.close();
     }
