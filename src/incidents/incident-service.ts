@@ -12,6 +12,7 @@ import {
   type ResolveCause,
   resolveReason,
 } from '../domain/incident.js';
+import type { CheckBrief } from '../domain/incident-report.js';
 import { readStoredReport, type StatusReport } from '../domain/report.js';
 import { type IncidentRecovery, windowedSymptoms } from '../domain/windowed-evidence.js';
 import type { Logger } from '../logger.js';
@@ -68,6 +69,15 @@ export interface OpenInput {
 }
 
 export type ResolveOutcome = 'resolved' | 'already-resolved' | 'not-found' | 'not-by-this-cause';
+
+/** The evidence checks as the report keeps them: id, status, one line. */
+function briefs(evidence: readonly string[], checks: readonly CheckResult[]): CheckBrief[] {
+  const byId = new Map(checks.map((c) => [c.id, c]));
+  return evidence.flatMap((id) => {
+    const c = byId.get(id);
+    return c === undefined ? [] : [{ id, status: c.status, summary: c.summary }];
+  });
+}
 
 const lifeOf = (r: IncidentRecord): IncidentLife => ({
   status: r.status,
@@ -175,6 +185,7 @@ export class IncidentService {
         text: `${how === 'created' ? 'Opened' : how === 'reopened' ? 'Reopened' : first ? 'Diagnosed' : 'Seen again'}: ${incident.summary}`,
         data: {
           evidence: incident.evidence,
+          checks: briefs(incident.evidence, report.checks),
           actions: incident.actions,
           held: incident.held ?? null,
           requester,
@@ -222,6 +233,7 @@ export class IncidentService {
       text: `Diagnosed: ${incident.summary}`,
       data: {
         evidence: incident.evidence,
+        checks: briefs(incident.evidence, report.checks),
         actions: incident.actions,
         held: incident.held ?? null,
         ...(report.failover === undefined ? {} : { failover: report.failover }),
@@ -242,7 +254,7 @@ export class IncidentService {
   async resolveHealed(report: StatusReport): Promise<void> {
     const present = new Set(report.incidents.map((i) => i.key));
     const byId = new Map(report.checks.map((c) => [c.id, c]));
-    const healed: IncidentRecord[] = [];
+    const healed: { open: IncidentRecord; checks: CheckBrief[] }[] = [];
     for (const open of await this.deps.store.openIncidents()) {
       if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') continue;
       if ((await this.deps.store.incidentAlerts(open.id)).some((a) => a.status === 'firing')) continue;
@@ -265,13 +277,16 @@ export class IncidentService {
           continue;
         }
       }
-      healed.push(open);
+      healed.push({ open, checks: briefs(evidence, report.checks) });
     }
     // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
-    const later = healed.filter((open) => this.deps.approvals.isRunning(open.id));
-    for (const open of later) this.deps.track(this.resolve(open.id, 'healthy-status'));
+    const later = healed.filter(({ open }) => this.deps.approvals.isRunning(open.id));
+    for (const { open, checks } of later)
+      this.deps.track(this.resolve(open.id, 'healthy-status', undefined, checks));
     await Promise.all(
-      healed.filter((open) => !later.includes(open)).map((open) => this.resolve(open.id, 'healthy-status')),
+      healed
+        .filter((h) => !later.includes(h))
+        .map(({ open, checks }) => this.resolve(open.id, 'healthy-status', undefined, checks)),
     );
   }
 
@@ -284,6 +299,8 @@ export class IncidentService {
     id: number,
     cause: ResolveCause,
     detail?: string,
+    /** The checks that judged it healed (a healthy status): the report's "after". */
+    checks?: readonly CheckBrief[],
   ): Promise<{ outcome: ResolveOutcome; record?: IncidentRecord }> {
     const { store, now, presenter } = this.deps;
     const before = await store.incidentById(id);
@@ -297,7 +314,13 @@ export class IncidentService {
     const at = now();
     const resolved = await store.atomically(async () => {
       if (!(await store.resolveIncident(id, at, why))) return false;
-      await store.appendTimeline({ incidentId: id, at, kind: 'resolved', text: why, data: { cause } });
+      await store.appendTimeline({
+        incidentId: id,
+        at,
+        kind: 'resolved',
+        text: why,
+        data: { cause, ...(checks === undefined ? {} : { checks }) },
+      });
       return true;
     });
     if (!resolved) return { outcome: 'already-resolved', record: before };
