@@ -6,6 +6,7 @@ import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck, configSchemaCommand } from './config-check.js';
 import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
+import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
 import { storeMigrateCommand } from './store-command.js';
@@ -20,6 +21,7 @@ Usage:
   okome check TARGET [--json]   one check id, one node, or one incident's checks (okome help check)
   okome sudoers [--node NAME]   the sudoers drop-in allowing exactly the catalogue's commands
   okome audit [--since 12h] [--json]   every click, decision and execution
+  okome report INCIDENT [--out FILE]   an incident's post-incident report (Markdown)
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
   okome store migrate --to postgres [--from FILE]   copy the SQLite store into OKOME_DATABASE_URL
@@ -101,6 +103,13 @@ export async function runCli(
         Date.now(),
       );
     }
+    if (command === 'report' && sub !== undefined && rest.length === 0) {
+      return await reportCommand({ config: values.config, incident: sub, out: values.out }, io, Date.now());
+    }
+    if (command === 'report' && sub === undefined) {
+      io.stderr.write(`okome report needs an INCIDENT.\n\n${COMMAND_HELP.report}`);
+      return ExitCode.ConfigError;
+    }
     const json = values.json === true;
     if ((command === 'status' || command === 'validate') && sub === undefined) {
       return await statusCommand({ kind: command }, { config: values.config, json }, io);
@@ -136,6 +145,7 @@ const OPTION_NAMES = [
   '--static',
   '--to',
   '--from',
+  '--out',
   '--help',
   '--version',
 ];
@@ -160,6 +170,7 @@ function parse(argv: readonly string[]) {
       static: { type: 'boolean' },
       to: { type: 'string' },
       from: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

@@ -51,6 +51,8 @@ export interface IncidentServiceDeps {
   readonly outbox: Outbox;
   readonly presenter: IncidentPresenter;
   readonly approvals: IncidentApprovals;
+  /** The post-incident report, queued into the thread once an incident resolves. */
+  readonly reports?: { publish(record: IncidentRecord): Promise<unknown> };
   readonly logger: Logger;
   readonly now: () => number;
   /** Work that may outlive the request (a resolve waiting for a run): a shutdown waits for it. */
@@ -328,6 +330,10 @@ export class IncidentService {
     if (record.rootRef !== null) {
       await this.post(record, presenter.resolved(record, why));
       await this.refreshRoot(record);
+      // The resolve is done and said: a report that cannot be queued is logged, not a failed resolve.
+      await this.deps.reports?.publish(record).catch((error: unknown) => {
+        this.log.error({ err: error, incident: record.key }, 'the post-incident report could not be queued');
+      });
     }
     this.log.info({ incident: record.key, cause }, 'incident resolved');
     return { outcome: 'resolved', record };

@@ -1,4 +1,5 @@
 import type { IncidentPresenter } from '../incidents/presenter.js';
+import type { ReportPresenter } from '../incidents/report-use-case.js';
 import { type PermalinkRef, permalinkTo } from '../outbox/payload.js';
 import type { ApprovalPresenter } from '../remediation/approval-presenter.js';
 import { renderApprovalCard, renderExecution } from './render/approval-card.js';
@@ -14,13 +15,16 @@ import {
   renderVipNotice,
 } from './render/incident-lifecycle.js';
 import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
+import { renderReportComment, renderReportMessage } from './render/incident-report-message.js';
 import { channelLink, clip, escapeClipped, escapeText, LIMITS, mentionUser } from './render/mrkdwn.js';
 import { renderDeadman, renderSilence, renderSilenceFailed } from './render/silence-message.js';
 import { renderCheckList, renderProgress, renderSummary } from './render/status-message.js';
 
 /** The use cases' messages in Block Kit: the one place that decides how the bot looks in Slack. */
 
-export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
+export const slackPresenter: IncidentPresenter & ApprovalPresenter & ReportPresenter = {
+  reportComment: renderReportComment,
+  reportMessage: renderReportMessage,
   progress: renderProgress,
   summary: (report, options) => {
     // A link to each incident's thread itself: its permalink is known only once the root is
