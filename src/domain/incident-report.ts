@@ -305,10 +305,14 @@ export function duration(ms: number): string {
 
 /** One line of outside text in running Markdown: no line breaks, no HTML, no emphasis markers. */
 function inline(text: string): string {
-  return text
-    .replace(/\s*\n\s*/g, ' ')
-    .replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`)
-    .slice(0, 2000);
+  return (
+    text
+      // Stored texts may carry Slack's mention markup (`<@U…>`): a file shows the plain id.
+      .replace(/<@([UW][A-Z0-9]{1,20})>/g, '@$1')
+      .replace(/\s*\n\s*/g, ' ')
+      .replace(/[\\`*_[\]<>|#]/g, (c) => `\\${c}`)
+      .slice(0, 2000)
+  );
 }
 
 /** A table cell: inline, and a pipe never ends the cell. */

@@ -244,6 +244,14 @@ describe('post-incident report', () => {
     });
     expect(report.markdown).not.toMatch(/^#+ (injected|not a heading)/m);
     expect(report.markdown).toContain('x \\# injected \\<b\\>');
+    const byHand = buildIncidentReport({
+      incident: { ...redisIncident, resolvedReason: 'Resolved by hand by <@U0APPROVER2>.' },
+      timeline: [],
+      alerts: [],
+      approvals: [],
+      generatedAt: at(2),
+    });
+    expect(byHand.markdown).toContain('Resolved by hand by @U0APPROVER2.');
   });
 
   it('durations read as people say them', () => {
