@@ -10,6 +10,7 @@ import {
   createKeepalivedRoute,
   type HookRefusalRecord,
 } from './alerts/webhook-routes.js';
+import { createPngRenderer } from './charts/png-renderer.js';
 import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
@@ -180,6 +181,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     uploads: config.slack.uploads,
     now,
     logger,
+    renderPng: createPngRenderer(),
   });
   const incidents = new IncidentService({
     incidentChannel: config.slack.incidentChannel,

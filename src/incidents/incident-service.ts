@@ -1,6 +1,6 @@
 import { BOT_REQUESTER } from '../domain/approval.js';
 import type { CheckResult } from '../domain/check-result.js';
-import type { Incident } from '../domain/classify.js';
+import type { Incident, VipState } from '../domain/classify.js';
 import {
   DEFAULT_INCIDENT_POLICY,
   type IncidentLife,
@@ -71,6 +71,12 @@ export interface OpenInput {
 }
 
 export type ResolveOutcome = 'resolved' | 'already-resolved' | 'not-found' | 'not-by-this-cause';
+
+/** A healthy status's view of a healed incident: its evidence checks and the VIP's state. */
+interface Healing {
+  readonly checks: readonly CheckBrief[];
+  readonly vip: VipState;
+}
 
 /** The evidence checks as the report keeps them: id, status, one line. */
 function briefs(evidence: readonly string[], checks: readonly CheckResult[]): CheckBrief[] {
@@ -188,6 +194,7 @@ export class IncidentService {
         data: {
           evidence: incident.evidence,
           checks: briefs(incident.evidence, report.checks),
+          vip: report.vip.state,
           actions: incident.actions,
           held: incident.held ?? null,
           requester,
@@ -236,6 +243,7 @@ export class IncidentService {
       data: {
         evidence: incident.evidence,
         checks: briefs(incident.evidence, report.checks),
+        vip: report.vip.state,
         actions: incident.actions,
         held: incident.held ?? null,
         ...(report.failover === undefined ? {} : { failover: report.failover }),
@@ -256,7 +264,7 @@ export class IncidentService {
   async resolveHealed(report: StatusReport): Promise<void> {
     const present = new Set(report.incidents.map((i) => i.key));
     const byId = new Map(report.checks.map((c) => [c.id, c]));
-    const healed: { open: IncidentRecord; checks: CheckBrief[] }[] = [];
+    const healed: { open: IncidentRecord; healing: Healing }[] = [];
     for (const open of await this.deps.store.openIncidents()) {
       if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') continue;
       if ((await this.deps.store.incidentAlerts(open.id)).some((a) => a.status === 'firing')) continue;
@@ -279,16 +287,16 @@ export class IncidentService {
           continue;
         }
       }
-      healed.push({ open, checks: briefs(evidence, report.checks) });
+      healed.push({ open, healing: { checks: briefs(evidence, report.checks), vip: report.vip.state } });
     }
     // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
     const later = healed.filter(({ open }) => this.deps.approvals.isRunning(open.id));
-    for (const { open, checks } of later)
-      this.deps.track(this.resolve(open.id, 'healthy-status', undefined, checks));
+    for (const { open, healing } of later)
+      this.deps.track(this.resolve(open.id, 'healthy-status', undefined, healing));
     await Promise.all(
       healed
         .filter((h) => !later.includes(h))
-        .map(({ open, checks }) => this.resolve(open.id, 'healthy-status', undefined, checks)),
+        .map(({ open, healing }) => this.resolve(open.id, 'healthy-status', undefined, healing)),
     );
   }
 
@@ -301,8 +309,8 @@ export class IncidentService {
     id: number,
     cause: ResolveCause,
     detail?: string,
-    /** The checks that judged it healed (a healthy status): the report's "after". */
-    checks?: readonly CheckBrief[],
+    /** What the status that judged it healed saw: the report's "after" and its charts' last sample. */
+    healing?: Healing,
   ): Promise<{ outcome: ResolveOutcome; record?: IncidentRecord }> {
     const { store, now, presenter } = this.deps;
     const before = await store.incidentById(id);
@@ -321,7 +329,7 @@ export class IncidentService {
         at,
         kind: 'resolved',
         text: why,
-        data: { cause, ...(checks === undefined ? {} : { checks }) },
+        data: { cause, ...healing },
       });
       return true;
     });

@@ -1,8 +1,9 @@
 import { approvalStates } from '../domain/approval.js';
+import { buildIncidentCharts } from '../domain/incident-charts.js';
 import { buildIncidentReport, type IncidentReport } from '../domain/incident-report.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
-import type { MessagePayload } from '../outbox/payload.js';
+import type { MessagePayload, UploadPayload } from '../outbox/payload.js';
 import type {
   AlertStore,
   ApprovalRecordStore,
@@ -54,6 +55,8 @@ export async function reportOf(
 export interface ReportPresenter {
   reportComment(report: IncidentReport): string;
   reportMessage(report: IncidentReport): MessagePayload;
+  /** Said instead of a chart Slack would not take (uploads refused). */
+  chartRefused(title: string): MessagePayload;
 }
 
 export interface IncidentReportsDeps {
@@ -64,6 +67,8 @@ export interface IncidentReportsDeps {
   readonly uploads: boolean;
   readonly now: () => number;
   readonly logger: Logger;
+  /** Renders the charts (SVG → PNG); without it the report goes without charts. */
+  readonly renderPng?: (svg: string) => Promise<Uint8Array>;
 }
 
 export type PublishOutcome = 'uploaded' | 'posted' | 'no-thread';
@@ -97,7 +102,40 @@ export class IncidentReports {
         fallback: message,
       },
     });
-    this.deps.logger.info({ incident: record.key, file: report.filename }, 'post-incident report queued');
+    const charts = await this.renderCharts(record, report.filename.replace(/\.md$/, ''));
+    for (const chart of charts) {
+      await outbox.enqueueUpload({ channel: record.channel, threadRef: record.rootRef, upload: chart });
+    }
+    this.deps.logger.info(
+      { incident: record.key, file: report.filename, charts: charts.length },
+      'post-incident report queued',
+    );
     return 'uploaded';
+  }
+
+  /** The charts as PNG uploads; one that cannot be drawn is logged and left out, never the report. */
+  private async renderCharts(record: IncidentRecord, base: string): Promise<UploadPayload[]> {
+    const render = this.deps.renderPng;
+    if (render === undefined) return [];
+    const timeline = await this.deps.store.timeline(record.id);
+    const uploads: UploadPayload[] = [];
+    for (const chart of buildIncidentCharts({ incident: record, timeline, generatedAt: this.deps.now() })) {
+      try {
+        const png = await render(chart.svg);
+        uploads.push({
+          filename: `${base}-${chart.name}.png`,
+          title: chart.title,
+          encoding: 'base64',
+          content: Buffer.from(png).toString('base64'),
+          fallback: this.deps.presenter.chartRefused(chart.title),
+        });
+      } catch (error) {
+        this.deps.logger.error(
+          { err: error, incident: record.key, chart: chart.name },
+          'a chart could not be drawn',
+        );
+      }
+    }
+    return uploads;
   }
 }

@@ -25,6 +25,9 @@ import { renderCheckList, renderProgress, renderSummary } from './render/status-
 export const slackPresenter: IncidentPresenter & ApprovalPresenter & ReportPresenter = {
   reportComment: renderReportComment,
   reportMessage: renderReportMessage,
+  chartRefused: (title) => ({
+    text: `:bar_chart: ${escapeClipped(title, 300)}: not shown, Slack refused the upload.`,
+  }),
   progress: renderProgress,
   summary: (report, options) => {
     // A link to each incident's thread itself: its permalink is known only once the root is

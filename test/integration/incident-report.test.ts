@@ -6,6 +6,7 @@ import {
   loopbackConfig,
   startInProcessBot,
 } from '../support/bot-harness.js';
+import { isPng, pngSize } from '../support/png.js';
 import {
   type SlackEmulator,
   type StoredMessage,
@@ -74,14 +75,27 @@ describe('post-incident report', () => {
     const root = await incidentFive(emu);
     await acknowledge(emu, root, 'U0APPROVER1');
     await emu.slash({ userId: 'U0APPROVER2', channelId: 'C0OPS', text: 'resolve 5' }).ack;
-    const [file] = await emu.waitFor(
+    const [file, ...charts] = await emu.waitFor(
       () => {
         const files = emu.filesInThread('C0INCIDENT', root.ts);
-        return files.length > 0 ? files : undefined;
+        return files.length >= 3 ? files : undefined;
       },
-      15_000,
-      'the report uploaded in the thread',
+      20_000,
+      'the report and its charts uploaded in the thread',
     );
+    // The charts follow the Markdown: PNGs (signature, size) of the VIP holder and the check states.
+    expect(charts.map((c) => c.filename.replace(/^.*-(\d{8}T\d{4}Z)-/, ''))).toEqual([
+      'vip-holder.png',
+      'check-states.png',
+    ]);
+    for (const chart of charts) {
+      const png = chart.content ?? Buffer.alloc(0);
+      expect(isPng(png)).toBe(true);
+      expect(pngSize(png).width).toBe(900);
+      expect(pngSize(png).height).toBeGreaterThan(100);
+      expect(png.length).toBeGreaterThan(5000);
+      expect(chart.shared?.threadTs).toBe(root.ts);
+    }
     expect(file?.filename).toMatch(/^okome-incident-5-\d{8}T\d{4}Z\.md$/);
     expect(file?.title).toMatch(/^Incident 5: /);
     expect(file?.shared?.threadTs).toBe(root.ts);
@@ -116,7 +130,7 @@ describe('post-incident report', () => {
     const asked = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'report 5' }).ack;
     expect(asked.payload).toMatchObject({ response_type: 'ephemeral' });
     expect(JSON.stringify(asked.payload)).toContain('posted in its thread');
-    await emu.waitFor(() => emu.filesInThread('C0INCIDENT', root.ts).length === 2, 15_000, 'a second report');
+    await emu.waitFor(() => emu.filesInThread('C0INCIDENT', root.ts).length === 6, 20_000, 'a second report');
     const unknown = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'report 9:nowhere' }).ack;
     expect(JSON.stringify(unknown.payload)).toContain('No incident matches');
   });

@@ -69,14 +69,44 @@ describeLab('approval-gated remediation on the lab', () => {
     );
   });
 
-  it('incident 2: redis-server stopped → Approve → PONG again', async () => {
+  it('incident 2: redis-server stopped → Approve → PONG again → resolved, the report in the thread', async () => {
     await fault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' });
     await bot.status();
-    const card = await bot.card('Restart redis-server on pi-b');
+    const root = await bot.incidentRoot('Incident 2');
+    const card = await bot.card('Restart redis-server on pi-b', 0, root);
     await bot.click('U0GROUPOPS', card).ack; // approver through the user group
     expect(await bot.outcome(card)).toBe('succeeded');
     expect((await lab.redis(['ping'])).stdout.trim()).toBe('PONG');
     await revertAll();
+    // A healthy status resolves it; the post-incident report follows in the thread as a file.
+    await bot.status();
+    const [file] = await emu.waitFor(
+      () => {
+        const files = emu.filesInThread('C0INCIDENT', root.ts);
+        return files.length > 0 ? files : undefined;
+      },
+      30_000,
+      'the post-incident report in the thread',
+    );
+    const md = file?.content?.toString('utf8') ?? '';
+    const steps = [
+      '**diagnosis** Opened',
+      '**approval** restart-redis approved by U0GROUPOPS',
+      '**approval** Running',
+      '**command** pi-b: sudo systemctl restart redis-server',
+      'exit 0 in',
+      'verification passed',
+      '**resolved** A status found its checks healthy again.',
+    ];
+    const at = steps.map((step) => md.indexOf(step));
+    expect(
+      at.every((i) => i > 0),
+      `every step in the report:\n${md}`,
+    ).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    // Before/after: the redis checks failed at the diagnosis and passed after the fix.
+    expect(md).toMatch(/\| redis-ping \| (unreachable|fail|timeout): .* \| ok: /);
+    expect(md).toMatch(/\| service:redis-server@pi-b \| fail: .* \| ok: /);
   });
 
   it('incident 3: keepalived stopped on both → Approve → restarted one after the other, VIP back', async () => {
