@@ -485,7 +485,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
           case 'timeline':
             return reply(await incidentCommands.timeline(command.incident));
           case 'report':
-            return reply(await incidentCommands.report(command.incident));
+            return incidentCommands.report(command.incident);
           default: {
             const scope =
               command.kind === 'check'

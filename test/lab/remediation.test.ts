@@ -4,6 +4,7 @@ import { applyFault, type FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 import { LabBot } from '../support/lab-bot.js';
+import { isPng, pngSize } from '../support/png.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /**
@@ -80,14 +81,25 @@ describeLab('approval-gated remediation on the lab', () => {
     await revertAll();
     // A healthy status resolves it; the post-incident report follows in the thread as a file.
     await bot.status();
-    const [file] = await emu.waitFor(
+    const [file, ...charts] = await emu.waitFor(
       () => {
         const files = emu.filesInThread('C0INCIDENT', root.ts);
-        return files.length > 0 ? files : undefined;
+        return files.length >= 3 ? files : undefined;
       },
       30_000,
-      'the post-incident report in the thread',
+      'the post-incident report and its charts in the thread',
     );
+    expect(charts.map((c) => c.filename.replace(/^.*Z-/, ''))).toEqual([
+      'vip-holder.png',
+      'check-states.png',
+    ]);
+    for (const chart of charts) {
+      const png = chart.content ?? Buffer.alloc(0);
+      expect(isPng(png)).toBe(true);
+      expect(png.length).toBeGreaterThan(5000);
+      expect(pngSize(png).width).toBe(900);
+      expect(pngSize(png).height).toBeGreaterThan(100);
+    }
     const md = file?.content?.toString('utf8') ?? '';
     const steps = [
       '**diagnosis** Opened',

@@ -124,20 +124,27 @@ export class IncidentCommands {
    * the report itself as an ephemeral answer. A number names the newest incident with it, open
    * or resolved.
    */
-  async report(ref: string | undefined): Promise<Reply> {
+  async report(ref: string | undefined): Promise<Handled> {
     const incident =
       ref === undefined
         ? await this.deps.incidents.find(undefined, { openOnly: true })
         : await findReportedIncident(this.deps.store, ref);
     if (incident === undefined)
       return {
-        text: ref === undefined ? 'No incident is open.' : `No incident matches \`${escapeText(ref)}\`.`,
+        reply: {
+          text: ref === undefined ? 'No incident is open.' : `No incident matches \`${escapeText(ref)}\`.`,
+        },
+        later: undefined,
       };
+    if (incident.rootRef === null)
+      return { reply: renderReportMessage(await this.deps.reports.build(incident)), later: undefined };
     const name = `incident ${escapeText(incident.number)} (\`${escapeClipped(incident.key, 200)}\`)`;
-    const outcome = await this.deps.reports.publish(incident);
-    if (outcome === 'no-thread') {
-      return renderReportMessage(await this.deps.reports.build(incident));
-    }
-    return { text: `Post-incident report of ${name} posted in its thread.` };
+    // Ack first: drawing the charts and queueing the files happen after the answer.
+    return {
+      reply: { text: `Post-incident report of ${name}: posted in its thread.` },
+      later: async () => {
+        await this.deps.reports.publish(incident);
+      },
+    };
   }
 }
