@@ -63,6 +63,36 @@ with its key, the value seen and the fix; warnings apart. Exit 0 valid, 2 invali
              credentials, nodes' hookSecretEnv)
 config schema prints the configuration's JSON Schema (for editors: yaml-language-server).
 `,
+  hostkeys: `Usage: okome hostkeys [--node NAME] [--config FILE]
+
+Connects to each node's sshd (within timeouts.sshConnectMs), completes the key exchange without
+authenticating, and prints the host key it proved (ED25519 256 SHA256:…, as ssh-keygen -lf shows
+it) next to the pinned nodes[].ssh.hostKey: match, MISMATCH, or not pinned with the hostKey: line
+to write. It never edits the configuration: compare the fingerprint with ssh-keygen -lf on the
+node's own console, then write the pin yourself.
+
+Exit codes: 0 every key matches its pin, 1 a node not pinned or unreachable, 2 configuration
+error, 5 a host key differs from its pin: the node was reinstalled or the connection is
+intercepted (MITM); check on the node's console before changing the pin by hand.
+`,
+  doctor: `Usage: okome doctor [--config FILE]
+
+What to run when something is off. Every check in parallel, each within its timeout (a few
+seconds in all, even with every node unreachable); one line each: ✓ passed, ✗ failed with what
+to try, – not tried because the check before it failed.
+  config        the full okome config check (placeholders, SSH private keys)
+  environment   the variables the configuration needs (Alertmanager API, hook secrets, store)
+  slack         tokens present and well-formed, the mode (Socket Mode or HTTP); auth.test only
+                when SLACK_API_URL points at this machine: doctor sends nothing off the LAN
+  per node      tcp (the SSH port accepts) → host key (proven, against the pin) → ssh login
+                (the bot's key) → sudo (sudo -n -l for every catalogue command, then one
+                read-only command run with sudo -n)
+  store         opens read-only at this okome's schema version (or can be created)
+  http          the bot answers /healthz on http.port, or the port is free for it
+Progress goes to stderr when it is a terminal.
+
+Exit codes: 0 every check passed, 1 some did not, 2 the configuration cannot be read.
+`,
   healthcheck: `Usage: okome healthcheck [--config FILE]
 
 GET /healthz of the bot the configuration describes (http.port; http.host, a wildcard meaning

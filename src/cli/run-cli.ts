@@ -1,11 +1,14 @@
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load-config.js';
 import { didYouMean } from '../domain/suggest.js';
 import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck, configSchemaCommand } from './config-check.js';
+import { doctorCommand } from './doctor-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
+import { hostkeysCommand } from './hostkeys-command.js';
 import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
@@ -24,6 +27,8 @@ Usage:
   okome report INCIDENT [--out FILE]   an incident's post-incident report (Markdown)
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
+  okome hostkeys [--node NAME]  each node's SSH host key next to its pin (never edits the config)
+  okome doctor                  every check an operator needs when something is off, one line each
   okome store migrate --to postgres [--from FILE]   copy the SQLite store into OKOME_DATABASE_URL
   okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
   okome help COMMAND            one command's help (or okome COMMAND --help)
@@ -33,7 +38,7 @@ Options:
   --config FILE                 the configuration file (default: $OKOME_CONFIG)
 
 Exit codes: 0 ok, 1 incident found, 2 configuration or usage error, 3 nothing could be diagnosed,
-4 Slack could not be reached at start-up (okome serve).
+4 Slack could not be reached at start-up (okome serve), 5 a host key differs from its pin (okome hostkeys).
 `;
 
 export const VERSION = '0.1.0';
@@ -95,6 +100,10 @@ export async function runCli(
     }
     if (command === 'healthcheck' && sub === undefined)
       return await healthcheckCommand({ config: values.config }, io);
+    if (command === 'doctor' && sub === undefined) return await doctorCommand({ config: values.config }, io);
+    if (command === 'hostkeys' && sub === undefined) {
+      return await hostkeysCommand({ config: values.config, node: values.node }, io);
+    }
     if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
     if (command === 'audit' && sub === undefined) {
       return await auditCommand(
@@ -118,6 +127,12 @@ export async function runCli(
       return await statusCommand({ kind: 'check', target: sub }, { config: values.config, json }, io);
     }
   } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`${error.code}: ${error.message}; run \`okome config check\` for the fixes\n`);
+      for (const p of error.problems.slice(0, 10))
+        io.stderr.write(`  ✗ ${p.path === '' ? '(file)' : p.path}: ${p.message}\n`);
+      return ExitCode.ConfigError;
+    }
     if (isOkomeError(error) && error.userSafe) {
       io.stderr.write(`${error.code}: ${error.message}\n`);
       return ExitCode.ConfigError;

@@ -46,6 +46,8 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** Read-only: for `okome audit` beside a serving bot; the schema must be at this okome's version. */
   readonly readOnly?: boolean;
+  /** How long connecting may take (default 10 000 ms): `okome doctor` gives it its own bound. */
+  readonly connectTimeoutMs?: number;
   /** Tests only: another schema list. */
   readonly migrations?: readonly Migration[];
   readonly now?: () => number;
@@ -85,7 +87,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: options.poolSize ?? 10,
     types,
     application_name: 'okome',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     ...(options.readOnly === true ? { options: '-c default_transaction_read_only=on' } : {}),
   });
   // An idle client whose server went away: the pool drops it; the next query reports it.

@@ -298,7 +298,9 @@ describe.skipIf(database === undefined)('okome store migrate --to postgres', () 
     writeFileSync(
       holder,
       `import { fileServeLock } from ${JSON.stringify(resolve('src/store/serve-lock.ts'))};
-       await fileServeLock(${JSON.stringify(sqlitePath)}).acquire();
+       // Kept reachable: a collected lock closes its database, and the lock goes with it.
+       globalThis.okomeLock = fileServeLock(${JSON.stringify(sqlitePath)});
+       await globalThis.okomeLock.acquire();
        process.stdout.write('held\\n');
        setInterval(() => {}, 1000);`,
     );

@@ -22,7 +22,7 @@ export {
   type SignedRequestOptions,
   signSlackRequest,
 } from './http-mode.js';
-export type { EphemeralMessage, SharedFile, StoredMessage } from './message-store.js';
+export type { EphemeralMessage, SharedFile, StoreChange, StoredMessage } from './message-store.js';
 export type { ClickInput, SlashCommandInput, Workspace } from './payloads.js';
 export type { RecordedResponse, ResponseOrigin } from './response-url.js';
 export {
