@@ -399,28 +399,33 @@ export class Deliverer implements DeliveryLoop {
     const threadTs = thread;
     const where = threadTs === undefined ? {} : { thread_ts: threadTs };
     const fallback = contentOf(upload.fallback);
+    // Once refused, a second call (the fallback simplified to plain text) goes straight to the post.
+    let refused = false;
     return {
       kind: 'send',
       content: async () => fallback,
       call: async (c) => {
-        try {
-          await this.gateway.uploadFile({
-            channel: row.channel,
-            ...where,
-            filename: upload.filename,
-            title: upload.title,
-            content: uploadBytes(upload),
-            ...(upload.comment === undefined ? {} : { initial_comment: upload.comment }),
-          });
-          return undefined;
-        } catch (error) {
-          if (!(error instanceof Permanent) || !UPLOAD_REFUSALS.has(error.slackCode)) throw error;
-          this.log?.warn(
-            { id: row.id, channel: row.channel, code: error.slackCode },
-            'outbox: Slack refused the upload; posting its content as a message instead',
-          );
-          return (await this.gateway.postMessage({ channel: row.channel, ...c, ...where })).ts;
+        if (!refused) {
+          try {
+            await this.gateway.uploadFile({
+              channel: row.channel,
+              ...where,
+              filename: upload.filename,
+              title: upload.title,
+              content: uploadBytes(upload),
+              ...(upload.comment === undefined ? {} : { initial_comment: upload.comment }),
+            });
+            return undefined;
+          } catch (error) {
+            if (!(error instanceof Permanent) || !UPLOAD_REFUSALS.has(error.slackCode)) throw error;
+            refused = true;
+            this.log?.warn(
+              { id: row.id, channel: row.channel, code: error.slackCode },
+              'outbox: Slack refused the upload; posting its content as a message instead',
+            );
+          }
         }
+        return (await this.gateway.postMessage({ channel: row.channel, ...c, ...where })).ts;
       },
     };
   }

@@ -78,6 +78,24 @@ describe('uploads through the outbox', () => {
     expect(await store.outboxCounts()).toMatchObject({ pending: 0, failed: 0 });
   });
 
+  it('uploads refused and the fallback refused for its blocks: one upload try, then plain text', async () => {
+    const { outbox, gateway, store, drain } = setup();
+    gateway.fault = (a) =>
+      a.method === 'uploadFile'
+        ? new Permanent('file_uploads_disabled')
+        : a.text === 'the report as text'
+          ? new Permanent('invalid_blocks')
+          : undefined;
+    await outbox.enqueueUpload({
+      channel: C1,
+      upload: { ...report, fallback: { text: 'the report as text', blocks: [{ type: 'section' }] } },
+    });
+    await drain();
+    expect(gateway.attempts.filter((a) => a.method === 'uploadFile')).toHaveLength(1);
+    expect(gateway.texts('postMessage')).toEqual([expect.stringContaining('simplified')]);
+    expect(await store.outboxCounts()).toMatchObject({ pending: 0, failed: 0 });
+  });
+
   it('another refusal fails the row (kept for the record), the queue moves on', async () => {
     const { outbox, gateway, store, drain } = setup();
     gateway.fault = (a) => (a.method === 'uploadFile' ? new Permanent('invalid_channel') : undefined);
