@@ -4,6 +4,7 @@ import type { Diagnostics } from '../diagnostics/diagnose.js';
 import { APPROVE_PREFIX, REJECT_PREFIX } from '../domain/action-ids.js';
 import { type Approval, type ApprovalEvent, type Decision, decide } from '../domain/approval.js';
 import type { Incident, ProposedAction } from '../domain/classify.js';
+import { keyKind } from '../domain/incident.js';
 import { readStoredReport } from '../domain/report.js';
 import { actionVerification } from '../domain/runbook.js';
 import { asOkomeError, type OkomeError } from '../errors.js';
@@ -117,6 +118,45 @@ export class ApprovalsService {
         this.isLive(a),
     );
     if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) return;
+    // Two incidents, one fix (a failover explained by nginx stopped on the old holder, and the
+    // NginxDown alert or a status naming incident 1 there): one card, in the thread that offered
+    // it first; this thread says once where it is, so nobody approves the same restart twice.
+    const twin = live.find(
+      (a) =>
+        a.incidentId !== row.id &&
+        a.actionId === proposed.actionId &&
+        sameNodes(a.targets, proposed.nodes) &&
+        this.isLive(a) &&
+        (a.state !== 'pending' || a.expiresAt > now()),
+    );
+    if (twin !== undefined) {
+      const told = (await store.timeline(row.id)).some(
+        (e) => e.kind === 'notice' && (e.data as { offeredIn?: unknown } | null)?.offeredIn === twin.id,
+      );
+      if (told) return;
+      const other = await store.incidentById(twin.incidentId);
+      await store.appendTimeline({
+        incidentId: row.id,
+        at: now(),
+        kind: 'notice',
+        text: `${proposed.actionId} on ${proposed.nodes.join(', ')} is offered in incident ${twin.incidentId}'s thread`,
+        data: { offeredIn: twin.id },
+      });
+      await outbox.enqueuePost({
+        channel: row.channel,
+        threadRef: rootRef,
+        payload: this.deps.presenter.offeredElsewhere(twin, {
+          // A failover or an unmapped alert has no runbook number to name it by.
+          name:
+            other === undefined
+              ? `incident ${twin.incidentId}`
+              : keyKind(other.key) === 'diagnosis'
+                ? `Incident ${other.number} — ${other.title}`
+                : other.title,
+        }),
+      });
+      return;
+    }
     const planned = planAction(proposed, config);
     if (!planned.ok) {
       await outbox.enqueuePost({

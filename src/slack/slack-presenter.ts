@@ -16,7 +16,15 @@ import {
 } from './render/incident-lifecycle.js';
 import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
 import { renderReportComment, renderReportMessage } from './render/incident-report-message.js';
-import { channelLink, clip, escapeClipped, escapeText, LIMITS, mentionUser } from './render/mrkdwn.js';
+import {
+  channelLink,
+  clip,
+  escapeClipped,
+  escapeText,
+  inlineCode,
+  LIMITS,
+  mentionUser,
+} from './render/mrkdwn.js';
 import { renderDeadman, renderSilence, renderSilenceFailed } from './render/silence-message.js';
 import { renderCheckList, renderProgress, renderSummary } from './render/status-message.js';
 
@@ -67,6 +75,12 @@ export const slackPresenter: IncidentPresenter & ApprovalPresenter & ReportPrese
   notice: (text) => ({ text: clip(text, LIMITS.messageText) }),
   cannotOffer: (actionId, reason) => ({
     text: clip(`Cannot offer ${escapeText(actionId)}: ${escapeText(reason)}`, LIMITS.messageText),
+  }),
+  offeredElsewhere: (approval, incident) => ({
+    text: clip(
+      `:point_right: ${inlineCode(approval.actionId, 200)} on ${approval.targets.map(escapeText).join(', ')} is the fix here too, and it is already offered (${escapeText(approval.state)}) in the thread of *${escapeText(incident.name)}*: one card, approve it there. Approval \`${escapeText(approval.id)}\`.`,
+      LIMITS.messageText,
+    ),
   }),
   mention: mentionUser,
   outside: (text) => escapeClipped(text, 1000),

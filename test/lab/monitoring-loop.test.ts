@@ -357,6 +357,85 @@ describeLab(
       expect(deadmanNotices('down')).toHaveLength(downBefore + 1);
       expect(deadmanNotices('back')).toHaveLength(backBefore + 1);
     }, 60_000);
+
+    it('Silence 1 h from the thread → a silence in the lab Alertmanager matching RedisDown, shown in the thread; Expire silence ends it there', async () => {
+      faults.push(await applyFault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' }));
+      const silenceButton = /"action_id":"(okome:silence:1h:\d+)"/;
+      const { root, summary, actionId } = await emu.waitFor(
+        () => {
+          for (const root of emu.messagesIn(bot.channel)) {
+            const summary = bot
+              .thread(root)
+              .find(
+                (m) =>
+                  m.text.startsWith('Alerts (') &&
+                  m.text.includes('RedisDown') &&
+                  m.text.includes('firing now'),
+              );
+            const id = silenceButton.exec(JSON.stringify(summary?.blocks ?? []))?.[1];
+            if (summary !== undefined && id !== undefined) return { root, summary, actionId: id };
+          }
+          return undefined;
+        },
+        30_000,
+        'the RedisDown summary with its silence buttons',
+      );
+      const silences = async () => {
+        const r = await fetch(`${mon.alertmanagerUrl}/api/v2/silences`, {
+          signal: AbortSignal.timeout(3000),
+        });
+        return (await r.json()) as Array<{
+          id: string;
+          status: { state: string };
+          matchers: Array<{ name: string; value: string }>;
+          createdBy: string;
+        }>;
+      };
+      const activeBefore = (await silences()).filter((x) => x.status.state === 'active').length;
+      await emu.click({ userId: 'U0APPROVER1', channelId: bot.channel, messageTs: summary.ts, actionId }).ack;
+      const created = await emu.waitFor(
+        async () =>
+          (await silences()).find(
+            (x) =>
+              x.status.state === 'active' &&
+              x.matchers.some((m) => m.name === 'alertname' && m.value === 'RedisDown'),
+          ),
+        15_000,
+        'an active RedisDown silence in the lab Alertmanager',
+      );
+      expect(created.matchers).toContainEqual(expect.objectContaining({ name: 'node', value: 'pi-b' }));
+      expect((await silences()).filter((x) => x.status.state === 'active')).toHaveLength(activeBefore + 1);
+      // Alertmanager itself now reports the firing alert as silenced.
+      await emu.waitFor(
+        async () =>
+          (await mon.alertmanagerAlerts()).some(
+            (a) =>
+              a.labels.alertname === 'RedisDown' &&
+              (a.status as { silencedBy?: string[] }).silencedBy?.includes(created.id),
+          ) || undefined,
+        15_000,
+        'RedisDown silenced in Alertmanager',
+      );
+      const shown = await emu.waitFor(
+        () => bot.thread(root).find((m) => m.text.includes('Silenced in Alertmanager for 1 h')),
+        15_000,
+        'the silence in the thread',
+      );
+      const expire = /"action_id":"(okome:unsilence:\d+)"/.exec(JSON.stringify(shown.blocks ?? []))?.[1];
+      expect(expire).toBeDefined();
+      await emu.click({
+        userId: 'U0APPROVER1',
+        channelId: bot.channel,
+        messageTs: shown.ts,
+        actionId: expire ?? '',
+      }).ack;
+      await emu.waitFor(
+        async () => (await silences()).find((x) => x.id === created.id && x.status.state === 'expired'),
+        15_000,
+        'the silence expired in the lab Alertmanager',
+      );
+      await revertAll();
+    }, 90_000);
   },
   monitoringAvailability,
 );
