@@ -10,6 +10,7 @@ import {
   createKeepalivedRoute,
   type HookRefusalRecord,
 } from './alerts/webhook-routes.js';
+import { createPngRenderer } from './charts/png-renderer.js';
 import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
@@ -26,6 +27,7 @@ import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
 import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
+import { IncidentReports } from './incidents/report-use-case.js';
 import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
 import { StatusUseCase } from './incidents/status-use-case.js';
 import type { Logger } from './logger.js';
@@ -172,12 +174,22 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
   });
+  const reports = new IncidentReports({
+    store,
+    outbox,
+    presenter,
+    uploads: config.slack.uploads,
+    now,
+    logger,
+    renderPng: createPngRenderer(),
+  });
   const incidents = new IncidentService({
     incidentChannel: config.slack.incidentChannel,
     store,
     outbox,
     presenter,
     approvals,
+    reports,
     logger,
     now,
     track,
@@ -319,6 +331,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     store,
     outbox,
     incidents,
+    reports,
     mayResolve: responderOrApprover,
     now,
   });
@@ -471,6 +484,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return incidentCommands.resolve(command.incident, input.userId, input.channelId);
           case 'timeline':
             return reply(await incidentCommands.timeline(command.incident));
+          case 'report':
+            return incidentCommands.report(command.incident);
           default: {
             const scope =
               command.kind === 'check'

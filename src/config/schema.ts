@@ -221,6 +221,11 @@ const slackSchema = z.strictObject({
   /** On-call people who may acknowledge (and later resolve) incidents besides the approvers. */
   responders: peopleSchema,
   approvalTtlMs: z.int().min(10_000).max(86_400_000).default(900_000),
+  /**
+   * Post-incident reports as Markdown files in the thread (Slack's external upload; the app
+   * needs the `files:write` scope). false: the report is posted as a message instead.
+   */
+  uploads: z.boolean().default(true),
 });
 
 export const configSchema = z

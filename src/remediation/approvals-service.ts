@@ -15,7 +15,7 @@ import type { Incident as IncidentRecord, Store } from '../store/store-port.js';
 import { approvalIdSchema } from './approval-id.js';
 import { type ApprovalPresenter, type CardInfo, cardInfoOf } from './approval-presenter.js';
 import { type AuditLog, applyApprovalEvent } from './approval-store.js';
-import { type ExecutionReport, executePlan } from './execute.js';
+import { type ExecutionReport, executePlan, type VerifyResult } from './execute.js';
 import { type ActionPlan, commandsChanged, planAction, touchesVip } from './plan.js';
 import { checkPrecondition } from './precondition.js';
 import { requestApproval } from './request-approval.js';
@@ -486,10 +486,20 @@ export class ApprovalsService {
         targets: [step.node],
         commands: [step.command],
       });
+      // The exact command and its (capped) output: the post-incident report shows them.
       await this.timeline(
         approved,
         'command',
         `${step.node}: ${step.command} → ${step.exitCode ?? 'no exit status'} (${step.durationMs} ms)`,
+        {
+          node: step.node,
+          command: step.command,
+          exitCode: step.exitCode,
+          durationMs: step.durationMs,
+          stdout: step.stdout,
+          stderr: step.stderr,
+          truncated: step.truncated,
+        },
       );
     }
   }
@@ -536,7 +546,21 @@ export class ApprovalsService {
     try {
       if (event.kind === 'finish') {
         const outcome = `${event.result === 'success' ? 'Succeeded' : 'Failed'}: ${event.summary}`;
-        await this.timeline(approved, 'outcome', outcome);
+        const verification = report?.verification;
+        await this.timeline(
+          approved,
+          'outcome',
+          outcome,
+          verification === undefined
+            ? undefined
+            : {
+                verification: {
+                  ok: verification.ok,
+                  attempts: verification.attempts,
+                  checks: verification.results,
+                },
+              },
+        );
       }
       await this.carryOut(decision);
       if (event.kind === 'cancel')
@@ -550,26 +574,26 @@ export class ApprovalsService {
     approval: Approval,
     kind: 'approval' | 'command' | 'outcome',
     text: string,
+    data?: unknown,
   ): Promise<void> {
     await this.deps.store.appendTimeline({
       incidentId: approval.incidentId,
       at: this.deps.now(),
       kind,
       text,
+      ...(data === undefined ? {} : { data }),
     });
   }
 
   /** The runbook's verification: every listed check on the action's nodes passes. */
-  private async verify(
-    checks: readonly string[],
-    nodes: readonly string[],
-  ): Promise<{ ok: boolean; details: string }> {
+  private async verify(checks: readonly string[], nodes: readonly string[]): Promise<VerifyResult> {
     const report = await this.deps.diagnostics.run({ kind: 'checks', checks, nodes });
     const bad = report.checks.filter((c) => c.status !== 'ok');
     const details = report.checks
       .map((c) => `${c.status === 'ok' ? 'ok  ' : 'FAIL'} ${c.id}: ${c.summary}`)
       .join('\n');
-    return { ok: report.checks.length > 0 && bad.length === 0, details };
+    const results = report.checks.map((c) => ({ id: c.id, status: c.status, summary: c.summary }));
+    return { ok: report.checks.length > 0 && bad.length === 0, details, results };
   }
 
   /** Start-up: whatever a crash left approved or running is interrupted and said so; never re-run. */

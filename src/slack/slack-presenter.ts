@@ -1,4 +1,5 @@
 import type { IncidentPresenter } from '../incidents/presenter.js';
+import type { ReportPresenter } from '../incidents/report-use-case.js';
 import { type PermalinkRef, permalinkTo } from '../outbox/payload.js';
 import type { ApprovalPresenter } from '../remediation/approval-presenter.js';
 import { renderApprovalCard, renderExecution } from './render/approval-card.js';
@@ -14,6 +15,7 @@ import {
   renderVipNotice,
 } from './render/incident-lifecycle.js';
 import { renderEvidence, renderResolved, renderStillOpen } from './render/incident-message.js';
+import { renderReportComment, renderReportMessage } from './render/incident-report-message.js';
 import {
   channelLink,
   clip,
@@ -28,7 +30,12 @@ import { renderCheckList, renderProgress, renderSummary } from './render/status-
 
 /** The use cases' messages in Block Kit: the one place that decides how the bot looks in Slack. */
 
-export const slackPresenter: IncidentPresenter & ApprovalPresenter = {
+export const slackPresenter: IncidentPresenter & ApprovalPresenter & ReportPresenter = {
+  reportComment: renderReportComment,
+  reportMessage: renderReportMessage,
+  chartRefused: (title) => ({
+    text: `:bar_chart: ${escapeClipped(title, 300)}: not shown, Slack refused the upload.`,
+  }),
   progress: renderProgress,
   summary: (report, options) => {
     // A link to each incident's thread itself: its permalink is known only once the root is
