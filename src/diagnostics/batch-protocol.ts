@@ -26,36 +26,54 @@ export interface BatchFrame {
 /** `timeout`'s exit status when it killed the command. */
 export const TIMEOUT_EXIT = 124;
 
-// A word the shell passes through unchanged: a sudo command of such words runs without a
-// shell, so `timeout N sudo iptables-save` gives sudo exactly the argv (and sudoers entry) it
-// has today. Anything else runs in the login shell, as one exec would run it (builtins too).
+// A word the shell passes through unchanged: a command of such words runs without a shell, so
+// `sudo iptables-save` gives sudo exactly the argv (and sudoers entry) it has today, and a plain
+// `df -P /` costs the node no shell. Anything else runs in the login shell, as one exec would
+// run it; so do shell builtins and keywords, which have no program of their own.
 const PLAIN_WORD = /^[A-Za-z0-9_@+=:,./-]+$/;
+const SHELL_ONLY = new Set(
+  '. : [[ ! { } alias bg break case cd command continue do done elif else esac eval exec exit export fg fi for getopts hash if jobs local read readonly return set shift then times trap type ulimit umask unalias unset until wait while'.split(
+    ' ',
+  ),
+);
 
 /** Single-quotes a string for sh; `'` becomes `'\''`. */
 export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The argv a command runs with inside the batch, under its own `timeout` (never `sudo timeout`). */
-export function commandWords(command: string, timeoutMs: number): string {
-  const seconds = (Math.max(100, timeoutMs) / 1000).toFixed(1);
+/** The words a command runs as inside the batch (its group's `timeout` is outside: never `sudo timeout`). */
+export function commandWords(command: string): string {
   const words = command.trim().split(/\s+/);
-  const body =
-    words[0] === 'sudo' && words.every((w) => PLAIN_WORD.test(w))
-      ? words.join(' ')
-      : `"\${SHELL:-sh}" -c ${shellQuote(command)}`;
-  return `timeout ${seconds} ${body}`;
+  return words.every((w) => PLAIN_WORD.test(w)) && !SHELL_ONLY.has(words[0] ?? '')
+    ? words.join(' ')
+    : `"\${SHELL:-sh}" -c ${shellQuote(command)}`;
+}
+
+/** `timeout`'s argument for a command's budget, to a tenth of a second. */
+export function timeoutSeconds(timeoutMs: number): string {
+  return (Math.max(100, timeoutMs) / 1000).toFixed(1);
 }
 
 /**
  * The script. Captures go to a private directory in /dev/shm (RAM: nothing touches the SD card),
  * TMPDIR when there is none, removed by the EXIT trap (TERM/HUP/INT exit so the trap runs).
- * Few processes, since they are the cost on a Pi: per command a job subshell, `timeout` and the
- * command (a shell execs into it); per frame one `wc` and one `cat`. Each capture file is bounded by `ulimit -f` at two
- * (bash: four) times the cap, so a runaway command cannot fill the node's RAM; past that it is
- * killed (SIGXFSZ) and reported truncated. Finished jobs post `id exit` on a FIFO; the main loop
- * prints their frames one at a time, so frames never interleave and each leaves as soon as its
- * command ends.
+ *
+ * Processes are the cost on a Pi (a status asks a node a dozen commands), so the batch starts
+ * as few as it can besides the commands themselves: per command a job subshell (a fork); per
+ * group of commands with the same budget one `timeout` and one `sh`; per wake-up of the main
+ * loop one `wc` and one `cat` for every frame ready by then. The commands of a group run as
+ * jobs of one `sh` under one `timeout`, which at the deadline kills its whole process group;
+ * the main loop then reports those not finished as exit 124. Each capture is bounded by
+ * `ulimit -f` at two times the cap, so a runaway command cannot fill the node's RAM; past that
+ * it is killed (SIGXFSZ) and reported truncated.
+ *
+ * A finished job leaves a marker whose name carries its exit status (`ID.r.EXIT`, created
+ * empty: it appears whole) and posts its id on a FIFO; a group posts `t STATUS IDS…` when its
+ * `sh` is gone. The main loop wakes on either, finds every ready job by a glob (no process),
+ * sizes their captures with one `wc`, writes their headers and sends them with one `cat`: frames
+ * never interleave, each leaves as soon as its command ends, and commands ending together
+ * leave together.
  */
 export function buildBatchScript(
   commands: readonly BatchCommand[],
@@ -63,7 +81,24 @@ export function buildBatchScript(
   maxOutputBytes: number,
 ): string {
   if (!/^[A-Za-z0-9]+$/.test(delimiter)) throw new Error('batch delimiter must be alphanumeric');
-  const jobs = commands.map((c, i) => `j ${i} ${commandWords(c.command, c.timeoutMs)} &`);
+  const groups = new Map<string, number[]>();
+  commands.forEach((c, i) => {
+    const seconds = timeoutSeconds(c.timeoutMs);
+    const ids = groups.get(seconds) ?? [];
+    ids.push(i);
+    groups.set(seconds, ids);
+  });
+  const runners = [...groups].flatMap(([seconds, ids]) => [
+    // The here-document is the group's script, read by its sh; its end line is the random
+    // delimiter, which no configured command contains.
+    `{ timeout ${seconds} sh -s "$F" <<'${delimiter}'`,
+    'ulimit -f "$1"',
+    `j() { i=$1; shift; "$@" </dev/null >"$i.o" 2>"$i.e" 3>&-; : >"$i.r.$?"; echo "$i" >&3; }`,
+    ...ids.map((i) => `j ${i} ${commandWords(commands[i]?.command ?? 'true')} &`),
+    'wait',
+    delimiter,
+    `echo "t $? ${ids.join(' ')}" >&3; } &`,
+  ]);
   return [
     `D=${delimiter}`,
     `F=${Math.ceil((2 * maxOutputBytes) / 512) + 1}`,
@@ -77,19 +112,36 @@ export function buildBatchScript(
     `trap 'rm -rf "$d"' EXIT`,
     "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
     'cd "$d" && mkfifo q && exec 3<>q || exit 71',
-    'j() {',
-    '  i=$1; shift; ulimit -f "$F"',
-    '  "$@" </dev/null >"$i.o" 2>"$i.e" 3>&-',
-    '  echo "$i $?" >&3',
-    '}',
-    ...jobs,
-    'n=0',
-    `while [ "$n" -lt ${commands.length} ] && read -r i x <&3; do`,
-    // One wc for both sizes: `N i.o M i.e T total`.
-    '  set -- $(wc -c "$i.o" "$i.e")',
-    `  printf '%s %s %s %s %s\\n' "$D" "$i" "$x" "$1" "$3"`,
-    '  cat "$i.o" "$i.e"',
-    '  n=$((n+1))',
+    ...runners,
+    `g=${groups.size} sent=' '`,
+    'while [ "$g" -gt 0 ] && read -r i s m <&3; do',
+    '  [ "$i" = t ] && g=$((g-1))',
+    '  set --',
+    '  for r in *.r.*; do',
+    '    [ -e "$r" ] || continue',
+    `    k=\${r%%.*}`,
+    '    case $sent in *" $k "*) ;; *) set -- "$@" "$k.o" "$k.e"; sent="$sent$k " ;; esac',
+    '  done',
+    '  if [ "$#" -gt 0 ]; then',
+    // One wc for every ready capture: `N k.o M k.e … T total`.
+    '    set -- $(wc -c "$@")',
+    '    f=',
+    '    while [ "$#" -gt 2 ]; do',
+    `      k=\${2%.o}`,
+    `      for r in "$k".r.*; do x=\${r##*.}; done`,
+    `      printf '%s %s %s %s %s\\n' "$D" "$k" "$x" "$1" "$3" >"$k.h"`,
+    '      f="$f $k.h $k.o $k.e"',
+    '      shift 4',
+    '    done',
+    '    cat $f',
+    '  fi',
+    // A group killed at its deadline: what had not finished timed out. (A group that ended
+    // otherwise leaves its unfinished commands unreported: the bot says the batch broke off.)
+    '  if [ "$i" = t ] && [ "$s" = 124 ]; then',
+    '    for k in $m; do',
+    `      case $sent in *" $k "*) ;; *) printf '%s %s 124 0 0\\n' "$D" "$k"; sent="$sent$k " ;; esac`,
+    '    done',
+    '  fi',
     'done',
     `printf '%s end\\n' "$D"`,
     '',
