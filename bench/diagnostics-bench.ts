@@ -8,6 +8,8 @@ import { loadConfig, nodeCommand } from '../src/config/load-config.js';
 import { createDiagnostics } from '../src/diagnostics/diagnose.js';
 import { checkIds } from '../src/domain/check-result.js';
 import { createProbes } from '../src/probes/create-probes.js';
+import type { SshPool } from '../src/probes/ssh-pool.js';
+import { PiCostMeter, type PiProcessCounts } from './pi-cost.js';
 
 const run = promisify(execFile);
 const configPath = process.argv[2];
@@ -80,6 +82,79 @@ async function sequentialScript(): Promise<number> {
   });
 }
 
+/**
+ * Batched (one exec per node) and one exec per check, side by side: warm statuses interleaved
+ * so both see the same machine, and what each costs each Pi per status.
+ */
+async function batchingSideBySide(statuses: number) {
+  const meter = PiCostMeter.fromEnv();
+  const nodes = config.nodes.map((n) => n.name);
+  const sides = [true, false].map((batchSsh) => {
+    const c = { ...config, diagnostics: { batchSsh } };
+    const probes = createProbes(c, { redisPassword: undefined });
+    const pool = probes.shell as SshPool;
+    return {
+      name: batchSsh ? 'batched' : 'perCheck',
+      probes,
+      pool,
+      d: createDiagnostics({ config: c, ...probes }),
+      ms: [] as number[],
+      cpu: Object.fromEntries(nodes.map((n) => [n, [] as number[]])),
+      channels: 0,
+      processes: undefined as Record<string, PiProcessCounts> | undefined,
+    };
+  });
+  for (const s of sides) {
+    await s.d.primeRedisWindow();
+    await s.d.run({ kind: 'status' });
+  }
+  const channels = (s: (typeof sides)[number]) => nodes.reduce((n, node) => n + s.pool.execs(node), 0);
+  for (let i = 0; i < statuses; i += 1) {
+    // ABBA: whichever goes second also pays for the first one's tail (teardown on the nodes).
+    for (const s of i % 2 === 0 ? sides : [...sides].reverse()) {
+      const before = channels(s);
+      const cpu0 = meter?.cpuMs();
+      s.ms.push(await time(() => s.d.run({ kind: 'status' })));
+      const cpu1 = meter?.cpuMs();
+      for (const n of nodes) if (cpu0 && cpu1) s.cpu[n]?.push((cpu1[n] ?? 0) - (cpu0[n] ?? 0));
+      s.channels += channels(s) - before;
+    }
+  }
+  // Processes: counted over a run of statuses of one kind at a time (perf counts a span).
+  const counted = 10;
+  for (const s of sides) {
+    s.processes = await meter
+      ?.countProcesses(async () => {
+        for (let i = 0; i < counted; i += 1) await s.d.run({ kind: 'status' });
+      })
+      .catch(() => undefined);
+  }
+  for (const s of sides) await s.probes.close();
+  const [batched, perCheck] = sides.map((s) => ({
+    warmStatusMedianMs: Math.round(median(s.ms)),
+    sshChannelsPerNodePerStatus: Number((s.channels / statuses / nodes.length).toFixed(2)),
+    perNodePerStatus: Object.fromEntries(
+      nodes.map((n) => [
+        n,
+        {
+          cpuMs: meter === undefined ? null : Number(median(s.cpu[n] ?? []).toFixed(1)),
+          processesStarted: s.processes?.[n] === undefined ? null : s.processes[n].forks / counted,
+          programsExecuted: s.processes?.[n] === undefined ? null : s.processes[n].execs / counted,
+        },
+      ]),
+    ),
+  }));
+  return {
+    statuses,
+    batched,
+    perCheck,
+    batchedOverPerCheck: Number(
+      ((batched?.warmStatusMedianMs ?? 0) / (perCheck?.warmStatusMedianMs ?? 1)).toFixed(2),
+    ),
+    piCost: meter === undefined ? 'not measured (needs bench/run.ts as root: cgroups and perf)' : 'measured',
+  };
+}
+
 async function main(): Promise<void> {
   const operatorMs = median([await sequentialScript(), await sequentialScript(), await sequentialScript()]);
 
@@ -126,6 +201,8 @@ async function main(): Promise<void> {
   const rssMb = process.memoryUsage().rss / 1024 / 1024;
   await probes.close();
 
+  const batching = await batchingSideBySide(Number(process.env.BENCH_BATCHING_RUNS ?? '60'));
+
   const warm = median(warmMs);
   const cold = median(coldMs);
   process.stdout.write(
@@ -142,6 +219,7 @@ async function main(): Promise<void> {
       warmHandshakesPer10Runs: warmHandshakes,
       statusRuns: runs,
       rssAfterRunsMb: Math.round(rssMb),
+      batching,
     })}\n`,
   );
 }

@@ -56,24 +56,43 @@ export function timeoutSeconds(timeoutMs: number): string {
 }
 
 /**
+ * The framer, the one process that outlives the commands' start: it was started with them, so
+ * a finished command's frame leaves without a process started after it ends (on a loaded node
+ * that start is what made a batched status slower than one exec per check). On a post
+ * `ID EXIT` it sends that job's frame; on `t 124 IDS…` (a group killed at its deadline) it
+ * reports the group's unsent jobs as exit 124; a group that ended otherwise leaves its unsent
+ * jobs unreported (the bot says the batch broke off). perl-base is Essential on Debian.
+ * Written without `'`: it goes inside single quotes.
+ */
+const FRAMER = [
+  '$| = 1; binmode STDOUT; my ($D) = @ARGV; my %sent;',
+  'sub slurp { open(my $f, "<:raw", $_[0]) or return ""; local $/; my $c = <$f>; defined $c ? $c : "" }',
+  'while (my $l = <STDIN>) {',
+  '  my ($i, $x, @ids) = split " ", $l;',
+  '  next unless defined $x;',
+  '  if ($i eq "t") { if ($x eq "124") { $sent{$_}++ or print "$D $_ 124 0 0\\n" for @ids } next }',
+  '  next if $sent{$i}++;',
+  '  my ($o, $e) = (slurp("$i.o"), slurp("$i.e"));',
+  '  print "$D $i $x ", length($o), " ", length($e), "\\n", $o, $e;',
+  '}',
+  'print "$D end\\n";',
+].join('\n');
+
+/**
  * The script. Captures go to a private directory in /dev/shm (RAM: nothing touches the SD card),
  * TMPDIR when there is none, removed by the EXIT trap (TERM/HUP/INT exit so the trap runs).
  *
- * Processes are the cost on a Pi (a status asks a node a dozen commands), so the batch starts
- * as few as it can besides the commands themselves: per command a job subshell (a fork); per
- * group of commands with the same budget one `timeout` and one `sh`; per wake-up of the main
- * loop one `wc` and one `cat` for every frame ready by then. The commands of a group run as
- * jobs of one `sh` under one `timeout`, which at the deadline kills its whole process group;
- * the main loop then reports those not finished as exit 124. Each capture is bounded by
- * `ulimit -f` at two times the cap, so a runaway command cannot fill the node's RAM; past that
- * it is killed (SIGXFSZ) and reported truncated.
- *
- * A finished job leaves a marker whose name carries its exit status (`ID.r.EXIT`, created
- * empty: it appears whole) and posts its id on a FIFO; a group posts `t STATUS IDS…` when its
- * `sh` is gone. The main loop wakes on either, finds every ready job by a glob (no process),
- * sizes their captures with one `wc`, writes their headers and sends them with one `cat`: frames
- * never interleave, each leaves as soon as its command ends, and commands ending together
- * leave together.
+ * Processes are the cost on a Pi (a status asks a node a dozen commands), and on a loaded node
+ * so is any process started after a command ends, before its result can leave. So: per command
+ * a job subshell (a fork) and the command itself (no `sh -c` for plain words); per group of
+ * commands with the same budget one `timeout` and one `sh`, whose jobs they are: at the
+ * deadline `timeout` kills the group's whole process group and the framer reports the
+ * unfinished as exit 124; per batch one `mktemp`, one `perl` (the framer) and one `rm`. One
+ * exec per check costs each command a session process and a login shell instead. Each capture
+ * is bounded by `ulimit -f` at two times the cap, so a runaway command cannot fill the node's
+ * RAM; past that it is killed (SIGXFSZ) and reported truncated. A finished job posts
+ * `ID EXIT` on a pipe to the framer, which sends its frame at once: frames never interleave and
+ * each leaves as soon as its command ends.
  */
 export function buildBatchScript(
   commands: readonly BatchCommand[],
@@ -93,57 +112,30 @@ export function buildBatchScript(
     // delimiter, which no configured command contains.
     `{ timeout ${seconds} sh -s "$F" <<'${delimiter}'`,
     'ulimit -f "$1"',
-    `j() { i=$1; shift; "$@" </dev/null >"$i.o" 2>"$i.e" 3>&-; : >"$i.r.$?"; echo "$i" >&3; }`,
+    `j() { i=$1; shift; "$@" </dev/null >"$i.o" 2>"$i.e"; echo "$i $?"; }`,
     ...ids.map((i) => `j ${i} ${commandWords(commands[i]?.command ?? 'true')} &`),
     'wait',
     delimiter,
-    `echo "t $? ${ids.join(' ')}" >&3; } &`,
+    `echo "t $? ${ids.join(' ')}"; } &`,
   ]);
   return [
     `D=${delimiter}`,
     `F=${Math.ceil((2 * maxOutputBytes) / 512) + 1}`,
-    // A batch killed outright (SIGKILL when the bot gives up on it) leaves its directory: the
-    // next one removes those of ours whose shell ($$ in the name) is gone. Builtins only.
+    `d=$(mktemp -d "/dev/shm/okome-batch.$$.XXXXXX" 2>/dev/null) || d=$(mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX") || exit 70`,
+    `trap 'rm -rf "$d"' EXIT`,
+    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
+    'cd "$d" || exit 71',
+    // Jobs and groups post on the pipe to the framer; it ends when they all have.
+    '{',
+    ...runners,
+    // A batch killed outright (SIGKILL when the bot gives up on it) leaves its directory: this
+    // one removes those of ours whose shell ($$ in the name) is gone, while its commands run.
     `for s in /dev/shm/okome-batch.* "\${TMPDIR:-/tmp}"/okome-batch.*; do`,
     `  p=\${s##*/okome-batch.}; p=\${p%%.*}`,
     '  [ -O "$s" ] && ! kill -0 "$p" 2>/dev/null && rm -rf "$s"',
     'done',
-    `d=$(mktemp -d "/dev/shm/okome-batch.$$.XXXXXX" 2>/dev/null) || d=$(mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX") || exit 70`,
-    `trap 'rm -rf "$d"' EXIT`,
-    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
-    'cd "$d" && mkfifo q && exec 3<>q || exit 71',
-    ...runners,
-    `g=${groups.size} sent=' '`,
-    'while [ "$g" -gt 0 ] && read -r i s m <&3; do',
-    '  [ "$i" = t ] && g=$((g-1))',
-    '  set --',
-    '  for r in *.r.*; do',
-    '    [ -e "$r" ] || continue',
-    `    k=\${r%%.*}`,
-    '    case $sent in *" $k "*) ;; *) set -- "$@" "$k.o" "$k.e"; sent="$sent$k " ;; esac',
-    '  done',
-    '  if [ "$#" -gt 0 ]; then',
-    // One wc for every ready capture: `N k.o M k.e … T total`.
-    '    set -- $(wc -c "$@")',
-    '    f=',
-    '    while [ "$#" -gt 2 ]; do',
-    `      k=\${2%.o}`,
-    `      for r in "$k".r.*; do x=\${r##*.}; done`,
-    `      printf '%s %s %s %s %s\\n' "$D" "$k" "$x" "$1" "$3" >"$k.h"`,
-    '      f="$f $k.h $k.o $k.e"',
-    '      shift 4',
-    '    done',
-    '    cat $f',
-    '  fi',
-    // A group killed at its deadline: what had not finished timed out. (A group that ended
-    // otherwise leaves its unfinished commands unreported: the bot says the batch broke off.)
-    '  if [ "$i" = t ] && [ "$s" = 124 ]; then',
-    '    for k in $m; do',
-    `      case $sent in *" $k "*) ;; *) printf '%s %s 124 0 0\\n' "$D" "$k"; sent="$sent$k " ;; esac`,
-    '    done',
-    '  fi',
-    'done',
-    `printf '%s end\\n' "$D"`,
+    'wait',
+    `} | perl -e ${shellQuote(FRAMER)} "$D"`,
     '',
   ].join('\n');
 }

@@ -172,7 +172,7 @@ describe('batch script', () => {
     expect(script).toContain('ulimit -f "$1"');
     expect(script).toContain(`{ timeout 1.0 sh -s "$F" <<'${D}'\nulimit -f "$1"\nj() {`);
     expect(script).toContain('\nj 0 df -P / &\nj 2 cat /proc/meminfo &\nwait\n');
-    expect(script).toContain(`\n${D}\necho "t $? 0 2" >&3; } &\n`);
+    expect(script).toContain(`\n${D}\necho "t $? 0 2"; } &\n`);
     expect(script.match(/\btimeout \d/g)).toHaveLength(2);
     expect(script).not.toMatch(/sudo\s+timeout/);
     expect(() => buildBatchScript([], 'a b', 10)).toThrow(/alphanumeric/);
