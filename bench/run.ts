@@ -17,6 +17,7 @@ import { runBotCli } from '../test/support/run-bot-cli.js';
 import { alertsBench } from './alerts-bench.js';
 import { attachPiCgroups, type PiCgroups } from './pi-cost.js';
 import { slackBench } from './slack-bench.js';
+import { type DiagnosticsFigures, diagnosticsTable } from './table.js';
 
 const only = new Set((process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts').split(',').map((s) => s.trim()));
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
@@ -65,4 +66,12 @@ const out = JSON.stringify(results, null, 2);
 process.stdout.write(`${out}\n`);
 const dir = join(root, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, `bench-${Date.now()}.json`), out);
+const stamp = Date.now();
+writeFileSync(join(dir, `bench-${stamp}.json`), out);
+const diagnostics = results.diagnostics as DiagnosticsFigures | { skipped: string } | undefined;
+if (diagnostics !== undefined && !('skipped' in diagnostics)) {
+  // The table docs/benchmarks.md shows, from this run.
+  const table = diagnosticsTable(diagnostics);
+  process.stdout.write(`\n${table}`);
+  writeFileSync(join(dir, `bench-${stamp}.md`), table);
+}
