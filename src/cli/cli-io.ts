@@ -14,4 +14,6 @@ export const ExitCode = {
   Undiagnosable: 3,
   /** `okome serve` could not reach Slack at start-up (network, DNS, proxy, SLACK_API_URL). */
   SlackUnreachable: 4,
+  /** `okome hostkeys`: a node proved a host key other than its pin (reinstalled, or intercepted). */
+  HostKeyMismatch: 5,
 } as const;

@@ -54,10 +54,50 @@ with its key, the value seen and the fix; warnings apart. Exit 0 valid, 2 invali
              credentials, nodes' hookSecretEnv)
 config schema prints the configuration's JSON Schema (for editors: yaml-language-server).
 `,
+  hostkeys: `Usage: okome hostkeys [--node NAME] [--write] [--config FILE]
+
+Connects to each node's sshd (within timeouts.sshConnectMs), completes the key exchange without
+authenticating, and prints the host key it proved (ED25519 256 SHA256:…, as ssh-keygen -lf shows
+it) next to the pinned nodes[].ssh.hostKey: match, MISMATCH, or not pinned with the line to pin.
+  --write   pin the key of each node that has none (or the example's placeholder): trust on
+            first use, said for each; only those lines of the file change, comments kept.
+            A pin that differs is never replaced, and nothing is written while any differs.
+
+Exit codes: 0 every key matches its pin (or was just pinned), 1 a node not pinned or unreachable,
+2 configuration error, 5 a host key differs from its pin: the node was reinstalled or the
+connection is intercepted (MITM); check on the node's console before changing the pin by hand.
+`,
+  doctor: `Usage: okome doctor [--config FILE]
+
+What to run when something is off. Every check in parallel, each within its timeout (a few
+seconds in all, even with every node unreachable); one line each: ✓ passed, ✗ failed with what
+to try, – not tried because the check before it failed.
+  config        the full okome config check (placeholders, SSH private keys)
+  environment   the variables the configuration needs (Alertmanager API, hook secrets, store)
+  slack         tokens present and well-formed, the mode (Socket Mode or HTTP); auth.test only
+                when SLACK_API_URL points at this machine: doctor sends nothing off the LAN
+  per node      tcp (the SSH port accepts) → host key (proven, against the pin) → ssh login
+                (the bot's key) → sudo (sudo -n -l for every catalogue command, then one
+                read-only command run with sudo -n)
+  store         opens read-only at this okome's schema version (or can be created)
+  http          the bot answers /healthz on http.port, or the port is free for it
+Progress goes to stderr when it is a terminal.
+
+Exit codes: 0 every check passed, 1 some did not, 2 the configuration cannot be read.
+`,
   healthcheck: `Usage: okome healthcheck [--config FILE]
 
 GET /healthz of the bot the configuration describes (http.port; http.host, a wildcard meaning
 loopback), as Docker's HEALTHCHECK runs it. Exit 0 healthy, 1 unreachable or unhealthy.
+`,
+  store: `Usage: okome store migrate --to postgres [--from FILE] [--config FILE]
+
+Copies the SQLite store (FILE, else the configuration's store.path) into the empty PostgreSQL
+database OKOME_DATABASE_URL names (the password in PGPASSWORD), at the same schema version, in
+one transaction: every incident, approval, audit entry and undelivered message. Stop the bot
+first: both stores' serve locks are held while it copies. A database that already holds rows
+is refused. The SQLite file is left unchanged. Then set store.kind: postgres and start the bot.
+Exit 0 copied, 2 refused (the reason and the fix are printed).
 `,
   help: `Usage: okome help [COMMAND]
 
@@ -74,4 +114,7 @@ export function isCommandName(name: string): name is CommandName {
 }
 
 /** Subcommands of commands that have them. */
-export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = { config: ['check', 'schema'] };
+export const SUBCOMMANDS: Partial<Record<CommandName, readonly string[]>> = {
+  config: ['check', 'schema'],
+  store: ['migrate'],
+};

@@ -1,13 +1,17 @@
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/load-config.js';
 import { didYouMean } from '../domain/suggest.js';
 import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck, configSchemaCommand } from './config-check.js';
+import { doctorCommand } from './doctor-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
+import { hostkeysCommand } from './hostkeys-command.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
+import { storeMigrateCommand } from './store-command.js';
 import { sudoersCommand } from './sudoers-command.js';
 
 export const USAGE = `okome — OKOME cache layer incident bot
@@ -21,6 +25,9 @@ Usage:
   okome audit [--since 12h] [--json]   every click, decision and execution
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
+  okome hostkeys [--node NAME] [--write]   each node's SSH host key next to its pin (--write: pin unpinned ones)
+  okome doctor                  every check an operator needs when something is off, one line each
+  okome store migrate --to postgres [--from FILE]   copy the SQLite store into OKOME_DATABASE_URL
   okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
   okome help COMMAND            one command's help (or okome COMMAND --help)
   okome --version               the version
@@ -29,7 +36,7 @@ Options:
   --config FILE                 the configuration file (default: $OKOME_CONFIG)
 
 Exit codes: 0 ok, 1 incident found, 2 configuration or usage error, 3 nothing could be diagnosed,
-4 Slack could not be reached at start-up (okome serve).
+4 Slack could not be reached at start-up (okome serve), 5 a host key differs from its pin (okome hostkeys).
 `;
 
 export const VERSION = '0.1.0';
@@ -83,11 +90,21 @@ export async function runCli(
       return configCheck(rest[0] ?? values.config, io, { static: values.static === true });
     }
     if (command === 'config' && sub === 'schema' && rest.length === 0) return configSchemaCommand(io);
+    if (command === 'store' && sub === 'migrate' && rest.length === 0) {
+      return await storeMigrateCommand({ config: values.config, to: values.to, from: values.from }, io);
+    }
     if (command === 'serve' && sub === undefined) {
       return await serveCommand({ config: values.config }, io, waitForStop);
     }
     if (command === 'healthcheck' && sub === undefined)
       return await healthcheckCommand({ config: values.config }, io);
+    if (command === 'doctor' && sub === undefined) return await doctorCommand({ config: values.config }, io);
+    if (command === 'hostkeys' && sub === undefined) {
+      return await hostkeysCommand(
+        { config: values.config, node: values.node, write: values.write === true },
+        io,
+      );
+    }
     if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
     if (command === 'audit' && sub === undefined) {
       return await auditCommand(
@@ -104,6 +121,12 @@ export async function runCli(
       return await statusCommand({ kind: 'check', target: sub }, { config: values.config, json }, io);
     }
   } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`${error.code}: ${error.message}; run \`okome config check\` for the fixes\n`);
+      for (const p of error.problems.slice(0, 10))
+        io.stderr.write(`  ✗ ${p.path === '' ? '(file)' : p.path}: ${p.message}\n`);
+      return ExitCode.ConfigError;
+    }
     if (isOkomeError(error) && error.userSafe) {
       io.stderr.write(`${error.code}: ${error.message}\n`);
       return ExitCode.ConfigError;
@@ -123,7 +146,18 @@ function unknownCommand(command: string, io: CliIo): number {
   return ExitCode.ConfigError;
 }
 
-const OPTION_NAMES = ['--config', '--node', '--since', '--json', '--static', '--help', '--version'];
+const OPTION_NAMES = [
+  '--config',
+  '--node',
+  '--since',
+  '--json',
+  '--static',
+  '--write',
+  '--to',
+  '--from',
+  '--help',
+  '--version',
+];
 
 /** parseArgs's message, with a suggestion when the option looks like a known one mistyped. */
 function unknownOptionMessage(error: unknown): string {
@@ -143,6 +177,9 @@ function parse(argv: readonly string[]) {
       since: { type: 'string' },
       json: { type: 'boolean' },
       static: { type: 'boolean' },
+      write: { type: 'boolean' },
+      to: { type: 'string' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

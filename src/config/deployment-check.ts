@@ -6,8 +6,14 @@ import { alertmanagerAuthFrom, readEnvOptions, readNodeHookSecrets } from './rea
  * Values the shipped example carries in place of the operator's own: a configuration still
  * holding one would fail later (a host key that never matches, a channel that does not exist).
  */
+/** The example's host keys (`SHA256:REPLACEwith…`): a node whose key is not pinned yet. */
+export const HOST_KEY_PLACEHOLDER = /REPLACE/i;
+
 export const EXAMPLE_PLACEHOLDERS: ReadonlyArray<readonly [RegExp, string]> = [
-  [/REPLACE/i, "the node's pinned host key: `okome hostkeys` or ssh-keygen -lf on the node"],
+  [
+    HOST_KEY_PLACEHOLDER,
+    "the node's pinned host key: `okome hostkeys --write` (trust on first use) or ssh-keygen -lf on the node",
+  ],
   [/^C0OKOMEINC$/, "your incident channel's ID (channel details → About)"],
   [/^U0OPS00001$/, 'an approver’s member ID (profile → ⋮ → Copy member ID)'],
   [/^S0OKOMEOPS$/, "your approvers' user-group ID, or remove it"],

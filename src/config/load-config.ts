@@ -357,7 +357,7 @@ export function loadConfig(file: string): LoadedConfig {
 }
 
 /** The file's text, read up to the size limit (a FIFO or /dev/zero ends there too). */
-function readConfigText(file: string): string {
+export function readConfigText(file: string): string {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');

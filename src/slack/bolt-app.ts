@@ -111,6 +111,15 @@ export function boltLogger(log: Logger): BoltLogger {
   };
 }
 
+/** apps.connections.open during a reconnect: retried until Slack answers (the socket is the bot's ears). */
+export const SOCKET_MODE_RETRY = {
+  forever: true,
+  factor: 2,
+  minTimeout: 1_000,
+  maxTimeout: 30_000,
+  randomize: true,
+} as const;
+
 export function createBoltApp(options: BoltAppOptions): BoltApp {
   const { mode, logger, handlers } = options;
   // The outbox owns retries: Bolt's client must fail fast instead of retrying for minutes.
@@ -142,7 +151,23 @@ export function createBoltApp(options: BoltAppOptions): BoltApp {
       : undefined;
   const app =
     mode.kind === 'socket'
-      ? new App({ ...common, appToken: mode.appToken, socketMode: true })
+      ? new App({
+          ...common,
+          appToken: mode.appToken,
+          socketMode: true,
+          // The Socket Mode client takes its Web API options from installerOptions (by default
+          // Bolt's fail-fast ones). It treats an HTTP 5xx or a network error from
+          // apps.connections.open as unrecoverable: with no retries, one such answer during a
+          // reconnect left the bot disconnected for good. Its own client retries those forever,
+          // backing off to 30 s, and waits out a 429 instead of failing.
+          installerOptions: {
+            clientOptions: {
+              ...clientOptions,
+              retryConfig: SOCKET_MODE_RETRY,
+              rejectRateLimitedCalls: false,
+            },
+          },
+        })
       : new App({ ...common, ...(receiver === undefined ? {} : { receiver }) });
   const requestListener: SlackRequestListener | undefined =
     receiver === undefined

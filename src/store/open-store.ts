@@ -12,7 +12,7 @@ export interface StoreTarget {
   readonly where: string;
   serveLock(): ServeLock;
   /** Read-only: for CLI readers beside a serving bot (no create, no migration, no writes). */
-  open(options?: { readOnly?: boolean }): Promise<Store>;
+  open(options?: { readOnly?: boolean; connectTimeoutMs?: number }): Promise<Store>;
 }
 
 export function storeTarget(
@@ -32,7 +32,12 @@ export function storeTarget(
     return {
       where: describeDatabaseUrl(url),
       serveLock: () => postgresServeLock(url),
-      open: (options = {}) => openPostgresStore({ url, readOnly: options.readOnly === true }),
+      open: (options = {}) =>
+        openPostgresStore({
+          url,
+          readOnly: options.readOnly === true,
+          ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+        }),
     };
   }
   const path = isAbsolute(store.path) ? store.path : resolve(dirname(context.configFile), store.path);

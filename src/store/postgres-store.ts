@@ -46,6 +46,8 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** Read-only: for `okome audit` beside a serving bot; the schema must be at this okome's version. */
   readonly readOnly?: boolean;
+  /** How long connecting may take (default 10 000 ms): `okome doctor` gives it its own bound. */
+  readonly connectTimeoutMs?: number;
   /** Tests only: another schema list. */
   readonly migrations?: readonly Migration[];
   readonly now?: () => number;
@@ -85,7 +87,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: options.poolSize ?? 10,
     types,
     application_name: 'okome',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     ...(options.readOnly === true ? { options: '-c default_transaction_read_only=on' } : {}),
   });
   // An idle client whose server went away: the pool drops it; the next query reports it.
@@ -172,6 +174,13 @@ export class PostgresStore implements Store {
     if (this.closed) throw new OkomeError(ErrorCode.StoreFailed, 'store: closed');
     const client = await this.guardRaw('begin a transaction', () => this.pool.connect());
     let broken: Error | undefined;
+    // The pool listens for errors only on idle clients: a server restart while this one is
+    // checked out (between statements) would otherwise be an uncaught 'error' that ends the bot.
+    // The next statement then fails and the connection is destroyed on release.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await this.guardRaw('begin a transaction', async () => {
         await client.query('BEGIN');
@@ -195,6 +204,7 @@ export class PostgresStore implements Store {
         throw error;
       }
     } finally {
+      client.off('error', onError);
       // A connection that failed mid-transaction is destroyed, not handed to the next caller.
       client.release(broken);
     }

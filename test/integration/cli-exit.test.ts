@@ -1,11 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
-import { spawnOkome } from '../support/spawn-okome.js';
+import { PROMPT_EXIT_MS, spawnOkome } from '../support/spawn-okome.js';
 
 /** The CLI exits promptly once it has printed its report: no reconnect timer keeps it up. */
-
-const MAX_LINGER_MS = 100;
 
 let cfg: LoopbackConfig | undefined;
 let hung: { server: Server; sockets: Set<Socket> } | undefined;
@@ -39,7 +37,7 @@ describe('okome exits within 100 ms of its report', () => {
     const run = await spawnOkome(['status', '--config', cfg.path]);
     expect(run.code).toBe(3);
     expect(run.stdout).toMatch(/Cannot reach the cache layer/);
-    expect(run.lingerMs).toBeLessThan(MAX_LINGER_MS);
+    expect(run.lingerMs).toBeLessThan(PROMPT_EXIT_MS);
   });
 
   it('hung ports (accept, never answer): status reports at its deadline and exits', async () => {
@@ -57,6 +55,6 @@ describe('okome exits within 100 ms of its report', () => {
     });
     const run = await spawnOkome(['status', '--config', cfg.path]);
     expect(run.stdout).not.toBe('');
-    expect(run.lingerMs).toBeLessThan(MAX_LINGER_MS);
+    expect(run.lingerMs).toBeLessThan(PROMPT_EXIT_MS);
   });
 });

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
-import { spawnOkome } from '../support/spawn-okome.js';
+import { PROMPT_EXIT_MS, spawnOkome } from '../support/spawn-okome.js';
 
 /** `okome serve` with well-formed tokens and Slack out of reach: exit 4, the URL named. */
 
@@ -36,6 +36,6 @@ describe('okome serve when Slack cannot be reached at start-up', () => {
     expect(run.stderr).toContain(`could not reach Slack at ${url}`);
     expect(run.stderr).toContain('OKOME_SLACK_UNAVAILABLE');
     expect(run.code).toBe(4);
-    expect(run.lingerMs).toBeLessThan(100);
+    expect(run.lingerMs).toBeLessThan(PROMPT_EXIT_MS);
   });
 });

@@ -215,4 +215,27 @@ describe('Slack down, bot down', () => {
     const { payload } = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'help' }).ack;
     expect(payload).toMatchObject({ text: 'okome help' });
   }, 60_000);
+
+  it.each([
+    ['HTTP 500', { kind: 'http_500' }],
+    ['429', { kind: 'rate_limited', retryAfterSec: 1 }],
+  ] as const)(
+    'apps.connections.open answering %s during a reconnect: the bot keeps trying and gets back',
+    async (_, fault) => {
+      emu = await startSlackEmulator();
+      cfg = await loopbackConfig();
+      app = await startInProcessBot(cfg.config, emu);
+      await emu.waitForSocket(10_000);
+      const opened = emu.connectionsOpened;
+      // The socket-mode client used to take a 5xx here as final and stay disconnected.
+      emu.fault({ method: 'apps.connections.open', times: 2, ...fault });
+      emu.dropSocket();
+      await emu.waitFor(() => emu?.connectionsOpened === opened + 1, 40_000, 'a new Socket Mode connection');
+      expect(emu.callsTo('apps.connections.open').length).toBeGreaterThanOrEqual(4);
+      await emu.waitForSocket(10_000);
+      const { payload } = await emu.slash({ userId: 'U1', channelId: 'C0OPS', text: 'help' }).ack;
+      expect(payload).toMatchObject({ text: 'okome help' });
+    },
+    60_000,
+  );
 });

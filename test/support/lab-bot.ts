@@ -64,7 +64,12 @@ export class LabBot {
   }
 
   /** The bot's /healthz, fetched over the link to its namespace. */
-  async health(): Promise<{ ok: boolean; vipWatch?: string; vipHolder?: string | null }> {
+  async health(): Promise<{
+    ok: boolean;
+    vipWatch?: string;
+    vipHolder?: string | null;
+    deadman?: 'off' | 'waiting' | 'alive' | 'lost';
+  }> {
     const r = await fetch(`http://${this.lab.botAddress}:${PORTS.botHttp}/healthz`);
     return (await r.json()) as never;
   }

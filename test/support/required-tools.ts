@@ -23,11 +23,27 @@ export function describeWithTools(
   body: () => void,
 ): void {
   const missing = missingTool(tools);
+  describeUnless(
+    name,
+    missing === undefined ? undefined : { what: missing, why: `${missing} is not installed (${hint})` },
+    body,
+  );
+}
+
+/**
+ * describe() that does not run where something it needs is missing (a tool, a browser): skipped
+ * saying why, or, with OKOME_REQUIRE_LAB=1 (CI), a failing test that says why.
+ */
+export function describeUnless(
+  name: string,
+  missing: { readonly what: string; readonly why: string } | undefined,
+  body: () => void,
+): void {
   if (missing !== undefined) {
-    const message = `suite "${name}" did not run: ${missing} is not installed (${hint})`;
+    const message = `suite "${name}" did not run: ${missing.why}`;
     if (process.env.OKOME_REQUIRE_LAB === '1') {
       describe(name, () => {
-        it(`runs because OKOME_REQUIRE_LAB=1 requires ${missing}`, () => {
+        it(`runs because OKOME_REQUIRE_LAB=1 requires ${missing.what}`, () => {
           throw new Error(message);
         });
       });

@@ -8,6 +8,13 @@ export interface OkomeRun {
   readonly lingerMs: number;
 }
 
+/**
+ * How long a CLI run may stay up after its last output. What this catches is a handle left open
+ * (a reconnect timer, undici's 4 s keep-alive, a retry back-off), not speed: a loaded 2-core CI
+ * machine was seen taking 250 ms to exit after its last byte with nothing left open.
+ */
+export const PROMPT_EXIT_MS = 1000;
+
 /** Runs the okome CLI from source as an operator would, without the caller's OKOME_* variables. */
 export function spawnOkome(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<OkomeRun> {
   const clean = Object.fromEntries(

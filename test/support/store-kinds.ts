@@ -119,6 +119,37 @@ function postgresHarness(): Harness {
   };
 }
 
+/**
+ * A PostgreSQL database of its own for a test file that needs one outside the contract suite:
+ * `undefined` with the reason logged when the server is unreachable (a failure under
+ * OKOME_REQUIRE_LAB=1, as for the contract suites).
+ */
+export async function scratchPostgresDatabase(
+  what: string,
+): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  if (pgUnavailable !== undefined) {
+    const message = `${what} did not run: ${pgUnavailable}`;
+    if (process.env.OKOME_REQUIRE_LAB === '1') throw new Error(message);
+    console.warn(`${message} (set OKOME_REQUIRE_LAB=1 to make this a failure)`);
+    return undefined;
+  }
+  const database = `okome_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: adminUrl });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${database}`);
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`) };
+}
+
 const kinds: readonly { name: StoreKindName; unavailable: string | undefined; harness: () => Harness }[] = [
   { name: 'sqlite', unavailable: undefined, harness: sqliteHarness },
   { name: 'postgres', unavailable: pgUnavailable, harness: postgresHarness },

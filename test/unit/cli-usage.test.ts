@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { COMMAND_HELP } from '../../src/cli/help.js';
+import { COMMAND_HELP, COMMAND_NAMES } from '../../src/cli/help.js';
 import { runCli, USAGE } from '../../src/cli/run-cli.js';
 import { checkIds } from '../../src/domain/check-result.js';
 import { closestMatch, editDistance } from '../../src/domain/suggest.js';
@@ -19,7 +21,7 @@ async function okome(...argv: string[]) {
 }
 
 describe('okome help per subcommand', () => {
-  it.each(['serve', 'status', 'validate', 'check', 'sudoers', 'audit', 'config'])(
+  it.each(['serve', 'status', 'validate', 'check', 'sudoers', 'audit', 'config', 'hostkeys', 'doctor'])(
     'okome %s --help and okome help %s print that command’s own text, not the usage',
     async (command) => {
       const viaFlag = await okome(command, '--help');
@@ -46,6 +48,25 @@ describe('okome help per subcommand', () => {
     expect(run.stderr).toContain(COMMAND_HELP.check);
   });
 
+  it('the usage names hostkeys and doctor and exit code 5; their help says what each exit code means', () => {
+    expect(USAGE).toMatch(/^ {2}okome hostkeys \[--node NAME\] \[--write\]/m);
+    expect(USAGE).toMatch(/^ {2}okome doctor /m);
+    expect(USAGE).toMatch(/5 a host key differs from its pin \(okome hostkeys\)/);
+    expect(COMMAND_HELP.hostkeys).toMatch(/5 a host key differs from its pin/);
+    expect(COMMAND_HELP.hostkeys).toMatch(/trust on\s+first use/);
+    expect(COMMAND_HELP.doctor).toMatch(
+      /Exit codes: 0 every check passed, 1 some did not, 2 the configuration cannot be read/,
+    );
+  });
+
+  it("README's terminal commands table names every command, with its options", () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('### In the terminal'), readme.indexOf('### HTTP endpoints'));
+    for (const command of COMMAND_NAMES.filter((c) => c !== 'help' && c !== 'check'))
+      expect(table).toContain(`| \`okome ${command}`);
+    expect(table).toContain('`okome hostkeys [--node NAME] [--write]`');
+  });
+
   it('every command has help, and the usage and serve help document exit code 4', async () => {
     expect(USAGE).toMatch(/4 Slack could not be reached at start-up/);
     expect(COMMAND_HELP.serve).toMatch(/4 Slack could not be reached at start-up/);
@@ -61,6 +82,8 @@ describe('typos get a suggestion', () => {
     [['config', 'chekc'], 'unknown subcommand "chekc". Did you mean "check"?'],
     [['status', '--jsn'], 'unknown option "--jsn". Did you mean "--json"?'],
     [['status', '--cofnig', 'x'], 'Did you mean "--config"?'],
+    [['hostkeys', '--wirte'], 'Did you mean "--write"?'],
+    [['hostkey'], 'Did you mean "hostkeys"?'],
   ])('okome %j → %s (exit 2)', async (argv, expected) => {
     const run = await okome(...argv);
     expect(run.code).toBe(2);

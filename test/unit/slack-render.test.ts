@@ -16,6 +16,7 @@ import {
   codeBlock,
   escapeClipped,
   escapeText,
+  inlineCode,
   mentionUser,
 } from '../../src/slack/render/mrkdwn.js';
 import { sparkline } from '../../src/slack/render/sparkline.js';
@@ -256,6 +257,23 @@ describe('Slack limits', () => {
       const cut = clip(built, max).split('\n')[0] ?? '';
       expect(cut).not.toMatch(entity);
       expect(cut).not.toMatch(/<[^>]*$/);
+    }
+  });
+
+  it('inline code stays one closed span, within its limit, and counts what it left out', () => {
+    expect(inlineCode('systemctl restart nginx')).toBe('`systemctl restart nginx`');
+    expect(inlineCode('a`b <!channel>')).toBe("`a'b &lt;!channel&gt;`");
+    for (const raw of ['x'.repeat(500), `a && b; ${'&<>'.repeat(100)}`, '😀'.repeat(300)]) {
+      for (const max of [40, 100, 300]) {
+        const code = inlineCode(raw, max);
+        expect(code.length).toBeLessThanOrEqual(max);
+        const m = /^`([^`]*)…` \(\+(\d+) more characters\)$/.exec(code);
+        expect(m, code).not.toBeNull();
+        const kept = (m?.[1] ?? '').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
+        expect(raw.startsWith(kept)).toBe(true);
+        expect(Number(m?.[2])).toBe(raw.length - kept.length);
+        expect(m?.[1]).not.toMatch(/&[a-z]*$/);
+      }
     }
   });
 

@@ -5,13 +5,28 @@ import { type Approval, stateReason } from '../../domain/approval.js';
 import type { CardInfo } from '../../remediation/approval-presenter.js';
 import type { ExecutionReport } from '../../remediation/execute.js';
 import { shortActionLabel } from '../../remediation/plan.js';
-import { clip, codeBlock, escapeClipped, escapeText, LIMITS, mentionUser as mention } from './mrkdwn.js';
+import {
+  clip,
+  codeBlock,
+  escapeClipped,
+  escapeText,
+  inlineCode,
+  LIMITS,
+  mentionUser as mention,
+} from './mrkdwn.js';
 import type { SlackMessage } from './status-message.js';
 
 /**
  * The approval card: what will run where, who asked, who approved, and the buttons. A button
  * carries only the approval's opaque id; the action id names the verb and the same id.
  */
+
+function confirmSuffix(dryRun: boolean): string {
+  return `${dryRun ? ' (dry-run: shown, not run)' : ''}.`;
+}
+
+/** "Runs " and the longest suffix: what the confirm text holds besides the command. */
+const CONFIRM_FRAME = `Runs ${confirmSuffix(true)}`.length;
 
 const STATE_ICON: Record<Approval['state'], string> = {
   pending: ':large_yellow_circle:',
@@ -67,10 +82,9 @@ export function renderApprovalCard(
             title: { type: 'plain_text', text: clip(`${capitalise(short)}?`, LIMITS.confirmTitle) },
             text: {
               type: 'mrkdwn',
-              text: clip(
-                `Runs \`${escapeText(command)}\`${info.dryRun ? ' (dry-run: shown, not run)' : ''}.`,
-                LIMITS.confirmText,
-              ),
+              // The command is clipped inside its code span, which stays closed (a clip of the
+              // whole sentence cut the closing backtick off).
+              text: `Runs ${inlineCode(command, LIMITS.confirmText - CONFIRM_FRAME)}${confirmSuffix(info.dryRun)}`,
             },
             confirm: { type: 'plain_text', text: 'Approve' },
             deny: { type: 'plain_text', text: 'Cancel' },

@@ -5,7 +5,7 @@ import type { StatusReport } from '../../domain/report.js';
 import type { RootState, VipNotice } from '../../incidents/presenter.js';
 import type { IncidentAlert, Incident as IncidentRecord } from '../../store/store-port.js';
 import { renderIncidentRoot } from './incident-message.js';
-import { clip, escapeClipped, escapeText, LIMITS, mentionUser as mention } from './mrkdwn.js';
+import { clip, escapeClipped, escapeText, inlineCode, LIMITS, mentionUser as mention } from './mrkdwn.js';
 import { silenceButtons } from './silence-message.js';
 import type { SlackMessage } from './status-message.js';
 
@@ -118,7 +118,7 @@ export function renderAcknowledged(user: string, at: number): SlackMessage {
 
 export function renderAlertRoot(title: string, node: string | null, alertname: string): SlackMessage {
   return plain(
-    `:bell: *${escapeText(title)}*${node === null ? '' : ` (${escapeText(node)})`} — opened by the alert \`${escapeText(alertname)}\``,
+    `:bell: *${escapeText(title)}*${node === null ? '' : ` (${escapeText(node)})`} — opened by the alert ${inlineCode(alertname, 200)}`,
   );
 }
 
@@ -135,7 +135,7 @@ export function renderAlertSummary(
 ): SlackMessage {
   const lines = alerts.map(
     (a) =>
-      `${a.status === 'firing' ? ':fire:' : ':white_check_mark:'} \`${escapeText(a.alertname)}\`${a.node === null ? '' : ` on ${escapeText(a.node)}`}: ${a.status} now · ${a.count} deliver${a.count === 1 ? 'y' : 'ies'} received · first ${time(a.firstSeen)} · last ${time(a.lastSeen)}`,
+      `${a.status === 'firing' ? ':fire:' : ':white_check_mark:'} ${inlineCode(a.alertname, 200)}${a.node === null ? '' : ` on ${escapeText(a.node)}`}: ${a.status} now · ${a.count} deliver${a.count === 1 ? 'y' : 'ies'} received · first ${time(a.firstSeen)} · last ${time(a.lastSeen)}`,
   );
   const shown = lines.slice(0, 40).join('\n');
   const more = lines.length > 40 ? `\n…and ${lines.length - 40} more` : '';

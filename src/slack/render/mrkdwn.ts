@@ -83,6 +83,27 @@ export function clip(text: string, max: number): string {
   return `${text.slice(0, keep)}\n${note}`.slice(0, max);
 }
 
+/**
+ * Outside text as inline code that stays one closed code span: a backtick inside would end the
+ * span early, so it becomes a quote; too long, it is clipped inside the span and the count of
+ * what was left out follows it. At most `max` characters in all.
+ */
+export function inlineCode(text: string, max: number = LIMITS.sectionText): string {
+  const body = text.replaceAll('`', "'");
+  const whole = `\`${escapeText(body)}\``;
+  if (whole.length <= max) return whole;
+  const note = ` (+${body.length} more characters)`;
+  const clipped = escapeClipped(body, Math.max(0, max - note.length - 3));
+  const kept = clipped.slice(0, Math.max(0, clipped.lastIndexOf('\n…and ')));
+  const left = body.length - decodedLength(kept);
+  return `\`${kept}…\` (+${left} more characters)`.slice(0, max);
+}
+
+/** How many characters of the original text an escaped prefix holds. */
+function decodedLength(escaped: string): number {
+  return escaped.replaceAll(/&(?:amp|lt|gt);/g, '_').length;
+}
+
 /** A code block that cannot be broken out of by the text inside it: clipped, then escaped. */
 export function codeBlock(text: string, max: number = LIMITS.sectionText): string {
   const body = text.replaceAll('```', "'''").trimEnd() || '(no output)';

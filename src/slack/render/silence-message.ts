@@ -71,7 +71,9 @@ export function renderSilenceFailed(what: 'silence' | 'expire', reason: string):
 
 export function renderDeadman(notice: DeadmanNotice, alertname: string): SlackMessage {
   const name = `\`${escapeText(alertname)}\``;
-  const minutes = (ms: number) => `${Math.round(ms / 60_000)} min`;
+  // Under a minute (a lab's timeout) in seconds: "0 min" would say nothing.
+  const minutes = (ms: number) =>
+    ms < 60_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
   const text =
     notice.kind === 'lost'
       ? `:rotating_light: *The monitoring path is down*: no ${name} alert from Alertmanager for ${minutes(notice.timeoutMs)} (${notice.lastSeen === undefined ? 'none since the bot started' : `last at ${time(notice.lastSeen)}`}). Alerts may not reach this channel: check Prometheus, Alertmanager and the route to the bot.`

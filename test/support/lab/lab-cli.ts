@@ -1,7 +1,8 @@
 /**
- * `npm run lab -- up | down | status | exec NODE CMD… | ssh NODE CMD | fault NAME [NODE] [--revert] | faults`
+ * `npm run lab -- up [--monitoring] | down | status | exec NODE CMD… | ssh NODE CMD | fault NAME [NODE] [--revert] | faults`
  *
  * up      builds the lab and leaves it running; prints the bot config path and the addresses.
+ *         --monitoring: also the monitoring loop (exporters, Prometheus, Alertmanager; docs/lab.md).
  * down    removes every trace of a lab (also a half-built or crashed one); idempotent.
  * status  what runs where, who holds the VIP, the orchestrator's mode.
  * exec    runs CMD as root inside NODE (pi-a, pi-b, orch, bot).
@@ -13,13 +14,14 @@ import { performance } from 'node:perf_hooks';
 import { labAvailability } from './availability.js';
 import { FAULT_NAMES, type FaultName, isFaultName, revertFault } from './faults.js';
 import { attachLab, type Lab, startLab } from './lab.js';
+import { startMonitoring } from './monitoring.js';
 import { downLab } from './teardown.js';
 import { LAB_NODES, type LabNode, PI_NODES, PI_SPECS, type PiNode } from './topology.js';
 
 function usage(): never {
   process.stderr.write(
     [
-      'usage: npm run lab -- up | down | status | exec NODE CMD… | ssh NODE CMD | fault NAME [NODE] [--revert] | faults',
+      'usage: npm run lab -- up [--monitoring] | down | status | exec NODE CMD… | ssh NODE CMD | fault NAME [NODE] [--revert] | faults',
       `nodes: ${LAB_NODES.join(', ')}`,
       `faults: ${FAULT_NAMES.join(', ')}`,
       '',
@@ -87,6 +89,12 @@ async function main(argv: string[]): Promise<number> {
       const lab = await startLab({ log: (line) => process.stderr.write(`lab: ${line}\n`) });
       const seconds = ((performance.now() - started) / 1000).toFixed(2);
       process.stdout.write(`lab up in ${seconds} s\n`);
+      if (rest.includes('--monitoring')) {
+        const mon = await startMonitoring(lab);
+        process.stdout.write(
+          `monitoring: Prometheus ${mon.prometheusUrl}, Alertmanager ${mon.alertmanagerUrl} (posting to the bot at :9099 in okl-bot), configs in ${mon.dir}\n`,
+        );
+      }
       await status(lab);
       return 0;
     }
