@@ -1,6 +1,6 @@
 /**
- * The batch protocol: one POSIX sh script runs a node's read-only commands concurrently and
- * streams one frame per command back as it ends. Pure: builds the script text and parses the
+ * The batch protocol: one POSIX sh script runs a node's read-only commands concurrently and a
+ * small perl framer streams one frame per command back as it ends. Pure: builds the script text and parses the
  * frames; batching-shell.ts does the I/O.
  *
  * A frame is a header line `DELIM ID EXIT OUTLEN ERRLEN\n` then exactly OUTLEN bytes of stdout
@@ -56,9 +56,9 @@ export function timeoutSeconds(timeoutMs: number): string {
 }
 
 /**
- * The framer, the one process that outlives the commands' start: it was started with them, so
- * a finished command's frame leaves without a process started after it ends (on a loaded node
- * that start is what made a batched status slower than one exec per check). On a post
+ * The framer. Started with the commands, it sends a finished command's frame without any
+ * process being started after the command ends (on a loaded node, such starts were what made
+ * a batched status slower than one exec per check). On a post
  * `ID EXIT` it sends that job's frame; on `t 124 IDS…` (a group killed at its deadline) it
  * reports the group's unsent jobs as exit 124; a group that ended otherwise leaves its unsent
  * jobs unreported (the bot says the batch broke off). perl-base is Essential on Debian.
