@@ -54,18 +54,17 @@ with its key, the value seen and the fix; warnings apart. Exit 0 valid, 2 invali
              credentials, nodes' hookSecretEnv)
 config schema prints the configuration's JSON Schema (for editors: yaml-language-server).
 `,
-  hostkeys: `Usage: okome hostkeys [--node NAME] [--write] [--config FILE]
+  hostkeys: `Usage: okome hostkeys [--node NAME] [--config FILE]
 
 Connects to each node's sshd (within timeouts.sshConnectMs), completes the key exchange without
 authenticating, and prints the host key it proved (ED25519 256 SHA256:…, as ssh-keygen -lf shows
-it) next to the pinned nodes[].ssh.hostKey: match, MISMATCH, or not pinned with the line to pin.
-  --write   pin the key of each node that has none (or the example's placeholder): trust on
-            first use, said for each; only those lines of the file change, comments kept.
-            A pin that differs is never replaced, and nothing is written while any differs.
+it) next to the pinned nodes[].ssh.hostKey: match, MISMATCH, or not pinned with the hostKey: line
+to write. It never edits the configuration: compare the fingerprint with ssh-keygen -lf on the
+node's own console, then write the pin yourself.
 
-Exit codes: 0 every key matches its pin (or was just pinned), 1 a node not pinned or unreachable,
-2 configuration error, 5 a host key differs from its pin: the node was reinstalled or the
-connection is intercepted (MITM); check on the node's console before changing the pin by hand.
+Exit codes: 0 every key matches its pin, 1 a node not pinned or unreachable, 2 configuration
+error, 5 a host key differs from its pin: the node was reinstalled or the connection is
+intercepted (MITM); check on the node's console before changing the pin by hand.
 `,
   doctor: `Usage: okome doctor [--config FILE]
 

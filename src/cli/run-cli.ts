@@ -25,7 +25,7 @@ Usage:
   okome audit [--since 12h] [--json]   every click, decision and execution
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
-  okome hostkeys [--node NAME] [--write]   each node's SSH host key next to its pin (--write: pin unpinned ones)
+  okome hostkeys [--node NAME]  each node's SSH host key next to its pin (never edits the config)
   okome doctor                  every check an operator needs when something is off, one line each
   okome store migrate --to postgres [--from FILE]   copy the SQLite store into OKOME_DATABASE_URL
   okome healthcheck             GET /healthz of the configured bot: exit 0 healthy, 1 not
@@ -100,10 +100,7 @@ export async function runCli(
       return await healthcheckCommand({ config: values.config }, io);
     if (command === 'doctor' && sub === undefined) return await doctorCommand({ config: values.config }, io);
     if (command === 'hostkeys' && sub === undefined) {
-      return await hostkeysCommand(
-        { config: values.config, node: values.node, write: values.write === true },
-        io,
-      );
+      return await hostkeysCommand({ config: values.config, node: values.node }, io);
     }
     if (command === 'sudoers' && sub === undefined) return sudoersCommand(values.config, values.node, io);
     if (command === 'audit' && sub === undefined) {
@@ -152,7 +149,6 @@ const OPTION_NAMES = [
   '--since',
   '--json',
   '--static',
-  '--write',
   '--to',
   '--from',
   '--help',
@@ -177,7 +173,6 @@ function parse(argv: readonly string[]) {
       since: { type: 'string' },
       json: { type: 'boolean' },
       static: { type: 'boolean' },
-      write: { type: 'boolean' },
       to: { type: 'string' },
       from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },

@@ -64,8 +64,9 @@ export async function serveCommand(
   // and outbox never touch the first one's rows; released once the store is closed.
   const lock = target.serveLock();
   await lock.acquire();
+  let outcome: ServeOutcome;
   try {
-    return await runBot(
+    outcome = await runBot(
       { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, target },
       io,
       waitForStop,
@@ -73,6 +74,15 @@ export async function serveCommand(
   } finally {
     await lock.release();
   }
+  // Said once everything is closed: the process ends right after its last words.
+  if (outcome.failure !== undefined) io.stderr.write(outcome.failure);
+  return outcome.code;
+}
+
+interface ServeOutcome {
+  readonly code: number;
+  /** Why the bot could not start, for stderr. */
+  readonly failure?: string;
 }
 
 interface BotSetup {
@@ -90,7 +100,7 @@ async function runBot(
   { config, env, slack, nodeHookSecrets, alertmanagerAuth, logger, target }: BotSetup,
   io: CliIo,
   waitForStop: () => Promise<string>,
-): Promise<number> {
+): Promise<ServeOutcome> {
   const store = await target.open();
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   let app: Awaited<ReturnType<typeof createApp>>;
@@ -113,10 +123,10 @@ async function runBot(
     await probes.close();
     await store.close();
     const unreachable = isOkomeError(error, ErrorCode.SlackUnavailable);
-    io.stderr.write(
-      `okome serve: could not start: ${unreachable ? `${ErrorCode.SlackUnavailable}: ` : ''}${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
-    );
-    return unreachable ? ExitCode.SlackUnreachable : ExitCode.ConfigError;
+    return {
+      code: unreachable ? ExitCode.SlackUnreachable : ExitCode.ConfigError,
+      failure: `okome serve: could not start: ${unreachable ? `${ErrorCode.SlackUnavailable}: ` : ''}${scrubSecrets(error instanceof Error ? error.message : String(error))}\n`,
+    };
   }
   io.stdout.write(
     `okome serving (${slack.kind === 'socket' ? 'Socket Mode' : `HTTP mode on port ${app.httpPort ?? '?'}`})\n`,
@@ -125,7 +135,7 @@ async function runBot(
   logger.info({ signal }, 'stopping');
   await app.stop();
   logger.flush();
-  return ExitCode.Ok;
+  return { code: ExitCode.Ok };
 }
 
 /** The password inside a database URL, so logs scrub it wherever it shows up. */

@@ -576,6 +576,61 @@ describe('Web API', () => {
     });
   });
 
+  it('tells onChange listeners of posts, replies, updates, deletes and ephemerals, in order', async ({
+    harness,
+  }) => {
+    const emu = await harness.emulator();
+    const seen: string[] = [];
+    const unsubscribe = emu.onChange((change) => {
+      if (change.kind === 'ephemeral')
+        seen.push(`ephemeral ${change.ephemeral.user} ${change.ephemeral.text}`);
+      else {
+        const m = change.message;
+        seen.push(
+          `${m.deleted ? 'deleted' : m.edits > 0 ? 'updated' : 'posted'} ${m.threadTs ?? '-'} ${m.text}`,
+        );
+      }
+    });
+    // A listener that throws is removed and noted, and never fails the caller's Web API call.
+    emu.onChange(() => {
+      throw new Error('listener bug');
+    });
+    const app = await harness.socketApp(emu, (bolt) => {
+      bolt.action('okome_ack', async ({ ack, respond }) => {
+        await ack();
+        await respond({ delete_original: true });
+      });
+    });
+    const { client } = app;
+
+    const parent = await client.chat.postMessage({ channel: 'C1', ...ackButtonMessage() });
+    const parentTs = parent.ts ?? '';
+    await client.chat.postMessage({ channel: 'C1', text: 'checking redis', thread_ts: parentTs });
+    await client.chat.update({
+      channel: 'C1',
+      ts: parentTs,
+      text: 'INC-1 acknowledged',
+      blocks: ackButtonMessage().blocks,
+    });
+    await client.chat.postEphemeral({ channel: 'C1', user: 'U7', text: 'only for you' });
+    await emu.click({ userId: 'U2', channelId: 'C1', messageTs: parentTs, actionId: 'okome_ack' }).ack;
+    await emu.waitFor(() => seen.length === 5, 2000, 'the delete');
+
+    expect(seen).toEqual([
+      `posted - ${ackButtonMessage().text}`,
+      `posted ${parentTs} checking redis`,
+      'updated - INC-1 acknowledged',
+      'ephemeral U7 only for you',
+      'deleted - INC-1 acknowledged',
+    ]);
+    expect(emu.warnings.filter((w) => w.includes('listener bug'))).toHaveLength(1);
+    expect(emu.callsTo('chat.postMessage').every((call) => call.response.ok === true)).toBe(true);
+
+    unsubscribe();
+    await client.chat.postMessage({ channel: 'C1', text: 'after unsubscribe' });
+    expect(seen).toHaveLength(5);
+  });
+
   it('answers users.info, usergroups.users.list, chat.postEphemeral and views.open', async ({ harness }) => {
     const emu = await harness.emulator();
     emu.setUser('U1', { name: 'alice' });

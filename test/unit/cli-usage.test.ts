@@ -49,11 +49,11 @@ describe('okome help per subcommand', () => {
   });
 
   it('the usage names hostkeys and doctor and exit code 5; their help says what each exit code means', () => {
-    expect(USAGE).toMatch(/^ {2}okome hostkeys \[--node NAME\] \[--write\]/m);
+    expect(USAGE).toMatch(/^ {2}okome hostkeys \[--node NAME\] .*never edits the config/m);
     expect(USAGE).toMatch(/^ {2}okome doctor /m);
     expect(USAGE).toMatch(/5 a host key differs from its pin \(okome hostkeys\)/);
     expect(COMMAND_HELP.hostkeys).toMatch(/5 a host key differs from its pin/);
-    expect(COMMAND_HELP.hostkeys).toMatch(/trust on\s+first use/);
+    expect(COMMAND_HELP.hostkeys).toMatch(/never edits the configuration/);
     expect(COMMAND_HELP.doctor).toMatch(
       /Exit codes: 0 every check passed, 1 some did not, 2 the configuration cannot be read/,
     );
@@ -64,7 +64,7 @@ describe('okome help per subcommand', () => {
     const table = readme.slice(readme.indexOf('### In the terminal'), readme.indexOf('### HTTP endpoints'));
     for (const command of COMMAND_NAMES.filter((c) => c !== 'help' && c !== 'check'))
       expect(table).toContain(`| \`okome ${command}`);
-    expect(table).toContain('`okome hostkeys [--node NAME] [--write]`');
+    expect(table).toContain('`okome hostkeys [--node NAME]`');
   });
 
   it('every command has help, and the usage and serve help document exit code 4', async () => {
@@ -82,7 +82,7 @@ describe('typos get a suggestion', () => {
     [['config', 'chekc'], 'unknown subcommand "chekc". Did you mean "check"?'],
     [['status', '--jsn'], 'unknown option "--jsn". Did you mean "--json"?'],
     [['status', '--cofnig', 'x'], 'Did you mean "--config"?'],
-    [['hostkeys', '--wirte'], 'Did you mean "--write"?'],
+    [['hostkeys', '--nod', 'pi-a'], 'Did you mean "--node"?'],
     [['hostkey'], 'Did you mean "hostkeys"?'],
   ])('okome %j → %s (exit 2)', async (argv, expected) => {
     const run = await okome(...argv);

@@ -6,7 +6,12 @@ import type { Socket } from 'node:net';
 import { Directory, type UserPatch } from './directory.js';
 import { FaultInjector, type FaultKind, type FaultSpec } from './faults.js';
 import { formEncode, postToApp, type ReceiverReply, type SignedRequestOptions } from './http-mode.js';
-import { type EphemeralMessage, MessageStore, type StoredMessage } from './message-store.js';
+import {
+  type EphemeralMessage,
+  MessageStore,
+  type StoredMessage,
+  type StoreListener,
+} from './message-store.js';
 import {
   buildBlockActionsPayload,
   buildEventCallbackPayload,
@@ -203,6 +208,16 @@ export class SlackEmulator {
 
   ephemeralsIn(channel: string): EphemeralMessage[] {
     return this.#store.ephemerals(channel);
+  }
+
+  /**
+   * Tells `listener` of every message posted, updated or deleted and every ephemeral, in order,
+   * as it happens (the demo's page follows the channel this way). Returns the unsubscribe.
+   */
+  onChange(listener: StoreListener): () => void {
+    return this.#store.subscribe(listener, (error) => {
+      this.#warnings.push(`onChange listener threw and was removed: ${String(error)}`);
+    });
   }
 
   waitFor<T>(probe: () => T | Promise<T>, timeoutMs = 2000, description = 'condition'): Promise<Found<T>> {

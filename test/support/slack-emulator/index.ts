@@ -20,7 +20,7 @@ export {
   type SignedRequestOptions,
   signSlackRequest,
 } from './http-mode.js';
-export type { EphemeralMessage, StoredMessage } from './message-store.js';
+export type { EphemeralMessage, StoreChange, StoredMessage } from './message-store.js';
 export type { ClickInput, SlashCommandInput, Workspace } from './payloads.js';
 export type { RecordedResponse, ResponseOrigin } from './response-url.js';
 export {

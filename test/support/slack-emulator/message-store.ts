@@ -38,6 +38,14 @@ export interface EphemeralMessage {
   readonly via: 'chat.postEphemeral' | 'response_url';
 }
 
+/** What changed, as the emulator tells listeners (`onChange`); copies, like every read. */
+export type StoreChange =
+  /** Posted, updated (`edits` > 0) or deleted (`deleted`): the message as it now is. */
+  | { readonly kind: 'message'; readonly message: StoredMessage }
+  | { readonly kind: 'ephemeral'; readonly ephemeral: EphemeralMessage };
+
+export type StoreListener = (change: StoreChange) => void;
+
 interface Timestamp {
   readonly seconds: number;
   readonly sequence: number;
@@ -65,6 +73,26 @@ export function formatTimestamp(ts: Timestamp): string {
 export class MessageStore {
   readonly #channels = new Map<string, ChannelState>();
   readonly #ephemerals: EphemeralMessage[] = [];
+  readonly #listeners = new Set<StoreListener>();
+
+  /**
+   * Calls `listener` after every change, synchronously; returns the unsubscribe. A listener that
+   * throws is unsubscribed and its error handed to `onError`: it must not break the Web API call.
+   */
+  subscribe(listener: StoreListener, onError: (error: unknown) => void): () => void {
+    const guarded: StoreListener = (change) => {
+      try {
+        listener(change);
+      } catch (error) {
+        this.#listeners.delete(guarded);
+        onError(error);
+      }
+    };
+    this.#listeners.add(guarded);
+    return () => {
+      this.#listeners.delete(guarded);
+    };
+  }
 
   post(message: NewMessage, nowMs: number): StoredMessage {
     const stored: StoredMessage = {
@@ -74,12 +102,14 @@ export class MessageStore {
       deleted: false,
     };
     this.#channel(message.channel).messages.push(stored);
+    this.#notify({ kind: 'message', message: stored });
     return stored;
   }
 
   postEphemeral(message: Omit<EphemeralMessage, 'messageTs'>, nowMs: number): EphemeralMessage {
     const stored: EphemeralMessage = { ...message, messageTs: this.#nextTs(message.channel, nowMs) };
     this.#ephemerals.push(stored);
+    this.#notify({ kind: 'ephemeral', ephemeral: stored });
     return stored;
   }
 
@@ -132,7 +162,13 @@ export class MessageStore {
     if (messages === undefined || current === undefined) return undefined;
     const next = change(current);
     messages[index] = next;
+    this.#notify({ kind: 'message', message: next });
     return next;
+  }
+
+  #notify(change: StoreChange): void {
+    if (this.#listeners.size === 0) return;
+    for (const listener of [...this.#listeners]) listener(structuredClone(change));
   }
 
   #nextTs(channel: string, nowMs: number): string {
