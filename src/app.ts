@@ -14,6 +14,7 @@ import { createPngRenderer } from './charts/png-renderer.js';
 import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
+import { RedisSampleFile, redisSamplePath } from './diagnostics/redis-sample-file.js';
 import {
   ACK_PREFIX,
   APPROVE_PREFIX,
@@ -128,6 +129,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     config,
     ...deps.probes,
     now,
+    // The served bot's samples (one a minute) keep a one-shot CLI run's window start fresh.
+    redisSamples: new RedisSampleFile(redisSamplePath(config), logger),
     ...(deps.redisSampleIntervalMs === undefined
       ? {}
       : { redisSampleIntervalMs: deps.redisSampleIntervalMs }),
