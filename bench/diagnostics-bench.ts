@@ -3,11 +3,17 @@
  * the lab). Prints one JSON object on stdout. Everything measured in one run, side by side.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig, nodeCommand } from '../src/config/load-config.js';
 import { createDiagnostics } from '../src/diagnostics/diagnose.js';
+import { RedisSampleFile } from '../src/diagnostics/redis-sample-file.js';
 import { checkIds } from '../src/domain/check-result.js';
 import { createProbes } from '../src/probes/create-probes.js';
+import type { SshPool } from '../src/probes/ssh-pool.js';
+import { PiCostMeter, type PiProcessCounts } from './pi-cost.js';
 
 const run = promisify(execFile);
 const configPath = process.argv[2];
@@ -80,14 +86,97 @@ async function sequentialScript(): Promise<number> {
   });
 }
 
+/**
+ * Batched (one exec per node) and one exec per check, side by side: warm statuses interleaved
+ * so both see the same machine, and what each costs each Pi per status.
+ */
+async function batchingSideBySide(statuses: number) {
+  const meter = PiCostMeter.fromEnv();
+  const nodes = config.nodes.map((n) => n.name);
+  const sides = [true, false].map((batchSsh) => {
+    const c = { ...config, diagnostics: { batchSsh } };
+    const probes = createProbes(c, { redisPassword: undefined });
+    const pool = probes.shell as SshPool;
+    return {
+      name: batchSsh ? 'batched' : 'perCheck',
+      probes,
+      pool,
+      d: createDiagnostics({ config: c, ...probes }),
+      ms: [] as number[],
+      cpu: Object.fromEntries(nodes.map((n) => [n, [] as number[]])),
+      channels: 0,
+      processes: undefined as Record<string, PiProcessCounts> | undefined,
+    };
+  });
+  for (const s of sides) {
+    await s.d.primeRedisWindow();
+    await s.d.run({ kind: 'status' });
+  }
+  const channels = (s: (typeof sides)[number]) => nodes.reduce((n, node) => n + s.pool.execs(node), 0);
+  for (let i = 0; i < statuses; i += 1) {
+    // ABBA: whichever goes second also pays for the first one's tail (teardown on the nodes).
+    for (const s of i % 2 === 0 ? sides : [...sides].reverse()) {
+      const before = channels(s);
+      const cpu0 = meter?.cpuMs();
+      s.ms.push(await time(() => s.d.run({ kind: 'status' })));
+      const cpu1 = meter?.cpuMs();
+      for (const n of nodes) if (cpu0 && cpu1) s.cpu[n]?.push((cpu1[n] ?? 0) - (cpu0[n] ?? 0));
+      s.channels += channels(s) - before;
+    }
+  }
+  // Processes: counted over a run of statuses of one kind at a time (perf counts a span).
+  const counted = 10;
+  for (const s of sides) {
+    s.processes = await meter
+      ?.countProcesses(async () => {
+        for (let i = 0; i < counted; i += 1) await s.d.run({ kind: 'status' });
+      })
+      .catch(() => undefined);
+  }
+  for (const s of sides) await s.probes.close();
+  const [batched, perCheck] = sides.map((s) => ({
+    warmStatusMedianMs: Math.round(median(s.ms)),
+    sshChannelsPerNodePerStatus: Number((s.channels / statuses / nodes.length).toFixed(2)),
+    perNodePerStatus: Object.fromEntries(
+      nodes.map((n) => [
+        n,
+        {
+          cpuMs: meter === undefined ? null : Number(median(s.cpu[n] ?? []).toFixed(1)),
+          processesStarted: s.processes?.[n] === undefined ? null : s.processes[n].forks / counted,
+          programsExecuted: s.processes?.[n] === undefined ? null : s.processes[n].execs / counted,
+        },
+      ]),
+    ),
+  }));
+  return {
+    statuses,
+    batched,
+    perCheck,
+    batchedOverPerCheck: Number(
+      ((batched?.warmStatusMedianMs ?? 0) / (perCheck?.warmStatusMedianMs ?? 1)).toFixed(2),
+    ),
+    piCost: meter === undefined ? 'not measured (needs bench/run.ts as root: cgroups and perf)' : 'measured',
+  };
+}
+
 async function main(): Promise<void> {
   const operatorMs = median([await sequentialScript(), await sequentialScript(), await sequentialScript()]);
 
   // Cold SSH pool: new connections to every node. The served bot keeps its Redis hit-ratio
   // window primed (a sample a minute), so this measures that; a one-shot CLI run also waits
-  // for a second Redis sample (coldUnprimed).
+  // for a second Redis sample (coldUnprimed) unless an earlier run kept its last one (coldKeptSample).
   const coldMs: number[] = [];
   const coldUnprimedMs: number[] = [];
+  const coldKeptSampleMs: number[] = [];
+  const sampleDir = mkdtempSync(join(tmpdir(), 'okome-bench-sample-'));
+  const samplePath = join(sampleDir, 'redis-sample.json');
+  // The first-ever one-shot run: it waits, and keeps its sample for the runs below.
+  {
+    const first = createProbes(config, { redisPassword: undefined });
+    const run = createDiagnostics({ config, ...first, redisSamples: new RedisSampleFile(samplePath) });
+    await run.run({ kind: 'status' });
+    await first.close();
+  }
   for (let i = 0; i < 3; i += 1) {
     const probes = createProbes(config, { redisPassword: undefined });
     const d = createDiagnostics({ config, ...probes });
@@ -98,7 +187,13 @@ async function main(): Promise<void> {
     const once = createDiagnostics({ config, ...fresh });
     coldUnprimedMs.push(await time(() => once.run({ kind: 'status' })));
     await fresh.close();
+    // A one-shot run after another one (or the served bot) kept its last Redis sample.
+    const kept = createProbes(config, { redisPassword: undefined });
+    const next = createDiagnostics({ config, ...kept, redisSamples: new RedisSampleFile(samplePath) });
+    coldKeptSampleMs.push(await time(() => next.run({ kind: 'status' })));
+    await kept.close();
   }
+  rmSync(sampleDir, { recursive: true, force: true });
 
   const probes = createProbes(config, { redisPassword: undefined });
   const d = createDiagnostics({ config, ...probes });
@@ -126,6 +221,8 @@ async function main(): Promise<void> {
   const rssMb = process.memoryUsage().rss / 1024 / 1024;
   await probes.close();
 
+  const batching = await batchingSideBySide(Number(process.env.BENCH_BATCHING_RUNS ?? '60'));
+
   const warm = median(warmMs);
   const cold = median(coldMs);
   process.stdout.write(
@@ -134,6 +231,7 @@ async function main(): Promise<void> {
       operatorSequentialMs: Math.round(operatorMs),
       coldStatusMs: Math.round(cold),
       coldStatusUnprimedMs: Math.round(median(coldUnprimedMs)),
+      coldStatusKeptSampleMs: Math.round(median(coldKeptSampleMs)),
       warmStatusMs: Math.round(warm),
       slowestSingleProbe: { check: slowestId, ms: Math.round(slowestMs) },
       warmOverSlowestProbe: Number((warm / slowestMs).toFixed(2)),
@@ -142,6 +240,7 @@ async function main(): Promise<void> {
       warmHandshakesPer10Runs: warmHandshakes,
       statusRuns: runs,
       rssAfterRunsMb: Math.round(rssMb),
+      batching,
     })}\n`,
   );
 }

@@ -12,9 +12,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labAvailability } from '../test/support/lab/availability.js';
 import { startLab } from '../test/support/lab/lab.js';
+import { namespaceOf, PI_NODES } from '../test/support/lab/topology.js';
 import { runBotCli } from '../test/support/run-bot-cli.js';
 import { alertsBench } from './alerts-bench.js';
+import { attachPiCgroups, type PiCgroups } from './pi-cost.js';
 import { slackBench } from './slack-bench.js';
+import { type DiagnosticsFigures, diagnosticsTable } from './table.js';
 
 const only = new Set((process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts').split(',').map((s) => s.trim()));
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
@@ -28,13 +31,23 @@ if (only.has('diagnostics')) {
     results.diagnostics = { skipped: `needs the lab: ${availability.reason}` };
   } else {
     const lab = await startLab();
+    let cgroups: PiCgroups | undefined;
     try {
-      const diag = await runBotCli(lab, [lab.configPath, process.env.BENCH_RUNS ?? '100'], {}, [
-        'bench/diagnostics-bench.ts',
-      ]);
+      try {
+        cgroups = attachPiCgroups(new Map(PI_NODES.map((n) => [n, namespaceOf(n)])));
+      } catch (error) {
+        process.stderr.write(`Pi-side cost not measured: ${(error as Error).message}\n`);
+      }
+      const diag = await runBotCli(
+        lab,
+        [lab.configPath, process.env.BENCH_RUNS ?? '100'],
+        cgroups?.env ?? {},
+        ['bench/diagnostics-bench.ts'],
+      );
       if (diag.code !== 0) throw new Error(`diagnostics bench failed: ${diag.stderr}`);
       results.diagnostics = JSON.parse(diag.stdout);
     } finally {
+      cgroups?.release();
       await lab.down();
     }
   }
@@ -53,4 +66,12 @@ const out = JSON.stringify(results, null, 2);
 process.stdout.write(`${out}\n`);
 const dir = join(root, 'bench', 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, `bench-${Date.now()}.json`), out);
+const stamp = Date.now();
+writeFileSync(join(dir, `bench-${stamp}.json`), out);
+const diagnostics = results.diagnostics as DiagnosticsFigures | { skipped: string } | undefined;
+if (diagnostics !== undefined && !('skipped' in diagnostics)) {
+  // The table docs/benchmarks.md shows, from this run.
+  const table = diagnosticsTable(diagnostics);
+  process.stdout.write(`\n${table}`);
+  writeFileSync(join(dir, `bench-${stamp}.md`), table);
+}

@@ -10,9 +10,11 @@ import {
   createKeepalivedRoute,
   type HookRefusalRecord,
 } from './alerts/webhook-routes.js';
+import { createPngRenderer } from './charts/png-renderer.js';
 import { configWarnings } from './config/config-warnings.js';
 import type { LoadedConfig } from './config/load-config.js';
 import { createDiagnostics, type Diagnostics } from './diagnostics/diagnose.js';
+import { RedisSampleFile, redisSamplePath } from './diagnostics/redis-sample-file.js';
 import {
   ACK_PREFIX,
   APPROVE_PREFIX,
@@ -26,6 +28,7 @@ import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
 import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
+import { IncidentReports } from './incidents/report-use-case.js';
 import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
 import { StatusUseCase } from './incidents/status-use-case.js';
 import type { Logger } from './logger.js';
@@ -139,6 +142,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     config,
     ...deps.probes,
     now,
+    // The served bot's samples (one a minute) keep a one-shot CLI run's window start fresh.
+    redisSamples: new RedisSampleFile(redisSamplePath(config), logger),
     ...(deps.redisSampleIntervalMs === undefined
       ? {}
       : { redisSampleIntervalMs: deps.redisSampleIntervalMs }),
@@ -190,12 +195,22 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     // Runs of other replicas are not in this process: only the overdue ones are stuck.
     sharedRuns: deps.replica !== undefined,
   });
+  const reports = new IncidentReports({
+    store,
+    outbox,
+    presenter,
+    uploads: config.slack.uploads,
+    now,
+    logger,
+    renderPng: createPngRenderer(),
+  });
   const incidents = new IncidentService({
     incidentChannel: config.slack.incidentChannel,
     store,
     outbox,
     presenter,
     approvals,
+    reports,
     logger,
     now,
     track,
@@ -367,6 +382,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     store,
     outbox,
     incidents,
+    reports,
     mayResolve: responderOrApprover,
     now,
   });
@@ -525,6 +541,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return incidentCommands.resolve(command.incident, input.userId, input.channelId);
           case 'timeline':
             return reply(await incidentCommands.timeline(command.incident));
+          case 'report':
+            return incidentCommands.report(command.incident);
           default: {
             const scope =
               command.kind === 'check'

@@ -42,6 +42,15 @@ Install it with visudo -cf, as /etc/sudoers.d/okome-bot (0440).
 Every click, decision and execution since the given time (s, m, h, d). Opens the store
 read-only, so it works while the bot serves.
 `,
+  report: `Usage: okome report INCIDENT [--out FILE] [--config FILE]
+
+The post-incident report of an incident, open or resolved, as Markdown: the timeline (alerts,
+notices, diagnoses, acknowledgement, approvals, the exact commands and their output,
+verification), time to acknowledge and to resolve, and the before/after table of the checks
+that diagnosed it. INCIDENT is a key (2:pi-b) or a runbook number (the newest incident with
+it). On stdout, or written to FILE with --out. Opens the store read-only, so it works while
+the bot serves. Exit 0, or 2 when no incident matches.
+`,
   config: `Usage: okome config check [--static] [FILE] [--config FILE]
        okome config schema
 

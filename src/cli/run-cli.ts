@@ -9,6 +9,7 @@ import { doctorCommand } from './doctor-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { hostkeysCommand } from './hostkeys-command.js';
+import { reportCommand } from './report-command.js';
 import { serveCommand } from './serve-command.js';
 import { statusCommand } from './status-command.js';
 import { storeMigrateCommand } from './store-command.js';
@@ -23,6 +24,7 @@ Usage:
   okome check TARGET [--json]   one check id, one node, or one incident's checks (okome help check)
   okome sudoers [--node NAME]   the sudoers drop-in allowing exactly the catalogue's commands
   okome audit [--since 12h] [--json]   every click, decision and execution
+  okome report INCIDENT [--out FILE]   an incident's post-incident report (Markdown)
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
   okome hostkeys [--node NAME]  each node's SSH host key next to its pin (never edits the config)
@@ -110,6 +112,13 @@ export async function runCli(
         Date.now(),
       );
     }
+    if (command === 'report' && sub !== undefined && rest.length === 0) {
+      return await reportCommand({ config: values.config, incident: sub, out: values.out }, io, Date.now());
+    }
+    if (command === 'report' && sub === undefined) {
+      io.stderr.write(`okome report needs an INCIDENT.\n\n${COMMAND_HELP.report}`);
+      return ExitCode.ConfigError;
+    }
     const json = values.json === true;
     if ((command === 'status' || command === 'validate') && sub === undefined) {
       return await statusCommand({ kind: command }, { config: values.config, json }, io);
@@ -151,6 +160,7 @@ const OPTION_NAMES = [
   '--static',
   '--to',
   '--from',
+  '--out',
   '--help',
   '--version',
 ];
@@ -175,6 +185,7 @@ function parse(argv: readonly string[]) {
       static: { type: 'boolean' },
       to: { type: 'string' },
       from: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

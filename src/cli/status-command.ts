@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { configPath, loadConfig } from '../config/load-config.js';
 import { readEnvOptions } from '../config/read-env.js';
 import { createDiagnostics, type Scope } from '../diagnostics/diagnose.js';
+import { RedisSampleFile, redisSamplePath } from '../diagnostics/redis-sample-file.js';
 import { didYouMean } from '../domain/suggest.js';
 import { createLogger, logFormatFor } from '../logger.js';
 import { createProbes } from '../probes/create-probes.js';
@@ -28,7 +29,11 @@ export async function statusCommand(
   });
   const probes = createProbes(config, { redisPassword: env.redisPassword, logger });
   try {
-    const diagnostics = createDiagnostics({ config, ...probes });
+    const diagnostics = createDiagnostics({
+      config,
+      ...probes,
+      redisSamples: new RedisSampleFile(redisSamplePath(config), logger),
+    });
     if (scope.kind === 'check' && !diagnostics.targets().includes(scope.target)) {
       io.stderr.write(
         `okome check: unknown target "${scope.target}".${didYouMean(scope.target, diagnostics.targets())}\nTargets: ${diagnostics.targets().join(', ')}\n`,

@@ -221,6 +221,11 @@ const slackSchema = z.strictObject({
   /** On-call people who may acknowledge (and later resolve) incidents besides the approvers. */
   responders: peopleSchema,
   approvalTtlMs: z.int().min(10_000).max(86_400_000).default(900_000),
+  /**
+   * Post-incident reports as Markdown files in the thread (Slack's external upload; the app
+   * needs the `files:write` scope). false: the report is posted as a message instead.
+   */
+  uploads: z.boolean().default(true),
 });
 
 export const configSchema = z
@@ -242,6 +247,16 @@ export const configSchema = z
       db: z.int().min(0).max(15).default(0),
       rateLimit: z
         .strictObject({ limit: z.int().min(1).default(60), windowSec: z.int().min(1).default(60) })
+        .prefault({}),
+      // The last INFO sample is kept in a file of its own (default: beside store.path, named
+      // `<store.path>.redis-sample.json`), so a one-shot `okome status` takes its hit-ratio
+      // window from there instead of waiting a second for a second sample; older than
+      // maxAgeSec, or from before a Redis restart (run_id), it is not used.
+      sample: z
+        .strictObject({
+          maxAgeSec: z.int().min(1).max(86_400).default(900),
+          path: z.string().min(1).optional(),
+        })
         .prefault({}),
     }),
     thresholds: z
@@ -275,6 +290,8 @@ export const configSchema = z
     diagnostics: z
       .strictObject({
         // One SSH exec per node per status runs all its read-only commands (false: one per check).
+        // Measured side by side (docs/benchmarks.md): no slower than one exec per check, with
+        // one SSH channel instead of ~12 and less CPU on each Pi.
         batchSsh: z.boolean().default(true),
       })
       .prefault({}),

@@ -1,6 +1,6 @@
 /**
- * The batch protocol: one POSIX sh script runs a node's read-only commands concurrently and
- * streams one frame per command back as it ends. Pure: builds the script text and parses the
+ * The batch protocol: one POSIX sh script runs a node's read-only commands concurrently and a
+ * small perl framer streams one frame per command back as it ends. Pure: builds the script text and parses the
  * frames; batching-shell.ts does the I/O.
  *
  * A frame is a header line `DELIM ID EXIT OUTLEN ERRLEN\n` then exactly OUTLEN bytes of stdout
@@ -26,36 +26,73 @@ export interface BatchFrame {
 /** `timeout`'s exit status when it killed the command. */
 export const TIMEOUT_EXIT = 124;
 
-// A word the shell passes through unchanged: a sudo command of such words runs without a
-// shell, so `timeout N sudo iptables-save` gives sudo exactly the argv (and sudoers entry) it
-// has today. Anything else runs in the login shell, as one exec would run it (builtins too).
+// A word the shell passes through unchanged: a command of such words runs without a shell, so
+// `sudo iptables-save` gives sudo exactly the argv (and sudoers entry) it has today, and a plain
+// `df -P /` costs the node no shell. Anything else runs in the login shell, as one exec would
+// run it; so do shell builtins and keywords, which have no program of their own.
 const PLAIN_WORD = /^[A-Za-z0-9_@+=:,./-]+$/;
+const SHELL_ONLY = new Set(
+  '. : [[ ! { } alias bg break case cd command continue do done elif else esac eval exec exit export fg fi for getopts hash if jobs local read readonly return set shift then times trap type ulimit umask unalias unset until wait while'.split(
+    ' ',
+  ),
+);
 
 /** Single-quotes a string for sh; `'` becomes `'\''`. */
 export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The argv a command runs with inside the batch, under its own `timeout` (never `sudo timeout`). */
-export function commandWords(command: string, timeoutMs: number): string {
-  const seconds = (Math.max(100, timeoutMs) / 1000).toFixed(1);
+/** The words a command runs as inside the batch (its group's `timeout` is outside: never `sudo timeout`). */
+export function commandWords(command: string): string {
   const words = command.trim().split(/\s+/);
-  const body =
-    words[0] === 'sudo' && words.every((w) => PLAIN_WORD.test(w))
-      ? words.join(' ')
-      : `"\${SHELL:-sh}" -c ${shellQuote(command)}`;
-  return `timeout ${seconds} ${body}`;
+  return words.every((w) => PLAIN_WORD.test(w)) && !SHELL_ONLY.has(words[0] ?? '')
+    ? words.join(' ')
+    : `"\${SHELL:-sh}" -c ${shellQuote(command)}`;
 }
+
+/** `timeout`'s argument for a command's budget, to a tenth of a second. */
+export function timeoutSeconds(timeoutMs: number): string {
+  return (Math.max(100, timeoutMs) / 1000).toFixed(1);
+}
+
+/**
+ * The framer. Started with the commands, it sends a finished command's frame without any
+ * process being started after the command ends (on a loaded node, such starts were what made
+ * a batched status slower than one exec per check). On a post
+ * `ID EXIT` it sends that job's frame; on `t 124 IDS…` (a group killed at its deadline) it
+ * reports the group's unsent jobs as exit 124; a group that ended otherwise leaves its unsent
+ * jobs unreported (the bot says the batch broke off). perl-base is Essential on Debian.
+ * Written without `'`: it goes inside single quotes.
+ */
+const FRAMER = [
+  '$| = 1; binmode STDOUT; my ($D) = @ARGV; my %sent;',
+  'sub slurp { open(my $f, "<:raw", $_[0]) or return ""; local $/; my $c = <$f>; defined $c ? $c : "" }',
+  'while (my $l = <STDIN>) {',
+  '  my ($i, $x, @ids) = split " ", $l;',
+  '  next unless defined $x;',
+  '  if ($i eq "t") { if ($x eq "124") { $sent{$_}++ or print "$D $_ 124 0 0\\n" for @ids } next }',
+  '  next if $sent{$i}++;',
+  '  my ($o, $e) = (slurp("$i.o"), slurp("$i.e"));',
+  '  print "$D $i $x ", length($o), " ", length($e), "\\n", $o, $e;',
+  '}',
+  'print "$D end\\n";',
+].join('\n');
 
 /**
  * The script. Captures go to a private directory in /dev/shm (RAM: nothing touches the SD card),
  * TMPDIR when there is none, removed by the EXIT trap (TERM/HUP/INT exit so the trap runs).
- * Few processes, since they are the cost on a Pi: per command a job subshell, `timeout` and the
- * command (a shell execs into it); per frame one `wc` and one `cat`. Each capture file is bounded by `ulimit -f` at two
- * (bash: four) times the cap, so a runaway command cannot fill the node's RAM; past that it is
- * killed (SIGXFSZ) and reported truncated. Finished jobs post `id exit` on a FIFO; the main loop
- * prints their frames one at a time, so frames never interleave and each leaves as soon as its
- * command ends.
+ *
+ * Processes are the cost on a Pi (a status asks a node a dozen commands), and on a loaded node
+ * so is any process started after a command ends, before its result can leave. So: per command
+ * a job subshell (a fork) and the command itself (no `sh -c` for plain words); per group of
+ * commands with the same budget one `timeout` and one `sh`, whose jobs they are: at the
+ * deadline `timeout` kills the group's whole process group and the framer reports the
+ * unfinished as exit 124; per batch one `mktemp`, one `perl` (the framer) and one `rm`. One
+ * exec per check costs each command a session process and a login shell instead. Each capture
+ * is bounded by `ulimit -f` at two times the cap, so a runaway command cannot fill the node's
+ * RAM; past that it is killed (SIGXFSZ) and reported truncated. A finished job posts
+ * `ID EXIT` on a pipe to the framer, which sends its frame at once: frames never interleave and
+ * each leaves as soon as its command ends.
  */
 export function buildBatchScript(
   commands: readonly BatchCommand[],
@@ -63,35 +100,42 @@ export function buildBatchScript(
   maxOutputBytes: number,
 ): string {
   if (!/^[A-Za-z0-9]+$/.test(delimiter)) throw new Error('batch delimiter must be alphanumeric');
-  const jobs = commands.map((c, i) => `j ${i} ${commandWords(c.command, c.timeoutMs)} &`);
+  const groups = new Map<string, number[]>();
+  commands.forEach((c, i) => {
+    const seconds = timeoutSeconds(c.timeoutMs);
+    const ids = groups.get(seconds) ?? [];
+    ids.push(i);
+    groups.set(seconds, ids);
+  });
+  const runners = [...groups].flatMap(([seconds, ids]) => [
+    // The here-document is the group's script, read by its sh; its end line is the random
+    // delimiter, which no configured command contains.
+    `{ timeout ${seconds} sh -s "$F" <<'${delimiter}'`,
+    'ulimit -f "$1"',
+    `j() { i=$1; shift; "$@" </dev/null >"$i.o" 2>"$i.e"; echo "$i $?"; }`,
+    ...ids.map((i) => `j ${i} ${commandWords(commands[i]?.command ?? 'true')} &`),
+    'wait',
+    delimiter,
+    `echo "t $? ${ids.join(' ')}"; } &`,
+  ]);
   return [
     `D=${delimiter}`,
     `F=${Math.ceil((2 * maxOutputBytes) / 512) + 1}`,
-    // A batch killed outright (SIGKILL when the bot gives up on it) leaves its directory: the
-    // next one removes those of ours whose shell ($$ in the name) is gone. Builtins only.
+    `d=$(mktemp -d "/dev/shm/okome-batch.$$.XXXXXX" 2>/dev/null) || d=$(mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX") || exit 70`,
+    `trap 'rm -rf "$d"' EXIT`,
+    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
+    'cd "$d" || exit 71',
+    // Jobs and groups post on the pipe to the framer; it ends when they all have.
+    '{',
+    ...runners,
+    // A batch killed outright (SIGKILL when the bot gives up on it) leaves its directory: this
+    // one removes those of ours whose shell ($$ in the name) is gone, while its commands run.
     `for s in /dev/shm/okome-batch.* "\${TMPDIR:-/tmp}"/okome-batch.*; do`,
     `  p=\${s##*/okome-batch.}; p=\${p%%.*}`,
     '  [ -O "$s" ] && ! kill -0 "$p" 2>/dev/null && rm -rf "$s"',
     'done',
-    `d=$(mktemp -d "/dev/shm/okome-batch.$$.XXXXXX" 2>/dev/null) || d=$(mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX") || exit 70`,
-    `trap 'rm -rf "$d"' EXIT`,
-    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
-    'cd "$d" && mkfifo q && exec 3<>q || exit 71',
-    'j() {',
-    '  i=$1; shift; ulimit -f "$F"',
-    '  "$@" </dev/null >"$i.o" 2>"$i.e" 3>&-',
-    '  echo "$i $?" >&3',
-    '}',
-    ...jobs,
-    'n=0',
-    `while [ "$n" -lt ${commands.length} ] && read -r i x <&3; do`,
-    // One wc for both sizes: `N i.o M i.e T total`.
-    '  set -- $(wc -c "$i.o" "$i.e")',
-    `  printf '%s %s %s %s %s\\n' "$D" "$i" "$x" "$1" "$3"`,
-    '  cat "$i.o" "$i.e"',
-    '  n=$((n+1))',
-    'done',
-    `printf '%s end\\n' "$D"`,
+    'wait',
+    `} | perl -e ${shellQuote(FRAMER)} "$D"`,
     '',
   ].join('\n');
 }

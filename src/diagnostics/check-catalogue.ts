@@ -193,7 +193,7 @@ export function buildCheckTasks(deps: CatalogueDeps): CheckTask[] {
       const low = facts.ratio !== null && facts.ratio < th.redisHitRatio;
       return {
         status: low ? 'warn' : 'ok',
-        summary: `${pct} over ${facts.source === 'window' ? 'the window since the previous sample' : 'Redis uptime (cumulative: too little traffic in the window)'} (${facts.hits} hits, ${facts.misses} misses)`,
+        summary: `${pct} over ${windowWords(facts)} (${facts.hits} hits, ${facts.misses} misses)`,
         facts,
       };
     }),
@@ -461,4 +461,14 @@ function nodeTasks(node: ResolvedNode, deps: CatalogueDeps, httpTask: HttpTaskFa
     );
   }
   return tasks;
+}
+
+/** Which window a Redis hit ratio was taken over, in the operator's words. */
+function windowWords(facts: FactsOf<'hit-ratio'>): string {
+  if (facts.source !== 'window') return 'Redis uptime (cumulative: too little traffic in the window)';
+  // No span: Redis restarted within it, so the window is its uptime.
+  if (facts.windowMs === undefined) return 'the window since the previous sample (Redis restarted since)';
+  const s = Math.round(facts.windowMs / 1000);
+  const span = s < 120 ? `${s} s` : `${Math.round(s / 60)} min`;
+  return `the last ${span} (since ${facts.windowStart === 'kept' ? 'the sample an earlier run kept' : 'the previous sample'})`;
 }

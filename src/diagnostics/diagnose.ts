@@ -15,7 +15,7 @@ import { BatchingShell } from './batching-shell.js';
 import { buildCheckTasks, incidentChecks, readBudgets, validationChecks } from './check-catalogue.js';
 import { deriveSsh, deriveVipOwner } from './derive-checks.js';
 import { EvidenceHistoryLog } from './evidence-history.js';
-import { RedisWindow } from './redis-window.js';
+import { type RedisSampleStore, RedisWindow } from './redis-window.js';
 import { type CheckTask, runChecks } from './run-checks.js';
 
 export interface DiagnosticsDeps {
@@ -27,6 +27,8 @@ export interface DiagnosticsDeps {
   readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Cold-start interval between the two Redis samples (default 1000 ms). */
   readonly redisSampleIntervalMs?: number;
+  /** Where the last Redis sample outlives this process (a one-shot CLI run starts its window there). */
+  readonly redisSamples?: RedisSampleStore;
 }
 
 /** Which checks a run covers: all (status), the validation script's, or one target of `/okome check`. */
@@ -95,8 +97,9 @@ export function createDiagnostics(deps: DiagnosticsDeps): Diagnostics {
   // Twice the span plus the sampler's period: the newest sample a span can be anchored on stays.
   const history = new EvidenceHistoryLog({ keepMs: 2 * policy.recoveryMs + 5 * 60_000, now });
   const redisWindow = new RedisWindow({
-    maxAgeMs: 15 * 60_000,
+    maxAgeMs: config.redis.sample.maxAgeSec * 1000,
     intervalMs: deps.redisSampleIntervalMs ?? 1000,
+    ...(deps.redisSamples === undefined ? {} : { kept: deps.redisSamples }),
     minLookups: MIN_LOOKUPS,
     now,
     sleep: deps.sleep ?? sleepFor,

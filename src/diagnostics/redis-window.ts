@@ -17,15 +17,26 @@ export interface RedisWindowOptions {
   readonly now: () => number;
   readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Every INFO sample taken, with its time: the history recoveries are judged over. */
-  readonly onSample?: (sample: RedisStats & { readonly at: number }) => void;
+  readonly onSample?: (sample: RedisSample) => void;
+  /** Keeps the last sample beyond this process: a one-shot CLI run starts its window there. */
+  readonly kept?: RedisSampleStore;
 }
 
-interface Sample extends RedisStats {
+export interface RedisSample extends RedisStats {
   readonly at: number;
 }
 
+/** Where the last sample outlives the process (redis-sample-file.ts). Failures are the store's to swallow. */
+export interface RedisSampleStore {
+  load(): Promise<RedisSample | undefined>;
+  save(sample: RedisSample): Promise<void>;
+}
+
+type Sample = RedisSample;
+
 export class RedisWindow {
   private last: Sample | undefined;
+  private loaded = false;
   constructor(private readonly options: RedisWindowOptions) {}
 
   /** Records a sample as the window's start (a long-running bot keeps one recent). */
@@ -36,25 +47,50 @@ export class RedisWindow {
   private async take(sample: () => Promise<RedisStats>): Promise<Sample> {
     const taken = { ...(await sample()), at: this.options.now() };
     this.options.onSample?.(taken);
+    await this.options.kept?.save(taken);
     return taken;
+  }
+
+  /** This process's last sample, else (once) the one kept by an earlier run. */
+  private async previous(): Promise<{ sample: Sample; kept: boolean } | undefined> {
+    if (this.last !== undefined) return { sample: this.last, kept: false };
+    if (this.loaded || this.options.kept === undefined) return undefined;
+    this.loaded = true;
+    const kept = await this.options.kept.load();
+    return kept === undefined ? undefined : { sample: kept, kept: true };
   }
 
   async ratio(sample: () => Promise<RedisStats>, signal: AbortSignal): Promise<FactsOf<'hit-ratio'>> {
     const { now, maxAgeMs, intervalMs, minLookups } = this.options;
-    let previous = this.last;
-    if (previous === undefined || now() - previous.at > maxAgeMs) {
-      previous = await this.take(sample);
+    let start = await this.previous();
+    const age = start === undefined ? Number.POSITIVE_INFINITY : now() - start.sample.at;
+    // Only with no usable start (first ever, stale, or from the future) does a run wait.
+    if (start === undefined || age > maxAgeMs || age < 0) {
+      start = { sample: await this.take(sample), kept: false };
       await this.options.sleep(intervalMs, signal);
     }
+    const previous = start.sample;
     const current = await this.take(sample);
-    // A restarted Redis resets its counters: the window starts again from zero.
+    // A restarted Redis starts its counters again: the window is then its uptime. The run_id
+    // says so even when the new counters have already passed the old ones.
     const reset =
-      current.keyspaceHits < previous.keyspaceHits || current.keyspaceMisses < previous.keyspaceMisses;
+      (previous.runId !== undefined && current.runId !== undefined && previous.runId !== current.runId) ||
+      current.keyspaceHits < previous.keyspaceHits ||
+      current.keyspaceMisses < previous.keyspaceMisses;
     const hits = reset ? current.keyspaceHits : current.keyspaceHits - previous.keyspaceHits;
     const misses = reset ? current.keyspaceMisses : current.keyspaceMisses - previous.keyspaceMisses;
     this.last = current;
     if (hits + misses >= minLookups)
-      return { kind: 'hit-ratio', ratio: hits / (hits + misses), hits, misses, source: 'window' };
+      return {
+        kind: 'hit-ratio',
+        ratio: hits / (hits + misses),
+        hits,
+        misses,
+        source: 'window',
+        ...(reset
+          ? {}
+          : { windowMs: current.at - previous.at, windowStart: start.kept ? 'kept' : 'this-run' }),
+      };
     const total = current.keyspaceHits + current.keyspaceMisses;
     return {
       kind: 'hit-ratio',

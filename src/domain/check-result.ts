@@ -63,6 +63,9 @@ export type Facts =
       readonly misses: number;
       /** window = since the previous sample; cumulative = since Redis started (said so); log = nginx tail. */
       readonly source: 'window' | 'cumulative' | 'log';
+      /** A window's span, and whether it starts at a sample this run took or one kept by an earlier run. */
+      readonly windowMs?: number;
+      readonly windowStart?: 'this-run' | 'kept';
     }
   | { readonly kind: 'redis-ping'; readonly reply: string }
   | {

@@ -15,6 +15,8 @@ export type OkomeCommand =
   | { readonly kind: 'resolve'; readonly incident: string | undefined }
   /** The incident's timeline as markdown, for a postmortem. */
   | { readonly kind: 'timeline'; readonly incident: string | undefined }
+  /** The post-incident report of an incident (open or resolved): its Markdown in its thread. */
+  | { readonly kind: 'report'; readonly incident: string | undefined }
   | { readonly kind: 'invalid'; readonly problem: string };
 
 const TARGET = z.string().regex(/^[a-z0-9][a-z0-9:@.-]{0,63}$/);
@@ -66,7 +68,8 @@ export function parseCommand(text: unknown, targets: readonly string[]): OkomeCo
       return { kind: 'incident', number };
     }
     case 'resolve':
-    case 'timeline': {
+    case 'timeline':
+    case 'report': {
       const ref = args[0];
       if (extra(1))
         return {

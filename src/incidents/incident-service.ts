@@ -1,6 +1,6 @@
 import { BOT_REQUESTER } from '../domain/approval.js';
 import type { CheckResult } from '../domain/check-result.js';
-import type { Incident } from '../domain/classify.js';
+import type { Incident, VipState } from '../domain/classify.js';
 import {
   DEFAULT_INCIDENT_POLICY,
   type IncidentLife,
@@ -12,6 +12,7 @@ import {
   type ResolveCause,
   resolveReason,
 } from '../domain/incident.js';
+import type { CheckBrief } from '../domain/incident-report.js';
 import { readStoredReport, type StatusReport } from '../domain/report.js';
 import { type IncidentRecovery, windowedSymptoms } from '../domain/windowed-evidence.js';
 import type { Logger } from '../logger.js';
@@ -50,6 +51,8 @@ export interface IncidentServiceDeps {
   readonly outbox: Outbox;
   readonly presenter: IncidentPresenter;
   readonly approvals: IncidentApprovals;
+  /** The post-incident report, queued into the thread once an incident resolves. */
+  readonly reports?: { publish(record: IncidentRecord): Promise<unknown> };
   readonly logger: Logger;
   readonly now: () => number;
   /** Work that may outlive the request (a resolve waiting for a run): a shutdown waits for it. */
@@ -68,6 +71,21 @@ export interface OpenInput {
 }
 
 export type ResolveOutcome = 'resolved' | 'already-resolved' | 'not-found' | 'not-by-this-cause';
+
+/** A healthy status's view of a healed incident: its evidence checks and the VIP's state. */
+interface Healing {
+  readonly checks: readonly CheckBrief[];
+  readonly vip: VipState;
+}
+
+/** The evidence checks as the report keeps them: id, status, one line. */
+function briefs(evidence: readonly string[], checks: readonly CheckResult[]): CheckBrief[] {
+  const byId = new Map(checks.map((c) => [c.id, c]));
+  return evidence.flatMap((id) => {
+    const c = byId.get(id);
+    return c === undefined ? [] : [{ id, status: c.status, summary: c.summary }];
+  });
+}
 
 const lifeOf = (r: IncidentRecord): IncidentLife => ({
   status: r.status,
@@ -175,6 +193,8 @@ export class IncidentService {
         text: `${how === 'created' ? 'Opened' : how === 'reopened' ? 'Reopened' : first ? 'Diagnosed' : 'Seen again'}: ${incident.summary}`,
         data: {
           evidence: incident.evidence,
+          checks: briefs(incident.evidence, report.checks),
+          vip: report.vip.state,
           actions: incident.actions,
           held: incident.held ?? null,
           requester,
@@ -222,6 +242,8 @@ export class IncidentService {
       text: `Diagnosed: ${incident.summary}`,
       data: {
         evidence: incident.evidence,
+        checks: briefs(incident.evidence, report.checks),
+        vip: report.vip.state,
         actions: incident.actions,
         held: incident.held ?? null,
         ...(report.failover === undefined ? {} : { failover: report.failover }),
@@ -242,7 +264,7 @@ export class IncidentService {
   async resolveHealed(report: StatusReport): Promise<void> {
     const present = new Set(report.incidents.map((i) => i.key));
     const byId = new Map(report.checks.map((c) => [c.id, c]));
-    const healed: IncidentRecord[] = [];
+    const healed: { open: IncidentRecord; healing: Healing }[] = [];
     for (const open of await this.deps.store.openIncidents()) {
       if (present.has(open.key) || keyKind(open.key) !== 'diagnosis') continue;
       if ((await this.deps.store.incidentAlerts(open.id)).some((a) => a.status === 'firing')) continue;
@@ -265,13 +287,16 @@ export class IncidentService {
           continue;
         }
       }
-      healed.push(open);
+      healed.push({ open, healing: { checks: briefs(evidence, report.checks), vip: report.vip.state } });
     }
     // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
-    const later = healed.filter((open) => this.deps.approvals.isRunning(open.id));
-    for (const open of later) this.deps.track(this.resolve(open.id, 'healthy-status'));
+    const later = healed.filter(({ open }) => this.deps.approvals.isRunning(open.id));
+    for (const { open, healing } of later)
+      this.deps.track(this.resolve(open.id, 'healthy-status', undefined, healing));
     await Promise.all(
-      healed.filter((open) => !later.includes(open)).map((open) => this.resolve(open.id, 'healthy-status')),
+      healed
+        .filter((h) => !later.includes(h))
+        .map(({ open, healing }) => this.resolve(open.id, 'healthy-status', undefined, healing)),
     );
   }
 
@@ -284,6 +309,8 @@ export class IncidentService {
     id: number,
     cause: ResolveCause,
     detail?: string,
+    /** What the status that judged it healed saw: the report's "after" and its charts' last sample. */
+    healing?: Healing,
   ): Promise<{ outcome: ResolveOutcome; record?: IncidentRecord }> {
     const { store, now, presenter } = this.deps;
     const before = await store.incidentById(id);
@@ -297,7 +324,13 @@ export class IncidentService {
     const at = now();
     const resolved = await store.atomically(async () => {
       if (!(await store.resolveIncident(id, at, why))) return false;
-      await store.appendTimeline({ incidentId: id, at, kind: 'resolved', text: why, data: { cause } });
+      await store.appendTimeline({
+        incidentId: id,
+        at,
+        kind: 'resolved',
+        text: why,
+        data: { cause, ...healing },
+      });
       return true;
     });
     if (!resolved) return { outcome: 'already-resolved', record: before };
@@ -305,6 +338,10 @@ export class IncidentService {
     if (record.rootRef !== null) {
       await this.post(record, presenter.resolved(record, why));
       await this.refreshRoot(record);
+      // The resolve is done and said: a report that cannot be queued is logged, not a failed resolve.
+      await this.deps.reports?.publish(record).catch((error: unknown) => {
+        this.log.error({ err: error, incident: record.key }, 'the post-incident report could not be queued');
+      });
     }
     this.log.info({ incident: record.key, cause }, 'incident resolved');
     return { outcome: 'resolved', record };

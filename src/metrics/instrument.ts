@@ -34,6 +34,7 @@ export function instrumentGateway(gateway: SlackGateway, metrics: BotMetrics): S
     postEphemeral: (args) => counted('ephemeral', () => gateway.postEphemeral(args)),
     getPermalink: (args) => counted('permalink', () => gateway.getPermalink(args)),
     authTest: () => counted('auth', () => gateway.authTest()),
+    uploadFile: (args) => counted('upload', () => gateway.uploadFile(args)),
   };
 }
 

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { OutboxRow, OutboxStore } from '../store/store-port.js';
 import { type Clock, systemClock } from './clock.js';
 import { backoffDelay, DEFAULT_PACING, type PacingOptions, rateLimitPause, TokenBucket } from './pacing.js';
-import { decodePayload, fillPermalinks, type MessagePayload } from './payload.js';
+import { decodePayload, decodeUpload, fillPermalinks, type MessagePayload, uploadBytes } from './payload.js';
 import { type Blocks, Permanent, RateLimited, type SlackGateway } from './slack-gateway.js';
 
 export interface DelivererOptions {
@@ -63,6 +63,16 @@ export const CONTENT_REFUSALS: ReadonlySet<string> = new Set([
   'invalid_blocks',
   'invalid_blocks_format',
   'msg_too_long',
+]);
+
+/** Slack's answers that refuse any upload by this bot here: the content goes as a message instead. */
+export const UPLOAD_REFUSALS: ReadonlySet<string> = new Set([
+  'file_uploads_disabled',
+  'file_uploads_except_images_disabled',
+  'file_type_not_allowed',
+  'file_upload_size_restricted',
+  'missing_scope',
+  'not_allowed_token_type',
 ]);
 
 /** The plain text a refused message is simplified to: well below Slack's limits. */
@@ -274,11 +284,11 @@ export class Deliverer implements DeliveryLoop {
       row.claimedBy !== this.replica &&
       row.leaseUntil > now;
     const postingElsewhere = new Set(
-      heads.filter((r) => r.op === 'post' && elsewhere(r)).map((r) => r.channel),
+      heads.filter((r) => postsInChannel(r) && elsewhere(r)).map((r) => r.channel),
     );
     const paced = new Set<string>();
     if (this.replica !== undefined)
-      await this.loadPacing([...new Set(heads.filter((r) => r.op === 'post').map((r) => r.channel))], now);
+      await this.loadPacing([...new Set(heads.filter(postsInChannel).map((r) => r.channel))], now);
     const urgent = heads.filter(isUrgent);
     const ordered = urgent.length === 0 ? heads : [...urgent, ...heads.filter((r) => !urgent.includes(r))];
     const sends: { row: OutboxRow; send: Send }[] = [];
@@ -293,7 +303,7 @@ export class Deliverer implements DeliveryLoop {
         nextDue = Math.min(nextDue, row.leaseUntil);
         continue;
       }
-      if (row.op === 'post' && (this.postingChannels.has(row.channel) || postingElsewhere.has(row.channel)))
+      if (postsInChannel(row) && (this.postingChannels.has(row.channel) || postingElsewhere.has(row.channel)))
         continue;
       const due = this.dueAt(row, now);
       if (due > now) {
@@ -311,7 +321,7 @@ export class Deliverer implements DeliveryLoop {
         continue;
       }
       if (!(await this.take(row, now))) continue;
-      if (row.op === 'post') {
+      if (postsInChannel(row)) {
         const bucket = this.bucket(row.channel, now);
         // An urgent post borrows a token: the posts after it wait the debt out, so the channel's
         // average rate still holds.
@@ -354,7 +364,7 @@ export class Deliverer implements DeliveryLoop {
 
   private dueAt(row: OutboxRow, now: number): number {
     let due = Math.max(row.nextAttemptAt, this.pausedUntil.get(row.channel) ?? 0);
-    if (row.op === 'post' && !isUrgent(row)) {
+    if (postsInChannel(row) && !isUrgent(row)) {
       due = Math.max(due, this.bucket(row.channel, now).availableAt(now));
     } else if (row.op === 'update' && row.messageRef !== null) {
       const last = this.lastTouched.get(row.messageRef);
@@ -365,6 +375,7 @@ export class Deliverer implements DeliveryLoop {
 
   /** Resolves refs to Slack ts at delivery time: a parent's ts exists only once it is posted. */
   private async plan(row: OutboxRow): Promise<Plan> {
+    if (row.op === 'upload') return this.planUpload(row);
     const payload = decodePayload(row.payload);
     if (payload === undefined) return { kind: 'fail', error: DependencyError.InvalidPayload };
     const linked = await this.linkedMessages(payload);
@@ -374,21 +385,9 @@ export class Deliverer implements DeliveryLoop {
       linked.length === 0 ? contentNow : fillPermalinks(payload, await this.resolvePermalinks(linked));
     switch (row.op) {
       case 'post': {
-        let threadTs: string | undefined;
-        if (row.threadRef !== null) {
-          const parent = await this.store.message(row.threadRef);
-          if (parent === undefined) return { kind: 'fail', error: DependencyError.UnknownMessage };
-          // ts first: a parent's post row may have been pruned long after it was sent.
-          if (parent.ts === null) {
-            if (parent.postState === 'pending') return { kind: 'wait' };
-            return {
-              kind: 'fail',
-              error:
-                parent.postState === 'failed' ? DependencyError.ParentFailed : DependencyError.UnknownMessage,
-            };
-          }
-          threadTs = parent.ts;
-        }
+        const thread = await this.threadTsOf(row);
+        if (typeof thread === 'object') return thread;
+        const threadTs = thread;
         const options = {
           ...(threadTs === undefined ? {} : { thread_ts: threadTs }),
           ...(threadTs === undefined || payload.reply_broadcast === undefined
@@ -434,6 +433,65 @@ export class Deliverer implements DeliveryLoop {
         };
       }
     }
+  }
+
+  /** A thread reply's parent ts at delivery time: undefined at the top level; a plan while it cannot go. */
+  private async threadTsOf(row: OutboxRow): Promise<string | undefined | Plan> {
+    if (row.threadRef === null) return undefined;
+    const parent = await this.store.message(row.threadRef);
+    if (parent === undefined) return { kind: 'fail', error: DependencyError.UnknownMessage };
+    // ts first: a parent's post row may have been pruned long after it was sent.
+    if (parent.ts === null) {
+      if (parent.postState === 'pending') return { kind: 'wait' };
+      return {
+        kind: 'fail',
+        error: parent.postState === 'failed' ? DependencyError.ParentFailed : DependencyError.UnknownMessage,
+      };
+    }
+    return parent.ts;
+  }
+
+  /**
+   * A file into its thread. Slack refusing uploads (turned off in the workspace, the scope not
+   * granted) is no reason to lose what the file says: its fallback message is posted instead.
+   */
+  private async planUpload(row: OutboxRow): Promise<Plan> {
+    const upload = decodeUpload(row.payload);
+    if (upload === undefined) return { kind: 'fail', error: DependencyError.InvalidPayload };
+    const thread = await this.threadTsOf(row);
+    if (typeof thread === 'object') return thread;
+    const threadTs = thread;
+    const where = threadTs === undefined ? {} : { thread_ts: threadTs };
+    const fallback = contentOf(upload.fallback);
+    // Once refused, a second call (the fallback simplified to plain text) goes straight to the post.
+    let refused = false;
+    return {
+      kind: 'send',
+      content: async () => fallback,
+      call: async (c) => {
+        if (!refused) {
+          try {
+            await this.gateway.uploadFile({
+              channel: row.channel,
+              ...where,
+              filename: upload.filename,
+              title: upload.title,
+              content: uploadBytes(upload),
+              ...(upload.comment === undefined ? {} : { initial_comment: upload.comment }),
+            });
+            return undefined;
+          } catch (error) {
+            if (!(error instanceof Permanent) || !UPLOAD_REFUSALS.has(error.slackCode)) throw error;
+            refused = true;
+            this.log?.warn(
+              { id: row.id, channel: row.channel, code: error.slackCode },
+              'outbox: Slack refused the upload; posting its content as a message instead',
+            );
+          }
+        }
+        return (await this.gateway.postMessage({ channel: row.channel, ...c, ...where })).ts;
+      },
+    };
   }
 
   /**
@@ -499,7 +557,7 @@ export class Deliverer implements DeliveryLoop {
     }
     this.inFlightIds.add(row.id);
     this.inFlightQueues.add(row.queueKey);
-    if (row.op === 'post') this.postingChannels.add(row.channel);
+    if (postsInChannel(row)) this.postingChannels.add(row.channel);
     if (row.messageRef !== null) this.lastTouched.set(row.messageRef, now);
     return true;
   }
@@ -509,7 +567,7 @@ export class Deliverer implements DeliveryLoop {
     const delivery = this.deliver(row, send).finally(() => {
       this.inFlightIds.delete(row.id);
       this.inFlightQueues.delete(row.queueKey);
-      if (row.op === 'post') this.postingChannels.delete(row.channel);
+      if (postsInChannel(row)) this.postingChannels.delete(row.channel);
       this.deliveries.delete(delivery);
       this.wake();
       void this.notifyIfIdle();
@@ -528,7 +586,7 @@ export class Deliverer implements DeliveryLoop {
     const now = this.clock.now();
     this.failureStreak.delete(row.queueKey);
     try {
-      if (row.op === 'post' && ts !== undefined) await this.store.markPosted(row.id, ts, now);
+      if (postsInChannel(row) && ts !== undefined) await this.store.markPosted(row.id, ts, now);
       else await this.store.markSent(row.id, now);
     } catch (error) {
       // Slack has it but the store cannot say so: it will be sent again (at least once).
@@ -718,6 +776,11 @@ export class Deliverer implements DeliveryLoop {
 
 /** Enough for every incident thread a status summary links to. */
 const PERMALINK_CACHE_SIZE = 1000;
+
+/** Creates a message in the channel: paced, and one at a time per channel, like a post. */
+function postsInChannel(row: OutboxRow): boolean {
+  return row.op === 'post' || row.op === 'upload';
+}
 
 /** A post flagged urgent (MessagePayload.urgent); the string test spares decoding every head. */
 function isUrgent(row: OutboxRow): boolean {

@@ -2,7 +2,14 @@ import { ErrorCode, OkomeError } from '../errors.js';
 import type { OutboxCounts, OutboxStore } from '../store/store-port.js';
 import { type Clock, systemClock } from './clock.js';
 import { Deliverer, type DelivererOptions, type DeliveryLoop, type LiveStats } from './deliverer.js';
-import { decodePayload, encodePayload, type MessagePayload, mergePayload } from './payload.js';
+import {
+  decodePayload,
+  encodePayload,
+  encodeUpload,
+  type MessagePayload,
+  mergePayload,
+  type UploadPayload,
+} from './payload.js';
 
 export interface OutboxStats extends OutboxCounts, LiveStats {}
 
@@ -99,6 +106,45 @@ export class Outbox {
       });
     });
     this.loop.wake();
+  }
+
+  /**
+   * A file shared in a thread (or the channel), in the thread's queue so it follows what was
+   * said before it; paced like a post. Returns the ref of the message that shares it.
+   */
+  async enqueueUpload(input: {
+    channel: string;
+    threadRef?: string;
+    upload: UploadPayload;
+  }): Promise<string> {
+    const ref = await this.store.atomically(async () => {
+      const now = this.clock.now();
+      let rootRef: string | null = null;
+      if (input.threadRef !== undefined) {
+        const parent = await this.requireMessage(input.threadRef);
+        if (parent.channel !== input.channel) {
+          throw new OkomeError(
+            ErrorCode.OutboxUnknownMessage,
+            `outbox: thread ${input.threadRef} is in ${parent.channel}, not in ${input.channel}`,
+          );
+        }
+        rootRef = parent.threadRef ?? parent.ref;
+      }
+      const messageRef = await this.store.createMessage({ channel: input.channel, threadRef: rootRef, now });
+      await this.store.insertOutbox({
+        channel: input.channel,
+        queueKey: queueKeyOf(input.channel, rootRef ?? messageRef),
+        op: 'upload',
+        messageRef,
+        threadRef: rootRef,
+        user: null,
+        payload: encodeUpload(input.upload),
+        now,
+      });
+      return messageRef;
+    });
+    this.loop.wake();
+    return ref;
   }
 
   /** A message only `user` sees; not paced with posts (Slack limits it per workspace). */

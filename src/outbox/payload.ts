@@ -147,3 +147,51 @@ export function fillPermalinks(
   }
   return blocksJson === undefined ? { text } : { text, blocks: JSON.parse(blocksJson) as Blocks };
 }
+
+/**
+ * What an upload row holds: the file (UTF-8 text or base64 bytes), the comment it is shared
+ * with, and the message to post instead when Slack refuses uploads (disabled, missing scope),
+ * so the thread still gets the content.
+ */
+export interface UploadPayload {
+  readonly filename: string;
+  readonly title: string;
+  readonly encoding: 'utf8' | 'base64';
+  readonly content: string;
+  readonly comment?: string;
+  readonly fallback: MessagePayload;
+}
+
+const uploadSchema = z.object({
+  filename: z.string().min(1).max(255),
+  title: z.string().max(255),
+  encoding: z.enum(['utf8', 'base64']),
+  content: z.string().min(1),
+  comment: z.string().optional(),
+  fallback: payloadSchema,
+});
+
+export function encodeUpload(payload: UploadPayload): string {
+  return JSON.stringify(payload);
+}
+
+/** Parses a stored upload row; undefined when unreadable (failed, not retried). */
+export function decodeUpload(json: string): UploadPayload | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const parsed = uploadSchema.safeParse(value);
+  if (!parsed.success) return undefined;
+  const fallback = decodePayload(JSON.stringify(parsed.data.fallback));
+  if (fallback === undefined) return undefined;
+  const { filename, title, encoding, content, comment } = parsed.data;
+  return { filename, title, encoding, content, ...(comment === undefined ? {} : { comment }), fallback };
+}
+
+/** The file's bytes. */
+export function uploadBytes(payload: UploadPayload): Uint8Array {
+  return Buffer.from(payload.content, payload.encoding);
+}

@@ -13,6 +13,22 @@ export interface SlackGateway {
   getPermalink(args: GetPermalinkArgs): Promise<{ permalink: string }>;
   /** `auth.test`: resolves while the token works (a refused token is a Permanent error). */
   authTest(): Promise<void>;
+  /**
+   * Slack's external upload, all three steps each time (a retry starts again):
+   * `files.getUploadURLExternal`, the bytes POSTed to the URL it gave, then
+   * `files.completeUploadExternal`, which shares the file in the channel (a thread with thread_ts).
+   */
+  uploadFile(args: UploadFileArgs): Promise<void>;
+}
+
+export interface UploadFileArgs {
+  readonly channel: string;
+  readonly thread_ts?: string;
+  readonly filename: string;
+  readonly title: string;
+  readonly content: Uint8Array;
+  /** The message the file is shared with. */
+  readonly initial_comment?: string;
 }
 
 export interface GetPermalinkArgs {

@@ -69,6 +69,8 @@ export interface HttpProbe {
 export interface RedisStats {
   readonly keyspaceHits: number;
   readonly keyspaceMisses: number;
+  /** INFO server's `run_id`: changes when Redis restarts (and its counters start again). */
+  readonly runId?: string | undefined;
 }
 
 export interface RateLimitCounter {

@@ -52,10 +52,16 @@ export class IoRedisProbe implements RedisProbe {
 
   infoStats(timeoutMs: number): Promise<RedisStats> {
     return this.call('INFO stats', timeoutMs, async (client) => {
-      const parsed = parseRedisInfoStats(await client.info('stats'));
+      // Both sections in one round trip; `INFO server stats` would need Redis 7.
+      const [serverInfo, statsInfo] = await Promise.all([client.info('server'), client.info('stats')]);
+      const parsed = parseRedisInfoStats(`${serverInfo}\r\n${statsInfo}`);
       const stats =
         parsed.kind === 'stats'
-          ? { keyspaceHits: parsed.keyspaceHits, keyspaceMisses: parsed.keyspaceMisses }
+          ? {
+              keyspaceHits: parsed.keyspaceHits,
+              keyspaceMisses: parsed.keyspaceMisses,
+              runId: parsed.runId ?? undefined,
+            }
           : undefined;
       if (stats === undefined) {
         throw new OkomeError(

@@ -41,6 +41,8 @@ export interface ApprovalPresenter {
   /** A notice in the incident thread; `text` is already in the chat's markup (mentions made by `mention`). */
   notice(text: string): MessagePayload;
   cannotOffer(actionId: string, reason: string): MessagePayload;
+  /** The same fix is already offered (pending, or running) in another incident's thread. */
+  offeredElsewhere(approval: Approval, incident: { readonly name: string }): MessagePayload;
   /** How to name a user in a reason ("the bot" for the bot). */
   mention(user: string): string;
   /** Outside text (check summaries, command output) in the chat's markup, escaped. */

@@ -4,6 +4,7 @@ import type { Diagnostics } from '../diagnostics/diagnose.js';
 import { APPROVE_PREFIX, REJECT_PREFIX } from '../domain/action-ids.js';
 import { type Approval, type ApprovalEvent, type Decision, decide } from '../domain/approval.js';
 import type { Incident, ProposedAction } from '../domain/classify.js';
+import { keyKind } from '../domain/incident.js';
 import { readStoredReport } from '../domain/report.js';
 import { actionVerification } from '../domain/runbook.js';
 import { asOkomeError, type OkomeError } from '../errors.js';
@@ -14,7 +15,7 @@ import type { Incident as IncidentRecord, Store } from '../store/store-port.js';
 import { approvalIdSchema } from './approval-id.js';
 import { type ApprovalPresenter, type CardInfo, cardInfoOf } from './approval-presenter.js';
 import { type AuditLog, applyApprovalEvent } from './approval-store.js';
-import { type ExecutionReport, executePlan } from './execute.js';
+import { type ExecutionReport, executePlan, type VerifyResult } from './execute.js';
 import { type ActionPlan, commandsChanged, planAction, touchesVip } from './plan.js';
 import { checkPrecondition } from './precondition.js';
 import { requestApproval } from './request-approval.js';
@@ -122,6 +123,45 @@ export class ApprovalsService {
         this.isLive(a),
     );
     if (same !== undefined && (same.state !== 'pending' || same.expiresAt > now())) return;
+    // Two incidents, one fix (a failover explained by nginx stopped on the old holder, and the
+    // NginxDown alert or a status naming incident 1 there): one card, in the thread that offered
+    // it first; this thread says once where it is, so nobody approves the same restart twice.
+    const twin = live.find(
+      (a) =>
+        a.incidentId !== row.id &&
+        a.actionId === proposed.actionId &&
+        sameNodes(a.targets, proposed.nodes) &&
+        this.isLive(a) &&
+        (a.state !== 'pending' || a.expiresAt > now()),
+    );
+    if (twin !== undefined) {
+      const told = (await store.timeline(row.id)).some(
+        (e) => e.kind === 'notice' && (e.data as { offeredIn?: unknown } | null)?.offeredIn === twin.id,
+      );
+      if (told) return;
+      const other = await store.incidentById(twin.incidentId);
+      await store.appendTimeline({
+        incidentId: row.id,
+        at: now(),
+        kind: 'notice',
+        text: `${proposed.actionId} on ${proposed.nodes.join(', ')} is offered in incident ${twin.incidentId}'s thread`,
+        data: { offeredIn: twin.id },
+      });
+      await outbox.enqueuePost({
+        channel: row.channel,
+        threadRef: rootRef,
+        payload: this.deps.presenter.offeredElsewhere(twin, {
+          // A failover or an unmapped alert has no runbook number to name it by.
+          name:
+            other === undefined
+              ? `incident ${twin.incidentId}`
+              : keyKind(other.key) === 'diagnosis'
+                ? `Incident ${other.number} — ${other.title}`
+                : other.title,
+        }),
+      });
+      return;
+    }
     const planned = planAction(proposed, config);
     if (!planned.ok) {
       await outbox.enqueuePost({
@@ -451,10 +491,20 @@ export class ApprovalsService {
         targets: [step.node],
         commands: [step.command],
       });
+      // The exact command and its (capped) output: the post-incident report shows them.
       await this.timeline(
         approved,
         'command',
         `${step.node}: ${step.command} → ${step.exitCode ?? 'no exit status'} (${step.durationMs} ms)`,
+        {
+          node: step.node,
+          command: step.command,
+          exitCode: step.exitCode,
+          durationMs: step.durationMs,
+          stdout: step.stdout,
+          stderr: step.stderr,
+          truncated: step.truncated,
+        },
       );
     }
   }
@@ -501,7 +551,21 @@ export class ApprovalsService {
     try {
       if (event.kind === 'finish') {
         const outcome = `${event.result === 'success' ? 'Succeeded' : 'Failed'}: ${event.summary}`;
-        await this.timeline(approved, 'outcome', outcome);
+        const verification = report?.verification;
+        await this.timeline(
+          approved,
+          'outcome',
+          outcome,
+          verification === undefined
+            ? undefined
+            : {
+                verification: {
+                  ok: verification.ok,
+                  attempts: verification.attempts,
+                  checks: verification.results,
+                },
+              },
+        );
       }
       await this.carryOut(decision);
       if (event.kind === 'cancel')
@@ -515,26 +579,26 @@ export class ApprovalsService {
     approval: Approval,
     kind: 'approval' | 'command' | 'outcome',
     text: string,
+    data?: unknown,
   ): Promise<void> {
     await this.deps.store.appendTimeline({
       incidentId: approval.incidentId,
       at: this.deps.now(),
       kind,
       text,
+      ...(data === undefined ? {} : { data }),
     });
   }
 
   /** The runbook's verification: every listed check on the action's nodes passes. */
-  private async verify(
-    checks: readonly string[],
-    nodes: readonly string[],
-  ): Promise<{ ok: boolean; details: string }> {
+  private async verify(checks: readonly string[], nodes: readonly string[]): Promise<VerifyResult> {
     const report = await this.deps.diagnostics.run({ kind: 'checks', checks, nodes });
     const bad = report.checks.filter((c) => c.status !== 'ok');
     const details = report.checks
       .map((c) => `${c.status === 'ok' ? 'ok  ' : 'FAIL'} ${c.id}: ${c.summary}`)
       .join('\n');
-    return { ok: report.checks.length > 0 && bad.length === 0, details };
+    const results = report.checks.map((c) => ({ id: c.id, status: c.status, summary: c.summary }));
+    return { ok: report.checks.length > 0 && bad.length === 0, details, results };
   }
 
   /** Start-up: whatever a crash left approved or running is interrupted and said so; never re-run. */

@@ -1,3 +1,4 @@
+import type { CheckStatus } from '../domain/check-result.js';
 import { asOkomeError, ErrorCode } from '../errors.js';
 import type { NodeShell, RedisProbe } from '../probes/ports.js';
 import type { ActionPlan, NodePlan, PlannedStep } from './plan.js';
@@ -11,6 +12,14 @@ import type { ActionPlan, NodePlan, PlannedStep } from './plan.js';
 export interface VerifyResult {
   readonly ok: boolean;
   readonly details: string;
+  /** Each check as judged (the post-incident report compares them with the diagnosis). */
+  readonly results?: readonly VerifiedCheck[];
+}
+
+export interface VerifiedCheck {
+  readonly id: string;
+  readonly status: CheckStatus;
+  readonly summary: string;
 }
 
 /** Runs verification checks (by check id) for these nodes; the caller builds it on Diagnostics. */
@@ -63,6 +72,8 @@ export interface VerificationReport {
   readonly checks: readonly string[];
   readonly ok: boolean;
   readonly details: string;
+  /** The last attempt's checks, as judged. */
+  readonly results: readonly VerifiedCheck[];
   readonly attempts: number;
   readonly durationMs: number;
 }
@@ -236,6 +247,7 @@ export async function executePlan(plan: ActionPlan, deps: ExecuteDeps): Promise<
       checks: plan.verify.checks,
       ok: last.ok,
       details: last.details,
+      results: last.results ?? [],
       attempts,
       durationMs: Math.round(deps.now() - t0),
     };

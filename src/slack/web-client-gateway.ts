@@ -6,6 +6,7 @@ import type {
   PostEphemeralArgs,
   PostMessageArgs,
   UpdateArgs,
+  UploadFileArgs,
 } from '../outbox/slack-gateway.js';
 import { Permanent, RateLimited, Retryable, type SlackGateway } from '../outbox/slack-gateway.js';
 
@@ -37,8 +38,15 @@ const RETRYABLE_PLATFORM_ERRORS: ReadonlySet<string> = new Set([
   'request_timeout',
 ]);
 
+/** One upload's POST of its bytes; reports are small, a slow link still gets this long. */
+const UPLOAD_TIMEOUT_MS = 60_000;
+
 export class WebClientGateway implements SlackGateway {
-  constructor(private readonly client: WebClient) {}
+  constructor(
+    private readonly client: WebClient,
+    /** The upload POST's transport (tests may pass their own); default the global fetch. */
+    private readonly fetchFn: typeof fetch = fetch,
+  ) {}
 
   async postMessage(args: PostMessageArgs): Promise<{ ts: string }> {
     const call = {
@@ -92,6 +100,48 @@ export class WebClientGateway implements SlackGateway {
 
   async authTest(): Promise<void> {
     await this.call(() => this.client.auth.test());
+  }
+
+  async uploadFile(args: UploadFileArgs): Promise<void> {
+    const target = await this.call(() =>
+      this.client.files.getUploadURLExternal({ filename: args.filename, length: args.content.byteLength }),
+    );
+    const url = target.upload_url;
+    const id = target.file_id;
+    if (typeof url !== 'string' || typeof id !== 'string') throw new Permanent('missing_upload_url');
+    await this.sendBytes(url, args.content);
+    await this.call(() =>
+      this.client.files.completeUploadExternal({
+        files: [{ id, title: args.title }],
+        channel_id: args.channel,
+        ...(args.thread_ts === undefined ? {} : { thread_ts: args.thread_ts }),
+        ...(args.initial_comment === undefined ? {} : { initial_comment: args.initial_comment }),
+      }),
+    );
+  }
+
+  /**
+   * The upload itself: the raw bytes POSTed to the URL Slack gave (no token: the URL is the
+   * credential). 200 is success; a 4xx will not get better with the same URL, but the outbox
+   * starts a retry from a fresh URL, so only a refusal of the file itself (413) is permanent.
+   */
+  private async sendBytes(url: string, content: Uint8Array): Promise<void> {
+    let response: Response;
+    try {
+      response = await this.fetchFn(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: content,
+        signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS),
+      });
+      await response.arrayBuffer();
+    } catch (error) {
+      throw new Retryable(`file upload failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    }
+    if (response.status === 413) throw new Permanent('file_too_large');
+    if (response.status !== 200) throw new Retryable(`file upload answered HTTP ${response.status}`);
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {

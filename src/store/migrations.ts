@@ -376,7 +376,46 @@ export const MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
-  // 7: replicas on one PostgreSQL (store.replicas): the singletons' leader lease with its fencing
+  // 7: the outbox learns the 'upload' op (a file shared into a thread: Slack's external upload).
+  // SQLite cannot alter a CHECK: the table is rebuilt with the same columns, rows and indexes.
+  {
+    sqlite: `
+  CREATE TABLE outbox_v7 (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    queue_key TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('post', 'update', 'ephemeral', 'upload')),
+    message_ref TEXT REFERENCES messages(ref),
+    thread_ref TEXT REFERENCES messages(ref),
+    user TEXT,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    CHECK ((op = 'ephemeral') = (user IS NOT NULL)),
+    CHECK ((op = 'ephemeral') = (message_ref IS NULL))
+  ) STRICT;
+  INSERT INTO outbox_v7 (id, seq, channel, queue_key, op, message_ref, thread_ref, user, payload, state,
+    attempts, next_attempt_at, last_error, created_at, sent_at)
+    SELECT id, seq, channel, queue_key, op, message_ref, thread_ref, user, payload, state,
+      attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox;
+  DROP TABLE outbox;
+  ALTER TABLE outbox_v7 RENAME TO outbox;
+  CREATE INDEX outbox_pending_by_queue ON outbox(queue_key, seq) WHERE state = 'pending';
+  CREATE INDEX outbox_pending_by_message ON outbox(message_ref, seq) WHERE state = 'pending';
+  CREATE INDEX outbox_post_by_message ON outbox(message_ref) WHERE op = 'post';
+  CREATE INDEX outbox_sent_at ON outbox(sent_at) WHERE state = 'sent';
+  `,
+    postgres: `
+  ALTER TABLE outbox DROP CONSTRAINT outbox_op_check;
+  ALTER TABLE outbox ADD CONSTRAINT outbox_op_check CHECK (op IN ('post', 'update', 'ephemeral', 'upload'));
+  `,
+  },
+  // 8: replicas on one PostgreSQL (store.replicas): the singletons' leader lease with its fencing
   // token, a lease on each outbox row a replica claims, per-channel post pacing every replica
   // shares, and the dead-man's switch as the next leader takes it over (the last Watchdog any
   // replica saw, and since when the path is down). SQLite gets the same tables (one process

@@ -382,6 +382,17 @@ export class PostgresStore implements Store {
     return row === undefined ? undefined : toIncident(row);
   }
 
+  async latestIncidentWithNumber(number: string): Promise<Incident | undefined> {
+    const row = (
+      await this.rows<IncidentRow>(
+        'find an incident',
+        "SELECT * FROM incidents WHERE number = $1 ORDER BY status = 'open' DESC, opened_at DESC, id DESC LIMIT 1",
+        [number],
+      )
+    )[0];
+    return row === undefined ? undefined : toIncident(row);
+  }
+
   async incidentById(id: number): Promise<Incident | undefined> {
     const row = (
       await this.rows<IncidentRow>('find an incident', 'SELECT * FROM incidents WHERE id = $1', [id])

@@ -308,6 +308,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  async latestIncidentWithNumber(number: string): Promise<Incident | undefined> {
+    return this.guard('find an incident', () => {
+      const row = this.s.latestIncidentWithNumber.get(number);
+      return row === undefined ? undefined : toIncident(row);
+    });
+  }
+
   async incidentById(id: number): Promise<Incident | undefined> {
     return this.guard('find an incident', () => {
       const row = this.s.incidentById.get(id);
@@ -946,6 +953,9 @@ function prepareStatements(db: Database.Database) {
       "SELECT * FROM incidents WHERE key = ? ORDER BY status = 'open' DESC, opened_at DESC, id DESC LIMIT 1",
     ),
     incidentById: db.prepare<[number], IncidentRow>('SELECT * FROM incidents WHERE id = ?'),
+    latestIncidentWithNumber: db.prepare<[string], IncidentRow>(
+      "SELECT * FROM incidents WHERE number = ? ORDER BY status = 'open' DESC, opened_at DESC, id DESC LIMIT 1",
+    ),
     openIncidents: db.prepare<[], IncidentRow>(
       "SELECT * FROM incidents WHERE status = 'open' ORDER BY opened_at, id",
     ),

@@ -70,6 +70,8 @@ export interface IncidentStore extends Transactional {
   /** The open incident with this key, else the most recently opened one. */
   incidentByKey(key: string): Promise<Incident | undefined>;
   incidentById(id: number): Promise<Incident | undefined>;
+  /** The open incident with this runbook number, else the most recently opened one (a report of a past one). */
+  latestIncidentWithNumber(number: string): Promise<Incident | undefined>;
   /** Stores the latest report (any JSON-serialisable value). */
   saveReport(id: number, report: unknown): Promise<void>;
   setIncidentRootRef(id: number, rootRef: string): Promise<void>;
@@ -114,7 +116,8 @@ export interface SeenEventStore {
   pruneSeen(cutoff: number): Promise<number>;
 }
 
-export type OutboxOp = 'post' | 'update' | 'ephemeral';
+/** upload: a file shared into a channel or thread (its payload is an UploadPayload). */
+export type OutboxOp = 'post' | 'update' | 'ephemeral' | 'upload';
 export type OutboxState = 'pending' | 'sent' | 'failed';
 
 export interface OutboxRow {

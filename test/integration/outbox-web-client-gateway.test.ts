@@ -218,4 +218,56 @@ describe('WebClientGateway against the Slack emulator', () => {
       await store.close();
     }
   });
+
+  it("uploads a file into a thread with Slack's three external-upload steps, bytes intact", async () => {
+    const slack = gateway(emu.apiUrl);
+    const root = await slack.postMessage({ channel: 'C0FILES', text: 'incident 2' });
+    const content = Buffer.concat([Buffer.from('# Report\n\n✓ redis back\n'), Buffer.from([0, 255, 0x89])]);
+    const before = emu.calls.length;
+    await slack.uploadFile({
+      channel: 'C0FILES',
+      thread_ts: root.ts,
+      filename: 'report.md',
+      title: 'Incident 2: Redis down',
+      content,
+      initial_comment: 'Post-incident report',
+    });
+    expect(emu.calls.slice(before).map((c) => c.method)).toEqual([
+      'files.getUploadURLExternal',
+      'files.completeUploadExternal',
+    ]);
+    expect(emu.calls[before]?.params).toMatchObject({
+      filename: 'report.md',
+      length: String(content.length),
+    });
+    expect(emu.uploadPosts.at(-1)).toMatchObject({ status: 200, bytes: content.length });
+    const [file] = emu.filesInThread('C0FILES', root.ts);
+    expect(file).toMatchObject({ filename: 'report.md', title: 'Incident 2: Redis down', uploadedAs: 'raw' });
+    expect(file?.content?.equals(content)).toBe(true);
+    expect(file?.shared?.initialComment).toBe('Post-incident report');
+    // The share is a reply in the thread carrying the file, as Slack shows it.
+    const reply = emu.threadOf('C0FILES', root.ts).at(-1);
+    expect(reply).toMatchObject({ text: 'Post-incident report', threadTs: root.ts });
+    expect(reply?.files?.map((f) => f.name)).toEqual(['report.md']);
+    expect(emu.warnings.filter((w) => w.startsWith('upload'))).toEqual([]);
+  });
+
+  it('an upload whose POST fails is Retryable; a refused upload method is Permanent with its code', async () => {
+    const slack = gateway(emu.apiUrl);
+    const args = { channel: 'C0FILES', filename: 'r.md', title: 'r', content: Buffer.from('x') };
+    emu.fault({ method: 'upload', kind: 'http_500', times: 1 });
+    expect(await thrown(slack.uploadFile(args))).toBeInstanceOf(Retryable);
+    emu.fault({
+      method: 'files.getUploadURLExternal',
+      kind: 'ok_false',
+      error: 'file_uploads_disabled',
+      times: 1,
+    });
+    const refused = await thrown(slack.uploadFile(args));
+    expect(refused).toBeInstanceOf(Permanent);
+    expect((refused as Permanent).slackCode).toBe('file_uploads_disabled');
+    // An empty file is refused by Slack itself (length 0).
+    const empty = await thrown(slack.uploadFile({ ...args, content: Buffer.alloc(0) }));
+    expect((empty as Permanent).slackCode).toBe('missing_argument');
+  });
 });

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run-cli.js';
 import { parseConfig } from '../../src/config/load-config.js';
-import { commandWords } from '../../src/diagnostics/batch-protocol.js';
+import { buildBatchScript, commandWords } from '../../src/diagnostics/batch-protocol.js';
 import {
   DEFAULT_BINARY_PATHS,
   generateNodeSudoers,
@@ -109,15 +109,15 @@ describe('batched diagnostics need no new sudoers entry', () => {
       );
       expect(diagnostics.length).toBeGreaterThan(0);
       for (const entry of diagnostics) {
-        const words = commandWords(entry.configured, 3700);
-        // `timeout N` outside sudo; what follows is what sudo is given, as sudoers spells it.
-        expect(words).toMatch(/^timeout 3\.7 sudo /);
-        const batched = sudoEntry(
-          words.replace(/^timeout 3\.7 /, ''),
-          'diagnostics',
-          node.name,
-          DEFAULT_BINARY_PATHS,
-        );
+        const words = commandWords(entry.configured);
+        // Run as its own program (no shell), under its group's `timeout`: sudo is given
+        // exactly these words, as sudoers spells them.
+        expect(words).toMatch(/^sudo /);
+        const script = buildBatchScript([{ command: entry.configured, timeoutMs: 3700 }], 'okome0', 4096);
+        expect(script).toContain(`{ timeout 3.7 sh -s "$F" <<'okome0'\n`);
+        expect(script).toContain(`\nj 0 ${words} &\n`);
+        expect(script).not.toMatch(/sudo\s+timeout/);
+        const batched = sudoEntry(words, 'diagnostics', node.name, DEFAULT_BINARY_PATHS);
         expect(batched.argv).toEqual(entry.argv);
       }
     }

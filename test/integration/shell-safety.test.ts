@@ -30,13 +30,23 @@ const MARKER = '/tmp/okome-pwned-marker';
 function unbatch(sent: string, maxOutputBytes: number): string[] {
   const delimiter = /^D=(okome[0-9a-f]+)\n/.exec(sent)?.[1];
   if (delimiter === undefined) return [sent];
-  const commands = [...sent.matchAll(/^j \d+ timeout ([\d.]+) (.*) &$/gm)].map(([, seconds, body]) => {
-    const quoted = /^"\$\{SHELL:-sh\}" -c '(.*)'$/.exec(body ?? '')?.[1];
-    return {
-      command: quoted === undefined ? (body ?? '') : quoted.replaceAll(`'\\''`, "'"),
-      timeoutMs: Number(seconds) * 1000,
-    };
-  });
+  // Jobs follow their group's `timeout` line; rebuilt in id order below.
+  const commands: { id: number; command: string; timeoutMs: number }[] = [];
+  let seconds = Number.NaN;
+  for (const line of sent.split('\n')) {
+    const group = /^\{ timeout ([\d.]+) sh -s /.exec(line);
+    if (group !== null) seconds = Number(group[1]);
+    const job = /^j (\d+) (.*) &$/.exec(line);
+    if (job === null) continue;
+    const body = job[2] ?? '';
+    const quoted = /^"\$\{SHELL:-sh\}" -c '(.*)'$/.exec(body)?.[1];
+    commands.push({
+      id: Number(job[1]),
+      command: quoted === undefined ? body : quoted.replaceAll(`'\\''`, "'"),
+      timeoutMs: seconds * 1000,
+    });
+  }
+  commands.sort((a, b) => a.id - b.id);
   expect(sent).toBe(buildBatchScript(commands, delimiter, maxOutputBytes));
   return commands.map((c) => c.command);
 }

@@ -3,7 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchingShell } from '../../src/diagnostics/batching-shell.js';
-import { ErrorCode, type OkomeError } from '../../src/errors.js';
+import { ErrorCode, OkomeError } from '../../src/errors.js';
 import type { ExecResult } from '../../src/probes/ports.js';
 import { SshPool, type SshTarget } from '../../src/probes/ssh-pool.js';
 import { stopAllLaunched } from '../support/launchers/process-utils.js';
@@ -94,6 +94,8 @@ describe('batched read-only commands over ssh', () => {
     const p = pool();
     const shell = new BatchingShell(p, { maxOutputBytes: CAP });
     try {
+      // Connected first: the times below are the batch's, not the handshake's.
+      await p.exec('pi-a', 'true', { timeoutMs: 5000 });
       const t0 = performance.now();
       let fastAt = 0;
       const fast = shell.exec('pi-a', 'echo quick', { timeoutMs: 5000 }).then((r) => {
@@ -107,7 +109,7 @@ describe('batched read-only commands over ssh', () => {
       // Streamed: the quick frame did not wait for the slow command.
       expect(fastAt).toBeLessThan(500);
       expect(total).toBeLessThan(2500);
-      expect(p.execs('pi-a')).toBe(1);
+      expect(p.execs('pi-a')).toBe(2);
       await expect.poll(batchDirs).toEqual([]);
     } finally {
       await p.close();
@@ -130,20 +132,37 @@ describe('batched read-only commands over ssh', () => {
     }
   });
 
-  it('a batch cut short (its channel killed) fails the commands that had not reported', async () => {
+  it('a command that ignores TERM is reported timed out at its deadline, and the batch still ends clean', async () => {
     const p = pool();
     const shell = new BatchingShell(p, { maxOutputBytes: CAP });
     try {
       const results = await Promise.all([
         settle(shell.exec('pi-a', 'echo early', { timeoutMs: 1500 })),
-        // Outlives the batch's own deadline, ignoring TERM: the pool kills the channel.
         settle(shell.exec('pi-a', "trap '' TERM; sleep 30", { timeoutMs: 1500 })),
       ]);
       expect(results[0]).toMatchObject({ stdout: 'early\n', exitCode: 0 });
       expect(results[1]).toEqual({ error: ErrorCode.SshExecTimeout });
+      // Reported by the node's timeout (1.2 s) with the script ending on its own: its trap
+      // removed its directory (a channel the bot kills leaves it, as the next test shows).
+      await expect.poll(batchDirs).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a batch cut short (its channel killed) fails the commands that had not reported', async () => {
+    const p = pool();
+    const shell = new BatchingShell(p, { maxOutputBytes: CAP });
+    try {
+      const giveUp = new AbortController();
+      const early = settle(shell.exec('pi-a', 'echo early', { timeoutMs: 5000 }));
+      const late = settle(shell.exec('pi-a', 'sleep 30', { timeoutMs: 5000, signal: giveUp.signal }));
+      expect(await early).toMatchObject({ stdout: 'early\n', exitCode: 0 });
+      // Every caller has given up: the bot kills the batch's channel.
+      giveUp.abort(new OkomeError(ErrorCode.SshExecTimeout, 'given up'));
+      expect(await late).toEqual({ error: ErrorCode.SshExecTimeout });
       // Killed outright, it could not clean up: the next batch removes what it left.
-      const left = batchDirs();
-      expect(left).toHaveLength(1);
+      await expect.poll(batchDirs).toHaveLength(1);
       await Promise.all(['true', 'true'].map((c) => shell.exec('pi-a', c, { timeoutMs: 3000 })));
       await expect.poll(batchDirs).toEqual([]);
     } finally {

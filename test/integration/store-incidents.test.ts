@@ -60,6 +60,19 @@ describeStoreContract('store', ({ current, store: opened, reopen }) => {
       expect(await store.incidentByKey('nope')).toBeUndefined();
     });
 
+    it('finds the latest incident with a runbook number, the open one first', async () => {
+      expect(await store.latestIncidentWithNumber('2')).toBeUndefined();
+      const old = await store.openOrReuseIncident(input('2:pi-a', 1000));
+      await store.resolveIncident(old.incident.id, 1500, 'healthy');
+      const open = await store.openOrReuseIncident(input('2:pi-b', 2000));
+      const later = await store.openOrReuseIncident(input('2:pi-c', 3000));
+      await store.resolveIncident(later.incident.id, 3500, 'healthy');
+      expect((await store.latestIncidentWithNumber('2'))?.id).toBe(open.incident.id);
+      await store.resolveIncident(open.incident.id, 4000, 'healthy');
+      expect((await store.latestIncidentWithNumber('2'))?.id).toBe(later.incident.id);
+      expect(await store.latestIncidentWithNumber('5b')).toBeUndefined();
+    });
+
     it('reopens the latest incident of a key when asked (flapping), once, keeping its id and thread', async () => {
       const { incident } = await store.openOrReuseIncident(input('2:pi-b'));
       await store.setIncidentRootRef(

@@ -112,6 +112,58 @@ describe('migrations', () => {
     db.close();
   });
 
+  it("migration 7 rebuilds the outbox for the 'upload' op, keeping every row and index", async () => {
+    const path = join(dir, 'okome.db');
+    await openSqliteStore({ path, migrations: MIGRATIONS.slice(0, 6) }).close();
+    const before = raw(path);
+    before.prepare("INSERT INTO messages (ref, channel, created_at) VALUES ('m1', 'C1', 1)").run();
+    before
+      .prepare(
+        `INSERT INTO outbox (seq, channel, queue_key, op, message_ref, payload, state, attempts, created_at)
+         VALUES (7, 'C1', 'C1:m1', 'post', 'm1', '{"text":"kept"}', 'pending', 2, 1)`,
+      )
+      .run();
+    expect(() =>
+      before
+        .prepare(
+          `INSERT INTO outbox (seq, channel, queue_key, op, message_ref, payload, created_at)
+           VALUES (8, 'C1', 'C1:m1', 'upload', 'm1', '{}', 1)`,
+        )
+        .run(),
+    ).toThrow(/CHECK constraint/);
+    before.close();
+    const store = openSqliteStore({ path });
+    const [head] = await store.pendingHeads();
+    expect(head).toMatchObject({ seq: 7, op: 'post', payload: '{"text":"kept"}', attempts: 2 });
+    await store.insertOutbox({
+      channel: 'C1',
+      queueKey: 'C1:m1',
+      op: 'upload',
+      messageRef: 'm1',
+      threadRef: null,
+      user: null,
+      payload: '{}',
+      now: 2,
+    });
+    await store.close();
+    const db = raw(path);
+    expect(
+      db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL ORDER BY name",
+        )
+        .pluck()
+        .all(),
+    ).toEqual([
+      'outbox_pending_by_message',
+      'outbox_pending_by_queue',
+      'outbox_post_by_message',
+      'outbox_sent_at',
+    ]);
+    expect(db.pragma('foreign_key_check')).toEqual([]);
+    db.close();
+  });
+
   it('rolls back a failing migration entirely and keeps the previous version', async () => {
     const path = join(dir, 'okome.db');
     const broken = [...MIGRATIONS, 'CREATE TABLE half (id INTEGER); THIS IS NOT SQL'];

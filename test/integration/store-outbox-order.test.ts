@@ -44,4 +44,43 @@ describeStoreContract('outbox order', ({ store }) => {
     for (const queueKey of queues) expect(delivered.get(queueKey)).toEqual(enqueued.get(queueKey));
     expect(await s.outboxCounts()).toEqual({ pending: 0, sent: 45, failed: 0, oldestPendingCreatedAt: null });
   });
+
+  it('keeps an upload like a post: in its thread queue after the earlier replies, sent without a ts', async () => {
+    const s: Store = store();
+    const root = await s.createMessage({ channel: 'C1', threadRef: null, now: 1 });
+    await s.markPosted(
+      await s.insertOutbox({
+        channel: 'C1',
+        queueKey: `C1:${root}`,
+        op: 'post',
+        messageRef: root,
+        threadRef: null,
+        user: null,
+        payload: '{"text":"root"}',
+        now: 1,
+      }),
+      '1.000001',
+      2,
+    );
+    const row = async (op: 'post' | 'upload', payload: string) =>
+      s.insertOutbox({
+        channel: 'C1',
+        queueKey: `C1:${root}`,
+        op,
+        messageRef: await s.createMessage({ channel: 'C1', threadRef: root, now: 3 }),
+        threadRef: root,
+        user: null,
+        payload,
+        now: 3,
+      });
+    const reply = await row('post', '{"text":"resolved"}');
+    const upload = await row('upload', '{"filename":"report.md"}');
+    expect((await s.pendingHeads()).map((h) => [h.id, h.op])).toEqual([[reply, 'post']]);
+    await s.markPosted(reply, '1.000002', 4);
+    expect((await s.pendingHeads()).map((h) => [h.id, h.op, h.threadRef])).toEqual([
+      [upload, 'upload', root],
+    ]);
+    await s.markSent(upload, 5);
+    expect(await s.outboxCounts()).toEqual({ pending: 0, sent: 3, failed: 0, oldestPendingCreatedAt: null });
+  });
 });

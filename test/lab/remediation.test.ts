@@ -4,6 +4,7 @@ import { applyFault, type FaultHandle } from '../support/lab/faults.js';
 import { type Lab, startLab } from '../support/lab/lab.js';
 import { describeLab } from '../support/lab/vitest-lab.js';
 import { LabBot } from '../support/lab-bot.js';
+import { isPng, pngSize } from '../support/png.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /**
@@ -69,14 +70,55 @@ describeLab('approval-gated remediation on the lab', () => {
     );
   });
 
-  it('incident 2: redis-server stopped → Approve → PONG again', async () => {
+  it('incident 2: redis-server stopped → Approve → PONG again → resolved, the report in the thread', async () => {
     await fault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' });
     await bot.status();
-    const card = await bot.card('Restart redis-server on pi-b');
+    const root = await bot.incidentRoot('Incident 2');
+    const card = await bot.card('Restart redis-server on pi-b', 0, root);
     await bot.click('U0GROUPOPS', card).ack; // approver through the user group
     expect(await bot.outcome(card)).toBe('succeeded');
     expect((await lab.redis(['ping'])).stdout.trim()).toBe('PONG');
     await revertAll();
+    // A healthy status resolves it; the post-incident report follows in the thread as a file.
+    await bot.status();
+    const [file, ...charts] = await emu.waitFor(
+      () => {
+        const files = emu.filesInThread('C0INCIDENT', root.ts);
+        return files.length >= 3 ? files : undefined;
+      },
+      30_000,
+      'the post-incident report and its charts in the thread',
+    );
+    expect(charts.map((c) => c.filename.replace(/^.*Z-/, ''))).toEqual([
+      'vip-holder.png',
+      'check-states.png',
+    ]);
+    for (const chart of charts) {
+      const png = chart.content ?? Buffer.alloc(0);
+      expect(isPng(png)).toBe(true);
+      expect(png.length).toBeGreaterThan(5000);
+      expect(pngSize(png).width).toBe(900);
+      expect(pngSize(png).height).toBeGreaterThan(100);
+    }
+    const md = file?.content?.toString('utf8') ?? '';
+    const steps = [
+      '**diagnosis** Opened',
+      '**approval** restart-redis approved by U0GROUPOPS',
+      '**approval** Running',
+      '**command** pi-b: sudo systemctl restart redis-server',
+      'exit 0 in',
+      'verification passed',
+      '**resolved** A status found its checks healthy again.',
+    ];
+    const at = steps.map((step) => md.indexOf(step));
+    expect(
+      at.every((i) => i > 0),
+      `every step in the report:\n${md}`,
+    ).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    // Before/after: the redis checks failed at the diagnosis and passed after the fix.
+    expect(md).toMatch(/\| redis-ping \| (unreachable|fail|timeout): .* \| ok: /);
+    expect(md).toMatch(/\| service:redis-server@pi-b \| fail: .* \| ok: /);
   });
 
   it('incident 3: keepalived stopped on both → Approve → restarted one after the other, VIP back', async () => {
@@ -170,7 +212,13 @@ describeLab('approval-gated remediation on the lab', () => {
   });
 
   it('incidents 4, 5 and 5b offer no cache-node action', async () => {
-    const cardsBefore = emu.messagesIn(bot.channel).filter((m) => m.text.endsWith(': pending')).length;
+    // Cards posted from now on: an earlier test's card may still change state meanwhile (a
+    // failover thread's card is cancelled when the VIP comes back), so the count is of posts.
+    const since = Date.now();
+    const cardsPosted = () =>
+      emu
+        .callsTo('chat.postMessage')
+        .filter((c) => c.time >= since && String(c.params.text).endsWith(': pending'));
     await fault(lab, 'orchestrator-down', {});
     await bot.status();
     await bot.incidentRoot('Incident 5');
@@ -186,7 +234,7 @@ describeLab('approval-gated remediation on the lab', () => {
     await revertAll();
     await lab.waitForVip(['pi-a']);
     await bot.outboxDrained();
-    expect(emu.messagesIn(bot.channel).filter((m) => m.text.endsWith(': pending')).length).toBe(cardsBefore);
+    expect(cardsPosted().map((c) => String(c.params.text))).toEqual([]);
   });
 
   it('refusals: an unauthorized click and a changed precondition run nothing, say why, and are audited', async () => {

@@ -4,6 +4,7 @@ import {
   BatchFrameParser,
   buildBatchScript,
   commandWords,
+  timeoutSeconds,
 } from '../../src/diagnostics/batch-protocol.js';
 
 const D = 'okome0123456789abcdef';
@@ -128,28 +129,38 @@ describe('batch frame parser', () => {
 });
 
 describe('batch script', () => {
-  it('runs sudo commands as `timeout N sudo …`, never `sudo timeout`, with the exact argv', () => {
-    expect(commandWords('sudo iptables-save', 3700)).toBe('timeout 3.7 sudo iptables-save');
-    expect(commandWords('sudo nginx -T', 3700)).toBe('timeout 3.7 sudo nginx -T');
-    expect(commandWords('df -P /', 1000)).toBe(`timeout 1.0 "\${SHELL:-sh}" -c 'df -P /'`);
+  it("runs sudo commands with the exact argv of one exec, under their group's `timeout`, never `sudo timeout`", () => {
+    expect(commandWords('sudo iptables-save')).toBe('sudo iptables-save');
+    expect(commandWords('sudo nginx -T')).toBe('sudo nginx -T');
+    expect(timeoutSeconds(3700)).toBe('3.7');
+    const script = buildBatchScript([{ command: 'sudo iptables-save', timeoutMs: 3700 }], D, 4096);
+    expect(script).toContain(`{ timeout 3.7 sh -s "$F" <<'${D}'\n`);
+    expect(script).toContain('\nj 0 sudo iptables-save &\n');
+    expect(script).not.toMatch(/sudo\s+timeout/);
+  });
+
+  it('runs a command of plain words as its own program, with no shell in between', () => {
+    expect(commandWords('df -P /')).toBe('df -P /');
+    expect(commandWords('  systemctl   is-active nginx ')).toBe('systemctl is-active nginx');
   });
 
   it('runs every other command in the login shell (as one exec does), single-quoted', () => {
-    expect(commandWords("test -e /x && echo 'a b' || echo absent", 2000)).toBe(
-      `timeout 2.0 "\${SHELL:-sh}" -c 'test -e /x && echo '\\''a b'\\'' || echo absent'`,
+    expect(commandWords("test -e /x && echo 'a b' || echo absent")).toBe(
+      `"\${SHELL:-sh}" -c 'test -e /x && echo '\\''a b'\\'' || echo absent'`,
     );
-    expect(commandWords('exit 3', 2000)).toBe(`timeout 2.0 "\${SHELL:-sh}" -c 'exit 3'`);
+    // Builtins and keywords have no program of their own: the shell runs them.
+    expect(commandWords('exit 3')).toBe(`"\${SHELL:-sh}" -c 'exit 3'`);
+    expect(commandWords('cd /tmp')).toBe(`"\${SHELL:-sh}" -c 'cd /tmp'`);
     // sudo with shell syntax: the shell gives sudo the same argv as one exec would.
-    expect(commandWords('sudo journalctl --since "10 min ago"', 2000)).toMatch(
-      /^timeout 2\.0 "\$\{SHELL:-sh\}" -c 'sudo/,
-    );
+    expect(commandWords('sudo journalctl --since "10 min ago"')).toMatch(/^"\$\{SHELL:-sh\}" -c 'sudo/);
   });
 
-  it('captures in /dev/shm (TMPDIR as the fallback), removed by a trap, one job per command', () => {
+  it('captures in /dev/shm (TMPDIR as the fallback), removed by a trap, one job per command, one timeout per budget', () => {
     const script = buildBatchScript(
       [
         { command: 'df -P /', timeoutMs: 1000 },
-        { command: 'sudo iptables-save', timeoutMs: 1000 },
+        { command: 'sudo iptables-save', timeoutMs: 3700 },
+        { command: 'cat /proc/meminfo', timeoutMs: 1000 },
       ],
       D,
       4096,
@@ -158,10 +169,11 @@ describe('batch script', () => {
     expect(script).toContain(`mktemp -d "\${TMPDIR:-/tmp}/okome-batch.$$.XXXXXX"`);
     expect(script).toContain(`trap 'rm -rf "$d"' EXIT`);
     expect(script).toContain(`D=${D}\nF=17\n`);
-    expect(script).toContain('ulimit -f "$F"');
-    expect(script).toContain(
-      `j 0 timeout 1.0 "\${SHELL:-sh}" -c 'df -P /' &\nj 1 timeout 1.0 sudo iptables-save &\n`,
-    );
+    expect(script).toContain('ulimit -f "$1"');
+    expect(script).toContain(`{ timeout 1.0 sh -s "$F" <<'${D}'\nulimit -f "$1"\nj() {`);
+    expect(script).toContain('\nj 0 df -P / &\nj 2 cat /proc/meminfo &\nwait\n');
+    expect(script).toContain(`\n${D}\necho "t $? 0 2"; } &\n`);
+    expect(script.match(/\btimeout \d/g)).toHaveLength(2);
     expect(script).not.toMatch(/sudo\s+timeout/);
     expect(() => buildBatchScript([], 'a b', 10)).toThrow(/alphanumeric/);
   });

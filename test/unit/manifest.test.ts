@@ -43,6 +43,8 @@ const METHOD_SCOPES: Readonly<Record<string, string | undefined>> = {
   'chat.getPermalink': undefined,
   'usergroups.users.list': 'usergroups:read',
   'users.info': 'users:read',
+  'files.getUploadURLExternal': 'files:write',
+  'files.completeUploadExternal': 'files:write',
 };
 // Scopes that come with a feature rather than a method: the /okome command, and posting in the
 // incident channel without being invited to it.

@@ -14,6 +14,7 @@ import type {
   PostMessageArgs,
   SlackGateway,
   UpdateArgs,
+  UploadFileArgs,
 } from '../../src/outbox/slack-gateway.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
 
@@ -107,7 +108,7 @@ export type GatewayCall =
   | { readonly method: 'postEphemeral'; readonly args: PostEphemeralArgs; readonly at: number };
 
 export type Attempt = {
-  readonly method: GatewayCall['method'] | 'getPermalink' | 'authTest';
+  readonly method: GatewayCall['method'] | 'getPermalink' | 'authTest' | 'uploadFile';
   readonly channel: string;
   readonly text: string;
 };
@@ -121,6 +122,8 @@ export class FakeGateway implements SlackGateway {
   readonly calls: GatewayCall[] = [];
   /** Successful chat.getPermalink calls. */
   readonly permalinkCalls: (GetPermalinkArgs & { readonly at: number })[] = [];
+  /** Successful uploads (what Slack would share). */
+  readonly uploads: (UploadFileArgs & { readonly at: number })[] = [];
   readonly attempts: (Attempt & { readonly at: number })[] = [];
   fault: ((attempt: Attempt) => Error | undefined) | undefined;
   private gate: Promise<void> | undefined;
@@ -176,6 +179,11 @@ export class FakeGateway implements SlackGateway {
 
   async authTest(): Promise<void> {
     await this.enter({ method: 'authTest', channel: '', text: '' });
+  }
+
+  async uploadFile(args: UploadFileArgs): Promise<void> {
+    await this.enter({ method: 'uploadFile', channel: args.channel, text: args.filename });
+    this.uploads.push({ ...args, at: this.clock.now() });
   }
 
   /** Texts of successful calls, optionally of one method. */

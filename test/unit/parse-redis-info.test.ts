@@ -16,7 +16,15 @@ describe('parseRedisInfoStats (INFO stats)', () => {
       keyspaceMisses: 1,
       expiredKeys: 0,
       evictedKeys: 0,
+      runId: null,
     });
+  });
+
+  it('takes run_id from an INFO server section before the stats (a new one: Redis restarted)', () => {
+    const runId = '0123456789abcdef0123456789abcdef01234567';
+    const text = `# Server\r\nredis_version:7.0.15\r\nrun_id:${runId}\r\n\r\n# Stats\r\nkeyspace_hits:1\r\nkeyspace_misses:2\r\n`;
+    expect(parseRedisInfoStats(text)).toMatchObject({ keyspaceHits: 1, keyspaceMisses: 2, runId });
+    expect(parseRedisInfoStats(text.replace(runId, 'not-an-id'))).toMatchObject({ runId: null });
   });
 
   it("the brief's shape", () => {

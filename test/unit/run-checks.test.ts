@@ -117,7 +117,15 @@ describe('RedisWindow', () => {
       { keyspaceHits: 1010, keyspaceMisses: 90 },
     ];
     const r = await w.ratio(async () => samples.shift() ?? { keyspaceHits: 0, keyspaceMisses: 0 }, signal);
-    expect(r).toEqual({ kind: 'hit-ratio', ratio: 0.1, hits: 10, misses: 90, source: 'window' });
+    expect(r).toEqual({
+      kind: 'hit-ratio',
+      ratio: 0.1,
+      hits: 10,
+      misses: 90,
+      source: 'window',
+      windowMs: 1000,
+      windowStart: 'this-run',
+    });
   });
 
   it('uses the previous sample when recent, and says cumulative when the window is too quiet', async () => {
@@ -138,5 +146,18 @@ describe('RedisWindow', () => {
     clock.t += 1000;
     const r = await w.ratio(async () => ({ keyspaceHits: 30, keyspaceMisses: 70 }), signal);
     expect(r).toMatchObject({ source: 'window', hits: 30, misses: 70, ratio: 0.3 });
+    expect(r.windowMs).toBeUndefined();
+  });
+
+  it('a new run_id is a restart even when the counters have already passed the old ones', async () => {
+    const w = make();
+    await w.ratio(async () => ({ keyspaceHits: 10, keyspaceMisses: 10, runId: 'a'.repeat(40) }), signal);
+    clock.t += 1000;
+    const r = await w.ratio(
+      async () => ({ keyspaceHits: 60, keyspaceMisses: 40, runId: 'b'.repeat(40) }),
+      signal,
+    );
+    expect(r).toMatchObject({ source: 'window', hits: 60, misses: 40, ratio: 0.6 });
+    expect(r.windowMs).toBeUndefined();
   });
 });

@@ -7,11 +7,16 @@ export interface RedisInfoStats {
   readonly keyspaceMisses: number;
   readonly expiredKeys: number | null;
   readonly evictedKeys: number | null;
+  /** From the server section when the reply has it: a new one means Redis restarted. */
+  readonly runId: string | null;
 }
 
 export type RedisInfoStatsResult = RedisInfoStats | Unknown;
 
-/** Reads the reply to Redis `INFO stats` (CRLF lines of `field:value`, `# Section` headers). */
+/**
+ * Reads the reply to Redis `INFO stats` (CRLF lines of `field:value`, `# Section` headers),
+ * possibly following `INFO server`'s (for `run_id`).
+ */
 export function parseRedisInfoStats(text: string): RedisInfoStatsResult {
   const fields = new Map<string, string>();
   const lines = splitLines(text);
@@ -37,5 +42,6 @@ export function parseRedisInfoStats(text: string): RedisInfoStatsResult {
     keyspaceMisses: misses,
     expiredKeys: parseCount(fields.get('expired_keys') ?? ''),
     evictedKeys: parseCount(fields.get('evicted_keys') ?? ''),
+    runId: /^[0-9a-f]{40}$/.test(fields.get('run_id') ?? '') ? (fields.get('run_id') ?? null) : null,
   };
 }

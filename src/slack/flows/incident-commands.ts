@@ -1,16 +1,22 @@
 import type { Authorization } from '../../domain/approval.js';
 import type { IncidentService } from '../../incidents/incident-service.js';
+import { findReportedIncident, type IncidentReports } from '../../incidents/report-use-case.js';
 import type { Outbox } from '../../outbox/outbox.js';
 import type { Incident, Store, TimelineEntry } from '../../store/store-port.js';
 import type { Handled, Reply } from '../bolt-app.js';
+import { renderReportMessage } from '../render/incident-report-message.js';
 import { chunk, codeBlock, escapeClipped, escapeText, LIMITS } from '../render/mrkdwn.js';
 
-/** `/okome resolve [incident]` and `/okome timeline [incident]`: the chat side; the life is the service's. */
+/**
+ * `/okome resolve [incident]`, `/okome timeline [incident]` and `/okome report [incident]`: the
+ * chat side; the life is the service's.
+ */
 
 export interface IncidentCommandDeps {
   readonly store: Store;
   readonly outbox: Outbox;
   readonly incidents: IncidentService;
+  readonly reports: IncidentReports;
   /** Who may resolve: responders and approvers (user groups looked up). */
   readonly mayResolve: (user: string) => Promise<Authorization>;
   readonly now: () => number;
@@ -109,5 +115,36 @@ export class IncidentCommands {
     if (incident.rootRef === null) return payload;
     await outbox.enqueuePost({ channel: incident.channel, threadRef: incident.rootRef, payload });
     return { text: `Timeline of ${name} posted in its thread.` };
+  }
+
+  /**
+   * The report goes to the incident's thread as a file, like the one posted on resolve: it is the
+   * team's record for the postmortem, found where the incident was worked, and Slack cannot show
+   * a file ephemerally. The asker gets an ephemeral pointer; an incident with no thread yet gets
+   * the report itself as an ephemeral answer. A number names the newest incident with it, open
+   * or resolved.
+   */
+  async report(ref: string | undefined): Promise<Handled> {
+    const incident =
+      ref === undefined
+        ? await this.deps.incidents.find(undefined, { openOnly: true })
+        : await findReportedIncident(this.deps.store, ref);
+    if (incident === undefined)
+      return {
+        reply: {
+          text: ref === undefined ? 'No incident is open.' : `No incident matches \`${escapeText(ref)}\`.`,
+        },
+        later: undefined,
+      };
+    if (incident.rootRef === null)
+      return { reply: renderReportMessage(await this.deps.reports.build(incident)), later: undefined };
+    const name = `incident ${escapeText(incident.number)} (\`${escapeClipped(incident.key, 200)}\`)`;
+    // Ack first: drawing the charts and queueing the files happen after the answer.
+    return {
+      reply: { text: `Post-incident report of ${name}: posted in its thread.` },
+      later: async () => {
+        await this.deps.reports.publish(incident);
+      },
+    };
   }
 }

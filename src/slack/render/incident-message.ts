@@ -153,6 +153,7 @@ export const USAGE_LINES = [
   '`/okome incident &lt;1-7 | 5b&gt;` — the runbook card for an incident',
   '`/okome resolve [incident]` — close an incident by hand (key like `1:pi-a`, a number, or the newest)',
   "`/okome timeline [incident]` — the incident's timeline as markdown, for the postmortem",
+  '`/okome report [incident]` — the post-incident report (timeline, commands, before/after checks) as a file in its thread',
   '`/okome help` — this text',
 ];
 

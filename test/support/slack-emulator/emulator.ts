@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { Directory, type UserPatch } from './directory.js';
 import { FaultInjector, type FaultKind, type FaultSpec } from './faults.js';
+import { type EmulatedFile, FileStore, uploadedBytes } from './files.js';
 import { formEncode, postToApp, type ReceiverReply, type SignedRequestOptions } from './http-mode.js';
 import {
   type EphemeralMessage,
@@ -21,7 +22,7 @@ import {
   type SlashCommandInput,
   type Workspace,
 } from './payloads.js';
-import { bearerToken, parseApiParams, readBody } from './request-body.js';
+import { bearerToken, parseApiParams, readBody, readBodyBytes } from './request-body.js';
 import {
   parseResponseBody,
   type RecordedResponse,
@@ -71,6 +72,14 @@ export interface RecordedCall {
   readonly warnings: readonly string[];
 }
 
+export interface UploadPost {
+  readonly fileId: string;
+  readonly time: number;
+  readonly status: number;
+  readonly bytes: number;
+  readonly fault: FaultKind | undefined;
+}
+
 const DEFAULT_WORKSPACE: Workspace = {
   teamId: 'T1',
   teamDomain: 't',
@@ -90,9 +99,11 @@ export class SlackEmulator {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #calls: RecordedCall[] = [];
+  readonly #uploadPosts: UploadPost[] = [];
   readonly #responses: RecordedResponse[] = [];
   readonly #warnings: string[] = [];
   readonly #store = new MessageStore();
+  readonly #files = new FileStore();
   readonly #directory: Directory;
   readonly #triggers = new TriggerRegistry();
   readonly #faults = new FaultInjector();
@@ -209,6 +220,21 @@ export class SlackEmulator {
   message(channel: string, ts: string): StoredMessage | undefined {
     const found = this.#store.find(channel, ts);
     return found === undefined ? undefined : structuredClone(found);
+  }
+
+  /** Every file reserved by files.getUploadURLExternal, with its bytes and where it was shared. */
+  get files(): EmulatedFile[] {
+    return this.#files.all();
+  }
+
+  /** POSTs to upload URLs, in order (faults and refusals included). */
+  get uploadPosts(): readonly UploadPost[] {
+    return this.#uploadPosts;
+  }
+
+  /** Files shared in a thread (files.completeUploadExternal with thread_ts), oldest first. */
+  filesInThread(channel: string, threadTs: string): EmulatedFile[] {
+    return this.files.filter((f) => f.shared?.channel === channel && f.shared.threadTs === threadTs);
   }
 
   ephemeralsIn(channel: string): EphemeralMessage[] {
@@ -435,6 +461,10 @@ export class SlackEmulator {
       await this.#responseUrl(pathname.slice('/response/'.length), request, response);
       return;
     }
+    if (request.method === 'POST' && pathname.startsWith('/upload/')) {
+      await this.#upload(pathname.slice('/upload/'.length), request, response);
+      return;
+    }
     response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   }
 
@@ -474,6 +504,8 @@ export class SlackEmulator {
         triggers: this.#triggers,
         openSocketUrl: () =>
           `${this.baseUrl.replace(/^http/, 'ws')}/link/?ticket=${this.#socketMode.issueTicket()}`,
+        files: this.#files,
+        uploadUrl: (fileId) => `${this.baseUrl}/upload/${fileId}`,
         nowMs,
       });
     }
@@ -492,6 +524,41 @@ export class SlackEmulator {
       warnings,
     });
     response.writeHead(reply.status, headers).end(JSON.stringify(reply.body));
+  }
+
+  /**
+   * The upload URL: 200 once the bytes are kept (Slack answers "OK - <length>" as text); 404 for
+   * a file never reserved, 400 for a second upload or a body that is not a file. A length other
+   * than the one declared is kept and noted in `warnings`.
+   */
+  async #upload(id: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const body = await readBodyBytes(request);
+    const fault = this.#faults.take('upload', this.#faultClock());
+    const file = this.#files.get(id);
+    const parsed = uploadedBytes(request.headers['content-type'], body);
+    let status = 200;
+    let text: string;
+    if (fault !== undefined) {
+      status = faultReply(fault).status;
+      text = 'fault';
+    } else if (file === undefined) {
+      status = 404;
+      text = 'unknown upload URL';
+    } else if (file.content !== undefined || parsed instanceof Error) {
+      status = 400;
+      text = parsed instanceof Error ? parsed.message : 'already uploaded';
+    } else {
+      file.content = Buffer.from(parsed.bytes);
+      file.uploadedAs = parsed.as;
+      if (parsed.bytes.length !== file.declaredLength) {
+        this.#warnings.push(
+          `upload: ${id} declared ${file.declaredLength} bytes, received ${parsed.bytes.length}`,
+        );
+      }
+      text = `OK - ${parsed.bytes.length}`;
+    }
+    this.#uploadPosts.push({ fileId: id, time: Date.now(), status, bytes: body.length, fault });
+    response.writeHead(status, { 'content-type': 'text/plain' }).end(text);
   }
 
   async #responseUrl(id: string, request: IncomingMessage, response: ServerResponse): Promise<void> {

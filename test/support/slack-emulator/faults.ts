@@ -7,7 +7,7 @@ export type FaultKind =
   | { readonly kind: 'ok_false'; readonly error: string };
 
 export type FaultSpec = FaultKind & {
-  /** A Web API method such as 'chat.postMessage', 'response_url', or '*' (the default) for every one. */
+  /** A Web API method such as 'chat.postMessage', 'response_url', 'upload' (the upload URL's POST), or '*' (the default) for every one. */
   readonly method?: string;
   /** Answer this many calls, then stop. */
   readonly times?: number;

@@ -12,15 +12,17 @@ export {
   SlackEmulator,
   type SlackEmulatorOptions,
   startSlackEmulator,
+  type UploadPost,
 } from './emulator.js';
 export type { FaultKind, FaultSpec } from './faults.js';
+export type { EmulatedFile } from './files.js';
 export {
   type ReceiverReply,
   type SignatureMode,
   type SignedRequestOptions,
   signSlackRequest,
 } from './http-mode.js';
-export type { EphemeralMessage, StoreChange, StoredMessage } from './message-store.js';
+export type { EphemeralMessage, SharedFile, StoreChange, StoredMessage } from './message-store.js';
 export type { ClickInput, SlashCommandInput, Workspace } from './payloads.js';
 export type { RecordedResponse, ResponseOrigin } from './response-url.js';
 export {

@@ -12,6 +12,8 @@ export interface StoredMessage {
   readonly user: string | undefined;
   readonly botId: string | undefined;
   readonly metadata: unknown;
+  /** Files shared with the message (files.completeUploadExternal). */
+  readonly files?: readonly SharedFile[];
   readonly edits: number;
   readonly deleted: boolean;
 }
@@ -25,6 +27,14 @@ export interface NewMessage {
   readonly user: string | undefined;
   readonly botId: string | undefined;
   readonly metadata: unknown;
+  readonly files?: readonly SharedFile[];
+}
+
+export interface SharedFile {
+  readonly id: string;
+  readonly name: string;
+  readonly title: string;
+  readonly size: number;
 }
 
 /** Shown to one user only; never part of the channel's history. */

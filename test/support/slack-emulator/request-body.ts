@@ -7,9 +7,13 @@ import { isRecord } from './block-kit-limits.js';
 const BODY_LIMIT_BYTES = 5 * 1024 * 1024;
 
 /** Parameters that travel JSON-encoded inside a form and are recorded decoded. */
-const JSON_PARAMS = ['blocks', 'view', 'metadata', 'attachments'] as const;
+const JSON_PARAMS = ['blocks', 'view', 'metadata', 'attachments', 'files'] as const;
 
 export async function readBody(request: IncomingMessage): Promise<string> {
+  return (await readBodyBytes(request)).toString('utf8');
+}
+
+export async function readBodyBytes(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
@@ -18,7 +22,7 @@ export async function readBody(request: IncomingMessage): Promise<string> {
     if (size > BODY_LIMIT_BYTES) throw new Error(`request body larger than ${BODY_LIMIT_BYTES} bytes`);
     chunks.push(buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 export function mediaType(contentType: string | undefined): string {

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { checkMessage, checkView, isRecord } from './block-kit-limits.js';
 import type { Directory } from './directory.js';
+import type { FileStore } from './files.js';
 import type { MessageStore, StoredMessage } from './message-store.js';
 import type { Workspace } from './payloads.js';
 import type { TriggerRegistry } from './triggers.js';
@@ -22,6 +23,9 @@ export interface WebApiContext {
   readonly triggers: TriggerRegistry;
   /** A fresh single-use Socket Mode URL. */
   readonly openSocketUrl: () => string;
+  readonly files: FileStore;
+  /** Where a reserved file's bytes are POSTed. */
+  readonly uploadUrl: (fileId: string) => string;
   readonly nowMs: number;
 }
 
@@ -37,6 +41,8 @@ export const SUPPORTED_METHODS = [
   'views.open',
   'users.info',
   'usergroups.users.list',
+  'files.getUploadURLExternal',
+  'files.completeUploadExternal',
 ] as const;
 
 const booleanParam = z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).transform((value) => {
@@ -101,6 +107,8 @@ const HANDLERS = new Map<string, Handler>([
   ['views.open', openView],
   ['users.info', usersInfo],
   ['usergroups.users.list', usergroupMembers],
+  ['files.getUploadURLExternal', getUploadUrlExternal],
+  ['files.completeUploadExternal', completeUploadExternal],
 ]);
 
 function checkToken(method: string, token: string | undefined): string | undefined {
@@ -257,6 +265,87 @@ function usergroupMembers(raw: Record<string, unknown>, context: WebApiContext):
       ? undefined
       : context.directory.usergroupMembers(params.data.usergroup);
   return members === undefined ? fail('no_such_subteam') : ok({ users: [...members] });
+}
+
+const UploadUrlParams = z.object({
+  filename: z.string().optional(),
+  length: z.union([z.number(), z.string()]).optional(),
+  alt_txt: z.string().optional(),
+  snippet_type: z.string().optional(),
+});
+
+/** Reserves a file: its id and the URL its bytes go to (the URL is the credential: no token). */
+function getUploadUrlExternal(raw: Record<string, unknown>, context: WebApiContext): ApiReply {
+  const params = UploadUrlParams.safeParse(raw);
+  if (!params.success) return invalidArguments(params.error);
+  const { filename, length } = params.data;
+  const size = typeof length === 'string' ? Number(length) : length;
+  if (filename === undefined || filename.length === 0 || size === undefined) {
+    return fail('invalid_arguments', { errors: ['filename and length are required'] });
+  }
+  // Slack: "missing_argument … Typically only occurs when the `length` provided is 0."
+  if (!Number.isSafeInteger(size) || size <= 0) return fail('missing_argument');
+  const file = context.files.reserve(filename, size);
+  return ok({ upload_url: context.uploadUrl(file.id), file_id: file.id });
+}
+
+const CompleteParams = z.object({
+  files: z
+    .array(z.object({ id: z.string(), title: z.string().optional() }))
+    .min(1)
+    .optional(),
+  channel_id: z.string().optional(),
+  channels: z.string().optional(),
+  thread_ts: z.string().optional(),
+  initial_comment: z.string().optional(),
+  blocks: z.unknown().optional(),
+});
+
+/**
+ * Shares uploaded files as one message in the channel (a thread reply with thread_ts, which
+ * must be a parent's ts). Without a channel the files stay private: nothing is posted.
+ */
+function completeUploadExternal(raw: Record<string, unknown>, context: WebApiContext): ApiReply {
+  const params = CompleteParams.safeParse(raw);
+  if (!params.success) return invalidArguments(params.error);
+  const { files, channel_id: channelId, thread_ts: threadTs, initial_comment: comment } = params.data;
+  if (files === undefined) return fail('invalid_arguments', { errors: ['files is required'] });
+  const found = files.map((f) => ({ ask: f, file: context.files.get(f.id) }));
+  // A file never reserved, or whose bytes never arrived, is not there to share.
+  if (found.some(({ file }) => file?.content === undefined || file.shared !== undefined)) {
+    return fail('file_not_found');
+  }
+  if (channelId !== undefined && threadTs !== undefined) {
+    const parent = context.store.find(channelId, threadTs);
+    if (parent === undefined) return fail('message_not_found');
+    if (parent.threadTs !== undefined && parent.threadTs !== threadTs) return fail('invalid_thread_ts');
+  }
+  const shared = found.map(({ ask, file }) => {
+    if (file === undefined) throw new Error('unreachable: checked above');
+    file.title = ask.title ?? file.filename;
+    return { id: file.id, name: file.filename, title: file.title, size: file.content?.length ?? 0 };
+  });
+  if (channelId !== undefined) {
+    const message = context.store.post(
+      {
+        channel: channelId,
+        text: comment ?? '',
+        blocks: undefined,
+        threadTs,
+        replyBroadcast: false,
+        user: context.workspace.botUserId,
+        botId: context.workspace.botId,
+        metadata: undefined,
+        files: shared,
+      },
+      context.nowMs,
+    );
+    for (const { file } of found) {
+      if (file !== undefined)
+        file.shared = { channel: channelId, threadTs, ts: message.ts, initialComment: comment };
+    }
+  }
+  return ok({ files: shared.map((f) => ({ id: f.id, title: f.title, name: f.name, size: f.size })) });
 }
 
 /** The message object Slack echoes back from chat.postMessage / chat.update. */

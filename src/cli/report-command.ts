@@ -1,0 +1,55 @@
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { configPath, loadConfig } from '../config/load-config.js';
+import { readEnvOptions } from '../config/read-env.js';
+import { ErrorCode, OkomeError } from '../errors.js';
+import { findReportedIncident, reportOf } from '../incidents/report-use-case.js';
+import { storeTarget } from '../store/open-store.js';
+import { type CliIo, ExitCode } from './cli-io.js';
+
+const INCIDENT_REF = /^[a-z0-9][a-z0-9:,._-]{0,127}$/;
+
+/**
+ * `okome report INCIDENT [--out FILE]`: the post-incident report's Markdown, on stdout or in
+ * FILE. Opens the store read-only, like `okome audit`: it works beside a serving bot.
+ */
+export async function reportCommand(
+  options: { config: string | undefined; incident: string; out: string | undefined },
+  io: CliIo,
+  now: number,
+): Promise<number> {
+  if (!INCIDENT_REF.test(options.incident)) {
+    throw new OkomeError(
+      ErrorCode.UsageInvalid,
+      `${JSON.stringify(options.incident.slice(0, 64))} is not an incident key (like 2:pi-b) or number (like 2)`,
+      { userSafe: true },
+    );
+  }
+  const file = resolve(io.cwd, configPath(options.config, io.env));
+  const config = loadConfig(file);
+  const target = storeTarget(config.store, {
+    configFile: file,
+    databaseUrl: readEnvOptions(io.env).databaseUrl,
+  });
+  const store = await target.open({ readOnly: true });
+  try {
+    const incident = await findReportedIncident(store, options.incident);
+    if (incident === undefined) {
+      io.stderr.write(
+        `okome report: no incident matches "${options.incident}" (a key like 2:pi-b, or a number)\n`,
+      );
+      return ExitCode.ConfigError;
+    }
+    const report = await reportOf(store, incident, now);
+    if (options.out === undefined) {
+      io.stdout.write(report.markdown);
+      return ExitCode.Ok;
+    }
+    const out = resolve(io.cwd, options.out);
+    writeFileSync(out, report.markdown, { mode: 0o644 });
+    io.stdout.write(`${out}\n`);
+    return ExitCode.Ok;
+  } finally {
+    await store.close();
+  }
+}
