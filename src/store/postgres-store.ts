@@ -192,8 +192,14 @@ export class PostgresStore implements Store {
     client.on('error', onError);
     try {
       await this.guardRaw('begin a transaction', async () => {
-        await client.query('BEGIN');
-        await client.query('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY_CLASS, AdvisoryLock.write]);
+        try {
+          await client.query('BEGIN');
+          await client.query('SELECT pg_advisory_xact_lock($1, $2)', [ADVISORY_CLASS, AdvisoryLock.write]);
+        } catch (error) {
+          // Perhaps inside an open transaction: this connection is destroyed, never handed on.
+          broken = error instanceof Error ? error : new Error(String(error));
+          throw error;
+        }
       });
       const tx: TxContext = { client, savepoints: 0, aborted: false };
       try {
