@@ -289,8 +289,10 @@ export class Deliverer implements DeliveryLoop {
     const paced = new Set<string>();
     if (this.replica !== undefined)
       await this.loadPacing([...new Set(heads.filter(postsInChannel).map((r) => r.channel))], now);
-    const urgent = heads.filter(isUrgent);
-    const ordered = urgent.length === 0 ? heads : [...urgent, ...heads.filter((r) => !urgent.includes(r))];
+    // Then everything else, uploads (post-incident reports, charts) last: a resolve's files must
+    // not hold a channel's pacing tokens while a new incident waits to be said.
+    const rank = (r: OutboxRow) => (isUrgent(r) ? 0 : r.op === 'upload' ? 2 : 1);
+    const ordered = [...heads].sort((a, b) => rank(a) - rank(b));
     const sends: { row: OutboxRow; send: Send }[] = [];
     let nextDue = Number.POSITIVE_INFINITY;
     let again = false;

@@ -48,6 +48,26 @@ describe('uploads through the outbox', () => {
     expect(Buffer.from(upload?.content ?? []).toString('utf8')).toBe(report.content);
   });
 
+  it('a new post in the channel goes before the uploads queued ahead of it (reports never hold up a new incident)', async () => {
+    const { outbox, gateway, store, drain } = setup();
+    const root = await outbox.enqueuePost({ channel: C1, payload: { text: 'incident root' } });
+    await drain();
+    await store.atomically(async () => {
+      for (const name of ['report.md', 'vip.png', 'checks.png'])
+        await outbox.enqueueUpload({ channel: C1, threadRef: root, upload: { ...report, filename: name } });
+      await outbox.enqueuePost({ channel: C1, payload: { text: 'a new incident' } });
+    });
+    await drain();
+    expect(gateway.attempts.map((a) => (a.method === 'uploadFile' ? a.method : a.text))).toEqual([
+      'incident root',
+      'a new incident',
+      'uploadFile',
+      'uploadFile',
+      'uploadFile',
+    ]);
+    expect(gateway.uploads.map((u) => u.filename)).toEqual(['report.md', 'vip.png', 'checks.png']);
+  });
+
   it('retries an upload Slack could not take, from the start', async () => {
     const { outbox, gateway, drain } = setup();
     let failures = 2;
