@@ -117,19 +117,20 @@ describe("the README's path from a clone to a served bot", () => {
         d.setIn(['slack', 'approvers', 'groups'], []);
       },
       'store.path': (d) => d.setIn(['store', 'path'], join(dir, 'okome.db')),
+      // The example's ports are the Pis' and the bot's own defaults: here the sshd's port and closed
+      // loopback ports (this machine's Redis on 6379 must not be touched).
+      'nodes[].ssh.port': (d) => {
+        for (const i of [0, 1]) d.setIn(['nodes', i, 'ssh', 'port'], sshd.port);
+      },
+      'nodes[].httpPort': (d) => d.setIn(['nodes', 0, 'httpPort'], closed),
+      'vip.httpPort': (d) => d.setIn(['vip', 'httpPort'], closed),
+      'redis.port': (d) => d.setIn(['redis', 'port'], closed),
+      'http.port': (d) => d.setIn(['http', 'port'], closed),
     };
     expect(keys.sort()).toEqual(Object.keys(values).sort());
     const configPath = join(clone, 'okome.yml');
     const doc = parseDocument(readFileSync(configPath, 'utf8'));
     for (const key of keys) values[key]?.(doc);
-    // The example's ports (22, 80, 6379, 3000) stand for the Pis' and the bot's own: here the
-    // sshd's port and closed loopback ports, the only edits beyond the table's keys (the
-    // README's operator keeps the defaults).
-    for (const i of [0, 1]) doc.setIn(['nodes', i, 'ssh', 'port'], sshd.port);
-    doc.setIn(['nodes', 0, 'httpPort'], closed);
-    doc.setIn(['vip', 'httpPort'], closed);
-    doc.setIn(['redis', 'port'], closed);
-    doc.setIn(['http', 'port'], closed);
     const text = doc.toString();
     // Network safety: nothing runs while the file names the real cache layer.
     expect(text).not.toMatch(/192\.168\.86\./);
