@@ -377,13 +377,13 @@ export function readConfigText(file: string): string {
     return buffer.toString('utf8', 0, length);
   } catch (error) {
     if (error instanceof OkomeError) throw error;
-    const code =
-      (error as NodeJS.ErrnoException).code === 'ENOENT'
-        ? ErrorCode.ConfigNotFound
-        : ErrorCode.ConfigUnreadable;
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    // The path was given (--config or OKOME_CONFIG): say how to make the file, not to pass it.
     throw new OkomeError(
-      code,
-      `cannot read configuration ${file}: ${(error as Error).message}. To resolve, pass --config FILE or set OKOME_CONFIG.`,
+      missing ? ErrorCode.ConfigNotFound : ErrorCode.ConfigUnreadable,
+      missing
+        ? `no configuration at ${file}. To resolve, copy config/okome.example.yml there and edit it (README: "From a clone to a served bot"), or point --config or OKOME_CONFIG at your file.`
+        : `cannot read configuration ${file}: ${(error as Error).message}. To resolve, make it readable by this user, or point --config or OKOME_CONFIG at another file.`,
       {
         cause: error,
         userSafe: true,

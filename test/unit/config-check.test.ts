@@ -134,6 +134,9 @@ describe('okome config check', () => {
     });
     expect(code).toBe(2);
     expect(out.join('')).toContain('OKOME_CONFIG_NOT_FOUND');
+    // The path was given: the fix is to make the file, not to pass --config again.
+    expect(out.join('')).toContain('copy config/okome.example.yml there and edit it');
+    expect(out.join('')).not.toMatch(/pass --config FILE/);
   });
 
   it('takes the file from OKOME_CONFIG when no argument is given', async () => {
