@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -13,6 +13,7 @@ import type { Clock } from '../../src/outbox/clock.js';
 import { createProbes } from '../../src/probes/create-probes.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store } from '../../src/store/store-port.js';
+import { type SlackEmulator, startSlackEmulator } from './slack-emulator/index.js';
 
 /**
  * A configuration for in-process bot tests: the example's shape, every address on loopback
@@ -182,4 +183,40 @@ export async function startInProcessBot(
     ...(options.slackAuthProbeMs === undefined ? {} : { slackAuthProbeMs: options.slackAuthProbeMs }),
     ...(options.replica === undefined ? {} : { replica: options.replica }),
   });
+}
+
+/**
+ * The in-process bot with a diagnosis that offers a card: a healthy orchestrator (golden rule 1
+ * does not hold the Redis action back), pi-b answering HTTP and Redis closed (incident 2 with
+ * "Restart redis-server on pi-b"). `edit` changes the configuration further.
+ */
+export async function startCardBot(edit: (doc: Record<string, unknown>) => void = () => {}): Promise<{
+  emu: SlackEmulator;
+  app: RunningApp;
+  cfg: LoopbackConfig;
+  close(): Promise<void>;
+}> {
+  const orchestrator = createHttpServer((_req, res) => res.writeHead(200).end('ok'));
+  await new Promise<void>((r) => orchestrator.listen(0, '127.0.0.1', r));
+  const port = (orchestrator.address() as AddressInfo).port;
+  const emu = await startSlackEmulator();
+  const piHttp = await answeringPiHttp();
+  const cfg = await loopbackConfig((doc) => {
+    piHttp.override(doc);
+    doc.orchestrator = { baseUrl: `http://127.0.0.1:${port}` };
+    edit(doc);
+  });
+  const app = await startInProcessBot(cfg.config, emu);
+  return {
+    emu,
+    app,
+    cfg,
+    async close() {
+      await app.stop({ graceMs: 1000 });
+      await emu.close();
+      await new Promise((r) => orchestrator.close(r));
+      await piHttp.close();
+      cfg.cleanup();
+    },
+  };
 }
