@@ -27,6 +27,7 @@ import { parseCommand } from './domain/command.js';
 import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
 import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
+import { coverageOf } from './incidents/coverage-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
 import { IncidentReports } from './incidents/report-use-case.js';
 import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
@@ -56,6 +57,7 @@ import {
   userName,
 } from './slack/bolt-runtime.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
+import { renderCoverage } from './slack/render/coverage-message.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
 import { channelLink } from './slack/render/mrkdwn.js';
 import { slackPresenter } from './slack/slack-presenter.js';
@@ -543,6 +545,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return reply(await incidentCommands.timeline(command.incident));
           case 'report':
             return incidentCommands.report(command.incident);
+          case 'coverage':
+            // One read of the store (no network): answered in the ack, ephemeral.
+            return reply(renderCoverage(await coverageOf(store, now())));
           default: {
             const scope =
               command.kind === 'check'

@@ -51,6 +51,16 @@ that diagnosed it. INCIDENT is a key (2:pi-b) or a runbook number (the newest in
 it). On stdout, or written to FILE with --out. Opens the store read-only, so it works while
 the bot serves. Exit 0, or 2 when no incident matches.
 `,
+  coverage: `Usage: okome coverage [--json] [--config FILE]
+
+For each of the runbook's incidents (1-7, 5b): the checks that detect it, the shipped alert
+rules (contrib/prometheus/okome.rules.yml) labelled with it, its catalogue action(s), and what
+the store remembers: when it was last seen, last fixed (an approval that succeeded), last
+verified (a fix's verification passed, or a status found it healed) and last drilled; "never"
+where nothing was. A VIP failover counts for the incident its explained cause belongs to, never
+as incident 4 by its stored number. --json for scripts (times as ISO strings, never as null).
+Opens the store read-only, so it works while the bot serves. Exit 0.
+`,
   config: `Usage: okome config check [--static] [FILE] [--config FILE]
        okome config schema
 

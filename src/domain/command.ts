@@ -17,6 +17,8 @@ export type OkomeCommand =
   | { readonly kind: 'timeline'; readonly incident: string | undefined }
   /** The post-incident report of an incident (open or resolved): its Markdown in its thread. */
   | { readonly kind: 'report'; readonly incident: string | undefined }
+  /** Each runbook incident: what detects and fixes it, when last seen, fixed, verified and drilled. */
+  | { readonly kind: 'coverage' }
   | { readonly kind: 'invalid'; readonly problem: string };
 
 const TARGET = z.string().regex(/^[a-z0-9][a-z0-9:@.-]{0,63}$/);
@@ -41,6 +43,7 @@ export function parseCommand(text: unknown, targets: readonly string[]): OkomeCo
   switch (verb) {
     case 'status':
     case 'validate':
+    case 'coverage':
     case 'help': {
       const problem = extra(0);
       return problem ? { kind: 'invalid', problem } : { kind: verb };

@@ -2,6 +2,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Approval } from '../domain/approval.js';
 import { ErrorCode, OkomeError } from '../errors.js';
+import {
+  INCIDENT_COVERAGE_SQL,
+  type IncidentCoverageSqlRow,
+  toIncidentCoverage,
+} from './coverage-queries.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { DB_NOW_MS, SINGLETONS_LEASE } from './postgres-leader.js';
 import { ADVISORY_CLASS, AdvisoryLock, migratePostgres, postgresSchemaVersion } from './postgres-migrate.js';
@@ -13,6 +18,8 @@ import type {
   InboxRow,
   Incident,
   IncidentAlert,
+  IncidentCoverageRow,
+  LastDrill,
   MessageRecord,
   NewOutboxRow,
   OpenHow,
@@ -1021,6 +1028,21 @@ export class PostgresStore implements Store {
       targets: JSON.parse(String(r.targets)) as string[],
       commands: JSON.parse(String(r.commands)) as string[],
     }));
+  }
+
+  // ── coverage ────────────────────────────────────────────────────────────────────────
+
+  async incidentCoverage(): Promise<IncidentCoverageRow[]> {
+    const rows = await this.rows<IncidentCoverageSqlRow>(
+      'read the runbook coverage',
+      INCIDENT_COVERAGE_SQL.postgres,
+    );
+    return rows.map(toIncidentCoverage);
+  }
+
+  /** No drill is recorded yet (drills come with their own table): every incident reads "never". */
+  async lastDrills(): Promise<LastDrill[]> {
+    return [];
   }
 }
 

@@ -2,6 +2,11 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import type { Approval } from '../domain/approval.js';
 import { ErrorCode, OkomeError } from '../errors.js';
+import {
+  INCIDENT_COVERAGE_SQL,
+  type IncidentCoverageSqlRow,
+  toIncidentCoverage,
+} from './coverage-queries.js';
 import { MIGRATIONS, type Migration, migrate, schemaVersion } from './migrations.js';
 import type {
   AlertFollowUp,
@@ -11,6 +16,8 @@ import type {
   InboxRow,
   Incident,
   IncidentAlert,
+  IncidentCoverageRow,
+  LastDrill,
   MessageRecord,
   NewOutboxRow,
   OpenHow,
@@ -920,6 +927,20 @@ export class SqliteStore implements Store {
       targets: JSON.parse(String(r.targets)) as string[],
       commands: JSON.parse(String(r.commands)) as string[],
     }));
+  }
+
+  // ── coverage ────────────────────────────────────────────────────────────────────────
+
+  async incidentCoverage(): Promise<IncidentCoverageRow[]> {
+    return this.guard('read the runbook coverage', () =>
+      this.db.prepare<[], IncidentCoverageSqlRow>(INCIDENT_COVERAGE_SQL.sqlite).all().map(toIncidentCoverage),
+    );
+  }
+
+  /** No drill is recorded yet (drills come with their own table): every incident reads "never". */
+  async lastDrills(): Promise<LastDrill[]> {
+    await this.turn();
+    return [];
   }
 
   /** Runs one method's statements once no other context's transaction is open. */

@@ -366,6 +366,42 @@ export interface SilenceStore extends Transactional {
   markSilenceExpired(id: number, by: string, at: number): Promise<boolean>;
 }
 
+/** One incident as runbook coverage sees it (coverage-queries.ts says how each time is chosen). */
+export interface IncidentCoverageRow {
+  readonly id: number;
+  readonly key: string;
+  /** As stored: a failover's is '4' whatever its cause (the coverage domain decides what counts). */
+  readonly number: string;
+  readonly openedAt: number;
+  /** The newest diagnosis, alert or notice of it; its opening when none. */
+  readonly lastSeenAt: number;
+  /** The newest end of an approval of it that succeeded (steps ran, verification passed). */
+  readonly lastFixedAt: number | null;
+  /** The newest passing verification of a fix, or resolve by a judgement (healthy status, VIP back). */
+  readonly lastVerifiedAt: number | null;
+  /** `failover:` keys: the cause kind its newest diagnosis named (FailoverCause kind); else null. */
+  readonly failoverCause: string | null;
+}
+
+export interface CoverageStore {
+  /** One row per incident ever opened, oldest first. */
+  incidentCoverage(): Promise<IncidentCoverageRow[]>;
+}
+
+/** The newest drill of one kind (`failover`, `redis`), as coverage shows it. */
+export interface LastDrill {
+  readonly kind: string;
+  /** When it started. */
+  readonly at: number;
+  /** One word or line: how it ended (e.g. passed, failed, refused). */
+  readonly outcome: string;
+}
+
+export interface DrillStore {
+  /** The newest drill of each kind; empty until drills are recorded. */
+  lastDrills(): Promise<LastDrill[]>;
+}
+
 /** Everything okome-bot persists. */
 export interface Store
   extends IncidentStore,
@@ -377,7 +413,9 @@ export interface Store
     AlertStore,
     SilenceStore,
     InboxStore,
-    DeadmanStore {
+    DeadmanStore,
+    CoverageStore,
+    DrillStore {
   /**
    * Runs `fn` as the singletons' leader of term `token`: every store call inside it commits only
    * while that term holds (PostgreSQL re-checks the lease in the same transaction; SQLite has one

@@ -15,12 +15,15 @@ describe('parseCommand', () => {
     ['check 5b', { kind: 'check', target: '5b' }],
     ['incident 5b', { kind: 'incident', number: '5b' }],
     ['incident 7', { kind: 'incident', number: '7' }],
+    ['coverage', { kind: 'coverage' }],
+    ['Coverage ', { kind: 'coverage' }],
   ])('%j', (text, expected) => {
     expect(parseCommand(text, targets)).toEqual(expected);
   });
 
   it.each([
     'status now',
+    'coverage 4',
     'check',
     'check pi-z',
     'check $(reboot)',
