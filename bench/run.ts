@@ -3,8 +3,9 @@
  * - diagnostics on the lab (root only): full status vs the slowest single probe, vs an
  *   operator's sequential ssh/curl/redis-cli script, cold and warm SSH pools, handshakes, RSS;
  * - Slack: ack latency of 1,000 `/okome help` and 100 `/okome status`, idle RSS;
- * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups.
- * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics
+ * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups;
+ * - pg-driver: node-postgres vs `postgres` on the store's shapes of work (the driver choice).
+ * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics,pg-driver
  * picks some; BENCH_RUNS sets the status runs before the RSS reading (default 100).
  */
 import { execFileSync } from 'node:child_process';
@@ -15,11 +16,14 @@ import { startLab } from '../test/support/lab/lab.js';
 import { namespaceOf, PI_NODES } from '../test/support/lab/topology.js';
 import { runBotCli } from '../test/support/run-bot-cli.js';
 import { alertsBench } from './alerts-bench.js';
+import { pgDriverBench } from './pg-driver-bench.js';
 import { attachPiCgroups, type PiCgroups } from './pi-cost.js';
 import { slackBench } from './slack-bench.js';
 import { type DiagnosticsFigures, diagnosticsTable } from './table.js';
 
-const only = new Set((process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts').split(',').map((s) => s.trim()));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts,pg-driver').split(',').map((s) => s.trim()),
+);
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
 const root = join(import.meta.dirname, '..');
 
@@ -60,6 +64,10 @@ if (only.has('slack')) {
 if (only.has('alerts')) {
   results.alerts = await alertsBench();
   process.stdout.write(`alerts: ${JSON.stringify(results.alerts)}\n`);
+}
+if (only.has('pg-driver')) {
+  results.pgDriver = await pgDriverBench();
+  process.stdout.write(`pg-driver: ${JSON.stringify(results.pgDriver)}\n`);
 }
 
 const out = JSON.stringify(results, null, 2);
