@@ -70,7 +70,7 @@ async function fill(path: string): Promise<void> {
     targets: ['pi-b'],
     commands: [{ node: 'pi-b', command: 'sudo systemctl restart redis-server' }],
     requiredApprovals: 1,
-    approvers: [{ user: 'U0APPROVER1', at: T0 + 60_000, via: 'user' }],
+    approvers: [{ user: 'U0APPROVER1', at: T0 + 60_000 }],
     requester: 'U0OPS',
     state: 'succeeded',
     createdAt: T0 + 1000,
@@ -169,11 +169,13 @@ describe('runbook coverage', () => {
     const parsed = JSON.parse(json.stdout) as {
       incidents: {
         number: string;
+        seen: number;
         lastSeen: unknown;
         lastFixed: string | null;
         lastDrill: unknown;
         alertRules: string[];
       }[];
+      failovers: unknown;
     };
     expect(parsed.incidents.map((i) => i.number)).toEqual(['1', '2', '3', '4', '5', '5b', '6', '7']);
     expect(parsed.incidents.find((i) => i.number === '2')?.lastFixed).toBe('2026-12-01T03:13:10.000Z');
