@@ -53,7 +53,7 @@ export function coverageText(coverage: Coverage): string {
         : `${when(c.lastSeen.at)} (${c.lastSeen.key}; ${c.seen} incident${c.seen === 1 ? '' : 's'})`;
     const drill =
       c.lastDrill !== null
-        ? `${when(c.lastDrill.at)} (${c.lastDrill.kind}: ${c.lastDrill.outcome})`
+        ? `${when(c.lastDrill.finishedAt)} (${c.lastDrill.kind}: ${c.lastDrill.outcome})`
         : c.drillKinds.length > 0
           ? `never (drill: ${c.drillKinds.join(', ')})`
           : 'never (no drill rehearses it)';

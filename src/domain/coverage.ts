@@ -29,13 +29,15 @@ export interface IncidentFacts {
   readonly failoverCause: string | null;
 }
 
+/** The newest finished drill that rehearsed one incident (the store's LastDrill fits). */
 export interface DrillFacts {
+  readonly incidentNumber: string;
   readonly kind: string;
-  readonly at: number;
   readonly outcome: string;
+  readonly finishedAt: number;
 }
 
-/** Which runbook incident each drill kind rehearses. */
+/** Which runbook incident each drill kind rehearses (the drills' own table says the same). */
 export const DRILL_REHEARSES: Readonly<Record<string, IncidentNumber>> = {
   // Stopping keepalived on the VIP holder rehearses the runbook's failover promise: "the cold
   // spare claims the VIP in about 2 s" (incident 4's expected behaviour).
@@ -105,10 +107,10 @@ export function buildCoverage(input: CoverageInput): Coverage {
   }
   const drillsByNumber = new Map<IncidentNumber, DrillFacts>();
   for (const drill of input.drills) {
-    const number = DRILL_REHEARSES[drill.kind];
+    const number = incidentNumbers.find((n) => n === drill.incidentNumber);
     if (number === undefined) continue;
     const known = drillsByNumber.get(number);
-    if (known === undefined || drill.at > known.at) drillsByNumber.set(number, drill);
+    if (known === undefined || drill.finishedAt > known.finishedAt) drillsByNumber.set(number, drill);
   }
   const incidents = incidentNumbers.map((number): IncidentCoverage => {
     const r = runbook[number];
@@ -168,7 +170,7 @@ export function coverageJson(coverage: Coverage): unknown {
       lastDrill:
         c.lastDrill === null
           ? null
-          : { kind: c.lastDrill.kind, at: iso(c.lastDrill.at), outcome: c.lastDrill.outcome },
+          : { kind: c.lastDrill.kind, finishedAt: iso(c.lastDrill.finishedAt), outcome: c.lastDrill.outcome },
     })),
     failovers: {
       count: coverage.failovers.count,

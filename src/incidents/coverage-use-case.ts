@@ -6,7 +6,7 @@ import type { CoverageStore, DrillStore } from '../store/store-port.js';
  * newest drill of each kind, built by the pure builder. `/okome coverage` and `okome coverage`
  * both come here.
  */
-export type CoverageReadStore = CoverageStore & DrillStore;
+export type CoverageReadStore = CoverageStore & Pick<DrillStore, 'lastDrills'>;
 
 export async function coverageOf(store: CoverageReadStore, now: number): Promise<Coverage> {
   const [incidents, drills] = await Promise.all([store.incidentCoverage(), store.lastDrills()]);

@@ -1,4 +1,5 @@
 import type { Approval } from '../domain/approval.js';
+import type { IncidentNumber } from '../domain/runbook.js';
 import type { SilenceMatcher } from '../domain/silence.js';
 
 /**
@@ -388,17 +389,22 @@ export interface CoverageStore {
   incidentCoverage(): Promise<IncidentCoverageRow[]>;
 }
 
-/** The newest drill of one kind (`failover`, `redis`), as coverage shows it. */
+/**
+ * Per runbook incident a drill rehearses, the newest drill that ran to its end. The shape the
+ * drills branch (drills22) stores: its domain's LastDrill replaces this declaration there.
+ */
 export interface LastDrill {
+  readonly incidentNumber: IncidentNumber;
+  readonly id: number;
+  /** `failover` or `redis`. */
   readonly kind: string;
-  /** When it started. */
-  readonly at: number;
-  /** One word or line: how it ended (e.g. passed, failed, refused). */
+  /** How it ended (completed, failed, not-restored, interrupted). */
   readonly outcome: string;
+  readonly finishedAt: number;
 }
 
 export interface DrillStore {
-  /** The newest drill of each kind; empty until drills are recorded. */
+  /** The newest finished drill per incident it rehearses; empty until drills are recorded. */
   lastDrills(): Promise<LastDrill[]>;
 }
 

@@ -32,7 +32,9 @@ const sample = buildCoverage({
       failoverCause: null,
     },
   ],
-  drills: [{ kind: 'redis', at: at(40), outcome: 'passed: recovered in 4.1 s' }],
+  drills: [
+    { incidentNumber: '2', kind: 'redis', finishedAt: at(40), outcome: 'completed: recovered in 4.1 s' },
+  ],
   generatedAt: at(50),
 });
 
@@ -46,7 +48,7 @@ describe('/okome coverage (Block Kit)', () => {
     const text = JSON.stringify(message.blocks);
     expect(text).toContain('*Incident 5b — ');
     expect(text).toContain('_never_ (no drill rehearses it)');
-    expect(text).toContain('2026-12-02 03:40 UTC: redis, passed: recovered in 4.1 s');
+    expect(text).toContain('2026-12-02 03:40 UTC: redis, completed: recovered in 4.1 s');
     expect(message.text).toContain('Never seen: 1, 3, 5, 5b, 6, 7');
   });
 
@@ -70,7 +72,14 @@ describe('/okome coverage (Block Kit)', () => {
           failoverCause: '<@U123>',
         },
       ],
-      drills: [{ kind: 'failover', at: at(3), outcome: 'failed: <https://evil|click> & more' }],
+      drills: [
+        {
+          incidentNumber: '4',
+          kind: 'failover',
+          finishedAt: at(3),
+          outcome: 'failed: <https://evil|click> & more',
+        },
+      ],
       generatedAt: at(4),
     });
     const text = JSON.stringify(renderCoverage(hostile));

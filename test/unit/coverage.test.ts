@@ -109,20 +109,26 @@ describe('runbook coverage (pure)', () => {
     });
   });
 
-  it('the last drill per incident it rehearses; unknown drill kinds are ignored', () => {
+  it('the last drill per incident it rehearsed; one naming no runbook incident is ignored', () => {
+    const drill = (incidentNumber: string, kind: string, min: number, outcome: string) => ({
+      incidentNumber,
+      kind,
+      finishedAt: at(min),
+      outcome,
+    });
     const coverage = buildCoverage({
       incidents: [],
       drills: [
-        { kind: 'failover', at: at(3), outcome: 'passed' },
-        { kind: 'failover', at: at(7), outcome: 'failed' },
-        { kind: 'redis', at: at(5), outcome: 'passed' },
-        { kind: 'power-cut', at: at(9), outcome: 'passed' },
+        drill('4', 'failover', 3, 'completed'),
+        drill('4', 'failover', 7, 'failed'),
+        drill('2', 'redis', 5, 'completed'),
+        drill('9', 'power-cut', 9, 'completed'),
       ],
       generatedAt: at(10),
     });
     const get = (n: string) => coverage.incidents.find((c) => c.number === n);
-    expect(get('4')?.lastDrill).toEqual({ kind: 'failover', at: at(7), outcome: 'failed' });
-    expect(get('2')?.lastDrill).toEqual({ kind: 'redis', at: at(5), outcome: 'passed' });
+    expect(get('4')?.lastDrill).toEqual(drill('4', 'failover', 7, 'failed'));
+    expect(get('2')?.lastDrill).toEqual(drill('2', 'redis', 5, 'completed'));
     expect(coverage.incidents.filter((c) => c.lastDrill === null).map((c) => c.number)).toEqual([
       '1',
       '3',

@@ -27,7 +27,7 @@ function incidentBlock(c: IncidentCoverage): KnownBlock {
       : `${when(c.lastSeen.at)} (\`${escapeClipped(c.lastSeen.key, 200)}\`; ${c.seen} incident${c.seen === 1 ? '' : 's'})`;
   const drill =
     c.lastDrill !== null
-      ? `${when(c.lastDrill.at)}: ${escapeText(c.lastDrill.kind)}, ${escapeClipped(c.lastDrill.outcome, 300)}`
+      ? `${when(c.lastDrill.finishedAt)}: ${escapeText(c.lastDrill.kind)}, ${escapeClipped(c.lastDrill.outcome, 300)}`
       : c.drillKinds.length > 0
         ? `_never_ (drill: ${codes(c.drillKinds)})`
         : '_never_ (no drill rehearses it)';
