@@ -92,6 +92,8 @@ export interface Drill {
   readonly channel: string;
   /** The drill's message; its thread gets the progress and the figures. */
   readonly rootRef: string | null;
+  /** The approval card (in the drill's thread): clicks count only from there. */
+  readonly cardRef: string | null;
   /** The approval gate, decided by the approval state machine (domain/approval.ts). */
   readonly approval: Approval;
   readonly phase: DrillPhase;
@@ -127,6 +129,7 @@ export function newDrill(input: NewDrillInput): Omit<Drill, 'id'> {
     requester: input.requester,
     channel: input.channel,
     rootRef: null,
+    cardRef: null,
     approval: input.approval,
     phase: 'awaiting-approval',
     node: null,
@@ -207,6 +210,11 @@ export function withApproval(drill: Drill, approval: Approval, now: number): Dri
   });
 }
 
+/** Where the drill's messages are, once queued. */
+export function withMessages(drill: Drill, rootRef: string, cardRef: string): Drill {
+  return change(drill, { rootRef, cardRef });
+}
+
 /** Written before the stop command goes out. */
 export function stopSent(drill: Drill, now: number): Transition {
   if (drill.phase !== 'running' || drill.node === null) return refuse(`drill ${drill.id} is not running`);
@@ -218,6 +226,12 @@ export function stopSent(drill: Drill, now: number): Transition {
 export function restoring(drill: Drill, figures: DrillFigures): Transition {
   if (drill.phase !== 'running') return refuse(`drill ${drill.id} is not running`);
   return { ok: true, next: change(drill, { phase: 'restoring', figures }) };
+}
+
+/** Figures measured so far (the way back is measured after the restore started). */
+export function measured(drill: Drill, figures: DrillFigures): Transition {
+  if (!isActive(drill)) return refuse(`drill ${drill.id} is ${drill.phase}`);
+  return { ok: true, next: change(drill, { figures }) };
 }
 
 /** The restore verified. */
@@ -290,7 +304,7 @@ export interface MoveMeasure {
  */
 export function measureMove(
   samples: readonly VipSample[],
-  input: { readonly since: number; readonly from: string | undefined; readonly to?: string },
+  input: { readonly since: number; readonly from: string | undefined; readonly to?: string | undefined },
 ): MoveMeasure {
   const after = samples.filter((s) => s.sentAt >= input.since).sort((a, b) => a.sentAt - b.sentAt);
   const moved = after.find(
@@ -318,7 +332,7 @@ export type MoveVerdict = 'waiting' | 'moved' | 'timed-out';
  */
 export function moveVerdict(
   samples: readonly VipSample[],
-  input: { readonly since: number; readonly from: string | undefined; readonly to?: string },
+  input: { readonly since: number; readonly from: string | undefined; readonly to?: string | undefined },
   now: number,
   options: { readonly timeoutMs: number; readonly steadyProbes: number },
 ): MoveVerdict {
