@@ -348,6 +348,8 @@ export class DrillService {
       const stopAt = drill.stopSentAt ?? now();
       await this.runSteps(stop);
       await probe.until({ since: stopAt, from: baseline });
+      // Requests still in flight (a hung one ends at its timeout) count too.
+      await probe.settled();
       const away = measureMove(probe.samples, { since: stopAt, from: baseline });
       const holder = await this.holder();
       const figures: DrillFigures = {
@@ -365,6 +367,7 @@ export class DrillService {
       const startAt = now();
       await this.runSteps(this.requirePlan(drillActions.failover.restore, node));
       if (away.to !== null) await probe.until({ since: startAt, from: away.to, to: baseline });
+      await probe.settled();
       const back =
         away.to === null
           ? undefined
@@ -477,7 +480,8 @@ export class DrillService {
       this.deps.now(),
     ).next;
     const t = finishDrill({ ...drill, approval }, 'not-restored', summary, this.deps.now());
-    if (t.ok) await this.deps.store.compareAndSetDrill(t.next, drill.version);
+    if (t.ok && (await this.deps.store.compareAndSetDrill(t.next, drill.version)))
+      await this.updateCard(t.next, false);
     await this.say(drill, loud, true);
     return t.ok ? t.next : drill;
   }
@@ -614,6 +618,9 @@ export class DrillService {
         if (stopped) return;
         stopped = true;
         clearInterval(timer);
+      },
+      settled: async (): Promise<void> => {
+        await Promise.allSettled([...pending]);
       },
       /** Who answers on the VIP before the drill: the first answer's X-OKOME-Node. */
       baseline: async (): Promise<string | undefined> => {

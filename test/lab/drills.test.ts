@@ -71,7 +71,12 @@ describeLab('drills on the lab', () => {
     expect(figures).toMatch(/Back on pi-a \d+\.\d s after keepalived started again/);
     console.info(`[drills] ${figures}`);
     // The move was said as planned, in the drill's thread; no failover incident was opened.
-    expect(channelTexts().some((t) => t.includes('*planned*: failover drill'))).toBe(true);
+    const root = card.message.threadTs ?? card.message.ts;
+    expect(
+      emu
+        .threadOf(bot.channel, root)
+        .some((m) => /VIP moved from pi-a to pi-b .*\*planned\*: failover drill/.test(m.text)),
+    ).toBe(true);
     expect(channelTexts().filter((t) => /^(Incident|VIP failover)/.test(t))).toEqual([]);
     expect(await lab.vipHolders()).toEqual(['pi-a']);
     await nothingStopped();
