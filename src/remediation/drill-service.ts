@@ -289,8 +289,14 @@ export class DrillService {
   /** Approved: refused over an incident opened meanwhile; else stop, measure, restore, report. */
   private async run(approved: Drill): Promise<void> {
     const { now } = this.deps;
-    const refusal = await this.refusal();
     const node = approved.approval.targets[0];
+    let refusal = await this.refusal();
+    if (refusal === undefined && approved.kind === 'failover') {
+      // The card pinned the holder of the time: the drill stops nobody else's keepalived.
+      const holder = await this.holder();
+      if (holder !== node)
+        refusal = `the VIP moved since the drill was asked (held by ${holder ?? 'nobody'} now, not ${node})`;
+    }
     if (refusal !== undefined || node === undefined) {
       await this.finish(approved, 'refused', `not run: ${refusal ?? 'no target node'}`);
       return;
