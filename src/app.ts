@@ -125,6 +125,11 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
 const REDIS_SAMPLE_EVERY_MS = 60_000;
+/**
+ * Replicas: a drill started longer ago than this is no live replica's any more (a drill takes
+ * well under it: moves bounded at 30 s, steps at their timeouts): the leader restores it.
+ */
+const DRILL_OVERDUE_MS = 10 * 60_000;
 /** Replicas: how often the leader reads the latest Watchdog any replica received. */
 const DEADMAN_POLL_MS = 1000;
 
@@ -723,6 +728,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     expiry = setInterval(() => {
       approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
       drills.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring drills failed'));
+      if (deps.replica !== undefined) track(drills.recover({ startedBeforeMs: DRILL_OVERDUE_MS }));
       approvals
         .endStuckRuns()
         .catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));

@@ -88,6 +88,8 @@ export class DrillService {
   private readonly log: Logger;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly runs = new Set<Promise<void>>();
+  /** Ids of the drills this process is running (replicas: the others' are not ours to restore). */
+  private readonly running = new Set<number>();
 
   constructor(private readonly deps: DrillDeps) {
     this.log = deps.logger.child({ component: 'drills' });
@@ -259,7 +261,7 @@ export class DrillService {
       await this.ephemeral(input, decision.reason);
     if (next.phase === 'finished')
       await this.say(next, `Drill ${next.id} ended: ${presenter.outside(next.summary ?? '')}`);
-    if (decision.effects.some((e) => e.kind === 'start-run')) await this.track(this.run(next));
+    if (decision.effects.some((e) => e.kind === 'start-run')) await this.track(next.id, this.run(next));
   }
 
   private async updateCard(drill: Drill, buttons: boolean): Promise<void> {
@@ -275,12 +277,14 @@ export class DrillService {
     });
   }
 
-  private async track(run: Promise<void>): Promise<void> {
+  private async track(id: number, run: Promise<void>): Promise<void> {
     this.runs.add(run);
+    this.running.add(id);
     try {
       await run;
     } finally {
       this.runs.delete(run);
+      this.running.delete(id);
     }
   }
 
@@ -676,11 +680,18 @@ export class DrillService {
   // ── start-up ─────────────────────────────────────────────────────────────────────────
 
   /**
-   * Start-up: a drill a crash left running owes its restore. The restore action runs now; the
+   * Start-up (replicas: the leader's sweep, for drills older than `startedBeforeMs`, which no
+   * live replica can still be running): a drill a crash left running owes its restore. The restore action runs now; the
    * thread says it (or says loudly that it could not). A drill that stopped nothing just ends.
    */
-  async recover(): Promise<number> {
-    const unfinished = (await this.deps.store.unfinishedDrills()).filter(isActive);
+  async recover(options: { readonly startedBeforeMs?: number } = {}): Promise<number> {
+    const before = options.startedBeforeMs;
+    const unfinished = (await this.deps.store.unfinishedDrills()).filter(
+      (d) =>
+        isActive(d) &&
+        !this.running.has(d.id) &&
+        (before === undefined || (d.startedAt ?? d.requestedAt) < this.deps.now() - before),
+    );
     for (const drill of unfinished) {
       const action = startupAction(drill);
       this.log.warn({ drill: drill.id, action: action.kind }, 'unfinished drill found at start-up');

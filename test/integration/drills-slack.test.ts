@@ -37,18 +37,22 @@ async function start(prepare: (store: ReturnType<typeof openSqliteStore>) => Pro
   return { emu, cfg };
 }
 
-async function drills(
-  path: string,
-): Promise<Array<{ id: number; kind: string; outcome: string | null; phase: string }>> {
+async function okomeDrills(path: string, json: boolean): Promise<string> {
   const out: string[] = [];
-  const code = await runCli(['drills', '--json', '--config', path], {
+  const code = await runCli(['drills', ...(json ? ['--json'] : []), '--config', path], {
     env: {},
     cwd: '/',
     stdout: { write: (t: string) => out.push(t) },
     stderr: { write: () => true },
   });
   expect(code).toBe(0);
-  return JSON.parse(out.join(''));
+  return out.join('');
+}
+
+async function drills(
+  path: string,
+): Promise<Array<{ id: number; kind: string; outcome: string | null; phase: string }>> {
+  return JSON.parse(await okomeDrills(path, true));
 }
 
 const ok = (t: Transition): Drill => {
@@ -73,6 +77,9 @@ describe('/okome drill (in-process bot, Slack emulator)', () => {
       text: 'Drill refused: an incident is open: Redis cache unavailable (2:pi-b). Resolve it first; a drill never runs over a real incident.',
     });
     expect(await drills(cfg?.path ?? '')).toEqual([]);
+    expect(await okomeDrills(cfg?.path ?? '', false)).toBe(
+      'no drills yet (/okome drill failover|redis in Slack)\n',
+    );
     expect(emu.messagesIn(CHANNEL)).toEqual([]);
   });
 
@@ -154,5 +161,10 @@ describe('/okome drill (in-process bot, Slack emulator)', () => {
     );
     expect(loud.text).toContain('the bot restarted mid-drill');
     expect(await drills(cfg.path)).toEqual([expect.objectContaining({ id, outcome: 'not-restored' })]);
+    expect(await okomeDrills(cfg.path, false)).toMatch(
+      new RegExp(
+        `^${id} failover \\(incident 4\\) not-restored \\S+Z on pi-a\n    the bot restarted mid-drill`,
+      ),
+    );
   });
 });

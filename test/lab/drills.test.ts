@@ -82,6 +82,31 @@ describeLab('drills on the lab', () => {
     await nothingStopped();
   });
 
+  it('redis drill: one approver → redis-server stopped → detection and verified recovery posted, no incident, Redis answering', async () => {
+    const since = bot.latestTs();
+    const { ack } = emu.slash({ userId: 'U0REQUEST', channelId: bot.channel, text: 'drill redis' });
+    await ack;
+    const card = await bot.card('Stop redis-server on pi-b', since);
+    await bot.click('U0GROUPLESS', card).ack; // not an approver: refused, nothing runs
+    expect(await lab.unitState('pi-b', 'redis-server')).toBe('active');
+    await bot.click('U0APPROVER1', card).ack;
+    expect(await bot.outcome(card, 120_000)).toBe('succeeded');
+    const figures = await emu.waitFor(
+      () =>
+        channelTexts().find((t) =>
+          /Drill \d+ completed: redis-server stopped on pi-b: the bot saw incident 2 after \d+\.\d s \(\d+ status run\(s\)\)\. Recovered through restart-redis, verified \d+\.\d s after the restart was sent\./.test(
+            t,
+          ),
+        ),
+      30_000,
+      'the figures',
+    );
+    console.info(`[drills] ${figures}`);
+    expect(channelTexts().filter((t) => /^Incident/.test(t))).toEqual([]);
+    expect((await lab.redis(['ping'])).stdout.trim()).toBe('PONG');
+    await nothingStopped();
+  });
+
   it('a drill requested while an incident is open is refused, naming the incident', async () => {
     const faults: FaultHandle[] = [
       await applyFault(lab, 'service-stop', { node: 'pi-b', service: 'redis-server' }),
