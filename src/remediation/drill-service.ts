@@ -129,9 +129,12 @@ export class DrillService {
     const node = await this.targetNode(kind);
     const stop = node === undefined ? undefined : this.plan(drillActions[kind].stop, node);
     const restore = node === undefined ? undefined : this.plan(drillActions[kind].restore, node);
-    if (node === undefined || !stop?.ok || !restore?.ok) {
-      const why =
-        node === undefined
+    // Dry-run shows commands and runs none: a drill would measure nothing.
+    const dryRun = config.remediation.dryRun || (stop?.ok === true && stop.plan.dryRun);
+    if (node === undefined || !stop?.ok || !restore?.ok || dryRun) {
+      const why = dryRun
+        ? `${drillActions[kind].stop} is dry-run (remediation.dryRun or its dryRun): a drill needs its commands to run`
+        : node === undefined
           ? kind === 'failover'
             ? 'no single node holds the VIP now (run `/okome status`)'
             : 'no backend node runs redis-server'
@@ -163,7 +166,7 @@ export class DrillService {
       const rootRef = await outbox.enqueuePost({
         channel,
         payload: presenter.notice(
-          `:fire_drill: *${kind === 'failover' ? 'Failover' : 'Redis'} drill ${drill.id}* (runbook incident ${drill.incidentNumber}) requested by ${presenter.mention(requester)}: ${presenter.outside(plan.label)}, measured, then ${presenter.outside(restore.plan.label)}. Needs ${plan.requiredApprovals} approval(s).`,
+          `:stopwatch: *${kind === 'failover' ? 'Failover' : 'Redis'} drill ${drill.id}* (runbook incident ${drill.incidentNumber}) requested by ${presenter.mention(requester)}: ${presenter.outside(plan.label)}, measured, then ${presenter.outside(restore.plan.label)}. Needs ${plan.requiredApprovals} approval(s).`,
         ),
       });
       const info = { ...cardInfoOf(plan, false), details: [...stop.plan.details, ...restore.plan.details] };
