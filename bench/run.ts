@@ -3,8 +3,10 @@
  * - diagnostics on the lab (root only): full status vs the slowest single probe, vs an
  *   operator's sequential ssh/curl/redis-cli script, cold and warm SSH pools, handshakes, RSS;
  * - Slack: ack latency of 1,000 `/okome help` and 100 `/okome status`, idle RSS;
- * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups.
- * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics
+ * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups;
+ * - pg-driver: node-postgres vs `postgres` on the store's shapes of work (the driver choice);
+ * - memory: heap snapshots of the served bot, idle, after 100 statuses and 2 × 1,100 commands.
+ * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics,pg-driver,memory
  * picks some; BENCH_RUNS sets the status runs before the RSS reading (default 100).
  */
 import { execFileSync } from 'node:child_process';
@@ -15,11 +17,15 @@ import { startLab } from '../test/support/lab/lab.js';
 import { namespaceOf, PI_NODES } from '../test/support/lab/topology.js';
 import { runBotCli } from '../test/support/run-bot-cli.js';
 import { alertsBench } from './alerts-bench.js';
+import { memoryBench } from './memory-bench.js';
+import { pgDriverBench } from './pg-driver-bench.js';
 import { attachPiCgroups, type PiCgroups } from './pi-cost.js';
 import { slackBench } from './slack-bench.js';
 import { type DiagnosticsFigures, diagnosticsTable } from './table.js';
 
-const only = new Set((process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts').split(',').map((s) => s.trim()));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts,pg-driver,memory').split(',').map((s) => s.trim()),
+);
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
 const root = join(import.meta.dirname, '..');
 
@@ -60,6 +66,14 @@ if (only.has('slack')) {
 if (only.has('alerts')) {
   results.alerts = await alertsBench();
   process.stdout.write(`alerts: ${JSON.stringify(results.alerts)}\n`);
+}
+if (only.has('memory')) {
+  results.memory = await memoryBench();
+  process.stdout.write(`memory: ${JSON.stringify(results.memory)}\n`);
+}
+if (only.has('pg-driver')) {
+  results.pgDriver = await pgDriverBench();
+  process.stdout.write(`pg-driver: ${JSON.stringify(results.pgDriver)}\n`);
 }
 
 const out = JSON.stringify(results, null, 2);

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AlertmanagerAuth, AlertmanagerClient } from './alerts/alertmanager-api.js';
 import { DeadmanSwitch } from './alerts/deadman-switch.js';
 import type { HookSecrets } from './alerts/keepalived-hook.js';
+import { VipAddressMonitor } from './alerts/vip-address-monitor.js';
 import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
 import { VipWatcher } from './alerts/vip-watcher.js';
 import {
@@ -341,6 +342,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;
+  let monitor: VipAddressMonitor | undefined;
   // Reported by /healthz: a failover can only be announced once the watcher knows who held the VIP.
   let vipWatch: 'off' | 'starting' | 'watching' = config.alerts.vipWatch.enabled ? 'starting' : 'off';
   // A notify from a node the configuration does not name is refused unread and kept on record.
@@ -445,6 +447,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         // Replicas: whether this one runs the singletons (the only bot always does).
         role: leadership.term() === undefined ? 'standby' : 'leader',
         vipWatch,
+        // Nodes whose address stream is open (changes pushed); null when streaming is off.
+        vipStream: config.alerts.vipWatch.stream ? (monitor?.liveNodes() ?? []) : null,
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
         // The dead-man's switch: off, waiting (no Watchdog yet), alive or lost.
         deadman: deadman?.current().kind ?? 'off',
@@ -702,15 +706,30 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       track(approvals.endStuckRuns());
     }
     if (config.alerts.vipWatch.enabled) {
+      const m = config.alerts.vipWatch.stream
+        ? new VipAddressMonitor({
+            shell: deps.probes.shell,
+            nodes: config.nodes.filter((n) => n.holdsVip).map((n) => n.name),
+            address: config.vip.address,
+            onChange: () => watcher?.nudge(),
+            setTimer: systemClock.schedule,
+            logger: log,
+          })
+        : undefined;
       const w = new VipWatcher({
         probe: vipProbeFromDiagnostics(diagnostics),
         onEvent: (event) => alerts.onVipEvent(event),
         now,
         setTimer: systemClock.schedule,
         intervalMs: config.alerts.vipWatch.intervalMs,
+        idleIntervalMs: config.alerts.vipWatch.idleIntervalMs,
+        quiet: () => m?.live() === true,
         onError: (error) => log.warn({ err: error }, 'VIP watcher'),
       });
       watcher = w;
+      monitor = m;
+      // Opened before the baseline poll: a change during it is pushed, not missed.
+      m?.start();
       vipWatch = 'starting';
       // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
       track(
@@ -744,6 +763,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     pruner.unref();
   };
   const stopSingletons = async (): Promise<void> => {
+    monitor?.stop();
+    monitor = undefined;
     watcher?.stop();
     watcher = undefined;
     if (config.alerts.vipWatch.enabled) vipWatch = 'starting';

@@ -60,6 +60,8 @@ export interface PostgresStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Tests only: another schema list. */
   readonly migrations?: readonly Migration[];
+  /** The backend holding this process's serve lock: a migration is refused while others hold it. */
+  readonly ownServeBackend?: number;
   readonly now?: () => number;
 }
 
@@ -130,7 +132,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         );
       }
     } else {
-      await migratePostgres(client, migrations, options.now);
+      await migratePostgres(client, {
+        migrations,
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.ownServeBackend === undefined ? {} : { ownServeBackend: options.ownServeBackend }),
+      });
     }
     client.release();
     return new PostgresStore(pool);
