@@ -49,7 +49,9 @@ describeLab('drills on the lab', () => {
     lab = await startLab();
     emu = await startSlackEmulator({ host: lab.hostAddress });
     bot = new LabBot(lab, emu);
-    await bot.start();
+    await bot.start().catch((error: unknown) => {
+      throw new Error(`the bot did not start: ${bot.log.join('').slice(-3000)}`, { cause: error });
+    });
     await bot.vipWatching();
   }, 120_000);
   afterAll(async () => {
