@@ -50,7 +50,10 @@ if (only.has('diagnostics')) {
         cgroups?.env ?? {},
         ['bench/diagnostics-bench.ts'],
       );
-      if (diag.code !== 0) throw new Error(`diagnostics bench failed: ${diag.stderr}`);
+      if (diag.code !== 0)
+        throw new Error(
+          `diagnostics bench failed (exit ${diag.code ?? diag.signal}): ${diag.stderr}\n${diag.stdout.slice(-2000)}`,
+        );
       results.diagnostics = JSON.parse(diag.stdout);
     } finally {
       cgroups?.release();

@@ -41,6 +41,7 @@ import { type Clock, systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
 import { ApprovalsService } from './remediation/approvals-service.js';
+import { DrillService } from './remediation/drill-service.js';
 import { authorizeApprover, CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
 import type {
   ActionInput,
@@ -127,6 +128,11 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
 const REDIS_SAMPLE_EVERY_MS = 60_000;
+/**
+ * Replicas: a drill started longer ago than this is no live replica's any more (a drill takes
+ * well under it: moves bounded at 30 s, steps at their timeouts): the leader restores it.
+ */
+const DRILL_OVERDUE_MS = 10 * 60_000;
 /** Replicas: how often the leader reads the latest Watchdog any replica received. */
 const DEADMAN_POLL_MS = 1000;
 
@@ -197,6 +203,19 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     now,
     // Runs of other replicas are not in this process: only the overdue ones are stuck.
     sharedRuns: deps.replica !== undefined,
+  });
+  const drills = new DrillService({
+    config,
+    store,
+    outbox,
+    diagnostics,
+    shell: deps.probes.shell,
+    http: deps.probes.http,
+    redis: deps.probes.redis,
+    directory,
+    presenter,
+    logger,
+    now,
   });
   const reports = new IncidentReports({
     store,
@@ -309,6 +328,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       const holding = watcher?.current().holding;
       return holding?.kind === 'single' ? holding.holder : undefined;
     },
+    // A drill's failover is planned: said in the drill's thread, no incident (through the store,
+    // so every replica sees the same drill).
+    plannedMove: async (text: string) => {
+      const drill = await drills.activeFailover();
+      if (drill === undefined) return false;
+      await drills.notePlanned(drill, text);
+      return true;
+    },
     runningActions: async () =>
       (await store.approvalsInStates(['approved', 'running'])).map((a) => ({
         actionId: a.actionId,
@@ -397,6 +424,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     const interrupted = await approvals.recover();
     if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   }
+  // A drill a crash left with a service stopped: restored now (or said loudly that it could not).
+  // Replicas: the leader does it (startSingletons), another replica may be running it.
+  if (deps.replica === undefined) track(drills.recover());
   const allowed = new Set(config.slack.allowedChannels);
   for (const w of configWarnings(config)) log.warn({ path: w.path, fix: w.fix }, w.message);
   const targets = diagnostics.targets();
@@ -549,6 +579,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return reply(await incidentCommands.timeline(command.incident));
           case 'report':
             return incidentCommands.report(command.incident);
+          case 'drill':
+            return drills.request(command.drill, input.userId, input.channelId);
           case 'coverage':
             // One read of the store (no network): answered in the ack, ephemeral.
             return reply(renderCoverage(await coverageOf(store, now())));
@@ -573,7 +605,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         if (input.actionId.startsWith(SILENCE_PREFIX) || input.actionId.startsWith(UNSILENCE_PREFIX))
           return silenceClick(input);
         if (input.actionId.startsWith(APPROVE_PREFIX) || input.actionId.startsWith(REJECT_PREFIX))
-          return approvals.click(input);
+          return (await drills.owns(input.actionId)) ? drills.click(input) : approvals.click(input);
         return { reply: { text: 'That button is not one of mine.' }, later: undefined };
       },
     };
@@ -719,6 +751,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     track(alerts.followUp());
     expiry = setInterval(() => {
       approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+      drills.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring drills failed'));
+      if (deps.replica !== undefined) track(drills.recover({ startedBeforeMs: DRILL_OVERDUE_MS }));
       approvals
         .endStuckRuns()
         .catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));

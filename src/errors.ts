@@ -49,6 +49,8 @@ export const ErrorCode = {
   AlertmanagerUnavailable: 'OKOME_ALERTMANAGER_UNAVAILABLE',
   /** Alertmanager's API refused the request (4xx: bad matchers, auth, unknown silence). */
   AlertmanagerRejected: 'OKOME_ALERTMANAGER_REJECTED',
+  /** A drill's record changed under a compare-and-set (another replica, a second click). */
+  DrillConflict: 'OKOME_DRILL_CONFLICT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

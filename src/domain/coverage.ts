@@ -1,4 +1,5 @@
 import type { CheckId } from './check-result.js';
+import { drillIncident, drillKinds } from './drill.js';
 import { CAUSE_NUMBER, type FailoverCauseKind, failoverCauseKinds } from './failover.js';
 import { keyKind } from './incident.js';
 import { type IncidentNumber, incidentNumbers, runbook } from './runbook.js';
@@ -36,15 +37,6 @@ export interface DrillFacts {
   readonly outcome: string;
   readonly finishedAt: number;
 }
-
-/** Which runbook incident each drill kind rehearses (the drills' own table says the same). */
-export const DRILL_REHEARSES: Readonly<Record<string, IncidentNumber>> = {
-  // Stopping keepalived on the VIP holder rehearses the runbook's failover promise: "the cold
-  // spare claims the VIP in about 2 s" (incident 4's expected behaviour).
-  failover: '4',
-  // Stopping Redis, then the catalogue's restart: incident 2 end to end.
-  redis: '2',
-};
 
 export interface CoverageInput {
   readonly incidents: readonly IncidentFacts[];
@@ -129,7 +121,7 @@ export function buildCoverage(input: CoverageInput): Coverage {
       lastSeen: last === undefined ? null : { at: last.lastSeenAt, key: last.key },
       lastFixedAt: seen.reduce<number | null>((a, f) => newest(a, f.lastFixedAt), null),
       lastVerifiedAt: seen.reduce<number | null>((a, f) => newest(a, f.lastVerifiedAt), null),
-      drillKinds: Object.keys(DRILL_REHEARSES).filter((k) => DRILL_REHEARSES[k] === number),
+      drillKinds: drillKinds.filter((k) => drillIncident[k] === number),
       lastDrill: drillsByNumber.get(number) ?? null,
     };
   });

@@ -89,7 +89,7 @@ async function refuseWhileOthersServe(
 ): Promise<void> {
   const others = await client.query<{ name: string }>(
     `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted AND l.pid <> $3
+     WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.classid = $1 AND l.objid = $2 AND l.granted AND l.pid <> $3
      ORDER BY a.backend_start`,
     [ADVISORY_CLASS, AdvisoryLock.serve, ownServeBackend],
   );

@@ -45,7 +45,7 @@ export function postgresServeLock(
         if (got.rows[0]?.ok !== true) {
           const holder = await c.query<{ name: string }>(
             `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted LIMIT 1`,
+             WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.classid = $1 AND l.objid = $2 AND l.granted LIMIT 1`,
             [ADVISORY_CLASS, AdvisoryLock.serve],
           );
           throw new OkomeError(

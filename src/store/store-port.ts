@@ -1,5 +1,5 @@
 import type { Approval } from '../domain/approval.js';
-import type { IncidentNumber } from '../domain/runbook.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import type { SilenceMatcher } from '../domain/silence.js';
 
 /**
@@ -389,22 +389,26 @@ export interface CoverageStore {
   incidentCoverage(): Promise<IncidentCoverageRow[]>;
 }
 
-/**
- * Per runbook incident a drill rehearses, the newest drill that ran to its end. The shape the
- * drills branch (drills22) stores: its domain's LastDrill replaces this declaration there.
- */
-export interface LastDrill {
-  readonly incidentNumber: IncidentNumber;
-  readonly id: number;
-  /** `failover` or `redis`. */
-  readonly kind: string;
-  /** How it ended (completed, failed, not-restored, interrupted). */
-  readonly outcome: string;
-  readonly finishedAt: number;
-}
-
+/** Drills (`/okome drill`): one record each, changed by compare-and-set on its version. */
 export interface DrillStore {
-  /** The newest finished drill per incident it rehearses; empty until drills are recorded. */
+  /** Stores a new drill (awaiting its approvals) and returns it with its id. */
+  insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill>;
+  drillById(id: number): Promise<Drill | undefined>;
+  /** The drill whose approval card carries this approval id. */
+  drillByApproval(approvalId: string): Promise<Drill | undefined>;
+  /**
+   * Writes `next` when the stored version is still `expectedVersion`. False when another write
+   * came first, or when `next` runs while another drill runs (one at a time, across replicas).
+   */
+  compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean>;
+  /** Drills running or restoring (at most one), and those awaiting approval. Oldest first. */
+  unfinishedDrills(): Promise<Drill[]>;
+  /** Newest first. */
+  drills(limit: number): Promise<Drill[]>;
+  /**
+   * Per runbook incident a drill rehearses, the last drill that ran to its end (completed,
+   * failed, not-restored or interrupted; not the rejected, expired or refused ones).
+   */
   lastDrills(): Promise<LastDrill[]>;
 }
 

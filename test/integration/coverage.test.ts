@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { runCli } from '../../src/cli/run-cli.js';
+import { finishDrill, startDrill } from '../../src/domain/drill.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import {
   answeringPiHttp,
@@ -9,6 +10,7 @@ import {
   loopbackConfig,
   startInProcessBot,
 } from '../support/bot-harness.js';
+import { drillInput } from '../support/drill-fixtures.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /**
@@ -103,6 +105,14 @@ async function fill(path: string): Promise<void> {
   };
   await failover(T0 + 3_600_000, 'keepalived-down');
   await failover(T0 + 7_200_000, 'planned');
+  // A redis drill that ran to its end (incident 2 rehearsed); no failover drill yet.
+  const drill = await store.insertDrill(drillInput('redis', T0 + 10_800_000));
+  const started = startDrill(drill, { ...drill.approval, state: 'approved' }, 'pi-b', T0 + 10_860_000);
+  if (!started.ok) throw new Error(started.reason);
+  const done = finishDrill(started.next, 'completed', 'detected in 4 s', T0 + 10_920_000);
+  if (!done.ok) throw new Error(done.reason);
+  if (!(await store.compareAndSetDrill(done.next, drill.version)))
+    throw new Error('the drill was not stored');
   await store.close();
 }
 
@@ -148,8 +158,8 @@ describe('runbook coverage', () => {
     expect(field('2', 'Last verified')).toContain('2026-12-01 03:13 UTC');
     expect(field('5', 'Last seen')).not.toContain('never');
     for (const n of ['5b', '6', '7']) expect(field(n, 'Last seen')).toBe('*Last seen*\n_never_');
-    for (const n of ['1', '2', '3', '4', '5', '5b', '6', '7'])
-      expect(field(n, 'Last drill')).toContain('_never_');
+    expect(field('2', 'Last drill')).toBe('*Last drill*\n2026-12-01 06:14 UTC: redis, completed');
+    for (const n of ['1', '3', '4', '5', '5b', '6', '7']) expect(field(n, 'Last drill')).toContain('_never_');
     expect(field('4', 'Last drill')).toContain('drill: `failover`');
     expect(JSON.stringify(blocks)).toContain('VIP failovers: 2');
     await app.stop({ graceMs: 2000 });

@@ -16,7 +16,12 @@ import { scratchPostgresDatabase } from '../support/store-kinds.js';
  */
 
 const db = await scratchPostgresDatabase('the rolling upgrade test');
-afterAll(() => db?.drop());
+// Another okome's database on the same server: its replicas are not this database's.
+const neighbour = await scratchPostgresDatabase('the rolling upgrade test');
+afterAll(async () => {
+  await db?.drop();
+  await neighbour?.drop();
+});
 
 const OLD = MIGRATIONS.slice(0, -1);
 
@@ -100,16 +105,18 @@ describe.skipIf(db === undefined)('a rolling upgrade of replicas on PostgreSQL',
     expect((refused as Error).message).toContain(`at schema version ${MIGRATIONS.length}`);
   });
 
-  it('migrates a database only this replica serves (the first start of a new version)', async () => {
-    if (db === undefined) return;
+  it('migrates a database only this replica serves, whatever serves other databases on the server', async () => {
+    if (db === undefined || neighbour === undefined) return;
     await reset(db.url, OLD);
+    const elsewhere = postgresServeLock(neighbour.url, { shared: true, pid: 79, host: 'pi-other' });
+    await elsewhere.acquire();
     const fresh = newReplica(db.url);
     try {
       await fresh.lock.acquire();
       await (await fresh.target.open()).close();
       expect(await version(db.url)).toBe(MIGRATIONS.length);
     } finally {
-      await fresh.lock.release();
+      await Promise.all([fresh.lock.release(), elsewhere.release()]);
     }
   });
 });
