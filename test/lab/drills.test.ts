@@ -165,5 +165,5 @@ describeLab('drills on the lab', () => {
     );
     expect(await bot.outcome(card, 30_000)).toBe('failed');
     await nothingStopped();
-  });
+  }, 240_000);
 });
