@@ -226,6 +226,17 @@ const slackSchema = z.strictObject({
    * needs the `files:write` scope). false: the report is posted as a message instead.
    */
   uploads: z.boolean().default(true),
+  /**
+   * New posts per channel: a token bucket of `burst` refilled one per `intervalMs`. Slack allows
+   * about one message per second per channel; lower only against a test workspace or emulator
+   * (tests and benches of many posts).
+   */
+  postPacing: z
+    .strictObject({
+      intervalMs: z.int().min(10).max(60_000).default(1000),
+      burst: z.int().min(1).max(20).default(3),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z
