@@ -24,6 +24,8 @@ export interface StormOptions {
   readonly retryMs?: number;
   /** Notifications are not sent before this many ms apart overall (0: as fast as answered). */
   readonly spacingMs?: number;
+  /** After each notification accepted, with how many are accepted so far. */
+  readonly onAccepted?: (accepted: number) => void;
 }
 
 export interface StormResult {
@@ -98,6 +100,7 @@ export async function alertStorm(options: StormOptions): Promise<StormResult> {
   const spacingMs = options.spacingMs ?? 0;
   let turn = 0;
   let next = 0;
+  let accepted = 0;
   const started = performance.now();
   const attempt = async (target: string, body: string): Promise<number> => {
     try {
@@ -129,6 +132,7 @@ export async function alertStorm(options: StormOptions): Promise<StormResult> {
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         if (status >= 200 && status < 300) {
           acceptedBy.set(target, (acceptedBy.get(target) ?? 0) + 1);
+          options.onAccepted?.(++accepted);
           break;
         }
         if (tries > 600) throw new Error(`notification ${n} never accepted (last answer ${status})`);
