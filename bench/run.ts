@@ -3,8 +3,10 @@
  * - diagnostics on the lab (root only): full status vs the slowest single probe, vs an
  *   operator's sequential ssh/curl/redis-cli script, cold and warm SSH pools, handshakes, RSS;
  * - Slack: ack latency of 1,000 `/okome help` and 100 `/okome status`, idle RSS;
- * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups.
- * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics
+ * - alerts: 10,000 Alertmanager alerts in 60 s across 20 groups;
+ * - replicas: 1 vs 3 `okome serve` on one PostgreSQL (acks, statuses, a 60 s alert storm);
+ *   BENCH_REPLICAS_ALERTS and BENCH_REPLICAS_SECONDS shrink its storm while iterating.
+ * Prints the figures and writes them to bench/results/. BENCH_ONLY=slack,alerts,diagnostics,replicas
  * picks some; BENCH_RUNS sets the status runs before the RSS reading (default 100).
  */
 import { execFileSync } from 'node:child_process';
@@ -16,10 +18,13 @@ import { namespaceOf, PI_NODES } from '../test/support/lab/topology.js';
 import { runBotCli } from '../test/support/run-bot-cli.js';
 import { alertsBench } from './alerts-bench.js';
 import { attachPiCgroups, type PiCgroups } from './pi-cost.js';
+import { replicasBench } from './replicas-bench.js';
 import { slackBench } from './slack-bench.js';
-import { type DiagnosticsFigures, diagnosticsTable } from './table.js';
+import { type DiagnosticsFigures, diagnosticsTable, type ReplicaFigures, replicasTable } from './table.js';
 
-const only = new Set((process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts').split(',').map((s) => s.trim()));
+const only = new Set(
+  (process.env.BENCH_ONLY ?? 'diagnostics,slack,alerts,replicas').split(',').map((s) => s.trim()),
+);
 const results: Record<string, unknown> = { at: new Date().toISOString(), node: process.version };
 const root = join(import.meta.dirname, '..');
 
@@ -61,6 +66,15 @@ if (only.has('alerts')) {
   results.alerts = await alertsBench();
   process.stdout.write(`alerts: ${JSON.stringify(results.alerts)}\n`);
 }
+if (only.has('replicas')) {
+  const alerts = process.env.BENCH_REPLICAS_ALERTS;
+  const seconds = process.env.BENCH_REPLICAS_SECONDS;
+  results.replicas = await replicasBench({
+    ...(alerts === undefined ? {} : { alerts: Number(alerts) }),
+    ...(seconds === undefined ? {} : { seconds: Number(seconds) }),
+  });
+  process.stdout.write(`replicas: ${JSON.stringify(results.replicas)}\n`);
+}
 
 const out = JSON.stringify(results, null, 2);
 process.stdout.write(`${out}\n`);
@@ -74,4 +88,10 @@ if (diagnostics !== undefined && !('skipped' in diagnostics)) {
   const table = diagnosticsTable(diagnostics);
   process.stdout.write(`\n${table}`);
   writeFileSync(join(dir, `bench-${stamp}.md`), table);
+}
+const replicas = results.replicas as { one: ReplicaFigures; three: ReplicaFigures } | undefined;
+if (replicas !== undefined) {
+  const table = replicasTable(replicas.one, replicas.three);
+  process.stdout.write(`\n${table}`);
+  writeFileSync(join(dir, `bench-${stamp}-replicas.md`), table);
 }

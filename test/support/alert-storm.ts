@@ -35,6 +35,8 @@ export interface StormResult {
   readonly statuses: ReadonlyMap<number, number>;
   /** Attempts answered 2xx per target. */
   readonly acceptedBy: ReadonlyMap<string, number>;
+  /** Milliseconds from each attempt's request to its answer (no answer: until the failure). */
+  readonly latenciesMs: readonly number[];
   readonly seconds: number;
 }
 
@@ -96,6 +98,7 @@ export async function alertStorm(options: StormOptions): Promise<StormResult> {
   const agent = new Agent({ connections: 8, headersTimeout: 30_000, bodyTimeout: 30_000 });
   const statuses = new Map<number, number>();
   const acceptedBy = new Map<string, number>();
+  const latenciesMs: number[] = [];
   const retryMs = options.retryMs ?? 200;
   const spacingMs = options.spacingMs ?? 0;
   let turn = 0;
@@ -128,7 +131,9 @@ export async function alertStorm(options: StormOptions): Promise<StormResult> {
         const targets = options.targets();
         const target = targets[turn++ % targets.length];
         if (target === undefined) throw new Error('no replica to send to');
+        const t0 = performance.now();
         const status = await attempt(target, notification.body);
+        latenciesMs.push(performance.now() - t0);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         if (status >= 200 && status < 300) {
           acceptedBy.set(target, (acceptedBy.get(target) ?? 0) + 1);
@@ -150,6 +155,7 @@ export async function alertStorm(options: StormOptions): Promise<StormResult> {
     notifications: list.length,
     statuses,
     acceptedBy,
+    latenciesMs,
     seconds: (performance.now() - started) / 1000,
   };
 }

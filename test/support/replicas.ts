@@ -106,11 +106,37 @@ export async function leaseRow(url: string): Promise<{ holder: string; token: nu
   }
 }
 
-export async function startReplicaSet(options: ReplicaSetOptions): Promise<ReplicaSet> {
+/**
+ * One loopback configuration with `store.replicas`, written once per replica with its own HTTP
+ * port (what differs between the hosts of a real deployment).
+ */
+export async function replicaConfigs(
+  count: number,
+  edit: (doc: Record<string, unknown>) => void = () => {},
+): Promise<{ config: LoopbackConfig; replicas: { path: string; port: number }[] }> {
   const config = await loopbackConfig((doc) => {
     doc.store = { kind: 'postgres', replicas: true };
-    options.edit?.(doc);
+    edit(doc);
   });
+  try {
+    const replicas: { path: string; port: number }[] = [];
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const doc = parse(readFileSync(config.path, 'utf8')) as Record<string, unknown>;
+      doc.http = { ...(doc.http as Record<string, unknown>), port };
+      const path = join(config.dir, `replica-${i}.yml`);
+      writeFileSync(path, stringify(doc));
+      replicas.push({ path, port });
+    }
+    return { config, replicas };
+  } catch (error) {
+    config.cleanup();
+    throw error;
+  }
+}
+
+export async function startReplicaSet(options: ReplicaSetOptions): Promise<ReplicaSet> {
+  const { config, replicas: configs } = await replicaConfigs(options.count, options.edit);
   const env: NodeJS.ProcessEnv = {
     SLACK_BOT_TOKEN: 'xoxb-test',
     SLACK_APP_TOKEN: 'xapp-test',
@@ -120,22 +146,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
       ? {}
       : { OKOME_ALERTMANAGER_TOKEN: options.alertmanagerToken }),
   };
-  const replicas: Replica[] = [];
-  try {
-    for (let i = 0; i < options.count; i++) {
-      // One configuration each: only the HTTP port differs (the hosts of a real deployment).
-      const port = await freePort();
-      const doc = parse(readFileSync(config.path, 'utf8')) as Record<string, unknown>;
-      doc.http = { ...(doc.http as Record<string, unknown>), port };
-      const path = join(config.dir, `replica-${i}.yml`);
-      writeFileSync(path, stringify(doc));
-      replicas.push(spawnReplica(path, port, env));
-    }
-  } catch (error) {
-    for (const r of replicas) await r.kill();
-    config.cleanup();
-    throw error;
-  }
+  const replicas = configs.map(({ path, port }) => spawnReplica(path, port, env));
   return {
     replicas,
     config,
