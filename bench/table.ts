@@ -132,8 +132,9 @@ export function replicasTable(one: ReplicaFigures, three: ReplicaFigures): strin
     ],
     ['alerts lost / stored twice', (f) => `${n(f.alerts.lost)} / ${n(f.alerts.storedTwice)}`],
     [
-      'incidents / Slack posts / duplicate posts',
-      (f) => `${n(f.alerts.incidents)} / ${n(f.alerts.slackPosts)} / ${n(f.alerts.duplicatePosts)}`,
+      'incidents / Slack posts / deliveries doubled / same text again in a thread',
+      (f) =>
+        `${n(f.alerts.incidents)} / ${n(f.alerts.slackPosts)} / ${n(f.alerts.duplicateDeliveries)} / ${n(f.alerts.repeatedInThread)}`,
     ],
     [
       'posts per channel: most in any 30 s (per second) / in any 1 s',
