@@ -174,7 +174,7 @@ export interface StormFacts {
   readonly outbox: { readonly pending: number; readonly failed: number; readonly postsSent: number };
   /** chat.postMessage calls Slack accepted. */
   readonly slackPosts: number;
-  /** Accepted posts with the same channel, thread and content as an earlier one (thread: text). */
+  /** Thread replies with the same channel, thread and content as an earlier one (thread: text). */
   readonly duplicatePosts: readonly string[];
   /** Top-level posts in the incident channel (one per incident: its thread's root). */
   readonly roots: number;
@@ -201,7 +201,8 @@ export async function stormFacts(
     const posts = emu.callsTo('chat.postMessage').filter((c) => c.response.ok === true);
     const seen = new Set<string>();
     const duplicatePosts: string[] = [];
-    for (const c of posts) {
+    // Thread replies only: top-level posts are the roots, counted against the incidents.
+    for (const c of posts.filter((p) => p.params.thread_ts !== undefined)) {
       const key = JSON.stringify([c.params.channel, c.params.thread_ts, c.params.text, c.params.blocks]);
       if (seen.has(key))
         duplicatePosts.push(`${String(c.params.thread_ts)}: ${String(c.params.text).slice(0, 80)}`);
