@@ -35,6 +35,18 @@ export interface DiagnosticsFigures {
     readonly perCheck: Side;
     readonly batchedOverPerCheck: number;
   };
+  readonly vipWatcher?: {
+    readonly seconds: number;
+    readonly perNodePerMinute: Readonly<
+      Record<'poll2s' | 'stream', Readonly<Record<string, WatcherCost>> | undefined>
+    >;
+  };
+}
+
+interface WatcherCost {
+  readonly sshCommands: number;
+  readonly cpuMs: number | null;
+  readonly processesStarted: number | null;
 }
 
 const n = (x: number | null | undefined, digits = 1): string =>
@@ -73,6 +85,19 @@ export function diagnosticsTable(d: DiagnosticsFigures): string {
       rows.push([
         `${node} per status, batched vs per check: CPU ms / processes started / programs run`,
         `${n(on?.cpuMs)} / ${n(on?.processesStarted)} / ${n(on?.programsExecuted)} vs ${n(off?.cpuMs)} / ${n(off?.processesStarted)} / ${n(off?.programsExecuted)}`,
+      ]);
+    }
+  }
+  const w = d.vipWatcher;
+  if (w !== undefined) {
+    const poll = w.perNodePerMinute.poll2s ?? {};
+    const stream = w.perNodePerMinute.stream ?? {};
+    for (const node of Object.keys(stream)) {
+      const a = poll[node];
+      const s = stream[node];
+      rows.push([
+        `VIP watcher, ${node} per idle minute, polling every 2 s vs address stream (30 s fallback): SSH commands / CPU ms / processes started (${n(w.seconds)} s each)`,
+        `${n(a?.sshCommands)} / ${n(a?.cpuMs)} / ${n(a?.processesStarted)} vs ${n(s?.sshCommands)} / ${n(s?.cpuMs)} / ${n(s?.processesStarted)}`,
       ]);
     }
   }

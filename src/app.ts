@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AlertmanagerAuth, AlertmanagerClient } from './alerts/alertmanager-api.js';
 import { DeadmanSwitch } from './alerts/deadman-switch.js';
 import type { HookSecrets } from './alerts/keepalived-hook.js';
+import { VipAddressMonitor } from './alerts/vip-address-monitor.js';
 import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
 import { VipWatcher } from './alerts/vip-watcher.js';
 import {
@@ -39,6 +40,7 @@ import { type Clock, systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
 import { ApprovalsService } from './remediation/approvals-service.js';
+import { DrillService } from './remediation/drill-service.js';
 import { authorizeApprover, CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
 import type {
   ActionInput,
@@ -124,6 +126,11 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
 const REDIS_SAMPLE_EVERY_MS = 60_000;
+/**
+ * Replicas: a drill started longer ago than this is no live replica's any more (a drill takes
+ * well under it: moves bounded at 30 s, steps at their timeouts): the leader restores it.
+ */
+const DRILL_OVERDUE_MS = 10 * 60_000;
 /** Replicas: how often the leader reads the latest Watchdog any replica received. */
 const DEADMAN_POLL_MS = 1000;
 
@@ -195,6 +202,19 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     now,
     // Runs of other replicas are not in this process: only the overdue ones are stuck.
     sharedRuns: deps.replica !== undefined,
+  });
+  const drills = new DrillService({
+    config,
+    store,
+    outbox,
+    diagnostics,
+    shell: deps.probes.shell,
+    http: deps.probes.http,
+    redis: deps.probes.redis,
+    directory,
+    presenter,
+    logger,
+    now,
   });
   const reports = new IncidentReports({
     store,
@@ -316,6 +336,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       const holding = watcher?.current().holding;
       return holding?.kind === 'single' ? holding.holder : undefined;
     },
+    // A drill's failover is planned: said in the drill's thread, no incident (through the store,
+    // so every replica sees the same drill).
+    plannedMove: async (text: string) => {
+      const drill = await drills.activeFailover();
+      if (drill === undefined) return false;
+      await drills.notePlanned(drill, text);
+      return true;
+    },
     runningActions: async () =>
       (await store.approvalsInStates(['approved', 'running'])).map((a) => ({
         actionId: a.actionId,
@@ -324,6 +352,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;
+  let monitor: VipAddressMonitor | undefined;
   // Reported by /healthz: a failover can only be announced once the watcher knows who held the VIP.
   let vipWatch: 'off' | 'starting' | 'watching' = config.alerts.vipWatch.enabled ? 'starting' : 'off';
   // A notify from a node the configuration does not name is refused unread and kept on record.
@@ -403,6 +432,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     const interrupted = await approvals.recover();
     if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   }
+  // A drill a crash left with a service stopped: restored now (or said loudly that it could not).
+  // Replicas: the leader does it (startSingletons), another replica may be running it.
+  if (deps.replica === undefined) track(drills.recover());
   const allowed = new Set(config.slack.allowedChannels);
   for (const w of configWarnings(config)) log.warn({ path: w.path, fix: w.fix }, w.message);
   const targets = diagnostics.targets();
@@ -425,6 +457,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         // Replicas: whether this one runs the singletons (the only bot always does).
         role: leadership.term() === undefined ? 'standby' : 'leader',
         vipWatch,
+        // Nodes whose address stream is open (changes pushed); null when streaming is off.
+        vipStream: config.alerts.vipWatch.stream ? (monitor?.liveNodes() ?? []) : null,
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
         // The dead-man's switch: off, waiting (no Watchdog yet), alive or lost.
         deadman: deadman?.current().kind ?? 'off',
@@ -553,6 +587,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return reply(await incidentCommands.timeline(command.incident));
           case 'report':
             return incidentCommands.report(command.incident);
+          case 'drill':
+            return drills.request(command.drill, input.userId, input.channelId);
           default: {
             const scope =
               command.kind === 'check'
@@ -574,7 +610,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         if (input.actionId.startsWith(SILENCE_PREFIX) || input.actionId.startsWith(UNSILENCE_PREFIX))
           return silenceClick(input);
         if (input.actionId.startsWith(APPROVE_PREFIX) || input.actionId.startsWith(REJECT_PREFIX))
-          return approvals.click(input);
+          return (await drills.owns(input.actionId)) ? drills.click(input) : approvals.click(input);
         return { reply: { text: 'That button is not one of mine.' }, later: undefined };
       },
     };
@@ -680,15 +716,30 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       track(approvals.endStuckRuns());
     }
     if (config.alerts.vipWatch.enabled) {
+      const m = config.alerts.vipWatch.stream
+        ? new VipAddressMonitor({
+            shell: deps.probes.shell,
+            nodes: config.nodes.filter((n) => n.holdsVip).map((n) => n.name),
+            address: config.vip.address,
+            onChange: () => watcher?.nudge(),
+            setTimer: systemClock.schedule,
+            logger: log,
+          })
+        : undefined;
       const w = new VipWatcher({
         probe: vipProbeFromDiagnostics(diagnostics),
         onEvent: (event) => alerts.onVipEvent(event),
         now,
         setTimer: systemClock.schedule,
         intervalMs: config.alerts.vipWatch.intervalMs,
+        idleIntervalMs: config.alerts.vipWatch.idleIntervalMs,
+        quiet: () => m?.live() === true,
         onError: (error) => log.warn({ err: error }, 'VIP watcher'),
       });
       watcher = w;
+      monitor = m;
+      // Opened before the baseline poll: a change during it is pushed, not missed.
+      m?.start();
       vipWatch = 'starting';
       // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
       track(
@@ -705,6 +756,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     track(alerts.followUp());
     expiry = setInterval(() => {
       approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+      drills.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring drills failed'));
+      if (deps.replica !== undefined) track(drills.recover({ startedBeforeMs: DRILL_OVERDUE_MS }));
       approvals
         .endStuckRuns()
         .catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));
@@ -720,6 +773,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     pruner.unref();
   };
   const stopSingletons = async (): Promise<void> => {
+    monitor?.stop();
+    monitor = undefined;
     watcher?.stop();
     watcher = undefined;
     if (config.alerts.vipWatch.enabled) vipWatch = 'starting';

@@ -42,6 +42,13 @@ Install it with visudo -cf, as /etc/sudoers.d/okome-bot (0440).
 Every click, decision and execution since the given time (s, m, h, d). Opens the store
 read-only, so it works while the bot serves.
 `,
+  drills: `Usage: okome drills [--json] [--config FILE]
+
+The drill history, newest first: each drill's kind and the runbook incident it rehearses
+(failover: 4, redis: 2), its outcome, node and figures (time to the new VIP holder and the
+failed requests against the runbook's about 2 s; time to detection and to verified recovery).
+Opens the store read-only, so it works while the bot serves.
+`,
   report: `Usage: okome report INCIDENT [--out FILE] [--config FILE]
 
 The post-incident report of an incident, open or resolved, as Markdown: the timeline (alerts,

@@ -46,6 +46,9 @@ const msSchema = z.int().min(1).max(600_000);
 export const commandPurposes = [
   'serviceState',
   'serviceRestart',
+  // Drills only (/okome drill): a deliberate stop, and the start that undoes it.
+  'serviceStop',
+  'serviceStart',
   'vipOwnership',
   'disk',
   'memory',
@@ -62,11 +65,18 @@ export const commandPurposes = [
 export type CommandPurpose = (typeof commandPurposes)[number];
 
 /** Purposes whose command names a service (the `{service}` placeholder). */
-export const servicePurposes: ReadonlySet<CommandPurpose> = new Set(['serviceState', 'serviceRestart']);
+export const servicePurposes: ReadonlySet<CommandPurpose> = new Set([
+  'serviceState',
+  'serviceRestart',
+  'serviceStop',
+  'serviceStart',
+]);
 
 export const defaultCommands: Readonly<Record<CommandPurpose, string>> = Object.freeze({
   serviceState: 'systemctl is-active {service}',
   serviceRestart: 'sudo systemctl restart {service}',
+  serviceStop: 'sudo systemctl stop {service}',
+  serviceStart: 'sudo systemctl start {service}',
   vipOwnership: 'ip -o addr show',
   disk: 'df -P /',
   memory: 'cat /proc/meminfo',

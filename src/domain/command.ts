@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type DrillKind, drillKinds } from './drill.js';
 import { type IncidentNumber, incidentNumbers } from './runbook.js';
 
 /**
@@ -17,6 +18,8 @@ export type OkomeCommand =
   | { readonly kind: 'timeline'; readonly incident: string | undefined }
   /** The post-incident report of an incident (open or resolved): its Markdown in its thread. */
   | { readonly kind: 'report'; readonly incident: string | undefined }
+  /** Rehearses a runbook incident on purpose: measured, then restored (two-person for failover). */
+  | { readonly kind: 'drill'; readonly drill: DrillKind }
   | { readonly kind: 'invalid'; readonly problem: string };
 
 const TARGET = z.string().regex(/^[a-z0-9][a-z0-9:@.-]{0,63}$/);
@@ -80,6 +83,12 @@ export function parseCommand(text: unknown, targets: readonly string[]): OkomeCo
         return { kind: 'invalid', problem: `\`${ref.slice(0, 64)}\` is not an incident key or number.` };
       }
       return { kind: verb, incident: ref };
+    }
+    case 'drill': {
+      const drill = drillKinds.find((k) => k === args[0]);
+      if (drill === undefined || extra(1))
+        return { kind: 'invalid', problem: `\`drill\` takes one of: ${drillKinds.join(', ')}.` };
+      return { kind: 'drill', drill };
     }
     default:
       return { kind: 'invalid', problem: `Unknown command \`${verb.slice(0, 32)}\`.` };

@@ -58,6 +58,11 @@ export interface AlertUseCaseDeps {
   readonly setTimer: SetTimer;
   /** The catalogue actions the bot itself is running now (approved or running), with their nodes. */
   readonly runningActions: () => Promise<readonly ProposedAction[]>;
+  /**
+   * A VIP event while a failover drill runs: said as planned in the drill's thread (true), so
+   * no incident is opened; false when no drill runs. Default: never planned.
+   */
+  readonly plannedMove?: (text: string) => Promise<boolean>;
   /** The VIP holder the watcher last confirmed (undefined: none single, or no watcher). */
   readonly watchedHolder?: () => string | undefined;
   /**
@@ -438,6 +443,11 @@ export class AlertUseCase {
       case 'no-holder':
       case 'split-brain': {
         const { config, incidents, presenter } = this.deps;
+        const what =
+          event.kind === 'split-brain'
+            ? `VIP held by ${event.holders.join(' and ')} at once`
+            : `nobody holds the VIP ${config.vip.address}`;
+        if (await this.planned(what)) return;
         const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
         const split = event.kind === 'split-brain';
         const { record } = await incidents.open({
@@ -500,6 +510,7 @@ export class AlertUseCase {
     receivedAt: number,
   ): Promise<void> {
     const { store, config, incidents, presenter } = this.deps;
+    if (await this.planned(`VIP moved from ${from} to ${to} (${source})`)) return;
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     if (to === frontend) {
       await this.recovery(to, at);
@@ -529,6 +540,11 @@ export class AlertUseCase {
       return { ...record, rootRef: root };
     });
     this.deps.track(this.explainFailover(record.id, from, to, running));
+  }
+
+  /** True when a drill planned this VIP event (then said in its thread, and no incident opens). */
+  private async planned(text: string): Promise<boolean> {
+    return (await this.deps.plannedMove?.(text)) === true;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Approval } from '../domain/approval.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { DB_NOW_MS, SINGLETONS_LEASE } from './postgres-leader.js';
@@ -27,17 +28,23 @@ import type {
 } from './store-port.js';
 import {
   type AlertRow,
+  DRILL_COLUMNS,
+  drillColumns,
   type IncidentRow,
+  lastPerIncident,
   type MessageRow,
   messageOf,
   newMessageRef,
   type OutboxDbRow,
   parseJson,
+  RAN_OUTCOMES,
   type SilenceRow,
   type TimelineRow,
   toAlert,
+  toDrill,
   toIncident,
   toJson,
+  toLastDrill,
   toOutboxRow,
   toSilence,
 } from './store-rows.js';
@@ -53,6 +60,8 @@ export interface PostgresStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Tests only: another schema list. */
   readonly migrations?: readonly Migration[];
+  /** The backend holding this process's serve lock: a migration is refused while others hold it. */
+  readonly ownServeBackend?: number;
   readonly now?: () => number;
 }
 
@@ -123,7 +132,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         );
       }
     } else {
-      await migratePostgres(client, migrations, options.now);
+      await migratePostgres(client, {
+        migrations,
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.ownServeBackend === undefined ? {} : { ownServeBackend: options.ownServeBackend }),
+      });
     }
     client.release();
     return new PostgresStore(pool);
@@ -950,6 +963,81 @@ export class PostgresStore implements Store {
       [at, by, id],
     );
     return n === 1;
+  }
+
+  // ── drills ────────────────────────────────────────────────────────────────────────────
+
+  async insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill> {
+    const [row] = await this.rows<{ id: number }>(
+      'insert a drill',
+      `INSERT INTO drills (${DRILL_COLUMNS.join(', ')}) VALUES (${DRILL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`,
+      drillColumns(drill),
+    );
+    return { ...drill, id: Number(row?.id) };
+  }
+
+  async drillById(id: number): Promise<Drill | undefined> {
+    const [row] = await this.rows<{ id: number; record: string }>(
+      'read a drill',
+      'SELECT id, record FROM drills WHERE id = $1',
+      [id],
+    );
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async drillByApproval(approvalId: string): Promise<Drill | undefined> {
+    const [row] = await this.rows<{ id: number; record: string }>(
+      'read a drill',
+      'SELECT id, record FROM drills WHERE approval_id = $1',
+      [approvalId],
+    );
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean> {
+    const [, , phase, active, , version, , startedAt, finishedAt, outcome, record] = drillColumns(next);
+    // One drill runs at a time: checked here so that the loser gets false, not a failed write.
+    const n = await this.changes(
+      'update a drill',
+      `UPDATE drills SET phase = $1, active = $2, version = $3, started_at = $4, finished_at = $5, outcome = $6, record = $7
+       WHERE id = $8 AND version = $9
+         AND ($2::integer IS NULL OR NOT EXISTS (SELECT 1 FROM drills WHERE active = 1 AND id <> $8))`,
+      [phase, active, version, startedAt, finishedAt, outcome, record, next.id, expectedVersion],
+    );
+    return n === 1;
+  }
+
+  async unfinishedDrills(): Promise<Drill[]> {
+    const rows = await this.rows<{ id: number; record: string }>(
+      'read unfinished drills',
+      "SELECT id, record FROM drills WHERE phase <> 'finished' ORDER BY id",
+    );
+    return rows.map(toDrill);
+  }
+
+  async drills(limit: number): Promise<Drill[]> {
+    const rows = await this.rows<{ id: number; record: string }>(
+      'read drills',
+      'SELECT id, record FROM drills ORDER BY id DESC LIMIT $1',
+      [limit],
+    );
+    return rows.map(toDrill);
+  }
+
+  async lastDrills(): Promise<LastDrill[]> {
+    const rows = await this.rows<{
+      incident_number: string;
+      id: number;
+      kind: string;
+      outcome: string;
+      finished_at: number;
+    }>(
+      'read the last drills',
+      `SELECT incident_number, id, kind, outcome, finished_at FROM drills
+       WHERE finished_at IS NOT NULL AND outcome = ANY($1) ORDER BY finished_at, id`,
+      [[...RAN_OUTCOMES]],
+    );
+    return lastPerIncident(rows.map(toLastDrill));
   }
 
   // ── approvals and audit ───────────────────────────────────────────────────────────────

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import type { Approval } from '../domain/approval.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { MIGRATIONS, type Migration, migrate, schemaVersion } from './migrations.js';
 import type {
@@ -26,17 +27,23 @@ import type {
 } from './store-port.js';
 import {
   type AlertRow,
+  DRILL_COLUMNS,
+  drillColumns,
   type IncidentRow,
+  lastPerIncident,
   type MessageRow,
   messageOf,
   newMessageRef,
   type OutboxDbRow,
   parseJson,
+  RAN_OUTCOMES,
   type SilenceRow,
   type TimelineRow,
   toAlert,
+  toDrill,
   toIncident,
   toJson,
+  toLastDrill,
   toOutboxRow,
   toSilence,
 } from './store-rows.js';
@@ -965,6 +972,99 @@ export class SqliteStore implements Store {
       targets: JSON.parse(String(r.targets)) as string[],
       commands: JSON.parse(String(r.commands)) as string[],
     }));
+  }
+
+  // ── drills ────────────────────────────────────────────────────────────────────────────
+
+  async insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill> {
+    return this.guard('insert a drill', () => {
+      const r = this.db
+        .prepare(
+          `INSERT INTO drills (${DRILL_COLUMNS.join(', ')}) VALUES (${DRILL_COLUMNS.map(() => '?').join(', ')})`,
+        )
+        .run(...drillColumns(drill));
+      return { ...drill, id: Number(r.lastInsertRowid) };
+    });
+  }
+
+  async drillById(id: number): Promise<Drill | undefined> {
+    await this.turn();
+    const row = this.db
+      .prepare<[number], { id: number; record: string }>('SELECT id, record FROM drills WHERE id = ?')
+      .get(id);
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async drillByApproval(approvalId: string): Promise<Drill | undefined> {
+    await this.turn();
+    const row = this.db
+      .prepare<[string], { id: number; record: string }>(
+        'SELECT id, record FROM drills WHERE approval_id = ?',
+      )
+      .get(approvalId);
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean> {
+    return this.guard('update a drill', () => {
+      const [, , phase, active, , version, , startedAt, finishedAt, outcome, record] = drillColumns(next);
+      // One drill runs at a time: checked here so that the loser gets false, not a failed write.
+      const r = this.db
+        .prepare(
+          `UPDATE drills SET phase = ?, active = ?, version = ?, started_at = ?, finished_at = ?, outcome = ?, record = ?
+           WHERE id = ? AND version = ?
+             AND (? IS NULL OR NOT EXISTS (SELECT 1 FROM drills WHERE active = 1 AND id <> ?))`,
+        )
+        .run(
+          phase,
+          active,
+          version,
+          startedAt,
+          finishedAt,
+          outcome,
+          record,
+          next.id,
+          expectedVersion,
+          active,
+          next.id,
+        );
+      return r.changes === 1;
+    });
+  }
+
+  async unfinishedDrills(): Promise<Drill[]> {
+    await this.turn();
+    return this.db
+      .prepare<[], { id: number; record: string }>(
+        "SELECT id, record FROM drills WHERE phase <> 'finished' ORDER BY id",
+      )
+      .all()
+      .map(toDrill);
+  }
+
+  async drills(limit: number): Promise<Drill[]> {
+    await this.turn();
+    return this.db
+      .prepare<[number], { id: number; record: string }>(
+        'SELECT id, record FROM drills ORDER BY id DESC LIMIT ?',
+      )
+      .all(limit)
+      .map(toDrill);
+  }
+
+  async lastDrills(): Promise<LastDrill[]> {
+    await this.turn();
+    const rows = this.db
+      .prepare<
+        string[],
+        { incident_number: string; id: number; kind: string; outcome: string; finished_at: number }
+      >(
+        `SELECT incident_number, id, kind, outcome, finished_at FROM drills
+         WHERE finished_at IS NOT NULL AND outcome IN (${RAN_OUTCOMES.map(() => '?').join(', ')})
+         ORDER BY finished_at, id`,
+      )
+      .all(...RAN_OUTCOMES);
+    return lastPerIncident(rows.map(toLastDrill));
   }
 
   /** Runs one method's statements once no other context's transaction is open. */

@@ -1,4 +1,5 @@
 import type { Approval } from '../domain/approval.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import type { SilenceMatcher } from '../domain/silence.js';
 
 /**
@@ -383,6 +384,29 @@ export interface SilenceStore extends Transactional {
   markSilenceExpired(id: number, by: string, at: number): Promise<boolean>;
 }
 
+/** Drills (`/okome drill`): one record each, changed by compare-and-set on its version. */
+export interface DrillStore {
+  /** Stores a new drill (awaiting its approvals) and returns it with its id. */
+  insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill>;
+  drillById(id: number): Promise<Drill | undefined>;
+  /** The drill whose approval card carries this approval id. */
+  drillByApproval(approvalId: string): Promise<Drill | undefined>;
+  /**
+   * Writes `next` when the stored version is still `expectedVersion`. False when another write
+   * came first, or when `next` runs while another drill runs (one at a time, across replicas).
+   */
+  compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean>;
+  /** Drills running or restoring (at most one), and those awaiting approval. Oldest first. */
+  unfinishedDrills(): Promise<Drill[]>;
+  /** Newest first. */
+  drills(limit: number): Promise<Drill[]>;
+  /**
+   * Per runbook incident a drill rehearses, the last drill that ran to its end (completed,
+   * failed, not-restored or interrupted; not the rejected, expired or refused ones).
+   */
+  lastDrills(): Promise<LastDrill[]>;
+}
+
 /** Everything okome-bot persists. */
 export interface Store
   extends IncidentStore,
@@ -394,7 +418,8 @@ export interface Store
     AlertStore,
     SilenceStore,
     InboxStore,
-    DeadmanStore {
+    DeadmanStore,
+    DrillStore {
   /**
    * Runs `fn` as the singletons' leader of term `token`: every store call inside it commits only
    * while that term holds (PostgreSQL re-checks the lease in the same transaction; SQLite has one
