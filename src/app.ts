@@ -179,6 +179,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     store,
     gateway,
     logger,
+    pacing: { postIntervalMs: config.slack.postPacing.intervalMs, postBurst: config.slack.postPacing.burst },
     ...(deps.replica === undefined
       ? {}
       : { replica: deps.replica.name, claimLeaseMs: deps.replica.outboxLeaseMs ?? 30_000 }),
@@ -311,6 +312,15 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
     track,
+    // A diagnosis can take statusMs; a claim outlives it (a dead replica's lapses for another).
+    ...(deps.replica === undefined
+      ? {}
+      : {
+          replica: {
+            name: deps.replica.name,
+            leaseMs: Math.max(deps.replica.outboxLeaseMs ?? 30_000, 3 * config.timeouts.statusMs),
+          },
+        }),
     // Called inside the webhook's store transaction: bound to this context, so the notice it may
     // post runs as its own work, not as part of that transaction.
     ...(deadman === undefined

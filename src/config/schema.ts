@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/alert-config.js';
 import { metricsConfigSchema } from '../metrics/metrics-config.js';
+import { DEFAULT_PACING } from '../outbox/pacing.js';
 
 /**
  * The configuration's shape. Parsed once at start-up (see load-config.ts) and frozen.
@@ -236,6 +237,17 @@ const slackSchema = z.strictObject({
    * needs the `files:write` scope). false: the report is posted as a message instead.
    */
   uploads: z.boolean().default(true),
+  /**
+   * New posts per channel: a token bucket of `burst` refilled one per `intervalMs` (see
+   * src/outbox/pacing.ts: at most 30 posts in any 30 s). Slack allows about one message per
+   * second per channel; lower only against a test workspace or emulator (tests of many posts).
+   */
+  postPacing: z
+    .strictObject({
+      intervalMs: z.int().min(10).max(60_000).default(DEFAULT_PACING.postIntervalMs),
+      burst: z.int().min(1).max(20).default(DEFAULT_PACING.postBurst),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z

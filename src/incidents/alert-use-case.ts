@@ -65,6 +65,11 @@ export interface AlertUseCaseDeps {
   readonly plannedMove?: (text: string) => Promise<boolean>;
   /** The VIP holder the watcher last confirmed (undefined: none single, or no watcher). */
   readonly watchedHolder?: () => string | undefined;
+  /**
+   * Replicas: this replica's name and how long its claim on a follow-up lasts. Every replica sees
+   * every pending follow-up; the claim makes one of them do it (one diagnosis, not one each).
+   */
+  readonly replica?: { readonly name: string; readonly leaseMs: number };
 }
 
 /** Reports of one move by the hook and the watcher arrive within this of each other. */
@@ -239,27 +244,46 @@ export class AlertUseCase {
   }
 
   /** The summary now (quick, keeps posts in order); the diagnosis tracked, the row done after it. */
-  private async startFollowUp(f: AlertFollowUp): Promise<void> {
+  private async startFollowUp(listed: AlertFollowUp): Promise<void> {
+    let f = listed;
     const { store } = this.deps;
     if (this.followingUp.has(f.incidentId)) return;
     this.followingUp.add(f.incidentId);
+    const replica = this.deps.replica;
+    const release = async () => {
+      if (replica !== undefined) await store.releaseAlertFollowUp(f.incidentId, replica.name);
+    };
     let diagnosis: Promise<void>;
+    let diagnosing = false;
     try {
+      if (replica !== undefined) {
+        const at = this.deps.now();
+        const claimed = await store.claimAlertFollowUp(f.incidentId, replica.name, at, at + replica.leaseMs);
+        if (claimed === undefined) {
+          this.followingUp.delete(f.incidentId);
+          return;
+        }
+        f = claimed;
+      }
       await this.updateSummary(f.incidentId);
       const alerts = await store.incidentAlerts(f.incidentId);
       // Every alert of the incident resolved: a diagnosis decides whether it is over.
       const allResolved = alerts.length > 0 && alerts.every((a) => a.status === 'resolved');
-      diagnosis = f.diagnose || allResolved ? this.diagnose(f.incidentId) : Promise.resolve();
+      diagnosing = f.diagnose || allResolved;
+      diagnosis = diagnosing ? this.diagnose(f.incidentId) : Promise.resolve();
     } catch (error) {
       this.followingUp.delete(f.incidentId);
       this.log.warn({ err: error, incident: f.incidentId }, 'alert follow-up failed; retried later');
+      await release().catch(() => {});
       return;
     }
     const finish = async () => {
       let done = false;
       try {
         await diagnosis;
-        done = await store.completeAlertFollowUp(f.incidentId, f.version);
+        done = await store.completeAlertFollowUp(f.incidentId, f.version, diagnosing);
+        // Asked again meanwhile: whichever replica looks next takes the newer request.
+        if (!done) await release();
       } finally {
         this.followingUp.delete(f.incidentId);
       }

@@ -505,6 +505,24 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX drills_by_incident ON drills(incident_number, finished_at);
   `,
   },
+  // 10: replicas claim an alert follow-up before doing it (its summary and diagnosis), with a
+  // lease, so three replicas that all took alerts of one incident run its diagnosis once; and the
+  // request version that last asked for a diagnosis, so a diagnosis done is not run again for
+  // later requests that only asked for the summary (an alert storm during a diagnosis).
+  {
+    sqlite: `
+  ALTER TABLE alert_followups ADD COLUMN claimed_by TEXT;
+  ALTER TABLE alert_followups ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE alert_followups ADD COLUMN diagnose_version INTEGER NOT NULL DEFAULT 0;
+  UPDATE alert_followups SET diagnose_version = version WHERE diagnose = 1;
+  `,
+    postgres: `
+  ALTER TABLE alert_followups ADD COLUMN claimed_by TEXT;
+  ALTER TABLE alert_followups ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE alert_followups ADD COLUMN diagnose_version INTEGER NOT NULL DEFAULT 0;
+  UPDATE alert_followups SET diagnose_version = version WHERE diagnose = 1;
+  `,
+  },
 ];
 
 /**

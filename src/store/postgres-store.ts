@@ -771,8 +771,11 @@ export class PostgresStore implements Store {
   async requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void> {
     await this.q(
       'request an alert follow-up',
-      `INSERT INTO alert_followups AS f (incident_id, diagnose, version, requested_at) VALUES ($1, $2, 1, $3)
-       ON CONFLICT (incident_id) DO UPDATE SET diagnose = GREATEST(f.diagnose, excluded.diagnose), version = f.version + 1`,
+      `INSERT INTO alert_followups AS f (incident_id, diagnose, version, requested_at, diagnose_version)
+       VALUES ($1, $2, 1, $3, $2)
+       ON CONFLICT (incident_id) DO UPDATE SET diagnose = GREATEST(f.diagnose, excluded.diagnose),
+         version = f.version + 1,
+         diagnose_version = CASE WHEN excluded.diagnose = 1 THEN f.version + 1 ELSE f.diagnose_version END`,
       [incidentId, diagnose ? 1 : 0, now],
     );
   }
@@ -792,13 +795,60 @@ export class PostgresStore implements Store {
     }));
   }
 
-  async completeAlertFollowUp(incidentId: number, version: number): Promise<boolean> {
-    const n = await this.changes(
-      'complete an alert follow-up',
-      'DELETE FROM alert_followups WHERE incident_id = $1 AND version = $2',
-      [incidentId, version],
+  async completeAlertFollowUp(incidentId: number, version: number, diagnosed: boolean): Promise<boolean> {
+    return this.atomically(async () => {
+      const n = await this.changes(
+        'complete an alert follow-up',
+        'DELETE FROM alert_followups WHERE incident_id = $1 AND version = $2',
+        [incidentId, version],
+      );
+      if (n === 0 && diagnosed)
+        await this.q(
+          'complete an alert follow-up',
+          'UPDATE alert_followups SET diagnose = 0 WHERE incident_id = $1 AND diagnose_version <= $2',
+          [incidentId, version],
+        );
+      return n === 1;
+    });
+  }
+
+  async claimAlertFollowUp(
+    incidentId: number,
+    replica: string,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AlertFollowUp | undefined> {
+    // SKIP LOCKED: a replica claiming it at this moment has it; never wait for that.
+    const [row] = await this.rows<{
+      incident_id: number;
+      diagnose: number;
+      version: number;
+      requested_at: number;
+    }>(
+      'claim an alert follow-up',
+      `UPDATE alert_followups SET claimed_by = $2, lease_until = $4
+       WHERE incident_id = (SELECT incident_id FROM alert_followups WHERE incident_id = $1
+                              AND (claimed_by IS NULL OR claimed_by = $2 OR lease_until <= $3)
+                            FOR UPDATE SKIP LOCKED)
+       RETURNING incident_id, diagnose, version, requested_at`,
+      [incidentId, replica, now, leaseUntil],
     );
-    return n === 1;
+    return row === undefined
+      ? undefined
+      : {
+          incidentId: row.incident_id,
+          diagnose: row.diagnose === 1,
+          version: row.version,
+          requestedAt: row.requested_at,
+        };
+  }
+
+  async releaseAlertFollowUp(incidentId: number, replica: string): Promise<void> {
+    await this.q(
+      'release an alert follow-up',
+      'UPDATE alert_followups SET claimed_by = NULL, lease_until = 0 WHERE incident_id = $1 AND claimed_by = $2',
+      [incidentId, replica],
+    );
   }
 
   // ── dead-man's switch (replicas) ──────────────────────────────────────────────────────

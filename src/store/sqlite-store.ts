@@ -670,10 +670,13 @@ export class SqliteStore implements Store {
     return this.guard('request an alert follow-up', () => {
       this.db
         .prepare(
-          `INSERT INTO alert_followups (incident_id, diagnose, version, requested_at) VALUES (?, ?, 1, ?)
-           ON CONFLICT(incident_id) DO UPDATE SET diagnose = MAX(diagnose, excluded.diagnose), version = version + 1`,
+          `INSERT INTO alert_followups (incident_id, diagnose, version, requested_at, diagnose_version)
+           VALUES (?, ?, 1, ?, ?)
+           ON CONFLICT(incident_id) DO UPDATE SET diagnose = MAX(diagnose, excluded.diagnose),
+             version = version + 1,
+             diagnose_version = CASE WHEN excluded.diagnose = 1 THEN version + 1 ELSE diagnose_version END`,
         )
-        .run(incidentId, diagnose ? 1 : 0, now);
+        .run(incidentId, diagnose ? 1 : 0, now, diagnose ? 1 : 0);
     });
   }
 
@@ -692,12 +695,54 @@ export class SqliteStore implements Store {
       }));
   }
 
-  async completeAlertFollowUp(incidentId: number, version: number): Promise<boolean> {
+  async completeAlertFollowUp(incidentId: number, version: number, diagnosed: boolean): Promise<boolean> {
     return this.guard('complete an alert follow-up', () => {
       const r = this.db
         .prepare('DELETE FROM alert_followups WHERE incident_id = ? AND version = ?')
         .run(incidentId, version);
+      if (r.changes === 0 && diagnosed)
+        this.db
+          .prepare('UPDATE alert_followups SET diagnose = 0 WHERE incident_id = ? AND diagnose_version <= ?')
+          .run(incidentId, version);
       return r.changes === 1;
+    });
+  }
+
+  async claimAlertFollowUp(
+    incidentId: number,
+    replica: string,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AlertFollowUp | undefined> {
+    return this.guard('claim an alert follow-up', () => {
+      const row = this.db
+        .prepare<
+          [string, number, number, string, number],
+          { incident_id: number; diagnose: number; version: number; requested_at: number }
+        >(
+          `UPDATE alert_followups SET claimed_by = ?, lease_until = ?
+           WHERE incident_id = ? AND (claimed_by IS NULL OR claimed_by = ? OR lease_until <= ?)
+           RETURNING incident_id, diagnose, version, requested_at`,
+        )
+        .get(replica, leaseUntil, incidentId, replica, now);
+      return row === undefined
+        ? undefined
+        : {
+            incidentId: row.incident_id,
+            diagnose: row.diagnose === 1,
+            version: row.version,
+            requestedAt: row.requested_at,
+          };
+    });
+  }
+
+  async releaseAlertFollowUp(incidentId: number, replica: string): Promise<void> {
+    return this.guard('release an alert follow-up', () => {
+      this.db
+        .prepare(
+          'UPDATE alert_followups SET claimed_by = NULL, lease_until = 0 WHERE incident_id = ? AND claimed_by = ?',
+        )
+        .run(incidentId, replica);
     });
   }
 

@@ -290,8 +290,25 @@ export interface AlertStore {
   requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void>;
   /** Follow-ups not done yet, oldest first. */
   pendingAlertFollowUps(): Promise<AlertFollowUp[]>;
-  /** Done with this version of the request; false when a newer request came meanwhile (kept). */
-  completeAlertFollowUp(incidentId: number, version: number): Promise<boolean>;
+  /**
+   * Done with this version of the request; false when a newer request came meanwhile (kept).
+   * `diagnosed`: a diagnosis started after this version was read has finished, so the newer
+   * request diagnoses again only if it asked for a diagnosis itself.
+   */
+  completeAlertFollowUp(incidentId: number, version: number, diagnosed: boolean): Promise<boolean>;
+  /**
+   * Replicas: takes the incident's follow-up for `replica` until `leaseUntil`, unless another
+   * replica's claim is still live or it is done (undefined). Returns the request as it is now:
+   * a list read before may be stale (another replica did it meanwhile).
+   */
+  claimAlertFollowUp(
+    incidentId: number,
+    replica: string,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AlertFollowUp | undefined>;
+  /** Replicas: hands back a claim whose follow-up is not done (failed, or asked again meanwhile). */
+  releaseAlertFollowUp(incidentId: number, replica: string): Promise<void>;
 }
 
 /** A webhook event accepted (answered 2xx) and not yet handled. */
