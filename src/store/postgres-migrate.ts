@@ -14,6 +14,11 @@ export const AdvisoryLock = {
   serve: 2,
   /** Held for each write transaction: the store's writers go one at a time, as in SQLite. */
   write: 3,
+  /**
+   * Held shared beside the serve lock, plus the schema version the serving bot knows: a
+   * migration to version N is refused while anyone holds servingSchema + v for a v < N.
+   */
+  servingSchema: 1000,
 } as const;
 
 export interface MigrateOptions {
@@ -78,8 +83,9 @@ export async function migratePostgres(client: pg.ClientBase, options: MigrateOpt
 
 /**
  * Old replicas beside a migrated schema would write rows it no longer accepts (or miss columns it
- * needs), so an upgrade that migrates waits until every replica of the old version has stopped.
- * An upgrade within one schema version needs no migration and goes replica by replica.
+ * needs), so an upgrade that migrates waits until every replica of an older version has stopped.
+ * Replicas of this version starting at the same moment are no obstacle (they wait for the migrate
+ * lock, then find the schema migrated); an upgrade within one schema version needs no migration.
  */
 async function refuseWhileOthersServe(
   client: pg.ClientBase,
@@ -87,18 +93,21 @@ async function refuseWhileOthersServe(
   current: number,
   target: number,
 ): Promise<void> {
-  const others = await client.query<{ name: string }>(
-    `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-     WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.classid = $1 AND l.objid = $2 AND l.granted AND l.pid <> $3
+  const others = await client.query<{ name: string; version: number }>(
+    `SELECT a.application_name AS name, l.objid::int - $2::int AS version
+     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> $4 AND l.classid = $1
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND l.objid >= $2 AND l.objid < $2::int + $3::int
      ORDER BY a.backend_start`,
-    [ADVISORY_CLASS, AdvisoryLock.serve, ownServeBackend],
+    [ADVISORY_CLASS, AdvisoryLock.servingSchema, target, ownServeBackend],
   );
   if (others.rows.length === 0) return;
-  const names = others.rows.map((r) => r.name || 'unnamed').join('; ');
+  const names = others.rows.map((r) => `${r.name || 'unnamed'}, schema ${r.version}`).join('; ');
   throw new OkomeError(
     ErrorCode.StoreUpgradeRefused,
     `this okome-bot needs schema version ${target}, the database is at ${current}, and ` +
-      `${others.rows.length === 1 ? 'another okome serve still serves it' : `${others.rows.length} other okome serve processes still serve it`} ` +
+      `${others.rows.length === 1 ? 'an okome serve of an older version still serves it' : `${others.rows.length} okome serve processes of an older version still serve it`} ` +
       `(${names}). They would go on writing the old schema, so the migration is refused and nothing was changed. ` +
       'To upgrade across a schema version: stop every replica, start one of this version (it migrates), then start ' +
       'the others with this version. Upgrades that need no migration go replica by replica.',

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import pg from 'pg';
 import { ErrorCode, OkomeError } from '../errors.js';
+import { MIGRATIONS } from './migrations.js';
 import { ADVISORY_CLASS, AdvisoryLock } from './postgres-migrate.js';
 import { describeDatabaseUrl } from './postgres-store.js';
 import type { ServeLock } from './serve-lock.js';
@@ -22,7 +23,14 @@ export interface PostgresServeLock extends ServeLock {
 
 export function postgresServeLock(
   url: string,
-  options: { pid?: number; host?: string; now?: () => number; shared?: boolean } = {},
+  options: {
+    pid?: number;
+    host?: string;
+    now?: () => number;
+    shared?: boolean;
+    /** The schema version this bot knows (default: this version's): a migration past it waits for it to stop. */
+    schemaVersion?: number;
+  } = {},
 ): PostgresServeLock {
   const shared = options.shared === true;
   const me = `okome serve ${options.pid ?? process.pid}@${options.host ?? hostname()} since ${new Date(
@@ -59,6 +67,10 @@ export function postgresServeLock(
             { userSafe: true },
           );
         }
+        await c.query('SELECT pg_advisory_lock_shared($1, $2)', [
+          ADVISORY_CLASS,
+          AdvisoryLock.servingSchema + (options.schemaVersion ?? MIGRATIONS.length),
+        ]);
         const pid = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
         backend = pid.rows[0]?.pid;
         client = c;

@@ -57,7 +57,12 @@ describe.skipIf(db === undefined)('a rolling upgrade of replicas on PostgreSQL',
   it('refuses to migrate while a replica of the old version serves, names it, and changes nothing', async () => {
     if (db === undefined) return;
     await reset(db.url, OLD);
-    const old = postgresServeLock(db.url, { shared: true, pid: 77, host: 'pi-old' });
+    const old = postgresServeLock(db.url, {
+      shared: true,
+      pid: 77,
+      host: 'pi-old',
+      schemaVersion: OLD.length,
+    });
     await old.acquire();
     const fresh = newReplica(db.url);
     try {
@@ -68,7 +73,7 @@ describe.skipIf(db === undefined)('a rolling upgrade of replicas on PostgreSQL',
       expect(message).toContain(
         `needs schema version ${MIGRATIONS.length}, the database is at ${OLD.length}`,
       );
-      expect(message).toContain('okome serve 77@pi-old');
+      expect(message).toMatch(new RegExp(`okome serve 77@pi-old since [^;)]*, schema ${OLD.length}`));
       expect(message).toContain('stop every replica, start one of this version (it migrates)');
       expect(await version(db.url)).toBe(OLD.length);
       // Once the old replica has stopped, the same start migrates.
@@ -94,6 +99,25 @@ describe.skipIf(db === undefined)('a rolling upgrade of replicas on PostgreSQL',
       expect(await version(db.url)).toBe(MIGRATIONS.length);
     } finally {
       await Promise.all([old.release(), fresh.lock.release()]);
+    }
+  });
+
+  it('lets replicas of this version that start together on an empty database all serve: one migrates, none is refused', async () => {
+    if (db === undefined) return;
+    const client = new pg.Client({ connectionString: db.url });
+    client.on('error', () => {});
+    await client.connect();
+    await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+    await client.end();
+    const replicas = [1, 2, 3].map(() => newReplica(db.url));
+    try {
+      // Every serve lock is taken before any migration starts: the others are all "serving".
+      for (const r of replicas) await r.lock.acquire();
+      const stores = await Promise.all(replicas.map((r) => r.target.open()));
+      await Promise.all(stores.map((s) => s.close()));
+      expect(await version(db.url)).toBe(MIGRATIONS.length);
+    } finally {
+      await Promise.all(replicas.map((r) => r.lock.release()));
     }
   });
 
