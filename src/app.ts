@@ -302,10 +302,6 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         }),
     silences: alertmanager !== undefined,
     setTimer: systemClock.schedule,
-    watchedHolder: () => {
-      const holding = watcher?.current().holding;
-      return holding?.kind === 'single' ? holding.holder : undefined;
-    },
     runningActions: async () =>
       (await store.approvalsInStates(['approved', 'running'])).map((a) => ({
         actionId: a.actionId,
@@ -680,12 +676,16 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       });
       watcher = w;
       vipWatch = 'starting';
-      // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
+      // The first look is the baseline, compared with the holder on record: a move while no
+      // watcher looked (a leader change, a restart) is said now.
       track(
-        w.poll().then(() => {
+        w.poll().then(async () => {
           if (watcher !== w) return;
           const holding = w.current().holding;
-          alerts.setHolder(holding?.kind === 'single' ? holding.holder : undefined);
+          await alerts
+            .watcherBaseline(holding?.kind === 'single' ? holding.holder : undefined, now())
+            .catch((error: unknown) => log.warn({ err: error }, 'VIP watcher baseline'));
+          if (watcher !== w) return;
           vipWatch = 'watching';
           w.start();
         }),

@@ -23,6 +23,7 @@ import type {
   InboxStore,
   IncidentStore,
   TimelineStore,
+  VipHolderStore,
 } from '../store/store-port.js';
 import type { IncidentService } from './incident-service.js';
 import type { IncidentPresenter, VipNotice } from './presenter.js';
@@ -41,6 +42,7 @@ export interface AlertUseCaseDeps {
   readonly store: AlertStore &
     TimelineStore &
     InboxStore &
+    VipHolderStore &
     Pick<IncidentStore, 'openIncidents' | 'atomically'>;
   readonly incidents: IncidentService;
   readonly presenter: IncidentPresenter;
@@ -58,12 +60,7 @@ export interface AlertUseCaseDeps {
   readonly setTimer: SetTimer;
   /** The catalogue actions the bot itself is running now (approved or running), with their nodes. */
   readonly runningActions: () => Promise<readonly ProposedAction[]>;
-  /** The VIP holder the watcher last confirmed (undefined: none single, or no watcher). */
-  readonly watchedHolder?: () => string | undefined;
 }
-
-/** Reports of one move by the hook and the watcher arrive within this of each other. */
-const SAME_MOVE_MS = 30_000;
 
 /** Between two looks at a VIP that is settling. */
 const SETTLE_POLL_MS = 250;
@@ -112,14 +109,6 @@ export class AlertUseCase {
   private following: { again: boolean; done: Promise<void> } | undefined;
   /** Incidents whose follow-up is in progress (its diagnosis may still run). */
   private readonly followingUp = new Set<number>();
-  /** The VIP holder as last seen (hook or watcher), for "moved from X to Y". */
-  private holder: string | undefined;
-  /**
-   * The last VIP move noticed (from→to) and when: the hook and the watcher report the same move,
-   * which gets one notice. Any other move replaces it, so the next real failover (after the VIP
-   * came back) is announced however soon it comes.
-   */
-  private lastMove: { readonly key: string; readonly at: number } | undefined;
 
   constructor(private readonly deps: AlertUseCaseDeps) {
     this.log = deps.logger.child({ component: 'alerts' });
@@ -335,9 +324,13 @@ export class AlertUseCase {
 
   // ── VIP ─────────────────────────────────────────────────────────────────────────────────
 
-  /** The watcher's first look: who holds the VIP now (no notice for a healthy baseline). */
-  setHolder(holder: string | undefined): void {
-    this.holder = holder;
+  /**
+   * The watcher's first look (a start, or a new leader): who holds the VIP now. The holder on
+   * record is the one last announced or seen; another one means the VIP moved while no watcher
+   * looked (between two leaders, or while the bot was down), which is said now, once.
+   */
+  async watcherBaseline(holder: string | undefined, at: number): Promise<void> {
+    if (holder !== undefined) await this.moved(undefined, holder, at, 'VIP watcher');
   }
 
   /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
@@ -369,46 +362,29 @@ export class AlertUseCase {
   }
 
   /**
-   * A node cut off without leaving MASTER (a dead link, a hung Pi) sends no hook when it comes
-   * back; if the hook names the node the bot already believes holds the VIP while the watcher
-   * saw another, the VIP came back in between and this is a new move, not the one noticed.
+   * A MASTER transition names the new holder; whether it is a move is decided against the holder
+   * on record (moved), so the same move told by several replicas' hooks and the watcher is said
+   * once.
    */
   async onKeepalived(event: KeepalivedEvent): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
     }
-    const watched = this.deps.watchedHolder?.();
-    if (this.holder === event.node && watched !== undefined && watched !== event.node) {
-      this.holder = watched;
-      this.lastMove = undefined;
-    }
-    const from = this.holder;
-    this.holder = event.node;
-    try {
-      if (from !== undefined && from !== event.node)
-        await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
-      else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
-    } catch (error) {
-      // Not announced: the retry must see the same move again.
-      this.holder = from;
-      throw error;
-    }
+    await this.moved(undefined, event.node, event.at, 'keepalived', event.receivedAt);
   }
 
   async onVipEvent(event: VipEvent): Promise<void> {
     switch (event.kind) {
       case 'holder-changed': {
-        this.holder = event.to;
-        await this.failover(event.from, event.to, event.at, 'VIP watcher');
+        await this.moved(event.from, event.to, event.at, 'VIP watcher');
         return;
       }
       case 'recovered': {
-        const from = event.previousHolder ?? this.holder;
-        this.holder = event.holder;
-        if (from !== undefined && from !== event.holder)
-          await this.failover(from, event.holder, event.at, 'VIP watcher');
-        else await this.recovery(event.holder, event.at);
+        // Back after no holder or split brain: a move if the holder differs from the one on
+        // record, else the VIP came back where it was.
+        const said = await this.moved(event.previousHolder, event.holder, event.at, 'VIP watcher');
+        if (said === 'nothing') await this.recovery(event.holder, event.at);
         return;
       }
       case 'no-holder':
@@ -445,66 +421,76 @@ export class AlertUseCase {
     }
   }
 
-  /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the channel's queue), then, once the VIP has settled, why it moved (failover.cause). */
-  private async failover(
-    from: string,
+  /**
+   * The VIP is on `to`: compared with the holder on record in one store transaction (the write
+   * lock makes it one at a time across replicas), which records `to` and says the move: "VIP
+   * moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the channel's
+   * queue), then, once the VIP has settled, why it moved (failover.cause); a move back onto the
+   * frontend is said in the open failover threads, which then resolve. Whoever tells of the same
+   * move next (another replica's hook, the watcher, a new leader's first look) finds it on record
+   * and says nothing. `reportedFrom` names the previous holder when none is on record yet.
+   * A store failure rolls everything back: the retry (inbox, next poll) sees the same move.
+   */
+  private async moved(
+    reportedFrom: string | undefined,
     to: string,
     at: number,
     source: string,
     receivedAt = this.deps.now(),
-  ): Promise<void> {
-    const { now } = this.deps;
-    // The hook and the watcher report the same move: one notice. Decided before any await.
-    const key = `${from}>${to}`;
-    const previous = this.lastMove;
-    if (previous?.key === key && now() - previous.at < SAME_MOVE_MS) return;
-    this.lastMove = { key, at: now() };
-    try {
-      await this.announceFailover(from, to, at, source, receivedAt);
-    } catch (error) {
-      // Not announced: a retry (or the watcher) must not be taken for a repeat.
-      this.lastMove = previous;
-      throw error;
+  ): Promise<'moved' | 'back' | 'nothing'> {
+    const { store, config } = this.deps;
+    const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
+    // Taken now: the bot's own action may have finished by the time the VIP has settled.
+    const running = to === frontend ? [] : await this.deps.runningActions();
+    const told = await store.atomically(async () => {
+      const known = (await store.vipHolder())?.holder;
+      if (known === to) return undefined;
+      await store.setVipHolder(to, at);
+      const from = known ?? reportedFrom;
+      if (from === undefined || from === to) {
+        this.log.info({ node: to, source }, 'VIP holder learned');
+        return undefined;
+      }
+      if (to === frontend) return { kind: 'back' as const, resolve: await this.recoveryNotices(to, at) };
+      const record = await this.announceFailover(from, to, at, source, receivedAt);
+      return { kind: 'moved' as const, record, from };
+    });
+    if (told === undefined) return 'nothing';
+    if (told.kind === 'back') {
+      for (const id of told.resolve) this.deps.track(this.deps.incidents.resolve(id, 'vip-back', to));
+      return 'back';
     }
+    this.deps.track(this.explainFailover(told.record.id, told.from, to, running));
+    return 'moved';
   }
 
+  /** Inside moved's transaction. */
   private async announceFailover(
     from: string,
     to: string,
     at: number,
     source: string,
     receivedAt: number,
-  ): Promise<void> {
-    const { store, config, incidents, presenter } = this.deps;
-    const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
-    if (to === frontend) {
-      await this.recovery(to, at);
-      return;
-    }
-    // Taken now: the bot's own action may have finished by the time the VIP has settled.
-    const running = await this.deps.runningActions();
-    // All or nothing: a store failure leaves no half-told failover for the retry to repeat.
-    const record = await store.atomically(async () => {
-      const { record } = await incidents.open({
-        key: incidentKeys.failover(from),
-        number: '4',
-        title: `VIP failover from ${from}`,
-        requester: BOT_REQUESTER,
-      });
-      // Urgent: the notice skips the channel's paced queue (it must not wait behind a storm).
-      const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
-      const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
-      if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
-      await store.appendTimeline({
-        incidentId: record.id,
-        at,
-        kind: 'notice',
-        text: `VIP moved from ${from} to ${to} (${source})`,
-        data: { from, to, source, receivedAt, noticeRef: root },
-      });
-      return { ...record, rootRef: root };
+  ): Promise<{ readonly id: number }> {
+    const { store, incidents, presenter } = this.deps;
+    const { record } = await incidents.open({
+      key: incidentKeys.failover(from),
+      number: '4',
+      title: `VIP failover from ${from}`,
+      requester: BOT_REQUESTER,
     });
-    this.deps.track(this.explainFailover(record.id, from, to, running));
+    // Urgent: the notice skips the channel's paced queue (it must not wait behind a storm).
+    const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
+    const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
+    if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
+    await store.appendTimeline({
+      incidentId: record.id,
+      at,
+      kind: 'notice',
+      text: `VIP moved from ${from} to ${to} (${source})`,
+      data: { from, to, source, receivedAt, noticeRef: root },
+    });
+    return record;
   }
 
   /**
@@ -584,7 +570,14 @@ export class AlertUseCase {
 
   /** The VIP is back on the frontend: said in the failover and VIP threads, which then resolve. */
   private async recovery(holder: string, at: number): Promise<void> {
+    const ids = await this.deps.store.atomically(() => this.recoveryNotices(holder, at));
+    for (const id of ids) this.deps.track(this.deps.incidents.resolve(id, 'vip-back', holder));
+  }
+
+  /** The "back" notices (store work only, in the caller's transaction); the incidents to resolve. */
+  private async recoveryNotices(holder: string, at: number): Promise<number[]> {
     const { store, incidents, presenter } = this.deps;
+    const ids: number[] = [];
     for (const record of await store.openIncidents()) {
       if (!mayResolve(record.key, 'vip-back')) continue;
       await incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
@@ -594,7 +587,8 @@ export class AlertUseCase {
         kind: 'notice',
         text: `VIP back on ${holder}`,
       });
-      this.deps.track(incidents.resolve(record.id, 'vip-back', holder));
+      ids.push(record.id);
     }
+    return ids;
   }
 }

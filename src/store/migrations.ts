@@ -464,6 +464,24 @@ export const MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
+  // 9: the VIP holder the bot last knew (announced, or learned from the first look or hook), for
+  // every replica and the next leader: a move is compared with it and said once, whoever sees it.
+  {
+    sqlite: `
+  CREATE TABLE vip_holder (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    at INTEGER NOT NULL
+  ) STRICT;
+  `,
+    postgres: `
+  CREATE TABLE vip_holder (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    holder TEXT NOT NULL,
+    at BIGINT NOT NULL
+  );
+  `,
+  },
 ];
 
 /**

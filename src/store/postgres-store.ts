@@ -24,6 +24,7 @@ import type {
   StoredAuditEntry,
   TimelineEntry,
   TimelineKind,
+  VipHolderRecord,
 } from './store-port.js';
 import {
   type AlertRow,
@@ -806,6 +807,24 @@ export class PostgresStore implements Store {
       "record the dead-man's switch",
       'INSERT INTO deadman (id, lost_since) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET lost_since = excluded.lost_since',
       [since],
+    );
+  }
+
+  // ── VIP holder ──────────────────────────────────────────────────────────────────────
+
+  async vipHolder(): Promise<VipHolderRecord | undefined> {
+    const [row] = await this.rows<{ holder: string; at: number }>(
+      'read the VIP holder',
+      'SELECT holder, at FROM vip_holder WHERE id = 1',
+    );
+    return row === undefined ? undefined : { holder: row.holder, at: row.at };
+  }
+
+  async setVipHolder(holder: string, at: number): Promise<void> {
+    await this.q(
+      'record the VIP holder',
+      'INSERT INTO vip_holder (id, holder, at) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, at = excluded.at',
+      [holder, at],
     );
   }
 

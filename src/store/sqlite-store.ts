@@ -23,6 +23,7 @@ import type {
   StoredAuditEntry,
   TimelineEntry,
   TimelineKind,
+  VipHolderRecord,
 } from './store-port.js';
 import {
   type AlertRow,
@@ -507,6 +508,25 @@ export class SqliteStore implements Store {
           'INSERT INTO deadman (id, lost_since) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET lost_since = excluded.lost_since',
         )
         .run(since);
+    });
+  }
+
+  async vipHolder(): Promise<VipHolderRecord | undefined> {
+    return this.guard('read the VIP holder', () => {
+      const row = this.db.prepare('SELECT holder, at FROM vip_holder WHERE id = 1').get() as
+        | { holder: string; at: number }
+        | undefined;
+      return row === undefined ? undefined : { holder: row.holder, at: row.at };
+    });
+  }
+
+  async setVipHolder(holder: string, at: number): Promise<void> {
+    return this.guard('record the VIP holder', () => {
+      this.db
+        .prepare(
+          'INSERT INTO vip_holder (id, holder, at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, at = excluded.at',
+        )
+        .run(holder, at);
     });
   }
 

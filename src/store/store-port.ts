@@ -320,6 +320,20 @@ export interface DeadmanStore {
   setDeadmanLost(since: number | null): Promise<void>;
 }
 
+/** The VIP holder as last known to the bot (any replica, any leader term). */
+export interface VipHolderRecord {
+  readonly holder: string;
+  /** When that holder was seen or announced (epoch ms). */
+  readonly at: number;
+}
+
+export interface VipHolderStore {
+  /** undefined before the first holder is known. */
+  vipHolder(): Promise<VipHolderRecord | undefined>;
+  /** Read it inside the transaction that announces the move, so that one replica says it. */
+  setVipHolder(holder: string, at: number): Promise<void>;
+}
+
 /** Accepted webhook events, kept until handled: written in the transaction of their seen mark. */
 export interface InboxStore {
   addToInbox(kind: string, payload: unknown, now: number): Promise<number>;
@@ -377,7 +391,8 @@ export interface Store
     AlertStore,
     SilenceStore,
     InboxStore,
-    DeadmanStore {
+    DeadmanStore,
+    VipHolderStore {
   /**
    * Runs `fn` as the singletons' leader of term `token`: every store call inside it commits only
    * while that term holds (PostgreSQL re-checks the lease in the same transaction; SQLite has one
