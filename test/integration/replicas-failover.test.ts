@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import { leaseRow, replicaNamed, serveReplica } from '../support/replica-processes.js';
 import { type SlackEmulator, startSlackEmulator, waitFor } from '../support/slack-emulator/index.js';
 import { scratchPostgresDatabase } from '../support/store-kinds.js';
 
@@ -12,7 +12,6 @@ import { scratchPostgresDatabase } from '../support/store-kinds.js';
  * lease left to lapse) it is replaced within 5 s, by one replica, whose term is the next token.
  */
 
-const ROOT = join(import.meta.dirname, '../..');
 const db = await scratchPostgresDatabase('the replicas failover test');
 
 let emu: SlackEmulator | undefined;
@@ -26,53 +25,7 @@ afterEach(async () => {
 });
 afterAll(() => db?.drop());
 
-interface Replica {
-  readonly child: ChildProcess;
-  output(): string;
-  /** When (performance.now()) a line matching `pattern` first appeared; undefined before. */
-  seen(pattern: string): number | undefined;
-}
-
-function serve(configPath: string, env: NodeJS.ProcessEnv): Replica {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.startsWith('SLACK_') && !k.startsWith('OKOME_')),
-  );
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'src/cli/okome.ts', 'serve', '--config', configPath],
-    {
-      cwd: ROOT,
-      env: { ...clean, OKOME_LOG_LEVEL: 'info', OKOME_LOG_FORMAT: 'json', NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  children.push(child);
-  let output = '';
-  const firstSeen = new Map<string, number>();
-  const watched = ['elected leader', 'okome serving'];
-  const onData = (d: Buffer) => {
-    output += d.toString();
-    for (const w of watched) if (!firstSeen.has(w) && output.includes(w)) firstSeen.set(w, performance.now());
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  return { child, output: () => output, seen: (p) => firstSeen.get(p) };
-}
-
-async function leaseRow(url: string): Promise<{ holder: string; token: number } | undefined> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    const r = await client.query<{ holder: string; token: string }>(
-      "SELECT holder, token FROM leader_lease WHERE name = 'singletons' AND lease_until > (extract(epoch from clock_timestamp()) * 1000)::bigint",
-    );
-    const row = r.rows[0];
-    return row === undefined ? undefined : { holder: row.holder, token: Number(row.token) };
-  } finally {
-    await client.end();
-  }
-}
+const serve = (configPath: string, env: NodeJS.ProcessEnv) => serveReplica(configPath, env, children);
 
 describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL', () => {
   it('elects one leader; a leader killed with SIGKILL is replaced within 5 s by exactly one replica', async () => {
@@ -99,7 +52,7 @@ describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL'
     });
     const url = db.url;
     const first = await waitFor(() => leaseRow(url), 10_000, 'a leader', 50);
-    const leader = replicas.find((r) => first.holder.startsWith(`${r.child.pid}@`));
+    const leader = replicaNamed(replicas, first.holder);
     expect(leader, `the lease names ${first.holder}`).toBeDefined();
     if (leader === undefined) return;
     const others = replicas.filter((r) => r !== leader);
@@ -171,7 +124,7 @@ describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL'
         'a post claimed and on the wire',
         50,
       );
-      const holder = replicas.find((r) => claim.claimed_by.startsWith(`${r.child.pid}@`));
+      const holder = replicaNamed(replicas, claim.claimed_by);
       const survivor = replicas.find((r) => r !== holder);
       if (holder === undefined || survivor === undefined)
         throw new Error(`no replica named ${claim.claimed_by}`);

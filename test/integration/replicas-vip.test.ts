@@ -1,0 +1,262 @@
+import type { ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
+import { type SshdServer, startSshd } from '../support/launchers/sshd.js';
+import {
+  leaseRow,
+  queryOnce,
+  type Replica,
+  replicaNamed,
+  serveReplica,
+} from '../support/replica-processes.js';
+import {
+  type RecordedCall,
+  type SlackEmulator,
+  startSlackEmulator,
+  waitFor,
+} from '../support/slack-emulator/index.js';
+import { scratchPostgresDatabase } from '../support/store-kinds.js';
+
+/**
+ * The VIP across replicas (issue 21): three real `okome serve` on one PostgreSQL, both Pis behind
+ * a real sshd whose `ip -o addr show` (each node's vipOwnership command) the test rewrites to move
+ * the VIP. The holder on record is in the store, so a move is announced once whoever tells of it:
+ * the leader's watcher, a new leader's first look, or keepalived's hook reaching every replica
+ * (the real contrib/keepalived-notify with their three URLs) while the leader is SIGKILLed.
+ */
+
+const SCRIPT = fileURLToPath(new URL('../../contrib/keepalived-notify', import.meta.url));
+const SECRET = 'replicas-keepalived-secret-0123';
+const db = await scratchPostgresDatabase('the replicas VIP test');
+
+let sshd: SshdServer | undefined;
+let stateDir = '';
+let emu: SlackEmulator | undefined;
+let cfg: LoopbackConfig | undefined;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  if (db === undefined) return;
+  sshd = await startSshd();
+  // Read by the sshd's login user (cat): world-readable, written by rename so never half-seen.
+  stateDir = mkdtempSync(join(tmpdir(), 'okome-vip-'));
+  chmodSync(stateDir, 0o755);
+}, 60_000);
+afterAll(async () => {
+  await sshd?.stop();
+  if (stateDir !== '') rmSync(stateDir, { recursive: true, force: true });
+  await db?.drop();
+});
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await emu?.close();
+  cfg?.cleanup();
+  emu = cfg = undefined;
+});
+
+const VIP = '127.0.0.18';
+
+/** What `ip -o addr show` prints on each Pi: the VIP on `holder` only. */
+function holdVip(holder: 'pi-a' | 'pi-b'): void {
+  for (const node of ['pi-a', 'pi-b']) {
+    const lines = ['1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever'];
+    if (node === holder)
+      lines.push(
+        `2: eth0    inet ${VIP}/32 scope global eth0\\       valid_lft forever preferred_lft forever`,
+      );
+    const tmp = join(stateDir, `${node}.ip.tmp`);
+    writeFileSync(tmp, `${lines.join('\n')}\n`, { mode: 0o644 });
+    renameSync(tmp, join(stateDir, `${node}.ip`));
+  }
+}
+
+async function startReplicas(): Promise<{ replicas: Replica[]; leader: Replica; emulator: SlackEmulator }> {
+  if (db === undefined || sshd === undefined) throw new Error('no PostgreSQL or sshd');
+  const server = sshd;
+  // Each test starts on an empty schema: the previous test's rows and lease are not its own.
+  await queryOnce(db.url, 'DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  holdVip('pi-a');
+  emu = await startSlackEmulator();
+  cfg = await loopbackConfig((doc) => {
+    doc.store = { kind: 'postgres', replicas: true };
+    (doc.alerts as Record<string, unknown>).vipWatch = { enabled: true, intervalMs: 500 };
+    for (const node of doc.nodes as Array<Record<string, unknown> & { ssh: Record<string, unknown> }>) {
+      node.address = server.host;
+      node.ssh = {
+        ...node.ssh,
+        port: server.port,
+        user: server.user,
+        privateKeyPath: server.clientKeyPath,
+        hostKey: server.hostKeyFingerprint,
+      };
+      node.commands = { vipOwnership: `cat ${join(stateDir, `${String(node.name)}.ip`)}` };
+    }
+  });
+  const env = {
+    SLACK_BOT_TOKEN: 'xoxb-test',
+    SLACK_APP_TOKEN: 'xapp-test',
+    SLACK_API_URL: emu.apiUrl,
+    OKOME_DATABASE_URL: db.url,
+    OKOME_KEEPALIVED_SECRET: SECRET,
+  };
+  const path = cfg.path;
+  const replicas = [0, 1, 2].map(() => serveReplica(path, env, children));
+  await waitFor(
+    () => replicas.every((r) => r.httpPort() !== undefined && r.output().includes('okome serving')),
+    60_000,
+    'three replicas serving',
+    100,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}\n${replicas.map((r) => r.output()).join('\n---\n')}`);
+  });
+  const url = db.url;
+  const lease = await waitFor(() => leaseRow(url), 10_000, 'a leader', 50);
+  const leader = replicaNamed(replicas, lease.holder);
+  if (leader === undefined) throw new Error(`no replica is ${lease.holder}`);
+  // The leader's watcher has taken its first look: pi-a holds the VIP.
+  await waitFor(
+    async () => {
+      const h = await health(leader);
+      return h?.vipWatch === 'watching' && h.vipHolder === 'pi-a' ? true : undefined;
+    },
+    30_000,
+    "the leader's watcher seeing pi-a",
+    100,
+  );
+  return { replicas, leader, emulator: emu };
+}
+
+async function recordedHolder(url: string): Promise<string | undefined> {
+  return (await queryOnce<{ holder: string }>(url, 'SELECT holder FROM vip_holder'))[0]?.holder;
+}
+
+/** The failover notices Slack took: "VIP moved from pi-a to pi-b". */
+function moveNotices(emulator: SlackEmulator): RecordedCall[] {
+  return emulator
+    .callsTo('chat.postMessage')
+    .filter((c) => c.response.ok === true && String(c.params.text ?? '').includes('VIP moved from'));
+}
+
+interface HealthZ {
+  readonly role: string;
+  readonly vipWatch: string;
+  readonly vipHolder: string | null;
+}
+
+async function health(replica: Replica): Promise<HealthZ | undefined> {
+  const port = replica.httpPort();
+  if (port === undefined || replica.child.exitCode !== null) return undefined;
+  return (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.json() as
+    | Promise<HealthZ>
+    | undefined;
+}
+
+/** A replica that leads and whose watcher has taken its first look, seeing `holder`. */
+async function newLeaderWatching(replicas: readonly Replica[], holder: string): Promise<Replica> {
+  return waitFor(
+    async () => {
+      for (const r of replicas) {
+        const h = await health(r);
+        if (h?.role === 'leader' && h.vipWatch === 'watching' && h.vipHolder === holder) return r;
+      }
+      return undefined;
+    },
+    20_000,
+    `a new leader watching ${holder}`,
+    100,
+  );
+}
+
+function notifyScript(urls: readonly string[]): Promise<{ code: number; stderr: string }> {
+  const env = join(stateDir, 'notify.env');
+  writeFileSync(
+    env,
+    `OKOME_NOTIFY_URL="${urls.join(' ')}"\nOKOME_NOTIFY_SECRET=${SECRET}\nOKOME_NODE=pi-b\n`,
+    { mode: 0o600 },
+  );
+  return new Promise((resolve) => {
+    execFile(
+      'sh',
+      [SCRIPT, 'MASTER', 'VI_1'],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          OKOME_NOTIFY_ENV: env,
+          OKOME_NOTIFY_FOREGROUND: '1',
+        },
+      },
+      (error, _out, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stderr }),
+    );
+  });
+}
+
+/** After the new leader's watcher took over, a few more of its polls (500 ms) say nothing more. */
+const QUIET_MS = 3000;
+
+describe.skipIf(db === undefined)('the VIP across three okome serve replicas', () => {
+  it('a VIP move while the leader is being replaced is announced by the new leader, once', async () => {
+    const { replicas, leader, emulator } = await startReplicas();
+    expect(moveNotices(emulator)).toEqual([]);
+    const killedAt = Date.now();
+    leader.child.kill('SIGKILL');
+    await new Promise((resolve) => leader.child.once('exit', resolve));
+    // The VIP moves while no replica watches: the old leader is dead, the next not yet elected.
+    holdVip('pi-b');
+    const others = replicas.filter((r) => r !== leader);
+    const [notice] = await waitFor(
+      () => (moveNotices(emulator).length > 0 ? moveNotices(emulator) : undefined),
+      30_000,
+      'the move announced',
+      50,
+    );
+    console.info(
+      `VIP move during a leader change: announced ${(notice?.time ?? 0) - killedAt} ms after SIGKILL`,
+    );
+    await newLeaderWatching(others, 'pi-b');
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    expect(moveNotices(emulator)).toHaveLength(1);
+    expect(String(notice?.params.text)).toMatch(/VIP moved from \*pi-a\* to \*pi-b\*.*\(VIP watcher\)/);
+    expect(await recordedHolder(db?.url ?? '')).toBe('pi-b');
+  }, 150_000);
+
+  it('SIGKILL of the leader during a failover, hooks reaching every replica: one failover notice, never two', async () => {
+    const { replicas, leader, emulator } = await startReplicas();
+    const urls = replicas.map((r) => `http://127.0.0.1:${r.httpPort()}/hooks/keepalived`);
+    // All at once: the VIP moves, keepalived's notify posts to the three replicas, the leader dies.
+    holdVip('pi-b');
+    const notify = notifyScript(urls);
+    const killedAt = Date.now();
+    const killedPerf = performance.now();
+    leader.child.kill('SIGKILL');
+    const sent = await notify;
+    // At least one replica took it; the dead leader's URL may not have.
+    expect(sent.code, sent.stderr).toBe(0);
+    const [notice] = await waitFor(
+      () => (moveNotices(emulator).length > 0 ? moveNotices(emulator) : undefined),
+      30_000,
+      'the failover announced',
+      50,
+    );
+    const noticeMs = (notice?.time ?? 0) - killedAt;
+    const others = replicas.filter((r) => r !== leader);
+    const next = await newLeaderWatching(others, 'pi-b');
+    const electedMs = Math.round((next.seen('elected leader') ?? 0) - killedPerf);
+    console.info(
+      `SIGKILL of the leader during a failover: the notice in Slack ${noticeMs} ms after the kill; a new leader elected after ${electedMs} ms`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    expect(moveNotices(emulator)).toHaveLength(1);
+    // On record once: one timeline entry for the move, in one failover incident.
+    const moves = await queryOnce<{ text: string }>(
+      db?.url ?? '',
+      "SELECT text FROM timeline WHERE kind = 'notice' AND text LIKE 'VIP moved from%'",
+    );
+    expect(moves.map((m) => m.text)).toEqual([expect.stringMatching(/^VIP moved from pi-a to pi-b \(/)]);
+  }, 150_000);
+});
