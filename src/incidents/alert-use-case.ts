@@ -330,7 +330,8 @@ export class AlertUseCase {
    * looked (between two leaders, or while the bot was down), which is said now, once.
    */
   async watcherBaseline(holder: string | undefined, at: number): Promise<void> {
-    if (holder !== undefined) await this.moved(undefined, holder, at, 'VIP watcher');
+    // The time is when it was seen: the move itself happened earlier, unwatched.
+    if (holder !== undefined) await this.moved(undefined, holder, at, 'VIP watcher, first look');
   }
 
   /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
@@ -382,9 +383,11 @@ export class AlertUseCase {
       }
       case 'recovered': {
         // Back after no holder or split brain: a move if the holder differs from the one on
-        // record, else the VIP came back where it was.
+        // record (said once: a hook may have said it already), else the VIP came back where it
+        // was. A move the watcher saw (from another single holder) is never a "back".
         const said = await this.moved(event.previousHolder, event.holder, event.at, 'VIP watcher');
-        if (said === 'nothing') await this.recovery(event.holder, event.at);
+        const sameHolder = event.previousHolder === undefined || event.previousHolder === event.holder;
+        if (said === 'nothing' && sameHolder) await this.recovery(event.holder, event.at);
         return;
       }
       case 'no-holder':

@@ -61,8 +61,8 @@ afterEach(async () => {
 
 const VIP = '127.0.0.18';
 
-/** What `ip -o addr show` prints on each Pi: the VIP on `holder` only. */
-function holdVip(holder: 'pi-a' | 'pi-b'): void {
+/** What `ip -o addr show` prints on each Pi: the VIP on `holder` only (none: on neither). */
+function holdVip(holder: 'pi-a' | 'pi-b' | 'none'): void {
   for (const node of ['pi-a', 'pi-b']) {
     const lines = ['1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever'];
     if (node === holder)
@@ -135,12 +135,15 @@ async function recordedHolder(url: string): Promise<string | undefined> {
   return (await queryOnce<{ holder: string }>(url, 'SELECT holder FROM vip_holder'))[0]?.holder;
 }
 
-/** The failover notices Slack took: "VIP moved from pi-a to pi-b". */
-function moveNotices(emulator: SlackEmulator): RecordedCall[] {
+/** The posts Slack took whose text contains `text`. */
+function postsWith(emulator: SlackEmulator, text: string): RecordedCall[] {
   return emulator
     .callsTo('chat.postMessage')
-    .filter((c) => c.response.ok === true && String(c.params.text ?? '').includes('VIP moved from'));
+    .filter((c) => c.response.ok === true && String(c.params.text ?? '').includes(text));
 }
+
+/** The failover notices Slack took: "VIP moved from pi-a to pi-b". */
+const moveNotices = (emulator: SlackEmulator) => postsWith(emulator, 'VIP moved from');
 
 interface HealthZ {
   readonly role: string;
@@ -221,7 +224,9 @@ describe.skipIf(db === undefined)('the VIP across three okome serve replicas', (
     await newLeaderWatching(others, 'pi-b');
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     expect(moveNotices(emulator)).toHaveLength(1);
-    expect(String(notice?.params.text)).toMatch(/VIP moved from \*pi-a\* to \*pi-b\*.*\(VIP watcher\)/);
+    expect(String(notice?.params.text)).toMatch(
+      /VIP moved from \*pi-a\* to \*pi-b\*.*\(VIP watcher, first look\)/,
+    );
     expect(await recordedHolder(db?.url ?? '')).toBe('pi-b');
   }, 150_000);
 
@@ -258,5 +263,35 @@ describe.skipIf(db === undefined)('the VIP across three okome serve replicas', (
       "SELECT text FROM timeline WHERE kind = 'notice' AND text LIKE 'VIP moved from%'",
     );
     expect(moves.map((m) => m.text)).toEqual([expect.stringMatching(/^VIP moved from pi-a to pi-b \(/)]);
+  }, 150_000);
+
+  it('no holder, then pi-b with its hook at every replica: one move notice, and the failover stays open (not taken for the VIP coming back)', async () => {
+    const { replicas, emulator } = await startReplicas();
+    holdVip('none');
+    await waitFor(
+      () => (postsWith(emulator, 'No node holds the VIP').length > 0 ? true : undefined),
+      30_000,
+      'the no-holder notice',
+      50,
+    );
+    holdVip('pi-b');
+    const sent = await notifyScript(replicas.map((r) => `http://127.0.0.1:${r.httpPort()}/hooks/keepalived`));
+    expect(sent.code, sent.stderr).toBe(0);
+    await waitFor(
+      () => (moveNotices(emulator).length > 0 ? true : undefined),
+      30_000,
+      'the move announced',
+      50,
+    );
+    // The leader's watcher then sees pi-b after no holder: the same move, already on record.
+    await newLeaderWatching(replicas, 'pi-b');
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    expect(moveNotices(emulator)).toHaveLength(1);
+    expect(postsWith(emulator, 'VIP back on')).toEqual([]);
+    const failover = await queryOnce<{ status: string }>(
+      db?.url ?? '',
+      "SELECT status FROM incidents WHERE key LIKE 'failover:%'",
+    );
+    expect(failover).toEqual([{ status: 'open' }]);
   }, 150_000);
 });

@@ -35,6 +35,7 @@ export const WRITE_METHODS: ReadonlySet<string> = new Set([
   'setSummaryRef',
   'requestAlertFollowUp',
   'completeAlertFollowUp',
+  'setVipHolder',
 ]);
 
 export interface StoreCall {
