@@ -669,6 +669,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       const w = new VipWatcher({
         probe: vipProbeFromDiagnostics(diagnostics),
         onEvent: (event) => alerts.onVipEvent(event),
+        onSteady: (holder, lookStartedAt) => alerts.watcherSteady(holder, lookStartedAt),
         now,
         setTimer: systemClock.schedule,
         intervalMs: config.alerts.vipWatch.intervalMs,
@@ -678,12 +679,13 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       vipWatch = 'starting';
       // The first look is the baseline, compared with the holder on record: a move while no
       // watcher looked (a leader change, a restart) is said now.
+      const lookStartedAt = now();
       track(
         w.poll().then(async () => {
           if (watcher !== w) return;
           const holding = w.current().holding;
           await alerts
-            .watcherBaseline(holding?.kind === 'single' ? holding.holder : undefined, now())
+            .watcherBaseline(holding?.kind === 'single' ? holding.holder : undefined, lookStartedAt)
             .catch((error: unknown) => log.warn({ err: error }, 'VIP watcher baseline'));
           if (watcher !== w) return;
           vipWatch = 'watching';

@@ -329,9 +329,30 @@ export class AlertUseCase {
    * record is the one last announced or seen; another one means the VIP moved while no watcher
    * looked (between two leaders, or while the bot was down), which is said now, once.
    */
-  async watcherBaseline(holder: string | undefined, at: number): Promise<void> {
+  async watcherBaseline(holder: string | undefined, lookStartedAt: number): Promise<void> {
     // The time is when it was seen: the move itself happened earlier, unwatched.
-    if (holder !== undefined) await this.moved(undefined, holder, at, 'VIP watcher, first look');
+    if (holder !== undefined)
+      await this.moved(
+        undefined,
+        holder,
+        this.deps.now(),
+        'VIP watcher, first look',
+        undefined,
+        lookStartedAt,
+      );
+  }
+
+  /**
+   * The leader's watcher saw `holder` again, unchanged, in a look that began at `lookStartedAt`.
+   * A different holder on record from before that look means the VIP moved back unseen: a node
+   * cut off without leaving MASTER sends no hook when it returns, and a watcher that could not
+   * see it meanwhile reports no change. Said now (a move, or the VIP back on the frontend). A
+   * holder recorded during the look (a hook) is newer than what the look saw: left alone.
+   */
+  async watcherSteady(holder: string, lookStartedAt: number): Promise<void> {
+    const known = await this.deps.store.vipHolder();
+    if (known === undefined || known.holder === holder || known.at >= lookStartedAt) return;
+    await this.moved(undefined, holder, this.deps.now(), 'VIP watcher', undefined, lookStartedAt);
   }
 
   /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
@@ -431,8 +452,10 @@ export class AlertUseCase {
    * queue), then, once the VIP has settled, why it moved (failover.cause); a move back onto the
    * frontend is said in the open failover threads, which then resolve. Whoever tells of the same
    * move next (another replica's hook, the watcher, a new leader's first look) finds it on record
-   * and says nothing. `reportedFrom` names the previous holder when none is on record yet.
-   * A store failure rolls everything back: the retry (inbox, next poll) sees the same move.
+   * and says nothing. `reportedFrom` names the previous holder when none is on record yet; a
+   * watcher's look passes when it began (`seenSince`): a holder recorded since is newer news.
+   * The record keeps when it was written (this replica's clock). A store failure rolls
+   * everything back: the retry (inbox, next poll) sees the same move.
    */
   private async moved(
     reportedFrom: string | undefined,
@@ -440,15 +463,18 @@ export class AlertUseCase {
     at: number,
     source: string,
     receivedAt = this.deps.now(),
+    seenSince?: number,
   ): Promise<'moved' | 'back' | 'nothing'> {
     const { store, config } = this.deps;
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     // Taken now: the bot's own action may have finished by the time the VIP has settled.
     const running = to === frontend ? [] : await this.deps.runningActions();
     const told = await store.atomically(async () => {
-      const known = (await store.vipHolder())?.holder;
+      const onRecord = await store.vipHolder();
+      const known = onRecord?.holder;
       if (known === to) return undefined;
-      await store.setVipHolder(to, at);
+      if (onRecord !== undefined && seenSince !== undefined && onRecord.at >= seenSince) return undefined;
+      await store.setVipHolder(to, this.deps.now());
       const from = known ?? reportedFrom;
       if (from === undefined || from === to) {
         this.log.info({ node: to, source }, 'VIP holder learned');

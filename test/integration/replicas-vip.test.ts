@@ -61,9 +61,16 @@ afterEach(async () => {
 
 const VIP = '127.0.0.18';
 
-/** What `ip -o addr show` prints on each Pi: the VIP on `holder` only (none: on neither). */
-function holdVip(holder: 'pi-a' | 'pi-b' | 'none'): void {
+/**
+ * What `ip -o addr show` prints on each Pi: the VIP on `holder` only (none: on neither). Hidden:
+ * the command fails on both (as when the bot cannot reach the Pis), so the watcher sees nothing.
+ */
+function holdVip(holder: 'pi-a' | 'pi-b' | 'none' | 'hidden'): void {
   for (const node of ['pi-a', 'pi-b']) {
+    if (holder === 'hidden') {
+      rmSync(join(stateDir, `${node}.ip`), { force: true });
+      continue;
+    }
     const lines = ['1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever'];
     if (node === holder)
       lines.push(
@@ -141,6 +148,9 @@ function postsWith(emulator: SlackEmulator, text: string): RecordedCall[] {
     .callsTo('chat.postMessage')
     .filter((c) => c.response.ok === true && String(c.params.text ?? '').includes(text));
 }
+
+/** The notice (not the resolve message, which also says it). */
+const BACK_ON_PI_A = ':large_green_circle: VIP back on pi-a';
 
 /** The failover notices Slack took: "VIP moved from pi-a to pi-b". */
 const moveNotices = (emulator: SlackEmulator) => postsWith(emulator, 'VIP moved from');
@@ -293,5 +303,40 @@ describe.skipIf(db === undefined)('the VIP across three okome serve replicas', (
       "SELECT status FROM incidents WHERE key LIKE 'failover:%'",
     );
     expect(failover).toEqual([{ status: 'open' }]);
+  }, 150_000);
+
+  it('the VIP back on pi-a unseen (no hook, the watcher blind meanwhile) is said by the watcher; the next failover is announced again', async () => {
+    const { replicas, emulator } = await startReplicas();
+    const urls = replicas.map((r) => `http://127.0.0.1:${r.httpPort()}/hooks/keepalived`);
+    // pi-a cut off: the bot sees neither Pi; keepalived on pi-b says it took the VIP.
+    holdVip('hidden');
+    expect((await notifyScript(urls)).code).toBe(0);
+    await waitFor(
+      () => (moveNotices(emulator).length === 1 ? true : undefined),
+      30_000,
+      'the first move',
+      50,
+    );
+    // pi-a comes back still MASTER (it never left it, so it sends no hook) and takes the VIP back.
+    holdVip('pi-a');
+    await waitFor(
+      () => (postsWith(emulator, BACK_ON_PI_A).length > 0 ? true : undefined),
+      30_000,
+      'the watcher saying the VIP is back on pi-a',
+      50,
+    );
+    // The next failover to pi-b is a new move, announced again.
+    holdVip('pi-b');
+    expect((await notifyScript(urls)).code).toBe(0);
+    await waitFor(
+      () => (moveNotices(emulator).length === 2 ? true : undefined),
+      30_000,
+      'the second move',
+      50,
+    );
+    await newLeaderWatching(replicas, 'pi-b');
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    expect(moveNotices(emulator)).toHaveLength(2);
+    expect(postsWith(emulator, BACK_ON_PI_A)).toHaveLength(1);
   }, 150_000);
 });
