@@ -62,6 +62,29 @@ export interface AlertUseCaseDeps {
   readonly runningActions: () => Promise<readonly ProposedAction[]>;
 }
 
+/**
+ * Other VRRP instances' hooks for one failover arrive within this of the first; a MASTER hook
+ * of another instance later than this for the holder on record is a new transition (see moved).
+ */
+const SAME_TRANSITION_MS = 5000;
+
+/** What moved() is told: the VIP is on `to`, seen or reported at `at`. */
+interface MoveReport {
+  readonly to: string;
+  readonly at: number;
+  readonly source: string;
+  readonly receivedAt?: number;
+  /** The previous holder as the reporter saw it, used when none is on record yet. */
+  readonly reportedFrom?: string | undefined;
+  /** A watcher's look: when it began (a holder recorded since is newer news). */
+  readonly seenSince?: number;
+  /**
+   * A keepalived MASTER transition of this `node/instance`: `to` did not hold the VIP a moment
+   * before (a new request; copies of one are deduped by their signature before).
+   */
+  readonly transition?: string;
+}
+
 /** Between two looks at a VIP that is settling. */
 const SETTLE_POLL_MS = 250;
 
@@ -330,16 +353,15 @@ export class AlertUseCase {
    * looked (between two leaders, or while the bot was down), which is said now, once.
    */
   async watcherBaseline(holder: string | undefined, lookStartedAt: number): Promise<void> {
+    if (holder === undefined) return;
+    await this.deps.store.setWatchedVipHolder(holder, this.deps.now());
     // The time is when it was seen: the move itself happened earlier, unwatched.
-    if (holder !== undefined)
-      await this.moved(
-        undefined,
-        holder,
-        this.deps.now(),
-        'VIP watcher, first look',
-        undefined,
-        lookStartedAt,
-      );
+    await this.moved({
+      to: holder,
+      at: this.deps.now(),
+      source: 'VIP watcher, first look',
+      seenSince: lookStartedAt,
+    });
   }
 
   /**
@@ -352,7 +374,7 @@ export class AlertUseCase {
   async watcherSteady(holder: string, lookStartedAt: number): Promise<void> {
     const known = await this.deps.store.vipHolder();
     if (known === undefined || known.holder === holder || known.at >= lookStartedAt) return;
-    await this.moved(undefined, holder, this.deps.now(), 'VIP watcher', undefined, lookStartedAt);
+    await this.moved({ to: holder, at: this.deps.now(), source: 'VIP watcher', seenSince: lookStartedAt });
   }
 
   /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
@@ -393,20 +415,41 @@ export class AlertUseCase {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
     }
-    await this.moved(undefined, event.node, event.at, 'keepalived', event.receivedAt);
+    await this.moved({
+      to: event.node,
+      at: event.at,
+      source: 'keepalived',
+      receivedAt: event.receivedAt,
+      transition: `${event.node}/${event.instance}`,
+    });
   }
 
   async onVipEvent(event: VipEvent): Promise<void> {
+    // What the leader's watcher confirmed, for any replica handling a hook (see moved).
+    const watched =
+      event.kind === 'holder-changed'
+        ? event.to
+        : event.kind === 'recovered'
+          ? event.holder
+          : event.kind === 'no-holder' || event.kind === 'split-brain'
+            ? null
+            : undefined;
+    if (watched !== undefined) await this.deps.store.setWatchedVipHolder(watched, this.deps.now());
     switch (event.kind) {
       case 'holder-changed': {
-        await this.moved(event.from, event.to, event.at, 'VIP watcher');
+        await this.moved({ reportedFrom: event.from, to: event.to, at: event.at, source: 'VIP watcher' });
         return;
       }
       case 'recovered': {
         // Back after no holder or split brain: a move if the holder differs from the one on
         // record (said once: a hook may have said it already), else the VIP came back where it
         // was. A move the watcher saw (from another single holder) is never a "back".
-        const said = await this.moved(event.previousHolder, event.holder, event.at, 'VIP watcher');
+        const said = await this.moved({
+          reportedFrom: event.previousHolder,
+          to: event.holder,
+          at: event.at,
+          source: 'VIP watcher',
+        });
         const sameHolder = event.previousHolder === undefined || event.previousHolder === event.holder;
         if (said === 'nothing' && sameHolder) await this.recovery(event.holder, event.at);
         return;
@@ -452,30 +495,33 @@ export class AlertUseCase {
    * queue), then, once the VIP has settled, why it moved (failover.cause); a move back onto the
    * frontend is said in the open failover threads, which then resolve. Whoever tells of the same
    * move next (another replica's hook, the watcher, a new leader's first look) finds it on record
-   * and says nothing. `reportedFrom` names the previous holder when none is on record yet; a
-   * watcher's look passes when it began (`seenSince`): a holder recorded since is newer news.
-   * The record keeps when it was written (this replica's clock). A store failure rolls
-   * everything back: the retry (inbox, next poll) sees the same move.
+   * and says nothing. The record keeps when it was written (this replica's clock). A store
+   * failure rolls everything back: the retry (inbox, next poll) sees the same move.
    */
-  private async moved(
-    reportedFrom: string | undefined,
-    to: string,
-    at: number,
-    source: string,
-    receivedAt = this.deps.now(),
-    seenSince?: number,
-  ): Promise<'moved' | 'back' | 'nothing'> {
+  private async moved(report: MoveReport): Promise<'moved' | 'back' | 'nothing'> {
+    const { to, at, source, seenSince } = report;
+    const receivedAt = report.receivedAt ?? this.deps.now();
     const { store, config } = this.deps;
     const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
     // Taken now: the bot's own action may have finished by the time the VIP has settled.
     const running = to === frontend ? [] : await this.deps.runningActions();
     const told = await store.atomically(async () => {
       const onRecord = await store.vipHolder();
-      const known = onRecord?.holder;
-      if (known === to) return undefined;
+      let from = onRecord?.holder ?? report.reportedFrom;
+      if (onRecord?.holder === to) {
+        // A MASTER hook for the holder on record: another instance's report of that move, or
+        // the VIP went elsewhere meanwhile unseen (a node cut off never leaves MASTER, so its
+        // return sent no hook), to where the leader's watcher last saw it. The instance that
+        // told the record becoming MASTER again must have left it in between.
+        if (report.transition === undefined) return undefined;
+        const again =
+          onRecord.reporter === report.transition || receivedAt - onRecord.at >= SAME_TRANSITION_MS;
+        const watched = again ? await store.watchedVipHolder() : undefined;
+        if (watched?.holder == null || watched.holder === to) return undefined;
+        from = watched.holder;
+      }
       if (onRecord !== undefined && seenSince !== undefined && onRecord.at >= seenSince) return undefined;
-      await store.setVipHolder(to, this.deps.now());
-      const from = known ?? reportedFrom;
+      await store.setVipHolder(to, this.deps.now(), report.transition ?? null);
       if (from === undefined || from === to) {
         this.log.info({ node: to, source }, 'VIP holder learned');
         return undefined;

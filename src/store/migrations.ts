@@ -464,21 +464,26 @@ export const MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
-  // 9: the VIP holder the bot last knew (announced, or learned from the first look or hook), for
-  // every replica and the next leader: a move is compared with it and said once, whoever sees it.
+  // 9: the VIP holder the bot last knew ('known': announced, or learned from a first look or a
+  // hook), for every replica and the next leader: a move is compared with it and said once,
+  // whoever sees it, with the keepalived instance whose hook told it (reporter); and what the
+  // leader's watcher last confirmed ('watched'; NULL: no single holder), for a replica handling
+  // a hook.
   {
     sqlite: `
   CREATE TABLE vip_holder (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    holder TEXT NOT NULL,
-    at INTEGER NOT NULL
+    kind TEXT PRIMARY KEY CHECK (kind IN ('known', 'watched')),
+    holder TEXT CHECK (kind = 'watched' OR holder IS NOT NULL),
+    at INTEGER NOT NULL,
+    reporter TEXT
   ) STRICT;
   `,
     postgres: `
   CREATE TABLE vip_holder (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    holder TEXT NOT NULL,
-    at BIGINT NOT NULL
+    kind TEXT PRIMARY KEY CHECK (kind IN ('known', 'watched')),
+    holder TEXT CHECK (kind = 'watched' OR holder IS NOT NULL),
+    at BIGINT NOT NULL,
+    reporter TEXT
   );
   `,
   },

@@ -512,21 +512,45 @@ export class SqliteStore implements Store {
   }
 
   async vipHolder(): Promise<VipHolderRecord | undefined> {
+    const row = await this.vipRow('known');
+    return row?.holder == null ? undefined : { holder: row.holder, at: row.at, reporter: row.reporter };
+  }
+
+  async setVipHolder(holder: string, at: number, reporter: string | null): Promise<void> {
+    return this.setVipRow('known', holder, at, reporter);
+  }
+
+  async watchedVipHolder(): Promise<{ holder: string | null; at: number } | undefined> {
+    const row = await this.vipRow('watched');
+    return row === undefined ? undefined : { holder: row.holder, at: row.at };
+  }
+
+  async setWatchedVipHolder(holder: string | null, at: number): Promise<void> {
+    return this.setVipRow('watched', holder, at, null);
+  }
+
+  private async vipRow(
+    kind: 'known' | 'watched',
+  ): Promise<{ holder: string | null; at: number; reporter: string | null } | undefined> {
     return this.guard('read the VIP holder', () => {
-      const row = this.db.prepare('SELECT holder, at FROM vip_holder WHERE id = 1').get() as
-        | { holder: string; at: number }
+      return this.db.prepare('SELECT holder, at, reporter FROM vip_holder WHERE kind = ?').get(kind) as
+        | { holder: string | null; at: number; reporter: string | null }
         | undefined;
-      return row === undefined ? undefined : { holder: row.holder, at: row.at };
     });
   }
 
-  async setVipHolder(holder: string, at: number): Promise<void> {
+  private async setVipRow(
+    kind: 'known' | 'watched',
+    holder: string | null,
+    at: number,
+    reporter: string | null,
+  ): Promise<void> {
     return this.guard('record the VIP holder', () => {
       this.db
         .prepare(
-          'INSERT INTO vip_holder (id, holder, at) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, at = excluded.at',
+          'INSERT INTO vip_holder (kind, holder, at, reporter) VALUES (?, ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET holder = excluded.holder, at = excluded.at, reporter = excluded.reporter',
         )
-        .run(holder, at);
+        .run(kind, holder, at, reporter);
     });
   }
 

@@ -185,7 +185,8 @@ async function newLeaderWatching(replicas: readonly Replica[], holder: string): 
   );
 }
 
-function notifyScript(urls: readonly string[]): Promise<{ code: number; stderr: string }> {
+/** keepalived on pi-b saying `instance` became MASTER, to every URL (foreground, as by hand). */
+function notifyScript(urls: readonly string[], instance = 'VI_1'): Promise<{ code: number; stderr: string }> {
   const env = join(stateDir, 'notify.env');
   writeFileSync(
     env,
@@ -195,7 +196,7 @@ function notifyScript(urls: readonly string[]): Promise<{ code: number; stderr: 
   return new Promise((resolve) => {
     execFile(
       'sh',
-      [SCRIPT, 'MASTER', 'VI_1'],
+      [SCRIPT, 'MASTER', instance],
       {
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -338,5 +339,29 @@ describe.skipIf(db === undefined)('the VIP across three okome serve replicas', (
     await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     expect(moveNotices(emulator)).toHaveLength(2);
     expect(postsWith(emulator, BACK_ON_PI_A)).toHaveLength(1);
+  }, 150_000);
+
+  it("the watcher blind throughout: two instances' hooks of one failover give one notice; an instance becoming MASTER again is a new failover, from where the watcher last saw the VIP", async () => {
+    const { replicas, emulator } = await startReplicas();
+    const urls = replicas.map((r) => `http://127.0.0.1:${r.httpPort()}/hooks/keepalived`);
+    holdVip('hidden');
+    // One failover, told by each VRRP instance: one notice.
+    expect((await notifyScript(urls, 'VI_1')).code).toBe(0);
+    expect((await notifyScript(urls, 'VI_2')).code).toBe(0);
+    await waitFor(() => (moveNotices(emulator).length > 0 ? true : undefined), 30_000, 'the move', 50);
+    // pi-a returns still MASTER (no hook) and takes the VIP back, unseen; then VI_1 on pi-b
+    // becomes MASTER again: it must have left MASTER in between, so this is a new failover.
+    expect((await notifyScript(urls, 'VI_1')).code).toBe(0);
+    await waitFor(
+      () => (moveNotices(emulator).length === 2 ? true : undefined),
+      30_000,
+      'the second move',
+      50,
+    );
+    expect(String(moveNotices(emulator)[1]?.params.text)).toMatch(
+      /VIP moved from \*pi-a\* to \*pi-b\*.*\(keepalived\)/,
+    );
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    expect(moveNotices(emulator)).toHaveLength(2);
   }, 150_000);
 });

@@ -36,6 +36,7 @@ export const WRITE_METHODS: ReadonlySet<string> = new Set([
   'requestAlertFollowUp',
   'completeAlertFollowUp',
   'setVipHolder',
+  'setWatchedVipHolder',
 ]);
 
 export interface StoreCall {
