@@ -14,12 +14,18 @@ const ROOT = join(import.meta.dirname, '..');
 /** The V8 flags `npm start` and the Dockerfile use: a small young generation (a Pi has 1 GB). */
 export const NODE_FLAGS = ['--max-semi-space-size=2'];
 
-export function startBotProcess(configPath: string, env: NodeJS.ProcessEnv): BotProcess {
+export function startBotProcess(
+  configPath: string,
+  env: NodeJS.ProcessEnv,
+  options: { cwd?: string; nodeFlags?: readonly string[] } = {},
+): BotProcess {
   const entry = join(ROOT, 'dist/cli/okome.js');
   if (!existsSync(entry)) throw new Error('bench: run `npm run build` first (dist/cli/okome.js is missing)');
-  const child = spawn(process.execPath, [...NODE_FLAGS, entry, 'serve', '--config', configPath], {
+  const flags = [...NODE_FLAGS, ...(options.nodeFlags ?? [])];
+  const child = spawn(process.execPath, [...flags, entry, 'serve', '--config', configPath], {
     env: { ...process.env, OKOME_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   const log: string[] = [];
   child.stdout?.on('data', (d: Buffer) => log.push(d.toString()));

@@ -7,6 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { VipAddressMonitor } from '../src/alerts/vip-address-monitor.js';
+import { vipProbeFromDiagnostics } from '../src/alerts/vip-probe.js';
+import { VipWatcher } from '../src/alerts/vip-watcher.js';
 import { loadConfig, nodeCommand } from '../src/config/load-config.js';
 import { createDiagnostics } from '../src/diagnostics/diagnose.js';
 import { RedisSampleFile } from '../src/diagnostics/redis-sample-file.js';
@@ -159,6 +162,75 @@ async function batchingSideBySide(statuses: number) {
   };
 }
 
+/**
+ * What the VIP watcher costs each Pi per minute while nothing happens, side by side: polling every
+ * 2 s (the previous way, and `stream: false`) vs the address stream with its 30 s fallback poll.
+ * Each mode runs alone for `seconds` on its own pool, after its first poll (the baseline).
+ */
+async function watcherCost(seconds: number) {
+  const meter = PiCostMeter.fromEnv();
+  const nodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
+  const timer = (fn: () => void, ms: number) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  };
+  const modes: Record<string, unknown> = {};
+  for (const stream of [false, true]) {
+    const probes = createProbes(config, { redisPassword: undefined });
+    const pool = probes.shell as SshPool;
+    const d = createDiagnostics({ config, ...probes });
+    let watcher: VipWatcher | undefined;
+    const monitor = stream
+      ? new VipAddressMonitor({
+          shell: pool,
+          nodes,
+          address: config.vip.address,
+          onChange: () => watcher?.nudge(),
+          setTimer: timer,
+        })
+      : undefined;
+    watcher = new VipWatcher({
+      probe: vipProbeFromDiagnostics(d),
+      onEvent: () => {},
+      now: Date.now,
+      setTimer: timer,
+      intervalMs: 2000,
+      idleIntervalMs: 30_000,
+      quiet: () => monitor?.live() === true,
+    });
+    monitor?.start();
+    await watcher.poll();
+    watcher.start();
+    if (monitor !== undefined) {
+      const until = Date.now() + 10_000;
+      while (!monitor.live() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    }
+    const execs0 = nodes.map((n) => pool.execs(n));
+    const cpu0 = meter?.cpuMs();
+    const processes = await meter
+      ?.countProcesses(() => new Promise((r) => setTimeout(r, seconds * 1000)))
+      .catch(() => undefined);
+    if (meter === undefined) await new Promise((r) => setTimeout(r, seconds * 1000));
+    const cpu1 = meter?.cpuMs();
+    const perMinute = 60 / seconds;
+    modes[stream ? 'stream' : 'poll2s'] = Object.fromEntries(
+      nodes.map((n, i) => [
+        n,
+        {
+          sshCommands: Number(((pool.execs(n) - (execs0[i] ?? 0)) * perMinute).toFixed(1)),
+          cpuMs: cpu0 && cpu1 ? Number((((cpu1[n] ?? 0) - (cpu0[n] ?? 0)) * perMinute).toFixed(1)) : null,
+          processesStarted:
+            processes?.[n] === undefined ? null : Number((processes[n].forks * perMinute).toFixed(1)),
+        },
+      ]),
+    );
+    watcher.stop();
+    monitor?.stop();
+    await probes.close();
+  }
+  return { seconds, perNodePerMinute: modes };
+}
+
 async function main(): Promise<void> {
   const operatorMs = median([await sequentialScript(), await sequentialScript(), await sequentialScript()]);
 
@@ -222,6 +294,7 @@ async function main(): Promise<void> {
   await probes.close();
 
   const batching = await batchingSideBySide(Number(process.env.BENCH_BATCHING_RUNS ?? '60'));
+  const vipWatcher = await watcherCost(Number(process.env.BENCH_WATCH_SECONDS ?? '60'));
 
   const warm = median(warmMs);
   const cold = median(coldMs);
@@ -241,6 +314,7 @@ async function main(): Promise<void> {
       statusRuns: runs,
       rssAfterRunsMb: Math.round(rssMb),
       batching,
+      vipWatcher,
     })}\n`,
   );
 }

@@ -35,6 +35,18 @@ export interface DiagnosticsFigures {
     readonly perCheck: Side;
     readonly batchedOverPerCheck: number;
   };
+  readonly vipWatcher?: {
+    readonly seconds: number;
+    readonly perNodePerMinute: Readonly<
+      Record<'poll2s' | 'stream', Readonly<Record<string, WatcherCost>> | undefined>
+    >;
+  };
+}
+
+interface WatcherCost {
+  readonly sshCommands: number;
+  readonly cpuMs: number | null;
+  readonly processesStarted: number | null;
 }
 
 const n = (x: number | null | undefined, digits = 1): string =>
@@ -76,5 +88,91 @@ export function diagnosticsTable(d: DiagnosticsFigures): string {
       ]);
     }
   }
+  const w = d.vipWatcher;
+  if (w !== undefined) {
+    const poll = w.perNodePerMinute.poll2s ?? {};
+    const stream = w.perNodePerMinute.stream ?? {};
+    for (const node of Object.keys(stream)) {
+      const a = poll[node];
+      const s = stream[node];
+      rows.push([
+        `VIP watcher, ${node} per idle minute, polling every 2 s vs address stream (30 s fallback): SSH commands / CPU ms / processes started (${n(w.seconds)} s each)`,
+        `${n(a?.sshCommands)} / ${n(a?.cpuMs)} / ${n(a?.processesStarted)} vs ${n(s?.sshCommands)} / ${n(s?.cpuMs)} / ${n(s?.processesStarted)}`,
+      ]);
+    }
+  }
   return ['| figure | this run |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`), ''].join('\n');
+}
+
+interface Percentiles {
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** One setting of bench/replicas-bench.ts (1 or 3 replicas). */
+export interface ReplicaFigures {
+  readonly replicas: number;
+  readonly readyMs: number;
+  readonly helpAckMs: Percentiles & { readonly runs: number };
+  readonly statusAckMs: Percentiles & { readonly runs: number };
+  readonly statusReportMs: Percentiles & { readonly runs: number };
+  readonly alerts: {
+    readonly alerts: number;
+    readonly sentInSeconds: number;
+    readonly statuses: Readonly<Record<string, number>>;
+    readonly webhookLatencyMs: Percentiles & { readonly max: number };
+    readonly lost: number;
+    readonly storedTwice: number;
+    readonly incidents: number;
+    readonly slackPosts: number;
+    readonly duplicateDeliveries: number;
+    readonly repeatedInThread: number;
+    readonly postsPerChannelMaxIn30s: number;
+    readonly postsPerChannelMaxAverageOver30sPerSecond: number;
+    readonly postsPerChannelMaxInAnySecond: number;
+    readonly drainedSecondsAfterLastAlert: number;
+    readonly rssPeakMbPerReplica: number;
+  };
+}
+
+/** 1 vs 3 replicas as the Markdown table docs/benchmarks.md shows. Pure. */
+export function replicasTable(one: ReplicaFigures, three: ReplicaFigures): string {
+  const p = (x: Percentiles) => `${n(x.p50)} / ${n(x.p99)} ms`;
+  const answers = (s: Readonly<Record<string, number>>) =>
+    Object.entries(s)
+      .map(([code, count]) => `${n(count)}× ${code === '0' ? 'no answer' : code}`)
+      .join(', ');
+  const rows: [string, (f: ReplicaFigures) => string][] = [
+    ['all replicas ready (/readyz 200)', (f) => `${n(f.readyMs)} ms`],
+    [`\`/okome help\` ack p50 / p99 (${one.helpAckMs.runs})`, (f) => p(f.helpAckMs)],
+    [`\`/okome status\` ack p50 / p99 (${one.statusAckMs.runs}, 1.5 s apart)`, (f) => p(f.statusAckMs)],
+    ['`/okome status` until its report is in Slack, p50 / p99', (f) => p(f.statusReportMs)],
+    [
+      `alert storm: ${n(one.alerts.alerts)} alerts in 20 groups, sent in`,
+      (f) => `${n(f.alerts.sentInSeconds)} s (${answers(f.alerts.statuses)})`,
+    ],
+    [
+      'webhook latency p50 / p99 / max',
+      (f) => `${p(f.alerts.webhookLatencyMs)} / ${n(f.alerts.webhookLatencyMs.max)} ms`,
+    ],
+    ['alerts lost / stored twice', (f) => `${n(f.alerts.lost)} / ${n(f.alerts.storedTwice)}`],
+    [
+      'incidents / Slack posts / deliveries doubled / same text again in a thread',
+      (f) =>
+        `${n(f.alerts.incidents)} / ${n(f.alerts.slackPosts)} / ${n(f.alerts.duplicateDeliveries)} / ${n(f.alerts.repeatedInThread)}`,
+    ],
+    [
+      'posts per channel: most in any 30 s (per second) / in any 1 s',
+      (f) =>
+        `${n(f.alerts.postsPerChannelMaxIn30s)} (${n(f.alerts.postsPerChannelMaxAverageOver30sPerSecond, 2)}/s) / ${n(f.alerts.postsPerChannelMaxInAnySecond)}`,
+    ],
+    ['outbox drained after the last alert', (f) => `${n(f.alerts.drainedSecondsAfterLastAlert)} s`],
+    ['RSS peak (largest replica)', (f) => `${n(f.alerts.rssPeakMbPerReplica)} MB`],
+  ];
+  return [
+    '| figure | 1 replica | 3 replicas |',
+    '|---|---|---|',
+    ...rows.map(([k, v]) => `| ${k} | ${v(one)} | ${v(three)} |`),
+    '',
+  ].join('\n');
 }

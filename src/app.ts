@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type AlertmanagerAuth, AlertmanagerClient } from './alerts/alertmanager-api.js';
 import { DeadmanSwitch } from './alerts/deadman-switch.js';
 import type { HookSecrets } from './alerts/keepalived-hook.js';
+import { VipAddressMonitor } from './alerts/vip-address-monitor.js';
 import { vipProbeFromDiagnostics } from './alerts/vip-probe.js';
 import { VipWatcher } from './alerts/vip-watcher.js';
 import {
@@ -27,6 +28,7 @@ import { parseCommand } from './domain/command.js';
 import { parseSilenceAction, parseUnsilenceAction } from './domain/silence.js';
 import { type HttpRoute, type HttpServerHandle, startHttpServer } from './http/http-server.js';
 import { AlertUseCase } from './incidents/alert-use-case.js';
+import { coverageOf } from './incidents/coverage-use-case.js';
 import { IncidentService } from './incidents/incident-service.js';
 import { IncidentReports } from './incidents/report-use-case.js';
 import { type SilenceOutcome, SilenceUseCase } from './incidents/silence-use-case.js';
@@ -39,6 +41,7 @@ import { type Clock, systemClock } from './outbox/clock.js';
 import { createOutbox } from './outbox/outbox.js';
 import type { Probes } from './probes/create-probes.js';
 import { ApprovalsService } from './remediation/approvals-service.js';
+import { DrillService } from './remediation/drill-service.js';
 import { authorizeApprover, CachedUsergroupDirectory } from './remediation/usergroup-directory.js';
 import type {
   ActionInput,
@@ -56,6 +59,7 @@ import {
   userName,
 } from './slack/bolt-runtime.js';
 import { IncidentCommands } from './slack/flows/incident-commands.js';
+import { renderCoverage } from './slack/render/coverage-message.js';
 import { renderHelp, renderRunbookCard, renderUsage } from './slack/render/incident-message.js';
 import { channelLink } from './slack/render/mrkdwn.js';
 import { slackPresenter } from './slack/slack-presenter.js';
@@ -124,6 +128,11 @@ const PRUNE_EVERY_MS = 60 * 60_000;
 const SEEN_TTL_MS = 24 * 60 * 60_000;
 const EXPIRY_SWEEP_MS = 15_000;
 const REDIS_SAMPLE_EVERY_MS = 60_000;
+/**
+ * Replicas: a drill started longer ago than this is no live replica's any more (a drill takes
+ * well under it: moves bounded at 30 s, steps at their timeouts): the leader restores it.
+ */
+const DRILL_OVERDUE_MS = 10 * 60_000;
 /** Replicas: how often the leader reads the latest Watchdog any replica received. */
 const DEADMAN_POLL_MS = 1000;
 
@@ -170,6 +179,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     store,
     gateway,
     logger,
+    pacing: { postIntervalMs: config.slack.postPacing.intervalMs, postBurst: config.slack.postPacing.burst },
     ...(deps.replica === undefined
       ? {}
       : { replica: deps.replica.name, claimLeaseMs: deps.replica.outboxLeaseMs ?? 30_000 }),
@@ -194,6 +204,19 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     now,
     // Runs of other replicas are not in this process: only the overdue ones are stuck.
     sharedRuns: deps.replica !== undefined,
+  });
+  const drills = new DrillService({
+    config,
+    store,
+    outbox,
+    diagnostics,
+    shell: deps.probes.shell,
+    http: deps.probes.http,
+    redis: deps.probes.redis,
+    directory,
+    presenter,
+    logger,
+    now,
   });
   const reports = new IncidentReports({
     store,
@@ -289,6 +312,15 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     logger,
     now,
     track,
+    // A diagnosis can take statusMs; a claim outlives it (a dead replica's lapses for another).
+    ...(deps.replica === undefined
+      ? {}
+      : {
+          replica: {
+            name: deps.replica.name,
+            leaseMs: Math.max(deps.replica.outboxLeaseMs ?? 30_000, 3 * config.timeouts.statusMs),
+          },
+        }),
     // Called inside the webhook's store transaction: bound to this context, so the notice it may
     // post runs as its own work, not as part of that transaction.
     ...(deadman === undefined
@@ -302,6 +334,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         }),
     silences: alertmanager !== undefined,
     setTimer: systemClock.schedule,
+    // A drill's failover is planned: said in the drill's thread, no incident (through the store,
+    // so every replica sees the same drill).
+    plannedMove: async (text: string) => {
+      const drill = await drills.activeFailover();
+      if (drill === undefined) return false;
+      await drills.notePlanned(drill, text);
+      return true;
+    },
     runningActions: async () =>
       (await store.approvalsInStates(['approved', 'running'])).map((a) => ({
         actionId: a.actionId,
@@ -310,6 +350,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
   });
   const markSeen = (key: string, at: number) => store.markSeen(key, at);
   let watcher: VipWatcher | undefined;
+  let monitor: VipAddressMonitor | undefined;
   // Reported by /healthz: a failover can only be announced once the watcher knows who held the VIP.
   let vipWatch: 'off' | 'starting' | 'watching' = config.alerts.vipWatch.enabled ? 'starting' : 'off';
   // A notify from a node the configuration does not name is refused unread and kept on record.
@@ -389,6 +430,9 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     const interrupted = await approvals.recover();
     if (interrupted > 0) log.warn({ interrupted }, 'approvals interrupted by a restart');
   }
+  // A drill a crash left with a service stopped: restored now (or said loudly that it could not).
+  // Replicas: the leader does it (startSingletons), another replica may be running it.
+  if (deps.replica === undefined) track(drills.recover());
   const allowed = new Set(config.slack.allowedChannels);
   for (const w of configWarnings(config)) log.warn({ path: w.path, fix: w.fix }, w.message);
   const targets = diagnostics.targets();
@@ -411,6 +455,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         // Replicas: whether this one runs the singletons (the only bot always does).
         role: leadership.term() === undefined ? 'standby' : 'leader',
         vipWatch,
+        // Nodes whose address stream is open (changes pushed); null when streaming is off.
+        vipStream: config.alerts.vipWatch.stream ? (monitor?.liveNodes() ?? []) : null,
         vipHolder: holding?.kind === 'single' ? holding.holder : (holding?.kind ?? null),
         // The dead-man's switch: off, waiting (no Watchdog yet), alive or lost.
         deadman: deadman?.current().kind ?? 'off',
@@ -539,6 +585,11 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
             return reply(await incidentCommands.timeline(command.incident));
           case 'report':
             return incidentCommands.report(command.incident);
+          case 'drill':
+            return drills.request(command.drill, input.userId, input.channelId);
+          case 'coverage':
+            // One read of the store (no network): answered in the ack, ephemeral.
+            return reply(renderCoverage(await coverageOf(store, now())));
           default: {
             const scope =
               command.kind === 'check'
@@ -560,7 +611,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         if (input.actionId.startsWith(SILENCE_PREFIX) || input.actionId.startsWith(UNSILENCE_PREFIX))
           return silenceClick(input);
         if (input.actionId.startsWith(APPROVE_PREFIX) || input.actionId.startsWith(REJECT_PREFIX))
-          return approvals.click(input);
+          return (await drills.owns(input.actionId)) ? drills.click(input) : approvals.click(input);
         return { reply: { text: 'That button is not one of mine.' }, later: undefined };
       },
     };
@@ -666,6 +717,16 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       track(approvals.endStuckRuns());
     }
     if (config.alerts.vipWatch.enabled) {
+      const m = config.alerts.vipWatch.stream
+        ? new VipAddressMonitor({
+            shell: deps.probes.shell,
+            nodes: config.nodes.filter((n) => n.holdsVip).map((n) => n.name),
+            address: config.vip.address,
+            onChange: () => watcher?.nudge(),
+            setTimer: systemClock.schedule,
+            logger: log,
+          })
+        : undefined;
       const w = new VipWatcher({
         probe: vipProbeFromDiagnostics(diagnostics),
         onEvent: (event) => alerts.onVipEvent(event),
@@ -673,9 +734,14 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         now,
         setTimer: systemClock.schedule,
         intervalMs: config.alerts.vipWatch.intervalMs,
+        idleIntervalMs: config.alerts.vipWatch.idleIntervalMs,
+        quiet: () => m?.live() === true,
         onError: (error) => log.warn({ err: error }, 'VIP watcher'),
       });
       watcher = w;
+      monitor = m;
+      // Opened before the baseline poll: a change during it is pushed, not missed.
+      m?.start();
       vipWatch = 'starting';
       // The first look is the baseline, compared with the holder on record: a move while no
       // watcher looked (a leader change, a restart) is said now.
@@ -697,6 +763,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     track(alerts.followUp());
     expiry = setInterval(() => {
       approvals.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring approvals failed'));
+      drills.expire().catch((error: unknown) => log.warn({ err: error }, 'expiring drills failed'));
+      if (deps.replica !== undefined) track(drills.recover({ startedBeforeMs: DRILL_OVERDUE_MS }));
       approvals
         .endStuckRuns()
         .catch((error: unknown) => log.warn({ err: error }, 'ending stuck runs failed'));
@@ -712,6 +780,8 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
     pruner.unref();
   };
   const stopSingletons = async (): Promise<void> => {
+    monitor?.stop();
+    monitor = undefined;
     watcher?.stop();
     watcher = undefined;
     if (config.alerts.vipWatch.enabled) vipWatch = 'starting';

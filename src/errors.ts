@@ -27,6 +27,8 @@ export const ErrorCode = {
   Internal: 'OKOME_INTERNAL',
   /** The database was written by a newer okome-bot (its schema version is unknown here). */
   StoreSchemaTooNew: 'OKOME_STORE_SCHEMA_TOO_NEW',
+  /** A schema migration is due while replicas of the older version still serve the database. */
+  StoreUpgradeRefused: 'OKOME_STORE_UPGRADE_REFUSED',
   /** An outbox call named a message ref the store does not know (or one in another channel). */
   OutboxUnknownMessage: 'OKOME_OUTBOX_UNKNOWN_MESSAGE',
   /** Slack asked us to slow down (HTTP 429); the outbox waits Retry-After and tries again. */
@@ -47,6 +49,8 @@ export const ErrorCode = {
   AlertmanagerUnavailable: 'OKOME_ALERTMANAGER_UNAVAILABLE',
   /** Alertmanager's API refused the request (4xx: bad matchers, auth, unknown silence). */
   AlertmanagerRejected: 'OKOME_ALERTMANAGER_REJECTED',
+  /** A drill's record changed under a compare-and-set (another replica, a second click). */
+  DrillConflict: 'OKOME_DRILL_CONFLICT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -87,6 +87,10 @@ export const alertsConfigSchema = z
       .strictObject({
         enabled: z.boolean().default(true),
         intervalMs: z.int().min(200).max(600_000).default(2000),
+        // One `ip -o monitor address` per VIP node over its SSH connection pushes changes; while
+        // every stream is up and nothing awaits confirmation, polls run only every idleIntervalMs.
+        stream: z.boolean().default(true),
+        idleIntervalMs: z.int().min(1000).max(3_600_000).default(30_000),
       })
       .prefault({}),
     // Alertmanager's API, for "Silence 1 h / 4 h" in alert threads. Unset url: no silence buttons.

@@ -12,7 +12,12 @@ import type { VipState } from '../domain/classify.js';
  *   hook reports real failovers instantly anyway, so the extra interval costs little.
  * - HTTP back up: 1.
  * Observations with state `unknown` (probe failed, nodes unreachable) carry no news: they neither
- * confirm nor break a streak and never raise an event by themselves.
+ * confirm nor break a streak and never raise an event by themselves. A streak of N must also span
+ * (N-1) poll intervals: polls that `nudge()` brings forward cannot confirm a passing moment.
+ *
+ * Pushed changes (`nudge()`, from the address monitor's stream): a poll now. While every stream
+ * is up (`quiet()`) and nothing awaits confirmation, the watcher polls only every `idleIntervalMs`,
+ * as a fallback; a state awaiting confirmation is polled every `intervalMs`.
  *
  * The first confirmed observation is the baseline: a single holder and a working VIP raise
  * nothing; a baseline of no holder, split brain or HTTP down IS reported (`baseline: true`).
@@ -71,6 +76,10 @@ export interface VipWatcherOptions {
   readonly setTimer: SetTimer;
   /** Time between poll starts (default 2000 ms); a slow poll delays the next, never overlaps it. */
   readonly intervalMs?: number;
+  /** Time between polls while `quiet()` and nothing awaits confirmation (default: intervalMs). */
+  readonly idleIntervalMs?: number;
+  /** True while changes are pushed (every node's address stream is up): polls may slow down. */
+  readonly quiet?: () => boolean;
   /** A probe still running after this counts as unknown (default 10 000 ms). */
   readonly probeTimeoutMs?: number;
   readonly confirmations?: Partial<Confirmations>;
@@ -96,16 +105,28 @@ function keyOf(h: Holding): string {
   return 'none';
 }
 
-/** A value that changes only after `required` identical observations in a row. */
+/**
+ * A value that changes only after `required` identical observations in a row, spanning at least
+ * (required - 1) × `spanMs` from the first of them.
+ */
 class Debounced<T> {
   reported: T | undefined;
   private candidate: string | undefined;
   private count = 0;
+  private since = 0;
 
-  constructor(private readonly key: (value: T) => string) {}
+  constructor(
+    private readonly key: (value: T) => string,
+    private readonly spanMs: number,
+  ) {}
+
+  /** A value seen but not yet confirmed. */
+  pending(): boolean {
+    return this.candidate !== undefined;
+  }
 
   /** The newly confirmed value's previous one (`{ previous }`), or undefined when nothing changed. */
-  observe(value: T, required: number): { previous: T | undefined } | undefined {
+  observe(value: T, required: number, at: number): { previous: T | undefined } | undefined {
     const k = this.key(value);
     if (this.reported !== undefined && this.key(this.reported) === k) {
       this.candidate = undefined;
@@ -116,8 +137,9 @@ class Debounced<T> {
     else {
       this.candidate = k;
       this.count = 1;
+      this.since = at;
     }
-    if (this.count < required) return undefined;
+    if (this.count < required || at - this.since < (required - 1) * this.spanMs) return undefined;
     const previous = this.reported;
     this.reported = value;
     this.candidate = undefined;
@@ -130,10 +152,13 @@ export class VipWatcher {
   private readonly intervalMs: number;
   private readonly probeTimeoutMs: number;
   private readonly confirmations: Confirmations;
-  private readonly holding = new Debounced<Holding>(keyOf);
-  private readonly http = new Debounced<boolean>(String);
+  private readonly idleIntervalMs: number;
+  private readonly holding: Debounced<Holding>;
+  private readonly http: Debounced<boolean>;
   private lastSingle: string | undefined;
   private running = false;
+  // A nudge during a poll: that poll's answer may predate the change, so another follows it.
+  private nudged = false;
   // Bumped by stop(): a probe answer from before it is dropped.
   private generation = 0;
   private inFlight: Promise<void> | undefined;
@@ -141,6 +166,11 @@ export class VipWatcher {
 
   constructor(private readonly options: VipWatcherOptions) {
     this.intervalMs = options.intervalMs ?? 2000;
+    this.idleIntervalMs = Math.max(this.intervalMs, options.idleIntervalMs ?? this.intervalMs);
+    // Spans a little under one interval: a poll delayed by the timer still counts.
+    const span = this.intervalMs * 0.9;
+    this.holding = new Debounced<Holding>(keyOf, span);
+    this.http = new Debounced<boolean>(String, span);
     this.probeTimeoutMs = options.probeTimeoutMs ?? 10_000;
     this.confirmations = { ...DEFAULT_CONFIRMATIONS, ...options.confirmations };
   }
@@ -167,6 +197,28 @@ export class VipWatcher {
     return this.inFlight;
   }
 
+  /**
+   * Something changed (an address event, a stream that ended): polls now instead of at the next
+   * tick; during a poll, polls once more right after it.
+   */
+  nudge(): void {
+    if (!this.running) return;
+    if (this.inFlight !== undefined) {
+      if (!this.nudged) {
+        this.nudged = true;
+        void this.inFlight.finally(() => this.afterNudge());
+      }
+      return;
+    }
+    void this.pollAndReschedule();
+  }
+
+  private afterNudge(): void {
+    if (!this.nudged) return;
+    this.nudged = false;
+    if (this.running) void this.pollAndReschedule();
+  }
+
   /** The confirmed state, for a status line; undefined before the baseline. */
   current(): { holding: VipState | undefined; httpOk: boolean | undefined } {
     return { holding: this.holding.reported, httpOk: this.http.reported };
@@ -179,7 +231,13 @@ export class VipWatcher {
     const started = this.options.now();
     await this.poll();
     if (!this.running) return;
-    const wait = Math.max(0, this.intervalMs - (this.options.now() - started));
+    if (this.nudged) {
+      this.afterNudge();
+      return;
+    }
+    const settled = !this.holding.pending() && !this.http.pending() && this.holding.reported !== undefined;
+    const interval = settled && this.options.quiet?.() === true ? this.idleIntervalMs : this.intervalMs;
+    const wait = Math.max(0, interval - (this.options.now() - started));
     this.cancelTimer = this.options.setTimer(() => {
       this.cancelTimer = undefined;
       void this.pollAndReschedule();
@@ -241,14 +299,14 @@ export class VipWatcher {
         state.kind === 'split' ? { kind: 'split', holders: [...state.holders].sort() } : state;
       const required =
         holding.kind === 'single' ? c.holder : holding.kind === 'none' ? c.noHolder : c.splitBrain;
-      const change = this.holding.observe(holding, required);
+      const change = this.holding.observe(holding, required, at);
       if (change !== undefined) {
         const event = this.holdingEvent(change.previous, holding, at, o.detail);
         if (event !== undefined) events.push(event);
         if (holding.kind === 'single') this.lastSingle = holding.holder;
       }
     }
-    const httpChange = this.http.observe(o.httpOk, o.httpOk ? c.httpUp : c.httpDown);
+    const httpChange = this.http.observe(o.httpOk, o.httpOk ? c.httpUp : c.httpDown, at);
     if (httpChange !== undefined) {
       const baseline = httpChange.previous === undefined;
       if (!o.httpOk) events.push({ kind: 'http-down', at, detail: o.detail, baseline });

@@ -42,6 +42,13 @@ Install it with visudo -cf, as /etc/sudoers.d/okome-bot (0440).
 Every click, decision and execution since the given time (s, m, h, d). Opens the store
 read-only, so it works while the bot serves.
 `,
+  drills: `Usage: okome drills [--json] [--config FILE]
+
+The drill history, newest first: each drill's kind and the runbook incident it rehearses
+(failover: 4, redis: 2), its outcome, node and figures (time to the new VIP holder and the
+failed requests against the runbook's about 2 s; time to detection and to verified recovery).
+Opens the store read-only, so it works while the bot serves.
+`,
   report: `Usage: okome report INCIDENT [--out FILE] [--config FILE]
 
 The post-incident report of an incident, open or resolved, as Markdown: the timeline (alerts,
@@ -50,6 +57,16 @@ verification), time to acknowledge and to resolve, and the before/after table of
 that diagnosed it. INCIDENT is a key (2:pi-b) or a runbook number (the newest incident with
 it). On stdout, or written to FILE with --out. Opens the store read-only, so it works while
 the bot serves. Exit 0, or 2 when no incident matches.
+`,
+  coverage: `Usage: okome coverage [--json] [--config FILE]
+
+For each of the runbook's incidents (1-7, 5b): the checks that detect it, the shipped alert
+rules (contrib/prometheus/okome.rules.yml) labelled with it, its catalogue action(s), and what
+the store remembers: when it was last seen, last fixed (an approval that succeeded), last
+verified (a fix's verification passed, or a status found it healed) and last drilled; "never"
+where nothing was. A VIP failover counts for the incident its explained cause belongs to, never
+as incident 4 by its stored number. --json for scripts (times as ISO strings, never as null).
+Opens the store read-only, so it works while the bot serves. Exit 0.
 `,
   config: `Usage: okome config check [--static] [FILE] [--config FILE]
        okome config schema

@@ -5,7 +5,9 @@ import { isOkomeError } from '../errors.js';
 import { auditCommand } from './audit-command.js';
 import { type CliIo, ExitCode } from './cli-io.js';
 import { configCheck, configSchemaCommand } from './config-check.js';
+import { coverageCommand } from './coverage-command.js';
 import { doctorCommand } from './doctor-command.js';
+import { drillsCommand } from './drills-command.js';
 import { healthcheckCommand } from './healthcheck-command.js';
 import { COMMAND_HELP, COMMAND_NAMES, isCommandName, SUBCOMMANDS } from './help.js';
 import { hostkeysCommand } from './hostkeys-command.js';
@@ -25,6 +27,8 @@ Usage:
   okome sudoers [--node NAME]   the sudoers drop-in allowing exactly the catalogue's commands
   okome audit [--since 12h] [--json]   every click, decision and execution
   okome report INCIDENT [--out FILE]   an incident's post-incident report (Markdown)
+  okome drills [--json]         the drill history (/okome drill failover|redis), newest first
+  okome coverage [--json]       each runbook incident: what detects and fixes it, last seen/fixed/verified/drilled
   okome config check [--static] [FILE]   validate a configuration (FILE or --config or OKOME_CONFIG)
   okome config schema           the configuration's JSON Schema
   okome hostkeys [--node NAME]  each node's SSH host key next to its pin (never edits the config)
@@ -112,8 +116,13 @@ export async function runCli(
         Date.now(),
       );
     }
+    if (command === 'drills' && sub === undefined)
+      return await drillsCommand({ config: values.config, json: values.json === true }, io);
     if (command === 'report' && sub !== undefined && rest.length === 0) {
       return await reportCommand({ config: values.config, incident: sub, out: values.out }, io, Date.now());
+    }
+    if (command === 'coverage' && sub === undefined) {
+      return await coverageCommand({ config: values.config, json: values.json === true }, io, Date.now());
     }
     if (command === 'report' && sub === undefined) {
       io.stderr.write(`okome report needs an INCIDENT.\n\n${COMMAND_HELP.report}`);

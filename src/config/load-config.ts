@@ -73,7 +73,7 @@ const FIXES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^actions\.\*\.targets/, 'name nodes listed under `nodes:` or roles that some node has'],
   [
     /^actions\.\*\.steps/,
-    'use a purpose from `commands:` (with `service:` for serviceState/serviceRestart) or `redis: flushdb`',
+    'use a purpose from `commands:` (with `service:` for serviceState/serviceRestart/serviceStop/serviceStart) or `redis: flushdb`',
   ],
   [/^actions\.\*\.id$/, 'give every action a unique id of lower-case letters, digits and dashes'],
   [

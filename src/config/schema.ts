@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { alertsConfigSchema } from '../alerts/alert-config.js';
 import { metricsConfigSchema } from '../metrics/metrics-config.js';
+import { DEFAULT_PACING } from '../outbox/pacing.js';
 
 /**
  * The configuration's shape. Parsed once at start-up (see load-config.ts) and frozen.
@@ -45,6 +46,9 @@ const msSchema = z.int().min(1).max(600_000);
 export const commandPurposes = [
   'serviceState',
   'serviceRestart',
+  // Drills only (/okome drill): a deliberate stop, and the start that undoes it.
+  'serviceStop',
+  'serviceStart',
   'vipOwnership',
   'disk',
   'memory',
@@ -61,11 +65,18 @@ export const commandPurposes = [
 export type CommandPurpose = (typeof commandPurposes)[number];
 
 /** Purposes whose command names a service (the `{service}` placeholder). */
-export const servicePurposes: ReadonlySet<CommandPurpose> = new Set(['serviceState', 'serviceRestart']);
+export const servicePurposes: ReadonlySet<CommandPurpose> = new Set([
+  'serviceState',
+  'serviceRestart',
+  'serviceStop',
+  'serviceStart',
+]);
 
 export const defaultCommands: Readonly<Record<CommandPurpose, string>> = Object.freeze({
   serviceState: 'systemctl is-active {service}',
   serviceRestart: 'sudo systemctl restart {service}',
+  serviceStop: 'sudo systemctl stop {service}',
+  serviceStart: 'sudo systemctl start {service}',
   vipOwnership: 'ip -o addr show',
   disk: 'df -P /',
   memory: 'cat /proc/meminfo',
@@ -226,6 +237,17 @@ const slackSchema = z.strictObject({
    * needs the `files:write` scope). false: the report is posted as a message instead.
    */
   uploads: z.boolean().default(true),
+  /**
+   * New posts per channel: a token bucket of `burst` refilled one per `intervalMs` (see
+   * src/outbox/pacing.ts: at most 30 posts in any 30 s). Slack allows about one message per
+   * second per channel; lower only against a test workspace or emulator (tests of many posts).
+   */
+  postPacing: z
+    .strictObject({
+      intervalMs: z.int().min(10).max(60_000).default(DEFAULT_PACING.postIntervalMs),
+      burst: z.int().min(1).max(20).default(DEFAULT_PACING.postBurst),
+    })
+    .prefault({}),
 });
 
 export const configSchema = z

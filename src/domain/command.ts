@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type DrillKind, drillKinds } from './drill.js';
 import { type IncidentNumber, incidentNumbers } from './runbook.js';
 
 /**
@@ -17,6 +18,10 @@ export type OkomeCommand =
   | { readonly kind: 'timeline'; readonly incident: string | undefined }
   /** The post-incident report of an incident (open or resolved): its Markdown in its thread. */
   | { readonly kind: 'report'; readonly incident: string | undefined }
+  /** Rehearses a runbook incident on purpose: measured, then restored (two-person for failover). */
+  | { readonly kind: 'drill'; readonly drill: DrillKind }
+  /** Each runbook incident: what detects and fixes it, when last seen, fixed, verified and drilled. */
+  | { readonly kind: 'coverage' }
   | { readonly kind: 'invalid'; readonly problem: string };
 
 const TARGET = z.string().regex(/^[a-z0-9][a-z0-9:@.-]{0,63}$/);
@@ -41,6 +46,7 @@ export function parseCommand(text: unknown, targets: readonly string[]): OkomeCo
   switch (verb) {
     case 'status':
     case 'validate':
+    case 'coverage':
     case 'help': {
       const problem = extra(0);
       return problem ? { kind: 'invalid', problem } : { kind: verb };
@@ -80,6 +86,12 @@ export function parseCommand(text: unknown, targets: readonly string[]): OkomeCo
         return { kind: 'invalid', problem: `\`${ref.slice(0, 64)}\` is not an incident key or number.` };
       }
       return { kind: verb, incident: ref };
+    }
+    case 'drill': {
+      const drill = drillKinds.find((k) => k === args[0]);
+      if (drill === undefined || extra(1))
+        return { kind: 'invalid', problem: `\`drill\` takes one of: ${drillKinds.join(', ')}.` };
+      return { kind: 'drill', drill };
     }
     default:
       return { kind: 'invalid', problem: `Unknown command \`${verb.slice(0, 32)}\`.` };

@@ -188,7 +188,7 @@ function adviceOf(cause: FailoverCause, to: string): { advice: string[]; followU
 }
 
 /** The runbook incident a cause belongs to: 4 (dead Pi), 1 (nginx), 3 (VIP) otherwise. */
-const CAUSE_NUMBER: Readonly<Record<FailoverCauseKind, IncidentNumber>> = {
+export const CAUSE_NUMBER: Readonly<Record<FailoverCauseKind, IncidentNumber>> = {
   unreachable: '4',
   refusing: '3',
   'keepalived-down': '3',

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import type { CheckStatus } from './check-result.js';
+import { hitRatioSampleSchema } from './hit-ratio-sample.js';
 import type { ReportIncident, ReportTimelineEntry } from './incident-report.js';
 
 /**
  * The post-incident report's charts as SVG, from the timeline alone: who held the VIP over the
- * incident, and each check's state over it (per node: a check id names its node). Pure; a
+ * incident, each check's state over it (per node: a check id names its node), and the Redis hit
+ * ratio each diagnosis, verification or healing status measured (`data.hitRatio`). Pure; a
  * renderer turns the SVG into PNG. Text is drawn in one family the renderer is given
  * (CHART_FONT_FAMILY), so a slim image with no system fonts still shows it.
  */
@@ -66,6 +68,8 @@ export function buildIncidentCharts(input: ChartInput): Chart[] {
   if (vip !== undefined) charts.push(vip);
   const checks = checksChart(input);
   if (checks !== undefined) charts.push(checks);
+  const ratio = hitRatioChart(input);
+  if (ratio !== undefined) charts.push(ratio);
   return charts;
 }
 
@@ -185,43 +189,90 @@ function checksChart(input: ChartInput): Chart | undefined {
   );
 }
 
-function draw(
-  name: string,
-  title: string,
-  lanes: readonly string[],
-  segments: readonly Segment[],
-  { t0, t1 }: { t0: number; t1: number },
-  legend: readonly { label: string; colour: string }[],
-): Chart {
-  const height = TOP + lanes.length * ROW + AXIS + (legend.length > 0 ? 24 : 0);
+const hitRatioData = z.object({ hitRatio: hitRatioSampleSchema });
+const RATIO_PLOT = 200;
+/** Which judgement measured a sample, as the chart's legend says it. */
+const SAMPLE_KINDS: Readonly<Record<string, { label: string; colour: string }>> = {
+  diagnosis: { label: 'diagnosis', colour: '#2f6fb3' },
+  outcome: { label: 'verification', colour: '#7b3fa0' },
+  resolved: { label: 'healing status', colour: STATUS_COLOURS.ok },
+};
+
+/** The hit ratio as each judgement measured it: a line through one point per sample, 0–100 %. */
+function hitRatioChart(input: ChartInput): Chart | undefined {
+  const samples: { at: number; ratio: number; kind: string }[] = [];
+  for (const e of input.timeline) {
+    if (SAMPLE_KINDS[e.kind] === undefined) continue;
+    const parsed = hitRatioData.safeParse(e.data);
+    if (parsed.success) samples.push({ at: e.at, ratio: parsed.data.hitRatio.ratio, kind: e.kind });
+  }
+  if (samples.length === 0) return undefined;
+  samples.sort((a, b) => a.at - b.at);
+  const { t0, t1 } = span(
+    input,
+    samples.map((s) => s.at),
+  );
   const plot = WIDTH - LEFT - RIGHT;
   const x = (t: number) => LEFT + ((t - t0) / (t1 - t0)) * plot;
-  const y = (lane: string) => TOP + lanes.indexOf(lane) * ROW;
-  const font = `font-family="${CHART_FONT_FAMILY}"`;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}">`,
-    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
-    `<text x="16" y="30" ${font} font-size="17" font-weight="bold" fill="#1d1d1d">${xml(clip(title, 90))}</text>`,
-  ];
-  lanes.forEach((lane, i) => {
-    const top = TOP + i * ROW;
-    if (i % 2 === 0)
-      parts.push(`<rect x="${LEFT}" y="${top}" width="${plot}" height="${ROW}" fill="#f4f4f4"/>`);
-    parts.push(
-      `<text x="${LEFT - 8}" y="${top + ROW / 2 + 5}" ${font} font-size="12" text-anchor="end" fill="#1d1d1d">${xml(clip(lane, 34))}</text>`,
-    );
+  const y = (ratio: number) => TOP + (1 - ratio) * RATIO_PLOT;
+  const legend = [...new Set(samples.map((s) => s.kind))].flatMap((k) => {
+    const kind = SAMPLE_KINDS[k];
+    return kind === undefined ? [] : [kind];
   });
-  for (const s of segments) {
-    const left = x(s.from);
-    const w = Math.max(2, x(s.to) - left);
+  const height = TOP + RATIO_PLOT + AXIS + 24;
+  const font = `font-family="${CHART_FONT_FAMILY}"`;
+  const parts = [
+    header(height, `Redis hit ratio over incident ${input.incident.number} (${input.incident.key})`),
+  ];
+  for (const level of [0, 0.25, 0.5, 0.75, 1]) {
     parts.push(
-      `<rect x="${left.toFixed(1)}" y="${y(s.lane) + 5}" width="${w.toFixed(1)}" height="${ROW - 10}" rx="3" fill="${s.colour}"/>`,
+      `<line x1="${LEFT}" y1="${y(level)}" x2="${LEFT + plot}" y2="${y(level)}" stroke="#dddddd" stroke-width="1"/>`,
+      `<text x="${LEFT - 8}" y="${y(level) + 4}" ${font} font-size="11" text-anchor="end" fill="#333">${level * 100} %</text>`,
     );
   }
-  const axisY = TOP + lanes.length * ROW;
-  parts.push(
+  const points = samples.map((s) => `${x(s.at).toFixed(1)},${y(s.ratio).toFixed(1)}`);
+  if (samples.length > 1)
+    parts.push(`<polyline points="${points.join(' ')}" fill="none" stroke="#555555" stroke-width="2"/>`);
+  samples.forEach((s, i) => {
+    const [px, py] = (points[i] ?? '0,0').split(',');
+    parts.push(`<circle cx="${px}" cy="${py}" r="5" fill="${SAMPLE_KINDS[s.kind]?.colour ?? '#555555'}"/>`);
+    // Few samples (one per judgement): each one's value is worth reading.
+    if (samples.length <= 24)
+      parts.push(
+        `<text x="${px}" y="${Number(py) - 9}" ${font} font-size="11" text-anchor="middle" fill="#1d1d1d">${(s.ratio * 100).toFixed(0)} %</text>`,
+      );
+  });
+  parts.push(...timeAxis(TOP + RATIO_PLOT, { t0, t1 }, legend), '</svg>');
+  return {
+    name: 'redis-hit-ratio',
+    title: `Redis hit ratio over incident ${input.incident.number} (${input.incident.key})`,
+    svg: parts.join('\n'),
+    width: WIDTH,
+    height,
+  };
+}
+
+/** The chart's opening: the svg element, a white page and the title. */
+function header(height: number, title: string): string {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}">`,
+    `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
+    `<text x="16" y="30" font-family="${CHART_FONT_FAMILY}" font-size="17" font-weight="bold" fill="#1d1d1d">${xml(clip(title, 90))}</text>`,
+  ].join('\n');
+}
+
+/** The time axis at `axisY` (five UTC ticks) and the legend under it. */
+function timeAxis(
+  axisY: number,
+  { t0, t1 }: { t0: number; t1: number },
+  legend: readonly { label: string; colour: string }[],
+): string[] {
+  const plot = WIDTH - LEFT - RIGHT;
+  const x = (t: number) => LEFT + ((t - t0) / (t1 - t0)) * plot;
+  const font = `font-family="${CHART_FONT_FAMILY}"`;
+  const parts = [
     `<line x1="${LEFT}" y1="${axisY}" x2="${LEFT + plot}" y2="${axisY}" stroke="#555" stroke-width="1"/>`,
-  );
+  ];
   for (let i = 0; i <= 4; i += 1) {
     const t = t0 + ((t1 - t0) * i) / 4;
     const tx = x(t);
@@ -241,6 +292,39 @@ function draw(
       `<text x="${lx + 16}" y="${ly + 11}" ${font} font-size="11" fill="#333">${xml(l.label)}</text>`,
     );
   });
+  return parts;
+}
+
+function draw(
+  name: string,
+  title: string,
+  lanes: readonly string[],
+  segments: readonly Segment[],
+  { t0, t1 }: { t0: number; t1: number },
+  legend: readonly { label: string; colour: string }[],
+): Chart {
+  const height = TOP + lanes.length * ROW + AXIS + (legend.length > 0 ? 24 : 0);
+  const plot = WIDTH - LEFT - RIGHT;
+  const x = (t: number) => LEFT + ((t - t0) / (t1 - t0)) * plot;
+  const y = (lane: string) => TOP + lanes.indexOf(lane) * ROW;
+  const font = `font-family="${CHART_FONT_FAMILY}"`;
+  const parts: string[] = [header(height, title)];
+  lanes.forEach((lane, i) => {
+    const top = TOP + i * ROW;
+    if (i % 2 === 0)
+      parts.push(`<rect x="${LEFT}" y="${top}" width="${plot}" height="${ROW}" fill="#f4f4f4"/>`);
+    parts.push(
+      `<text x="${LEFT - 8}" y="${top + ROW / 2 + 5}" ${font} font-size="12" text-anchor="end" fill="#1d1d1d">${xml(clip(lane, 34))}</text>`,
+    );
+  });
+  for (const s of segments) {
+    const left = x(s.from);
+    const w = Math.max(2, x(s.to) - left);
+    parts.push(
+      `<rect x="${left.toFixed(1)}" y="${y(s.lane) + 5}" width="${w.toFixed(1)}" height="${ROW - 10}" rx="3" fill="${s.colour}"/>`,
+    );
+  }
+  parts.push(...timeAxis(TOP + lanes.length * ROW, { t0, t1 }, legend));
   parts.push('</svg>');
   return { name, title, svg: parts.join('\n'), width: WIDTH, height };
 }

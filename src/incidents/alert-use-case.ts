@@ -60,6 +60,16 @@ export interface AlertUseCaseDeps {
   readonly setTimer: SetTimer;
   /** The catalogue actions the bot itself is running now (approved or running), with their nodes. */
   readonly runningActions: () => Promise<readonly ProposedAction[]>;
+  /**
+   * A VIP event while a failover drill runs: said as planned in the drill's thread (true), so
+   * no incident is opened; false when no drill runs. Default: never planned.
+   */
+  readonly plannedMove?: (text: string) => Promise<boolean>;
+  /**
+   * Replicas: this replica's name and how long its claim on a follow-up lasts. Every replica sees
+   * every pending follow-up; the claim makes one of them do it (one diagnosis, not one each).
+   */
+  readonly replica?: { readonly name: string; readonly leaseMs: number };
 }
 
 /**
@@ -246,27 +256,46 @@ export class AlertUseCase {
   }
 
   /** The summary now (quick, keeps posts in order); the diagnosis tracked, the row done after it. */
-  private async startFollowUp(f: AlertFollowUp): Promise<void> {
+  private async startFollowUp(listed: AlertFollowUp): Promise<void> {
+    let f = listed;
     const { store } = this.deps;
     if (this.followingUp.has(f.incidentId)) return;
     this.followingUp.add(f.incidentId);
+    const replica = this.deps.replica;
+    const release = async () => {
+      if (replica !== undefined) await store.releaseAlertFollowUp(f.incidentId, replica.name);
+    };
     let diagnosis: Promise<void>;
+    let diagnosing = false;
     try {
+      if (replica !== undefined) {
+        const at = this.deps.now();
+        const claimed = await store.claimAlertFollowUp(f.incidentId, replica.name, at, at + replica.leaseMs);
+        if (claimed === undefined) {
+          this.followingUp.delete(f.incidentId);
+          return;
+        }
+        f = claimed;
+      }
       await this.updateSummary(f.incidentId);
       const alerts = await store.incidentAlerts(f.incidentId);
       // Every alert of the incident resolved: a diagnosis decides whether it is over.
       const allResolved = alerts.length > 0 && alerts.every((a) => a.status === 'resolved');
-      diagnosis = f.diagnose || allResolved ? this.diagnose(f.incidentId) : Promise.resolve();
+      diagnosing = f.diagnose || allResolved;
+      diagnosis = diagnosing ? this.diagnose(f.incidentId) : Promise.resolve();
     } catch (error) {
       this.followingUp.delete(f.incidentId);
       this.log.warn({ err: error, incident: f.incidentId }, 'alert follow-up failed; retried later');
+      await release().catch(() => {});
       return;
     }
     const finish = async () => {
       let done = false;
       try {
         await diagnosis;
-        done = await store.completeAlertFollowUp(f.incidentId, f.version);
+        done = await store.completeAlertFollowUp(f.incidentId, f.version, diagnosing);
+        // Asked again meanwhile: whichever replica looks next takes the newer request.
+        if (!done) await release();
       } finally {
         this.followingUp.delete(f.incidentId);
       }
@@ -457,6 +486,11 @@ export class AlertUseCase {
       case 'no-holder':
       case 'split-brain': {
         const { config, incidents, presenter } = this.deps;
+        const what =
+          event.kind === 'split-brain'
+            ? `VIP held by ${event.holders.join(' and ')} at once`
+            : `nobody holds the VIP ${config.vip.address}`;
+        if (await this.planned(what)) return;
         const vipNodes = config.nodes.filter((n) => n.holdsVip).map((n) => n.name);
         const split = event.kind === 'split-brain';
         const { record } = await incidents.open({
@@ -526,6 +560,8 @@ export class AlertUseCase {
         this.log.info({ node: to, source }, 'VIP holder learned');
         return undefined;
       }
+      // A failover drill's move is planned: said in the drill's thread, no incident.
+      if (await this.planned(`VIP moved from ${from} to ${to} (${source})`)) return undefined;
       if (to === frontend) return { kind: 'back' as const, resolve: await this.recoveryNotices(to, at) };
       const record = await this.announceFailover(from, to, at, source, receivedAt);
       return { kind: 'moved' as const, record, from };
@@ -566,6 +602,11 @@ export class AlertUseCase {
       data: { from, to, source, receivedAt, noticeRef: root },
     });
     return record;
+  }
+
+  /** True when a drill planned this VIP event (then said in its thread, and no incident opens). */
+  private async planned(text: string): Promise<boolean> {
+    return (await this.deps.plannedMove?.(text)) === true;
   }
 
   /**

@@ -1,6 +1,7 @@
 import { BOT_REQUESTER } from '../domain/approval.js';
 import type { CheckResult } from '../domain/check-result.js';
 import type { Incident, VipState } from '../domain/classify.js';
+import { type HitRatioSample, hitRatioSampleOf } from '../domain/hit-ratio-sample.js';
 import {
   DEFAULT_INCIDENT_POLICY,
   type IncidentLife,
@@ -72,10 +73,17 @@ export interface OpenInput {
 
 export type ResolveOutcome = 'resolved' | 'already-resolved' | 'not-found' | 'not-by-this-cause';
 
-/** A healthy status's view of a healed incident: its evidence checks and the VIP's state. */
+/** A healthy status's view of a healed incident: its evidence checks, the VIP's state, the hit ratio. */
 interface Healing {
   readonly checks: readonly CheckBrief[];
   readonly vip: VipState;
+  readonly hitRatio?: HitRatioSample;
+}
+
+/** The hit ratio a report judged, as a timeline entry's `hitRatio` (absent when none was measured). */
+function hitRatioData(checks: readonly CheckResult[]): { hitRatio?: HitRatioSample } {
+  const sample = hitRatioSampleOf(checks);
+  return sample === undefined ? {} : { hitRatio: sample };
 }
 
 /** The evidence checks as the report keeps them: id, status, one line. */
@@ -198,6 +206,7 @@ export class IncidentService {
           actions: incident.actions,
           held: incident.held ?? null,
           requester,
+          ...hitRatioData(report.checks),
         },
       });
       const saved = { ...record, lastReport: report };
@@ -247,6 +256,7 @@ export class IncidentService {
         actions: incident.actions,
         held: incident.held ?? null,
         ...(report.failover === undefined ? {} : { failover: report.failover }),
+        ...hitRatioData(report.checks),
       },
     });
     const saved = { ...record, lastReport: report };
@@ -287,7 +297,14 @@ export class IncidentService {
           continue;
         }
       }
-      healed.push({ open, healing: { checks: briefs(evidence, report.checks), vip: report.vip.state } });
+      healed.push({
+        open,
+        healing: {
+          checks: briefs(evidence, report.checks),
+          vip: report.vip.state,
+          ...hitRatioData(report.checks),
+        },
+      });
     }
     // A resolve waits for a run in progress to be recorded: that must not hold the status reply.
     const later = healed.filter(({ open }) => this.deps.approvals.isRunning(open.id));

@@ -16,8 +16,13 @@ export interface MetricsSources {
   outboxCounts(): Promise<OutboxCounts>;
   openIncidentNumbers(): Promise<readonly string[]>;
   approvals(): Promise<readonly { readonly state: ApprovalState; readonly actionId: string }[]>;
-  /** The SSH pool's live connections and handshakes so far; absent without one. */
-  readonly ssh?: { openConnections(): number; handshakes(): number };
+  /** The SSH pool's live connections, handshakes and commands so far; absent without one. */
+  readonly ssh?: {
+    openConnections(): number;
+    handshakes(): number;
+    /** Commands started on each node (one SSH channel each: what the bot costs the Pi). */
+    execCounts(): ReadonlyMap<string, number>;
+  };
   now(): number;
 }
 
@@ -145,6 +150,16 @@ export class BotMetrics {
           // The pool owns the count; mirror it (it only grows).
           this.reset();
           this.inc(ssh.handshakes());
+        },
+      });
+      new Counter({
+        name: 'okome_ssh_execs_total',
+        help: 'Commands started on each node over SSH (one channel, one sshd session each).',
+        labelNames: ['node'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [node, n] of ssh.execCounts()) this.inc({ node }, n);
         },
       });
     }

@@ -2,9 +2,11 @@
  * The outbox's delivery policy, as numbers and pure functions.
  *
  * - New posts, per channel: a token bucket of `postBurst` tokens refilled one per
- *   `postIntervalMs` (defaults 3 and 1000 ms). Slack allows about one message per second per
- *   channel with short bursts: a quiet channel takes 3 messages at once, a busy one gets
- *   exactly 1/s. Thread replies count too (they are messages in the channel). An urgent post
+ *   `postIntervalMs` (defaults 3 and 1100 ms). Slack allows about one message per second per
+ *   channel with short bursts: a quiet channel takes 3 messages at once, a busy one gets one
+ *   per 1.1 s, which pays the burst back within 30 s: any 30 s window holds at most 30 posts
+ *   (at 1000 ms a busy channel's first 30 s held 32). Thread replies count too (they are
+ *   messages in the channel). An urgent post
  *   (a failover notice) goes before every other queued post of its channel and does not wait
  *   for a token: it borrows one, and the posts after it wait the debt out.
  * - Updates, per message: at most one call per `updateIntervalMs` (1000 ms) counted from the
@@ -30,7 +32,7 @@ export interface PacingOptions {
 }
 
 export const DEFAULT_PACING: PacingOptions = {
-  postIntervalMs: 1000,
+  postIntervalMs: 1100,
   postBurst: 3,
   updateIntervalMs: 1000,
   rateLimitJitterMs: 250,

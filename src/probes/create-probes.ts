@@ -10,7 +10,11 @@ export interface Probes {
   readonly http: HttpProbe;
   readonly redis: RedisProbe;
   /** The SSH pool's figures for /metrics; absent with a shell that is not a pool. */
-  readonly ssh?: { openConnections(): number; handshakes(): number };
+  readonly ssh?: {
+    openConnections(): number;
+    handshakes(): number;
+    execCounts(): ReadonlyMap<string, number>;
+  };
   close(): Promise<void>;
 }
 

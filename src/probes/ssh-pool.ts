@@ -105,7 +105,7 @@ export class SshPool implements NodeShell {
   private readonly log: Logger | undefined;
   private readonly maxSessions: number;
   private handshakeCount = 0;
-  private readonly execCounts = new Map<string, number>();
+  private readonly execsByNode = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -134,7 +134,12 @@ export class SshPool implements NodeShell {
 
   /** Commands started (one channel each) on a node since start: what a status costs the node. */
   execs(node: string): number {
-    return this.execCounts.get(node) ?? 0;
+    return this.execsByNode.get(node) ?? 0;
+  }
+
+  /** Commands started per node since start. */
+  execCounts(): ReadonlyMap<string, number> {
+    return new Map(this.execsByNode);
   }
 
   /** Nodes with a pooled connection open now. */
@@ -564,7 +569,7 @@ export class SshPool implements NodeShell {
             return;
           }
           channel = opened;
-          this.execCounts.set(conn.name, this.execs(conn.name) + 1);
+          this.execsByNode.set(conn.name, this.execs(conn.name) + 1);
           this.log?.debug({ node: conn.name, bytes: command.length }, 'ssh exec');
           opened.on('data', (chunk: Buffer) => (onStdout ? onStdout(chunk) : collect('stdout', chunk)));
           opened.stderr.on('data', (chunk: Buffer) => collect('stderr', chunk));

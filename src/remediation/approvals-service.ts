@@ -4,6 +4,7 @@ import type { Diagnostics } from '../diagnostics/diagnose.js';
 import { APPROVE_PREFIX, REJECT_PREFIX } from '../domain/action-ids.js';
 import { type Approval, type ApprovalEvent, type Decision, decide } from '../domain/approval.js';
 import type { Incident, ProposedAction } from '../domain/classify.js';
+import { hitRatioSampleOf } from '../domain/hit-ratio-sample.js';
 import { keyKind } from '../domain/incident.js';
 import { readStoredReport } from '../domain/report.js';
 import { actionVerification } from '../domain/runbook.js';
@@ -564,6 +565,7 @@ export class ApprovalsService {
                   attempts: verification.attempts,
                   checks: verification.results,
                 },
+                ...(verification.hitRatio === undefined ? {} : { hitRatio: verification.hitRatio }),
               },
         );
       }
@@ -598,7 +600,13 @@ export class ApprovalsService {
       .map((c) => `${c.status === 'ok' ? 'ok  ' : 'FAIL'} ${c.id}: ${c.summary}`)
       .join('\n');
     const results = report.checks.map((c) => ({ id: c.id, status: c.status, summary: c.summary }));
-    return { ok: report.checks.length > 0 && bad.length === 0, details, results };
+    const hitRatio = hitRatioSampleOf(report.checks);
+    return {
+      ok: report.checks.length > 0 && bad.length === 0,
+      details,
+      results,
+      ...(hitRatio === undefined ? {} : { hitRatio }),
+    };
   }
 
   /** Start-up: whatever a crash left approved or running is interrupted and said so; never re-run. */

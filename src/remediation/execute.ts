@@ -1,4 +1,5 @@
 import type { CheckStatus } from '../domain/check-result.js';
+import type { HitRatioSample } from '../domain/hit-ratio-sample.js';
 import { asOkomeError, ErrorCode } from '../errors.js';
 import type { NodeShell, RedisProbe } from '../probes/ports.js';
 import type { ActionPlan, NodePlan, PlannedStep } from './plan.js';
@@ -14,6 +15,8 @@ export interface VerifyResult {
   readonly details: string;
   /** Each check as judged (the post-incident report compares them with the diagnosis). */
   readonly results?: readonly VerifiedCheck[];
+  /** The Redis hit ratio, when a verification check measured it (the report's chart). */
+  readonly hitRatio?: HitRatioSample;
 }
 
 export interface VerifiedCheck {
@@ -74,6 +77,8 @@ export interface VerificationReport {
   readonly details: string;
   /** The last attempt's checks, as judged. */
   readonly results: readonly VerifiedCheck[];
+  /** The last attempt's Redis hit ratio, when it measured one. */
+  readonly hitRatio?: HitRatioSample;
   readonly attempts: number;
   readonly durationMs: number;
 }
@@ -248,6 +253,7 @@ export async function executePlan(plan: ActionPlan, deps: ExecuteDeps): Promise<
       ok: last.ok,
       details: last.details,
       results: last.results ?? [],
+      ...(last.hitRatio === undefined ? {} : { hitRatio: last.hitRatio }),
       attempts,
       durationMs: Math.round(deps.now() - t0),
     };

@@ -77,6 +77,8 @@ export type PlanConfig = Pick<LoadedConfig, 'nodes' | 'actions' | 'redis'>;
 const PURPOSE_LABEL: Readonly<Record<CommandPurpose, string>> = {
   serviceState: 'check',
   serviceRestart: 'restart',
+  serviceStop: 'stop',
+  serviceStart: 'start',
   vipOwnership: 'show VIP ownership',
   disk: 'show disk usage',
   memory: 'show memory',

@@ -57,7 +57,7 @@ export async function copySqliteToPostgres(options: {
         { cause: error, userSafe: true },
       );
     }
-    await migratePostgres(client, MIGRATIONS, options.now);
+    await migratePostgres(client, options.now === undefined ? {} : { now: options.now });
     const tables = tablesInDependencyOrder(source);
     await client.query('BEGIN');
     try {

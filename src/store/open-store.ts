@@ -3,7 +3,7 @@ import { ErrorCode, OkomeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Leadership } from './leadership.js';
 import { postgresLeadership, replicaName } from './postgres-leader.js';
-import { postgresServeLock } from './postgres-serve-lock.js';
+import { type PostgresServeLock, postgresServeLock } from './postgres-serve-lock.js';
 import { describeDatabaseUrl, openPostgresStore } from './postgres-store.js';
 import { fileServeLock, type ServeLock } from './serve-lock.js';
 import { openSqliteStore } from './sqlite-store.js';
@@ -43,10 +43,14 @@ export function storeTarget(
       );
     }
     const replicas = store.replicas === true;
+    let lock: PostgresServeLock | undefined;
     return {
       where: describeDatabaseUrl(url),
       // Replicas share the lock (and elect a leader for the singletons); one bot holds it alone.
-      serveLock: () => postgresServeLock(url, { shared: replicas }),
+      serveLock: () => {
+        lock = postgresServeLock(url, { shared: replicas });
+        return lock;
+      },
       replicas: (logger) => {
         if (!replicas) return undefined;
         const name = replicaName();
@@ -56,12 +60,16 @@ export function storeTarget(
           leadership: postgresLeadership({ url, holder: name, ...(logger === undefined ? {} : { logger }) }),
         };
       },
-      open: (options = {}) =>
-        openPostgresStore({
+      open: (options = {}) => {
+        const ownServeBackend = lock?.backendPid();
+        return openPostgresStore({
           url,
           readOnly: options.readOnly === true,
+          // Opened by a serving bot: its migration must not run under other replicas' feet.
+          ...(ownServeBackend === undefined ? {} : { ownServeBackend }),
           ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
-        }),
+        });
+      },
     };
   }
   const path = isAbsolute(store.path) ? store.path : resolve(dirname(context.configFile), store.path);

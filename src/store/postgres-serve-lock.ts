@@ -15,16 +15,23 @@ import type { ServeLock } from './serve-lock.js';
  * without replicas (which holds it alone) and `okome store migrate` (which copies into the
  * database) are kept out, and the other way round.
  */
+export interface PostgresServeLock extends ServeLock {
+  /** The backend (server process) holding the lock while it is held: a migration excludes it. */
+  backendPid(): number | undefined;
+}
+
 export function postgresServeLock(
   url: string,
   options: { pid?: number; host?: string; now?: () => number; shared?: boolean } = {},
-): ServeLock {
+): PostgresServeLock {
   const shared = options.shared === true;
   const me = `okome serve ${options.pid ?? process.pid}@${options.host ?? hostname()} since ${new Date(
     (options.now ?? Date.now)(),
   ).toISOString()}`;
   let client: pg.Client | undefined;
+  let backend: number | undefined;
   return {
+    backendPid: () => backend,
     async acquire() {
       if (client !== undefined) return;
       const c = new pg.Client({ connectionString: url, application_name: me.slice(0, 63) });
@@ -38,7 +45,7 @@ export function postgresServeLock(
         if (got.rows[0]?.ok !== true) {
           const holder = await c.query<{ name: string }>(
             `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.granted LIMIT 1`,
+             WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.classid = $1 AND l.objid = $2 AND l.granted LIMIT 1`,
             [ADVISORY_CLASS, AdvisoryLock.serve],
           );
           throw new OkomeError(
@@ -52,6 +59,8 @@ export function postgresServeLock(
             { userSafe: true },
           );
         }
+        const pid = await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        backend = pid.rows[0]?.pid;
         client = c;
       } catch (error) {
         await c.end().catch(() => {});
@@ -68,6 +77,7 @@ export function postgresServeLock(
     async release() {
       const c = client;
       client = undefined;
+      backend = undefined;
       // Ending the session releases its advisory locks.
       await c?.end().catch(() => {});
     },

@@ -1,7 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Approval } from '../domain/approval.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import { ErrorCode, OkomeError } from '../errors.js';
+import {
+  INCIDENT_COVERAGE_SQL,
+  type IncidentCoverageSqlRow,
+  toIncidentCoverage,
+} from './coverage-queries.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { DB_NOW_MS, SINGLETONS_LEASE } from './postgres-leader.js';
 import { ADVISORY_CLASS, AdvisoryLock, migratePostgres, postgresSchemaVersion } from './postgres-migrate.js';
@@ -13,6 +19,7 @@ import type {
   InboxRow,
   Incident,
   IncidentAlert,
+  IncidentCoverageRow,
   MessageRecord,
   NewOutboxRow,
   OpenHow,
@@ -28,17 +35,23 @@ import type {
 } from './store-port.js';
 import {
   type AlertRow,
+  DRILL_COLUMNS,
+  drillColumns,
   type IncidentRow,
+  lastPerIncident,
   type MessageRow,
   messageOf,
   newMessageRef,
   type OutboxDbRow,
   parseJson,
+  RAN_OUTCOMES,
   type SilenceRow,
   type TimelineRow,
   toAlert,
+  toDrill,
   toIncident,
   toJson,
+  toLastDrill,
   toOutboxRow,
   toSilence,
 } from './store-rows.js';
@@ -54,6 +67,8 @@ export interface PostgresStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Tests only: another schema list. */
   readonly migrations?: readonly Migration[];
+  /** The backend holding this process's serve lock: a migration is refused while others hold it. */
+  readonly ownServeBackend?: number;
   readonly now?: () => number;
 }
 
@@ -124,7 +139,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
         );
       }
     } else {
-      await migratePostgres(client, migrations, options.now);
+      await migratePostgres(client, {
+        migrations,
+        ...(options.now === undefined ? {} : { now: options.now }),
+        ...(options.ownServeBackend === undefined ? {} : { ownServeBackend: options.ownServeBackend }),
+      });
     }
     client.release();
     return new PostgresStore(pool);
@@ -753,8 +772,11 @@ export class PostgresStore implements Store {
   async requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void> {
     await this.q(
       'request an alert follow-up',
-      `INSERT INTO alert_followups AS f (incident_id, diagnose, version, requested_at) VALUES ($1, $2, 1, $3)
-       ON CONFLICT (incident_id) DO UPDATE SET diagnose = GREATEST(f.diagnose, excluded.diagnose), version = f.version + 1`,
+      `INSERT INTO alert_followups AS f (incident_id, diagnose, version, requested_at, diagnose_version)
+       VALUES ($1, $2, 1, $3, $2)
+       ON CONFLICT (incident_id) DO UPDATE SET diagnose = GREATEST(f.diagnose, excluded.diagnose),
+         version = f.version + 1,
+         diagnose_version = CASE WHEN excluded.diagnose = 1 THEN f.version + 1 ELSE f.diagnose_version END`,
       [incidentId, diagnose ? 1 : 0, now],
     );
   }
@@ -774,13 +796,60 @@ export class PostgresStore implements Store {
     }));
   }
 
-  async completeAlertFollowUp(incidentId: number, version: number): Promise<boolean> {
-    const n = await this.changes(
-      'complete an alert follow-up',
-      'DELETE FROM alert_followups WHERE incident_id = $1 AND version = $2',
-      [incidentId, version],
+  async completeAlertFollowUp(incidentId: number, version: number, diagnosed: boolean): Promise<boolean> {
+    return this.atomically(async () => {
+      const n = await this.changes(
+        'complete an alert follow-up',
+        'DELETE FROM alert_followups WHERE incident_id = $1 AND version = $2',
+        [incidentId, version],
+      );
+      if (n === 0 && diagnosed)
+        await this.q(
+          'complete an alert follow-up',
+          'UPDATE alert_followups SET diagnose = 0 WHERE incident_id = $1 AND diagnose_version <= $2',
+          [incidentId, version],
+        );
+      return n === 1;
+    });
+  }
+
+  async claimAlertFollowUp(
+    incidentId: number,
+    replica: string,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AlertFollowUp | undefined> {
+    // SKIP LOCKED: a replica claiming it at this moment has it; never wait for that.
+    const [row] = await this.rows<{
+      incident_id: number;
+      diagnose: number;
+      version: number;
+      requested_at: number;
+    }>(
+      'claim an alert follow-up',
+      `UPDATE alert_followups SET claimed_by = $2, lease_until = $4
+       WHERE incident_id = (SELECT incident_id FROM alert_followups WHERE incident_id = $1
+                              AND (claimed_by IS NULL OR claimed_by = $2 OR lease_until <= $3)
+                            FOR UPDATE SKIP LOCKED)
+       RETURNING incident_id, diagnose, version, requested_at`,
+      [incidentId, replica, now, leaseUntil],
     );
-    return n === 1;
+    return row === undefined
+      ? undefined
+      : {
+          incidentId: row.incident_id,
+          diagnose: row.diagnose === 1,
+          version: row.version,
+          requestedAt: row.requested_at,
+        };
+  }
+
+  async releaseAlertFollowUp(incidentId: number, replica: string): Promise<void> {
+    await this.q(
+      'release an alert follow-up',
+      'UPDATE alert_followups SET claimed_by = NULL, lease_until = 0 WHERE incident_id = $1 AND claimed_by = $2',
+      [incidentId, replica],
+    );
   }
 
   // ── dead-man's switch (replicas) ──────────────────────────────────────────────────────
@@ -943,6 +1012,81 @@ export class PostgresStore implements Store {
     return n === 1;
   }
 
+  // ── drills ────────────────────────────────────────────────────────────────────────────
+
+  async insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill> {
+    const [row] = await this.rows<{ id: number }>(
+      'insert a drill',
+      `INSERT INTO drills (${DRILL_COLUMNS.join(', ')}) VALUES (${DRILL_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`,
+      drillColumns(drill),
+    );
+    return { ...drill, id: Number(row?.id) };
+  }
+
+  async drillById(id: number): Promise<Drill | undefined> {
+    const [row] = await this.rows<{ id: number; record: string }>(
+      'read a drill',
+      'SELECT id, record FROM drills WHERE id = $1',
+      [id],
+    );
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async drillByApproval(approvalId: string): Promise<Drill | undefined> {
+    const [row] = await this.rows<{ id: number; record: string }>(
+      'read a drill',
+      'SELECT id, record FROM drills WHERE approval_id = $1',
+      [approvalId],
+    );
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean> {
+    const [, , phase, active, , version, , startedAt, finishedAt, outcome, record] = drillColumns(next);
+    // One drill runs at a time: checked here so that the loser gets false, not a failed write.
+    const n = await this.changes(
+      'update a drill',
+      `UPDATE drills SET phase = $1, active = $2, version = $3, started_at = $4, finished_at = $5, outcome = $6, record = $7
+       WHERE id = $8 AND version = $9
+         AND ($2::integer IS NULL OR NOT EXISTS (SELECT 1 FROM drills WHERE active = 1 AND id <> $8))`,
+      [phase, active, version, startedAt, finishedAt, outcome, record, next.id, expectedVersion],
+    );
+    return n === 1;
+  }
+
+  async unfinishedDrills(): Promise<Drill[]> {
+    const rows = await this.rows<{ id: number; record: string }>(
+      'read unfinished drills',
+      "SELECT id, record FROM drills WHERE phase <> 'finished' ORDER BY id",
+    );
+    return rows.map(toDrill);
+  }
+
+  async drills(limit: number): Promise<Drill[]> {
+    const rows = await this.rows<{ id: number; record: string }>(
+      'read drills',
+      'SELECT id, record FROM drills ORDER BY id DESC LIMIT $1',
+      [limit],
+    );
+    return rows.map(toDrill);
+  }
+
+  async lastDrills(): Promise<LastDrill[]> {
+    const rows = await this.rows<{
+      incident_number: string;
+      id: number;
+      kind: string;
+      outcome: string;
+      finished_at: number;
+    }>(
+      'read the last drills',
+      `SELECT incident_number, id, kind, outcome, finished_at FROM drills
+       WHERE finished_at IS NOT NULL AND outcome = ANY($1) ORDER BY finished_at, id`,
+      [[...RAN_OUTCOMES]],
+    );
+    return lastPerIncident(rows.map(toLastDrill));
+  }
+
   // ── approvals and audit ───────────────────────────────────────────────────────────────
 
   async insertApproval(approval: Approval): Promise<void> {
@@ -1062,6 +1206,16 @@ export class PostgresStore implements Store {
       targets: JSON.parse(String(r.targets)) as string[],
       commands: JSON.parse(String(r.commands)) as string[],
     }));
+  }
+
+  // ── coverage ────────────────────────────────────────────────────────────────────────
+
+  async incidentCoverage(): Promise<IncidentCoverageRow[]> {
+    const rows = await this.rows<IncidentCoverageSqlRow>(
+      'read the runbook coverage',
+      INCIDENT_COVERAGE_SQL.postgres,
+    );
+    return rows.map(toIncidentCoverage);
   }
 }
 

@@ -1,7 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import type { Approval } from '../domain/approval.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import { ErrorCode, OkomeError } from '../errors.js';
+import {
+  INCIDENT_COVERAGE_SQL,
+  type IncidentCoverageSqlRow,
+  toIncidentCoverage,
+} from './coverage-queries.js';
 import { MIGRATIONS, type Migration, migrate, schemaVersion } from './migrations.js';
 import type {
   AlertFollowUp,
@@ -11,6 +17,7 @@ import type {
   InboxRow,
   Incident,
   IncidentAlert,
+  IncidentCoverageRow,
   MessageRecord,
   NewOutboxRow,
   OpenHow,
@@ -27,17 +34,23 @@ import type {
 } from './store-port.js';
 import {
   type AlertRow,
+  DRILL_COLUMNS,
+  drillColumns,
   type IncidentRow,
+  lastPerIncident,
   type MessageRow,
   messageOf,
   newMessageRef,
   type OutboxDbRow,
   parseJson,
+  RAN_OUTCOMES,
   type SilenceRow,
   type TimelineRow,
   toAlert,
+  toDrill,
   toIncident,
   toJson,
+  toLastDrill,
   toOutboxRow,
   toSilence,
 } from './store-rows.js';
@@ -701,10 +714,13 @@ export class SqliteStore implements Store {
     return this.guard('request an alert follow-up', () => {
       this.db
         .prepare(
-          `INSERT INTO alert_followups (incident_id, diagnose, version, requested_at) VALUES (?, ?, 1, ?)
-           ON CONFLICT(incident_id) DO UPDATE SET diagnose = MAX(diagnose, excluded.diagnose), version = version + 1`,
+          `INSERT INTO alert_followups (incident_id, diagnose, version, requested_at, diagnose_version)
+           VALUES (?, ?, 1, ?, ?)
+           ON CONFLICT(incident_id) DO UPDATE SET diagnose = MAX(diagnose, excluded.diagnose),
+             version = version + 1,
+             diagnose_version = CASE WHEN excluded.diagnose = 1 THEN version + 1 ELSE diagnose_version END`,
         )
-        .run(incidentId, diagnose ? 1 : 0, now);
+        .run(incidentId, diagnose ? 1 : 0, now, diagnose ? 1 : 0);
     });
   }
 
@@ -723,12 +739,54 @@ export class SqliteStore implements Store {
       }));
   }
 
-  async completeAlertFollowUp(incidentId: number, version: number): Promise<boolean> {
+  async completeAlertFollowUp(incidentId: number, version: number, diagnosed: boolean): Promise<boolean> {
     return this.guard('complete an alert follow-up', () => {
       const r = this.db
         .prepare('DELETE FROM alert_followups WHERE incident_id = ? AND version = ?')
         .run(incidentId, version);
+      if (r.changes === 0 && diagnosed)
+        this.db
+          .prepare('UPDATE alert_followups SET diagnose = 0 WHERE incident_id = ? AND diagnose_version <= ?')
+          .run(incidentId, version);
       return r.changes === 1;
+    });
+  }
+
+  async claimAlertFollowUp(
+    incidentId: number,
+    replica: string,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AlertFollowUp | undefined> {
+    return this.guard('claim an alert follow-up', () => {
+      const row = this.db
+        .prepare<
+          [string, number, number, string, number],
+          { incident_id: number; diagnose: number; version: number; requested_at: number }
+        >(
+          `UPDATE alert_followups SET claimed_by = ?, lease_until = ?
+           WHERE incident_id = ? AND (claimed_by IS NULL OR claimed_by = ? OR lease_until <= ?)
+           RETURNING incident_id, diagnose, version, requested_at`,
+        )
+        .get(replica, leaseUntil, incidentId, replica, now);
+      return row === undefined
+        ? undefined
+        : {
+            incidentId: row.incident_id,
+            diagnose: row.diagnose === 1,
+            version: row.version,
+            requestedAt: row.requested_at,
+          };
+    });
+  }
+
+  async releaseAlertFollowUp(incidentId: number, replica: string): Promise<void> {
+    return this.guard('release an alert follow-up', () => {
+      this.db
+        .prepare(
+          'UPDATE alert_followups SET claimed_by = NULL, lease_until = 0 WHERE incident_id = ? AND claimed_by = ?',
+        )
+        .run(incidentId, replica);
     });
   }
 
@@ -964,6 +1022,107 @@ export class SqliteStore implements Store {
       targets: JSON.parse(String(r.targets)) as string[],
       commands: JSON.parse(String(r.commands)) as string[],
     }));
+  }
+
+  // ── coverage ────────────────────────────────────────────────────────────────────────
+
+  async incidentCoverage(): Promise<IncidentCoverageRow[]> {
+    return this.guard('read the runbook coverage', () =>
+      this.db.prepare<[], IncidentCoverageSqlRow>(INCIDENT_COVERAGE_SQL.sqlite).all().map(toIncidentCoverage),
+    );
+  }
+
+  // ── drills ────────────────────────────────────────────────────────────────────────────
+
+  async insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill> {
+    return this.guard('insert a drill', () => {
+      const r = this.db
+        .prepare(
+          `INSERT INTO drills (${DRILL_COLUMNS.join(', ')}) VALUES (${DRILL_COLUMNS.map(() => '?').join(', ')})`,
+        )
+        .run(...drillColumns(drill));
+      return { ...drill, id: Number(r.lastInsertRowid) };
+    });
+  }
+
+  async drillById(id: number): Promise<Drill | undefined> {
+    await this.turn();
+    const row = this.db
+      .prepare<[number], { id: number; record: string }>('SELECT id, record FROM drills WHERE id = ?')
+      .get(id);
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async drillByApproval(approvalId: string): Promise<Drill | undefined> {
+    await this.turn();
+    const row = this.db
+      .prepare<[string], { id: number; record: string }>(
+        'SELECT id, record FROM drills WHERE approval_id = ?',
+      )
+      .get(approvalId);
+    return row === undefined ? undefined : toDrill(row);
+  }
+
+  async compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean> {
+    return this.guard('update a drill', () => {
+      const [, , phase, active, , version, , startedAt, finishedAt, outcome, record] = drillColumns(next);
+      // One drill runs at a time: checked here so that the loser gets false, not a failed write.
+      const r = this.db
+        .prepare(
+          `UPDATE drills SET phase = ?, active = ?, version = ?, started_at = ?, finished_at = ?, outcome = ?, record = ?
+           WHERE id = ? AND version = ?
+             AND (? IS NULL OR NOT EXISTS (SELECT 1 FROM drills WHERE active = 1 AND id <> ?))`,
+        )
+        .run(
+          phase,
+          active,
+          version,
+          startedAt,
+          finishedAt,
+          outcome,
+          record,
+          next.id,
+          expectedVersion,
+          active,
+          next.id,
+        );
+      return r.changes === 1;
+    });
+  }
+
+  async unfinishedDrills(): Promise<Drill[]> {
+    await this.turn();
+    return this.db
+      .prepare<[], { id: number; record: string }>(
+        "SELECT id, record FROM drills WHERE phase <> 'finished' ORDER BY id",
+      )
+      .all()
+      .map(toDrill);
+  }
+
+  async drills(limit: number): Promise<Drill[]> {
+    await this.turn();
+    return this.db
+      .prepare<[number], { id: number; record: string }>(
+        'SELECT id, record FROM drills ORDER BY id DESC LIMIT ?',
+      )
+      .all(limit)
+      .map(toDrill);
+  }
+
+  async lastDrills(): Promise<LastDrill[]> {
+    await this.turn();
+    const rows = this.db
+      .prepare<
+        string[],
+        { incident_number: string; id: number; kind: string; outcome: string; finished_at: number }
+      >(
+        `SELECT incident_number, id, kind, outcome, finished_at FROM drills
+         WHERE finished_at IS NOT NULL AND outcome IN (${RAN_OUTCOMES.map(() => '?').join(', ')})
+         ORDER BY finished_at, id`,
+      )
+      .all(...RAN_OUTCOMES);
+    return lastPerIncident(rows.map(toLastDrill));
   }
 
   /** Runs one method's statements once no other context's transaction is open. */

@@ -1,4 +1,5 @@
 import type { Approval } from '../domain/approval.js';
+import type { Drill, LastDrill } from '../domain/drill.js';
 import type { SilenceMatcher } from '../domain/silence.js';
 
 /**
@@ -289,8 +290,25 @@ export interface AlertStore {
   requestAlertFollowUp(incidentId: number, diagnose: boolean, now: number): Promise<void>;
   /** Follow-ups not done yet, oldest first. */
   pendingAlertFollowUps(): Promise<AlertFollowUp[]>;
-  /** Done with this version of the request; false when a newer request came meanwhile (kept). */
-  completeAlertFollowUp(incidentId: number, version: number): Promise<boolean>;
+  /**
+   * Done with this version of the request; false when a newer request came meanwhile (kept).
+   * `diagnosed`: a diagnosis started after this version was read has finished, so the newer
+   * request diagnoses again only if it asked for a diagnosis itself.
+   */
+  completeAlertFollowUp(incidentId: number, version: number, diagnosed: boolean): Promise<boolean>;
+  /**
+   * Replicas: takes the incident's follow-up for `replica` until `leaseUntil`, unless another
+   * replica's claim is still live or it is done (undefined). Returns the request as it is now:
+   * a list read before may be stale (another replica did it meanwhile).
+   */
+  claimAlertFollowUp(
+    incidentId: number,
+    replica: string,
+    now: number,
+    leaseUntil: number,
+  ): Promise<AlertFollowUp | undefined>;
+  /** Replicas: hands back a claim whose follow-up is not done (failed, or asked again meanwhile). */
+  releaseAlertFollowUp(incidentId: number, replica: string): Promise<void>;
 }
 
 /** A webhook event accepted (answered 2xx) and not yet handled. */
@@ -385,6 +403,51 @@ export interface SilenceStore extends Transactional {
   markSilenceExpired(id: number, by: string, at: number): Promise<boolean>;
 }
 
+/** One incident as runbook coverage sees it (coverage-queries.ts says how each time is chosen). */
+export interface IncidentCoverageRow {
+  readonly id: number;
+  readonly key: string;
+  /** As stored: a failover's is '4' whatever its cause (the coverage domain decides what counts). */
+  readonly number: string;
+  readonly openedAt: number;
+  /** The newest diagnosis, alert or notice of it; its opening when none. */
+  readonly lastSeenAt: number;
+  /** The newest end of an approval of it that succeeded (steps ran, verification passed). */
+  readonly lastFixedAt: number | null;
+  /** The newest passing verification of a fix, or resolve by a judgement (healthy status, VIP back). */
+  readonly lastVerifiedAt: number | null;
+  /** `failover:` keys: the cause kind its newest diagnosis named (FailoverCause kind); else null. */
+  readonly failoverCause: string | null;
+}
+
+export interface CoverageStore {
+  /** One row per incident ever opened, oldest first. */
+  incidentCoverage(): Promise<IncidentCoverageRow[]>;
+}
+
+/** Drills (`/okome drill`): one record each, changed by compare-and-set on its version. */
+export interface DrillStore {
+  /** Stores a new drill (awaiting its approvals) and returns it with its id. */
+  insertDrill(drill: Omit<Drill, 'id'>): Promise<Drill>;
+  drillById(id: number): Promise<Drill | undefined>;
+  /** The drill whose approval card carries this approval id. */
+  drillByApproval(approvalId: string): Promise<Drill | undefined>;
+  /**
+   * Writes `next` when the stored version is still `expectedVersion`. False when another write
+   * came first, or when `next` runs while another drill runs (one at a time, across replicas).
+   */
+  compareAndSetDrill(next: Drill, expectedVersion: number): Promise<boolean>;
+  /** Drills running or restoring (at most one), and those awaiting approval. Oldest first. */
+  unfinishedDrills(): Promise<Drill[]>;
+  /** Newest first. */
+  drills(limit: number): Promise<Drill[]>;
+  /**
+   * Per runbook incident a drill rehearses, the last drill that ran to its end (completed,
+   * failed, not-restored or interrupted; not the rejected, expired or refused ones).
+   */
+  lastDrills(): Promise<LastDrill[]>;
+}
+
 /** Everything okome-bot persists. */
 export interface Store
   extends IncidentStore,
@@ -397,7 +460,9 @@ export interface Store
     SilenceStore,
     InboxStore,
     DeadmanStore,
-    VipHolderStore {
+    VipHolderStore,
+    CoverageStore,
+    DrillStore {
   /**
    * Runs `fn` as the singletons' leader of term `token`: every store call inside it commits only
    * while that term holds (PostgreSQL re-checks the lease in the same transaction; SQLite has one

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type Drill, type DrillOutcome, isActive, type LastDrill } from '../domain/drill.js';
 import type { SilenceMatcher } from '../domain/silence.js';
 import type {
   AlertSilence,
@@ -178,4 +179,67 @@ export function toAlert(r: AlertRow): IncidentAlert {
 /** Time first, so refs sort roughly by creation; the random part makes them unique. */
 export function newMessageRef(now: number): string {
   return `m-${Math.max(0, now).toString(36)}-${randomBytes(5).toString('hex')}`;
+}
+
+/** A drill's record with the id its row gave it (the JSON is written before the id is known). */
+export function toDrill(row: { id: number; record: string }): Drill {
+  return { ...(JSON.parse(row.record) as Omit<Drill, 'id'>), id: Number(row.id) };
+}
+
+/** The columns a drill's row keeps beside its JSON record, in DRILL_COLUMNS order. */
+export function drillColumns(drill: Omit<Drill, 'id'>): unknown[] {
+  const { approval, phase } = drill;
+  return [
+    drill.kind,
+    drill.incidentNumber,
+    phase,
+    isActive(drill) ? 1 : null,
+    approval.id,
+    drill.version,
+    drill.requestedAt,
+    drill.startedAt,
+    drill.finishedAt,
+    drill.outcome,
+    JSON.stringify(drill),
+  ];
+}
+
+export const DRILL_COLUMNS = [
+  'kind',
+  'incident_number',
+  'phase',
+  'active',
+  'approval_id',
+  'version',
+  'requested_at',
+  'started_at',
+  'finished_at',
+  'outcome',
+  'record',
+] as const;
+
+/** Outcomes of drills that ran: what coverage counts as a rehearsal. */
+export const RAN_OUTCOMES: readonly DrillOutcome[] = ['completed', 'failed', 'not-restored', 'interrupted'];
+
+export function toLastDrill(row: {
+  incident_number: string;
+  id: number;
+  kind: string;
+  outcome: string;
+  finished_at: number;
+}): LastDrill {
+  return {
+    incidentNumber: row.incident_number as LastDrill['incidentNumber'],
+    id: Number(row.id),
+    kind: row.kind as LastDrill['kind'],
+    outcome: row.outcome as LastDrill['outcome'],
+    finishedAt: Number(row.finished_at),
+  };
+}
+
+/** The last of each incident's drills, from rows in finishing order; sorted by incident. */
+export function lastPerIncident(ordered: readonly LastDrill[]): LastDrill[] {
+  const last = new Map<string, LastDrill>();
+  for (const d of ordered) last.set(d.incidentNumber, d);
+  return [...last.values()].sort((a, b) => a.incidentNumber.localeCompare(b.incidentNumber));
 }

@@ -1,15 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../src/app.js';
-import {
-  answeringPiHttp,
-  type LoopbackConfig,
-  loopbackConfig,
-  startInProcessBot,
-} from '../support/bot-harness.js';
-import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
+import { type LoopbackConfig, startCardBot } from '../support/bot-harness.js';
+import type { SlackEmulator } from '../support/slack-emulator/index.js';
 
 /**
  * A click counts only from the message the bot put its button on: an approver's signed click
@@ -17,32 +9,17 @@ import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulato
  * over Socket Mode, against the emulator).
  */
 
-let orchestrator: Server;
+let bot: Awaited<ReturnType<typeof startCardBot>> | undefined;
 let emu: SlackEmulator;
-let app: RunningApp;
 let cfg: LoopbackConfig;
-let piHttp: Awaited<ReturnType<typeof answeringPiHttp>>;
 
 beforeAll(async () => {
-  // A healthy orchestrator, so golden rule 1 does not hold the Redis action back.
-  orchestrator = createServer((_req, res) => res.writeHead(200).end('ok'));
-  await new Promise<void>((r) => orchestrator.listen(0, '127.0.0.1', r));
-  const port = (orchestrator.address() as AddressInfo).port;
-  emu = await startSlackEmulator();
-  piHttp = await answeringPiHttp();
-  cfg = await loopbackConfig((doc) => {
-    piHttp.override(doc);
-    doc.orchestrator = { baseUrl: `http://127.0.0.1:${port}` };
-  });
-  app = await startInProcessBot(cfg.config, emu);
+  bot = await startCardBot();
+  ({ emu, cfg } = bot);
 }, 30_000);
 
 afterAll(async () => {
-  await app?.stop({ graceMs: 1000 });
-  await emu?.close();
-  await new Promise((r) => orchestrator?.close(r));
-  await piHttp?.close();
-  cfg?.cleanup();
+  await bot?.close();
 });
 
 interface AuditRow {

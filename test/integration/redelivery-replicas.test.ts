@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
 import { type LoopbackConfig, loopbackConfig, startInProcessReplicas } from '../support/bot-harness.js';
 import { redisDownAlert } from '../support/lab/alertmanager.js';
-import { queryOnce } from '../support/replica-processes.js';
+import { queryOnce } from '../support/replicas.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 import { scratchPostgresDatabase } from '../support/store-kinds.js';
 

@@ -1,8 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type LoopbackConfig, loopbackConfig } from '../support/bot-harness.js';
-import { leaseRow, replicaNamed, serveReplica } from '../support/replica-processes.js';
+import { leaseRow, type ReplicaSet, startReplicaSet } from '../support/replicas.js';
 import { type SlackEmulator, startSlackEmulator, waitFor } from '../support/slack-emulator/index.js';
 import { scratchPostgresDatabase } from '../support/store-kinds.js';
 
@@ -15,44 +13,24 @@ import { scratchPostgresDatabase } from '../support/store-kinds.js';
 const db = await scratchPostgresDatabase('the replicas failover test');
 
 let emu: SlackEmulator | undefined;
-let cfg: LoopbackConfig | undefined;
-const children: ChildProcess[] = [];
+let set: ReplicaSet | undefined;
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  await set?.stop();
   await emu?.close();
-  cfg?.cleanup();
-  emu = cfg = undefined;
+  emu = set = undefined;
 });
 afterAll(() => db?.drop());
-
-const serve = (configPath: string, env: NodeJS.ProcessEnv) => serveReplica(configPath, env, children);
 
 describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL', () => {
   it('elects one leader; a leader killed with SIGKILL is replaced within 5 s by exactly one replica', async () => {
     if (db === undefined) return;
     emu = await startSlackEmulator();
-    cfg = await loopbackConfig((doc) => {
-      doc.store = { kind: 'postgres', replicas: true };
-    });
-    const env = {
-      SLACK_BOT_TOKEN: 'xoxb-test',
-      SLACK_APP_TOKEN: 'xapp-test',
-      SLACK_API_URL: emu.apiUrl,
-      OKOME_DATABASE_URL: db.url,
-    };
-    const configPath = cfg.path;
-    const replicas = [serve(configPath, env), serve(configPath, env), serve(configPath, env)];
-    await waitFor(
-      () => replicas.every((r) => r.output().includes('okome serving')),
-      60_000,
-      'three replicas serving',
-      100,
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${replicas.map((r) => r.output()).join('\n---\n')}`);
-    });
+    set = await startReplicaSet({ count: 3, databaseUrl: db.url, emu });
+    const replicas = set.replicas;
+    await set.serving();
     const url = db.url;
     const first = await waitFor(() => leaseRow(url), 10_000, 'a leader', 50);
-    const leader = replicaNamed(replicas, first.holder);
+    const leader = replicas.find((r) => r.holds(first.holder));
     expect(leader, `the lease names ${first.holder}`).toBeDefined();
     if (leader === undefined) return;
     const others = replicas.filter((r) => r !== leader);
@@ -74,7 +52,7 @@ describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL'
       `leader failover after SIGKILL: ${Math.round(failoverMs)} ms (lease 3000 ms, campaign every 500 ms)`,
     );
     expect(failoverMs).toBeLessThan(5000);
-    expect(after?.holder.startsWith(`${next.child.pid}@`)).toBe(true);
+    expect(next.holds(after?.holder ?? '')).toBe(true);
     expect(after?.token).toBe(first.token + 1);
     // Exactly one replica took over, and keeps it.
     await new Promise((r) => setTimeout(r, 1500));
@@ -93,23 +71,16 @@ describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL'
       await admin.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
       emu = await startSlackEmulator();
       const leaseMs = 11_000;
-      cfg = await loopbackConfig((doc) => {
-        doc.store = { kind: 'postgres', replicas: true, outboxLeaseMs: leaseMs };
+      set = await startReplicaSet({
+        count: 2,
+        databaseUrl: url,
+        emu,
+        edit: (doc) => {
+          doc.store = { kind: 'postgres', replicas: true, outboxLeaseMs: leaseMs };
+        },
       });
-      const env = {
-        SLACK_BOT_TOKEN: 'xoxb-test',
-        SLACK_APP_TOKEN: 'xapp-test',
-        SLACK_API_URL: emu.apiUrl,
-        OKOME_DATABASE_URL: url,
-      };
-      const configPath = cfg.path;
-      const replicas = [serve(configPath, env), serve(configPath, env)];
-      await waitFor(
-        () => replicas.every((r) => r.output().includes('okome serving')),
-        60_000,
-        'two replicas',
-        100,
-      );
+      const replicas = set.replicas;
+      await set.serving();
       // Slack takes the post but does not answer yet: the replica that claimed it is mid-delivery.
       const hold = emu.hold('chat.postMessage');
       await emu.slash({ userId: 'U0REQUEST', channelId: 'C0OPS', text: 'status' }).ack;
@@ -124,13 +95,12 @@ describe.skipIf(db === undefined)('three okome serve replicas on one PostgreSQL'
         'a post claimed and on the wire',
         50,
       );
-      const holder = replicaNamed(replicas, claim.claimed_by);
+      const holder = replicas.find((r) => r.holds(claim.claimed_by));
       const survivor = replicas.find((r) => r !== holder);
       if (holder === undefined || survivor === undefined)
         throw new Error(`no replica named ${claim.claimed_by}`);
       const killedAt = Date.now();
-      holder.child.kill('SIGKILL');
-      await new Promise((r) => holder.child.once('exit', r));
+      await holder.kill();
       // The dead replica's call is dropped: Slack never got it.
       await waitFor(() => hold.waiting() === 0, 5000, 'the dead call dropped', 20);
       hold.release();

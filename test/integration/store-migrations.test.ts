@@ -38,6 +38,7 @@ describe('migrations', () => {
       'audit',
       'channel_pacing',
       'deadman',
+      'drills',
       'inbox',
       'incident_alerts',
       'incident_summaries',

@@ -245,19 +245,30 @@ describeLab('npm run demo', () => {
     const since = newestTs(await state());
     const fault = { name: 'service-stop', node: 'pi-a', service: 'keepalived' };
     expect(await post('/api/fault', { ...fault, action: 'apply' })).toMatchObject({ status: 200 });
-    const notice = await waitFor(
-      async () => root(await state(), ':arrows_counterclockwise: VIP moved from *pi-a* to *pi-b*', since),
-      20_000,
-      'the failover notice',
-    );
-    expect(notice.root.text).toMatch(/\(keepalived\)/);
-    await waitFor(
-      async () => (await state()).lab?.vipHolders.join() === 'pi-b',
-      10_000,
-      'the panel shows pi-b',
-    );
-    // The revert waits until pi-a holds the VIP again.
-    expect(await post('/api/fault', { ...fault, action: 'revert' })).toMatchObject({ status: 200 });
+    try {
+      const prefix = ':arrows_counterclockwise: VIP moved from *pi-a* to *pi-b*';
+      const notice = await waitFor(
+        async () => root(await state(), prefix, since),
+        20_000,
+        'the failover notice',
+      );
+      // Whichever observer saw the move first names itself: keepalived's notify hook or the bot's
+      // own VIP watcher (on a loaded machine the watcher's poll can beat the hook). One notice.
+      expect(notice.root.text).toMatch(/\((keepalived|VIP watcher)\)/);
+      await waitFor(
+        async () => (await state()).lab?.vipHolders.join() === 'pi-b',
+        10_000,
+        'the panel shows pi-b',
+      );
+      const notices = (await state()).messages.filter(
+        (t) => t.root.ts > since && t.root.text.startsWith(prefix),
+      );
+      expect(notices).toHaveLength(1);
+    } finally {
+      // The revert waits until pi-a holds the VIP again; done even when a check above failed, so
+      // the tests after this one start from a healthy lab.
+      expect(await post('/api/fault', { ...fault, action: 'revert' })).toMatchObject({ status: 200 });
+    }
     expect((await state()).lab?.vipHolders).toEqual(['pi-a']);
   });
 

@@ -223,7 +223,13 @@ export async function startInProcessReplicas(
  * does not hold the Redis action back), pi-b answering HTTP and Redis closed (incident 2 with
  * "Restart redis-server on pi-b"). `edit` changes the configuration further.
  */
-export async function startCardBot(edit: (doc: Record<string, unknown>) => void = () => {}): Promise<{
+export async function startCardBot(
+  edit: (doc: Record<string, unknown>) => void = () => {},
+  options: {
+    /** The app's clock (e.g. one a test moves ahead: a recovery span without waiting it out). */
+    clock?: Clock;
+  } = {},
+): Promise<{
   emu: SlackEmulator;
   app: RunningApp;
   cfg: LoopbackConfig;
@@ -239,7 +245,11 @@ export async function startCardBot(edit: (doc: Record<string, unknown>) => void 
     doc.orchestrator = { baseUrl: `http://127.0.0.1:${port}` };
     edit(doc);
   });
-  const app = await startInProcessBot(cfg.config, emu);
+  const app = await startInProcessBot(
+    cfg.config,
+    emu,
+    options.clock === undefined ? {} : { clock: options.clock },
+  );
   return {
     emu,
     app,

@@ -37,6 +37,8 @@ export const WRITE_METHODS: ReadonlySet<string> = new Set([
   'completeAlertFollowUp',
   'setVipHolder',
   'setWatchedVipHolder',
+  'claimAlertFollowUp',
+  'releaseAlertFollowUp',
 ]);
 
 export interface StoreCall {

@@ -67,6 +67,7 @@ export class LabBot {
   async health(): Promise<{
     ok: boolean;
     vipWatch?: string;
+    vipStream?: string[] | null;
     vipHolder?: string | null;
     deadman?: 'off' | 'waiting' | 'alive' | 'lost';
   }> {

@@ -2,6 +2,8 @@ import type { Lab } from './lab/lab.js';
 
 export interface CliRun {
   readonly code: number | null;
+  /** The signal that ended it, when one did. */
+  readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
   /** Wall time of the whole process, start-up included. */
@@ -30,6 +32,8 @@ export function runBotCli(
   });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout, stderr, ms: performance.now() - t0 }),
+    );
   });
 }

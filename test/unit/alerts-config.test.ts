@@ -11,7 +11,12 @@ describe('alertsConfigSchema', () => {
     const config = alertsConfigSchema.parse(undefined);
     expect(config.maxBodyBytes).toBe(1_048_576);
     expect(config.replayWindowSec).toBe(300);
-    expect(config.vipWatch).toEqual({ enabled: true, intervalMs: 2000 });
+    expect(config.vipWatch).toEqual({
+      enabled: true,
+      intervalMs: 2000,
+      stream: true,
+      idleIntervalMs: 30_000,
+    });
     expect(config.mapping).toEqual(DEFAULT_ALERT_MAPPING);
   });
 

@@ -285,4 +285,131 @@ describe('VipWatcher', () => {
       ['pi-b', 10_000],
     ]);
   });
+
+  describe('changes pushed by the address monitor (nudge, quiet)', () => {
+    /** A watcher whose probe answers whatever `state` holds now; counts polls and their times. */
+    function pushed(options: Partial<VipWatcherOptions> = {}) {
+      const time = new FakeTime();
+      const events: VipEvent[] = [];
+      const polls: number[] = [];
+      let state: VipState = single('pi-a');
+      let quiet = true;
+      const watcher = new VipWatcher({
+        probe: async () => {
+          polls.push(time.now);
+          return { state, httpOk: true, detail: '' };
+        },
+        onEvent: (e) => {
+          events.push(e);
+        },
+        now: () => time.now,
+        setTimer: time.setTimer,
+        intervalMs: 2000,
+        idleIntervalMs: 30_000,
+        quiet: () => quiet,
+        ...options,
+      });
+      return {
+        time,
+        events,
+        polls,
+        watcher,
+        set: (s: VipState) => {
+          state = s;
+        },
+        setQuiet: (q: boolean) => {
+          quiet = q;
+        },
+      };
+    }
+
+    it('polls only every idle interval while the streams are up and nothing is pending; every interval when they are not', async () => {
+      const w = pushed();
+      w.watcher.start();
+      await w.time.advance(60_000);
+      expect(w.polls).toEqual([0, 30_000, 60_000]);
+      // A stream ends: the monitor says so with a nudge, and polling is back to every interval.
+      w.setQuiet(false);
+      w.watcher.nudge();
+      await w.time.advance(10_000);
+      expect(w.polls.slice(3)).toEqual([60_000, 62_000, 64_000, 66_000, 68_000, 70_000]);
+      w.watcher.stop();
+    });
+
+    it('a nudge polls at once: a move is reported when it is pushed, not at the next idle poll', async () => {
+      const w = pushed();
+      w.watcher.start();
+      await w.time.advance(5000);
+      w.set(single('pi-b'));
+      w.watcher.nudge();
+      await w.time.advance(0);
+      expect(w.events.map(brief)).toEqual(['moved pi-a->pi-b']);
+      expect(w.polls).toEqual([0, 5000]);
+      w.watcher.stop();
+    });
+
+    it('nudged polls cannot confirm a passing moment: no holder needs its streak to span an interval, polled every interval meanwhile', async () => {
+      const w = pushed();
+      w.watcher.start();
+      await w.time.advance(1000);
+      w.set(none);
+      // Three pushes within 20 ms (pi-a's address deleted, its stream ended, …).
+      for (const _ of [1, 2, 3]) {
+        w.watcher.nudge();
+        await w.time.advance(10);
+      }
+      expect(w.polls.length).toBeGreaterThanOrEqual(3);
+      expect(w.events).toEqual([]);
+      // pi-b takes the VIP before an interval has passed: never news.
+      w.set(single('pi-b'));
+      w.watcher.nudge();
+      await w.time.advance(10);
+      expect(w.events.map(brief)).toEqual(['moved pi-a->pi-b']);
+      // A real outage: no holder through a whole interval of polls → reported once.
+      w.set(none);
+      w.watcher.nudge();
+      await w.time.advance(1000);
+      expect(w.events.map(brief)).toEqual(['moved pi-a->pi-b']);
+      await w.time.advance(2000);
+      expect(w.events.map(brief)).toEqual(['moved pi-a->pi-b', 'none (last pi-b)']);
+      w.watcher.stop();
+    });
+
+    it('a nudge during a poll polls once more right after it (that answer may predate the change)', async () => {
+      const time = new FakeTime();
+      const events: VipEvent[] = [];
+      let release: (() => void) | undefined;
+      let state: VipState = single('pi-a');
+      let calls = 0;
+      const watcher = new VipWatcher({
+        probe: () => {
+          calls++;
+          const answer = state;
+          if (calls !== 2) return Promise.resolve({ state: answer, httpOk: true, detail: '' });
+          return new Promise<VipObservation>((resolve) => {
+            release = () => resolve({ state: answer, httpOk: true, detail: '' });
+          });
+        },
+        onEvent: (e) => {
+          events.push(e);
+        },
+        now: () => time.now,
+        setTimer: time.setTimer,
+        intervalMs: 2000,
+        idleIntervalMs: 30_000,
+        quiet: () => true,
+      });
+      watcher.start();
+      await time.advance(1000);
+      void watcher.poll();
+      state = single('pi-b');
+      watcher.nudge();
+      watcher.nudge();
+      release?.();
+      await time.advance(0);
+      expect(calls).toBe(3);
+      expect(events.map(brief)).toEqual(['moved pi-a->pi-b']);
+      watcher.stop();
+    });
+  });
 });

@@ -75,7 +75,7 @@ describe('okome config check', () => {
   it('passes the example config with a one-line summary and exit 0', async () => {
     const r = await check(exampleText);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok \(static\): .*2 node\(s\).*VIP \S+.*5 action\(s\)\n$/);
+    expect(r.stdout).toMatch(/^ok \(static\): .*2 node\(s\).*VIP \S+.*8 action\(s\)\n$/);
     expect(r.stderr).toBe('');
   });
 

@@ -100,4 +100,51 @@ describe('incident charts (SVG)', () => {
     expect(chart?.svg).toContain('alert:&lt;x&gt;&amp;&quot;');
     expect(chart?.svg).toContain('>a&lt;b</text>');
   });
+
+  it('incident 6: the Redis hit ratio of each diagnosis, verification and healing status, as a line', () => {
+    const sample = (ratio: number) => ({
+      ratio,
+      hits: ratio * 1000,
+      misses: (1 - ratio) * 1000,
+      source: 'window',
+    });
+    const charts = buildIncidentCharts({
+      incident: { ...incident, key: '6:pi-b', number: '6' },
+      timeline: [
+        { at: at(0), kind: 'diagnosis', text: 'Opened', data: { checks: [], hitRatio: sample(0.12) } },
+        { at: at(60), kind: 'diagnosis', text: 'Seen again', data: { checks: [], hitRatio: sample(0.2) } },
+        // A probe tick's or a note's ratio is no judgement: left out.
+        { at: at(70), kind: 'note', text: 'x', data: { hitRatio: sample(0.99) } },
+        {
+          at: at(127),
+          kind: 'outcome',
+          text: 'Succeeded',
+          data: { verification: { ok: true, attempts: 1, checks: [] }, hitRatio: sample(0.5) },
+        },
+        {
+          at: at(190),
+          kind: 'resolved',
+          text: 'healthy',
+          data: { cause: 'healthy-status', hitRatio: sample(0.9) },
+        },
+        // Malformed: no chart point, no failure.
+        { at: at(191), kind: 'diagnosis', text: 'odd', data: { hitRatio: { ratio: 7 } } },
+      ],
+      generatedAt: at(200),
+    });
+    expect(charts.map((c) => c.name)).toEqual(['redis-hit-ratio']);
+    const svg = charts[0]?.svg ?? '';
+    expect(svg).toContain('Redis hit ratio over incident 6 (6:pi-b)');
+    const labels = [...svg.matchAll(/text-anchor="middle" fill="#1d1d1d">(\d+) %</g)].map((m) => m[1]);
+    expect(labels).toEqual(['12', '20', '50', '90']);
+    const ys = [...svg.matchAll(/<circle cx="[\d.]+" cy="([\d.]+)"/g)].map((m) => Number(m[1]));
+    // 0 % at the bottom of the 200 px plot (y = 256), 100 % at its top (y = 56).
+    expect(ys).toEqual(
+      [56 + 0.88 * 200, 56 + 0.8 * 200, 56 + 0.5 * 200, 56 + 0.1 * 200].map((v) => Number(v.toFixed(1))),
+    );
+    expect(svg).toContain('<polyline');
+    for (const word of ['diagnosis', 'verification', 'healing status'])
+      expect(svg).toContain(`>${word}</text>`);
+    expect(charts[0]?.height).toBe(56 + 200 + 44 + 24);
+  });
 });

@@ -23,8 +23,8 @@ afterEach(async () => {
 });
 
 describe('posts are paced per channel', () => {
-  it('sends a burst of 3, then one per second, each channel on its own bucket', async () => {
-    const { outbox, gateway, clock, drain } = setup();
+  it('sends a burst of 3, then one per interval, each channel on its own bucket', async () => {
+    const { outbox, gateway, clock, drain } = setup({ pacing: { postIntervalMs: 1000 } });
     const t0 = clock.now();
     for (let i = 0; i < 6; i++) await outbox.enqueuePost({ channel: C1, payload: text(`a${i}`) });
     await outbox.enqueuePost({ channel: C2, payload: text('b0') });
@@ -45,7 +45,7 @@ describe('posts are paced per channel', () => {
   });
 
   it('an urgent post skips 200 queued posts of its channel at once; the channel then repays the token', async () => {
-    const { outbox, gateway, clock } = setup();
+    const { outbox, gateway, clock } = setup({ pacing: { postIntervalMs: 1000 } });
     const t0 = clock.now();
     for (let i = 0; i < 200; i++) await outbox.enqueuePost({ channel: C1, payload: text(`storm ${i}`) });
     await clock.advance(10_000);

@@ -36,6 +36,22 @@ describe('TokenBucket', () => {
   });
 });
 
+describe('the default post pacing', () => {
+  it('holds a busy channel to at most 30 posts in any 30 s window, burst included', () => {
+    const { postIntervalMs, postBurst } = DEFAULT_PACING;
+    const bucket = new TokenBucket(postIntervalMs, postBurst, 0);
+    // A backlog: every post goes as soon as a token is there, for two minutes.
+    const times: number[] = [];
+    for (let t = 0; t < 120_000; t = bucket.availableAt(t)) if (bucket.take(t)) times.push(t);
+    let most = 0;
+    for (const [i, start] of times.entries())
+      most = Math.max(most, times.slice(i).filter((t) => t < start + 30_000).length);
+    expect(most).toBeLessThanOrEqual(30);
+    // Still about one per second once the burst is spent.
+    expect(times.filter((t) => t >= 60_000).length).toBeGreaterThanOrEqual(50);
+  });
+});
+
 describe('backoffDelay', () => {
   const p = DEFAULT_PACING;
 

@@ -15,17 +15,25 @@ describe('parseCommand', () => {
     ['check 5b', { kind: 'check', target: '5b' }],
     ['incident 5b', { kind: 'incident', number: '5b' }],
     ['incident 7', { kind: 'incident', number: '7' }],
+    ['drill failover', { kind: 'drill', drill: 'failover' }],
+    ['DRILL Redis', { kind: 'drill', drill: 'redis' }],
+    ['coverage', { kind: 'coverage' }],
+    ['Coverage ', { kind: 'coverage' }],
   ])('%j', (text, expected) => {
     expect(parseCommand(text, targets)).toEqual(expected);
   });
 
   it.each([
     'status now',
+    'coverage 4',
     'check',
     'check pi-z',
     'check $(reboot)',
     'incident 8',
     'reboot pi-a',
+    'drill',
+    'drill nginx',
+    'drill failover now',
     'x'.repeat(600),
   ])('refuses %j with a reason', (text) => {
     const c = parseCommand(text, targets);

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { sudoersCommand } from '../../src/cli/sudoers-command.js';
-import { ConfigError } from '../../src/config/load-config.js';
+import { ConfigError, parseConfig } from '../../src/config/load-config.js';
 import {
   aliasName,
   generateNodeSudoers,
@@ -256,5 +256,37 @@ describe('okome sudoers (command body)', () => {
     const bad = join(dir, 'bad.yml');
     writeFileSync(bad, 'nodes: []\n');
     expect(run(bad, undefined)).toMatchObject({ code: 2, stderr: expect.stringMatching(/problem\(s\)/) });
+  });
+});
+
+describe('sudoers: the drill actions of the example catalogue', () => {
+  const example = parseConfig(
+    readFileSync(join(import.meta.dirname, '../../config/okome.example.yml'), 'utf8'),
+    'okome.example.yml',
+  );
+  const drillEntries = (node: string) =>
+    nodeSudoCommands(example, node)
+      .filter((c) => c.source.startsWith('drill-'))
+      .map((c) => `${c.source}: ${c.entry}`);
+
+  it('stop and start keepalived exactly, on both VIP holders; stop redis-server on the backend only', () => {
+    expect(drillEntries('pi-a')).toEqual([
+      'drill-stop-keepalived: /usr/bin/systemctl stop keepalived',
+      'drill-start-keepalived: /usr/bin/systemctl start keepalived',
+    ]);
+    expect(drillEntries('pi-b')).toEqual([
+      'drill-stop-keepalived: /usr/bin/systemctl stop keepalived',
+      'drill-start-keepalived: /usr/bin/systemctl start keepalived',
+      'drill-stop-redis: /usr/bin/systemctl stop redis-server',
+    ]);
+    // No stop or start of anything else: nginx is never stopped by a drill.
+    const text = generateSudoers(example);
+    expect(text.match(/\/usr\/bin\/systemctl (stop|start) [a-z-]+/g)?.sort()).toEqual([
+      '/usr/bin/systemctl start keepalived',
+      '/usr/bin/systemctl start keepalived',
+      '/usr/bin/systemctl stop keepalived',
+      '/usr/bin/systemctl stop keepalived',
+      '/usr/bin/systemctl stop redis-server',
+    ]);
   });
 });

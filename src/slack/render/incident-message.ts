@@ -154,6 +154,8 @@ export const USAGE_LINES = [
   '`/okome resolve [incident]` — close an incident by hand (key like `1:pi-a`, a number, or the newest)',
   "`/okome timeline [incident]` — the incident's timeline as markdown, for the postmortem",
   '`/okome report [incident]` — the post-incident report (timeline, commands, before/after checks) as a file in its thread',
+  '`/okome drill failover|redis` — rehearse incident 4 or 2 on purpose (approved; refused while an incident is open): measured against the runbook, then restored',
+  '`/okome coverage` — each runbook incident: what detects and fixes it, when it was last seen, fixed, verified and drilled',
   '`/okome help` — this text',
 ];
 

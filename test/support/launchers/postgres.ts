@@ -23,8 +23,11 @@ export interface PostgresCluster {
   readonly url: string;
   readonly port: number;
   readonly dir: string;
-  /** Fast shutdown (SIGINT: clients are cut, as in a restart by an operator), then a start on the same port. */
-  restart(): Promise<void>;
+  /**
+   * Fast shutdown (SIGINT: clients are cut, as in a restart by an operator), then a start on the
+   * same port; `downMs` keeps it down that long first (an outage longer than a lease).
+   */
+  restart(options?: { downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -124,7 +127,7 @@ export async function startPostgresCluster(
       url: `postgres://postgres@${HOST}:${port}/postgres`,
       port,
       dir,
-      async restart() {
+      async restart(restartOptions = {}) {
         const pid = managed.pid;
         if (pid !== undefined) {
           const tree = processTree(pid).filter(isProcessAlive);
@@ -132,6 +135,8 @@ export async function startPostgresCluster(
           if (!(await waitGone(tree, 10_000))) throw new Error('postgres did not stop within 10 s of SIGINT');
           await managed.kill();
         }
+        const downMs = restartOptions.downMs ?? 0;
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
         await startOn(port);
       },
       stop: () => managed.stop(),
