@@ -334,10 +334,6 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
         }),
     silences: alertmanager !== undefined,
     setTimer: systemClock.schedule,
-    watchedHolder: () => {
-      const holding = watcher?.current().holding;
-      return holding?.kind === 'single' ? holding.holder : undefined;
-    },
     // A drill's failover is planned: said in the drill's thread, no incident (through the store,
     // so every replica sees the same drill).
     plannedMove: async (text: string) => {
@@ -734,6 +730,7 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       const w = new VipWatcher({
         probe: vipProbeFromDiagnostics(diagnostics),
         onEvent: (event) => alerts.onVipEvent(event),
+        onSteady: (holder, lookStartedAt) => alerts.watcherSteady(holder, lookStartedAt),
         now,
         setTimer: systemClock.schedule,
         intervalMs: config.alerts.vipWatch.intervalMs,
@@ -746,12 +743,17 @@ export async function createApp(deps: AppDeps): Promise<RunningApp> {
       // Opened before the baseline poll: a change during it is pushed, not missed.
       m?.start();
       vipWatch = 'starting';
-      // The first look is the baseline: who holds the VIP now, for "moved from X to Y" later.
+      // The first look is the baseline, compared with the holder on record: a move while no
+      // watcher looked (a leader change, a restart) is said now.
+      const lookStartedAt = now();
       track(
-        w.poll().then(() => {
+        w.poll().then(async () => {
           if (watcher !== w) return;
           const holding = w.current().holding;
-          alerts.setHolder(holding?.kind === 'single' ? holding.holder : undefined);
+          await alerts
+            .watcherBaseline(holding?.kind === 'single' ? holding.holder : undefined, lookStartedAt)
+            .catch((error: unknown) => log.warn({ err: error }, 'VIP watcher baseline'));
+          if (watcher !== w) return;
           vipWatch = 'watching';
           w.start();
         }),

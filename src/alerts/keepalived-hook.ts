@@ -11,8 +11,9 @@ import { describeIssues } from './alertmanager.js';
  *   x-okome-signature: v2=<hex HMAC-SHA256(secret, `${timestamp}.${node}.${rawBody}`)>
  * The headers are screened before any body byte is read: a stale timestamp or a node the
  * configuration does not name is refused unread. The timestamp bounds a captured request's
- * usefulness to the replay window; inside the window each signature is accepted once (the
- * seen-event store remembers it).
+ * usefulness to the replay window; inside the window each signature is handled once (the
+ * seen-event store remembers it): the same request again, as the notify script sends it to every
+ * replica's URL (or as a replay), is answered as a duplicate and changes nothing.
  */
 
 export const TIMESTAMP_HEADER = 'x-okome-timestamp';
@@ -47,7 +48,12 @@ export interface KeepalivedEvent {
 }
 
 export type HookVerdict =
-  | { readonly ok: true; readonly event: KeepalivedEvent }
+  | {
+      readonly ok: true;
+      readonly event: KeepalivedEvent;
+      /** This signed request was handled before (another replica's URL, a retry, a replay). */
+      readonly duplicate: boolean;
+    }
   | {
       readonly ok: false;
       /** 401 authentication/replay, 403 unknown node, 400 not JSON, 422 wrong shape. */
@@ -195,9 +201,10 @@ export async function verifyKeepalivedBody(input: VerifyHookBodyInput): Promise<
   if (body.node !== screened.node) {
     return { ok: false, status: 422, error: `the body's node differs from ${NODE_HEADER}` };
   }
-  if (!(await input.markSeen(`ka:${screened.mac}`, nowMs))) return refused('replayed request');
+  const duplicate = !(await input.markSeen(`ka:${screened.mac}`, nowMs));
   return {
     ok: true,
+    duplicate,
     event: {
       node: body.node,
       instance: body.instance,

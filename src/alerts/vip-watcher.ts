@@ -83,7 +83,14 @@ export interface VipWatcherOptions {
   /** A probe still running after this counts as unknown (default 10 000 ms). */
   readonly probeTimeoutMs?: number;
   readonly confirmations?: Partial<Confirmations>;
-  /** onEvent threw or rejected. */
+  /**
+   * After a look that saw the confirmed single holder again (no change): the holder, and when
+   * that look began. Lets the caller reconcile a holder recorded elsewhere (a hook) with what
+   * the watcher sees: a node cut off without leaving MASTER sends no hook when it comes back,
+   * and a watcher that could not see during the outage reports no change either.
+   */
+  readonly onSteady?: (holder: string, lookStartedAt: number) => void | Promise<void>;
+  /** onEvent or onSteady threw or rejected. */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -239,9 +246,22 @@ export class VipWatcher {
 
   private async runPoll(): Promise<void> {
     const generation = this.generation;
+    const startedAt = this.options.now();
     const observation = await this.observe();
     if (generation !== this.generation || observation === undefined) return;
-    for (const event of this.judge(observation)) this.emit(event);
+    const before = this.holding.reported;
+    const events = this.judge(observation);
+    for (const event of events) this.emit(event);
+    const state = observation.state;
+    if (
+      state.kind === 'single' &&
+      before?.kind === 'single' &&
+      before.holder === state.holder &&
+      this.options.onSteady !== undefined
+    ) {
+      const onSteady = this.options.onSteady;
+      this.emit(() => onSteady(state.holder, startedAt));
+    }
   }
 
   /** The probe's answer, or undefined when it failed or timed out (counts as unknown). */
@@ -317,10 +337,10 @@ export class VipWatcher {
     };
   }
 
-  private emit(event: VipEvent): void {
+  private emit(event: VipEvent | (() => void | Promise<void>)): void {
     const report = (error: unknown) => this.options.onError?.(error);
     try {
-      const result = this.options.onEvent(event);
+      const result = typeof event === 'function' ? event() : this.options.onEvent(event);
       if (result instanceof Promise) result.catch(report);
     } catch (error) {
       report(error);

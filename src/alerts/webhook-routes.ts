@@ -266,7 +266,7 @@ export function createKeepalivedRoute(options: KeepalivedRouteOptions): HttpRout
     try {
       return await atomically(async () => {
         const verdict = await verifyKeepalivedBody(input);
-        if (verdict.ok) await options.record?.(verdict.event);
+        if (verdict.ok && !verdict.duplicate) await options.record?.(verdict.event);
         return verdict;
       });
     } catch (error) {
@@ -314,6 +314,9 @@ export function createKeepalivedRoute(options: KeepalivedRouteOptions): HttpRout
         const extra = verdict.problems === undefined ? {} : { problems: verdict.problems };
         return { reply: fail(verdict.status, verdict.error, extra) };
       }
+      // The same signed request again: the notify script posts it to every replica (the store's
+      // seen mark makes one of them handle it), so a second copy is a success, not a refusal.
+      if (verdict.duplicate) return { reply: { status: 202, body: { accepted: 0, duplicates: 1 } } };
       return { reply: { status: 202, body: { accepted: 1, duplicates: 0 } }, work: verdict.event };
     },
     deliver: (event) => options.onKeepalived(event),

@@ -23,6 +23,7 @@ import type {
   InboxStore,
   IncidentStore,
   TimelineStore,
+  VipHolderStore,
 } from '../store/store-port.js';
 import type { IncidentService } from './incident-service.js';
 import type { IncidentPresenter, VipNotice } from './presenter.js';
@@ -41,6 +42,7 @@ export interface AlertUseCaseDeps {
   readonly store: AlertStore &
     TimelineStore &
     InboxStore &
+    VipHolderStore &
     Pick<IncidentStore, 'openIncidents' | 'atomically'>;
   readonly incidents: IncidentService;
   readonly presenter: IncidentPresenter;
@@ -63,8 +65,6 @@ export interface AlertUseCaseDeps {
    * no incident is opened; false when no drill runs. Default: never planned.
    */
   readonly plannedMove?: (text: string) => Promise<boolean>;
-  /** The VIP holder the watcher last confirmed (undefined: none single, or no watcher). */
-  readonly watchedHolder?: () => string | undefined;
   /**
    * Replicas: this replica's name and how long its claim on a follow-up lasts. Every replica sees
    * every pending follow-up; the claim makes one of them do it (one diagnosis, not one each).
@@ -72,8 +72,28 @@ export interface AlertUseCaseDeps {
   readonly replica?: { readonly name: string; readonly leaseMs: number };
 }
 
-/** Reports of one move by the hook and the watcher arrive within this of each other. */
-const SAME_MOVE_MS = 30_000;
+/**
+ * Other VRRP instances' hooks for one failover arrive within this of the first; a MASTER hook
+ * of another instance later than this for the holder on record is a new transition (see moved).
+ */
+const SAME_TRANSITION_MS = 5000;
+
+/** What moved() is told: the VIP is on `to`, seen or reported at `at`. */
+interface MoveReport {
+  readonly to: string;
+  readonly at: number;
+  readonly source: string;
+  readonly receivedAt?: number;
+  /** The previous holder as the reporter saw it, used when none is on record yet. */
+  readonly reportedFrom?: string | undefined;
+  /** A watcher's look: when it began (a holder recorded since is newer news). */
+  readonly seenSince?: number;
+  /**
+   * A keepalived MASTER transition of this `node/instance`: `to` did not hold the VIP a moment
+   * before (a new request; copies of one are deduped by their signature before).
+   */
+  readonly transition?: string;
+}
 
 /** Between two looks at a VIP that is settling. */
 const SETTLE_POLL_MS = 250;
@@ -122,14 +142,6 @@ export class AlertUseCase {
   private following: { again: boolean; done: Promise<void> } | undefined;
   /** Incidents whose follow-up is in progress (its diagnosis may still run). */
   private readonly followingUp = new Set<number>();
-  /** The VIP holder as last seen (hook or watcher), for "moved from X to Y". */
-  private holder: string | undefined;
-  /**
-   * The last VIP move noticed (from→to) and when: the hook and the watcher report the same move,
-   * which gets one notice. Any other move replaces it, so the next real failover (after the VIP
-   * came back) is announced however soon it comes.
-   */
-  private lastMove: { readonly key: string; readonly at: number } | undefined;
 
   constructor(private readonly deps: AlertUseCaseDeps) {
     this.log = deps.logger.child({ component: 'alerts' });
@@ -364,9 +376,34 @@ export class AlertUseCase {
 
   // ── VIP ─────────────────────────────────────────────────────────────────────────────────
 
-  /** The watcher's first look: who holds the VIP now (no notice for a healthy baseline). */
-  setHolder(holder: string | undefined): void {
-    this.holder = holder;
+  /**
+   * The watcher's first look (a start, or a new leader): who holds the VIP now. The holder on
+   * record is the one last announced or seen; another one means the VIP moved while no watcher
+   * looked (between two leaders, or while the bot was down), which is said now, once.
+   */
+  async watcherBaseline(holder: string | undefined, lookStartedAt: number): Promise<void> {
+    if (holder === undefined) return;
+    await this.deps.store.setWatchedVipHolder(holder, this.deps.now());
+    // The time is when it was seen: the move itself happened earlier, unwatched.
+    await this.moved({
+      to: holder,
+      at: this.deps.now(),
+      source: 'VIP watcher, first look',
+      seenSince: lookStartedAt,
+    });
+  }
+
+  /**
+   * The leader's watcher saw `holder` again, unchanged, in a look that began at `lookStartedAt`.
+   * A different holder on record from before that look means the VIP moved back unseen: a node
+   * cut off without leaving MASTER sends no hook when it returns, and a watcher that could not
+   * see it meanwhile reports no change. Said now (a move, or the VIP back on the frontend). A
+   * holder recorded during the look (a hook) is newer than what the look saw: left alone.
+   */
+  async watcherSteady(holder: string, lookStartedAt: number): Promise<void> {
+    const known = await this.deps.store.vipHolder();
+    if (known === undefined || known.holder === holder || known.at >= lookStartedAt) return;
+    await this.moved({ to: holder, at: this.deps.now(), source: 'VIP watcher', seenSince: lookStartedAt });
   }
 
   /** The store half of a keepalived transition, in the webhook's transaction: kept until handled. */
@@ -398,46 +435,52 @@ export class AlertUseCase {
   }
 
   /**
-   * A node cut off without leaving MASTER (a dead link, a hung Pi) sends no hook when it comes
-   * back; if the hook names the node the bot already believes holds the VIP while the watcher
-   * saw another, the VIP came back in between and this is a new move, not the one noticed.
+   * A MASTER transition names the new holder; whether it is a move is decided against the holder
+   * on record (moved), so the same move told by several replicas' hooks and the watcher is said
+   * once.
    */
   async onKeepalived(event: KeepalivedEvent): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
       return;
     }
-    const watched = this.deps.watchedHolder?.();
-    if (this.holder === event.node && watched !== undefined && watched !== event.node) {
-      this.holder = watched;
-      this.lastMove = undefined;
-    }
-    const from = this.holder;
-    this.holder = event.node;
-    try {
-      if (from !== undefined && from !== event.node)
-        await this.failover(from, event.node, event.at, 'keepalived', event.receivedAt);
-      else if (from === undefined) this.log.info({ node: event.node }, 'VIP holder learned from keepalived');
-    } catch (error) {
-      // Not announced: the retry must see the same move again.
-      this.holder = from;
-      throw error;
-    }
+    await this.moved({
+      to: event.node,
+      at: event.at,
+      source: 'keepalived',
+      receivedAt: event.receivedAt,
+      transition: `${event.node}/${event.instance}`,
+    });
   }
 
   async onVipEvent(event: VipEvent): Promise<void> {
+    // What the leader's watcher confirmed, for any replica handling a hook (see moved).
+    const watched =
+      event.kind === 'holder-changed'
+        ? event.to
+        : event.kind === 'recovered'
+          ? event.holder
+          : event.kind === 'no-holder' || event.kind === 'split-brain'
+            ? null
+            : undefined;
+    if (watched !== undefined) await this.deps.store.setWatchedVipHolder(watched, this.deps.now());
     switch (event.kind) {
       case 'holder-changed': {
-        this.holder = event.to;
-        await this.failover(event.from, event.to, event.at, 'VIP watcher');
+        await this.moved({ reportedFrom: event.from, to: event.to, at: event.at, source: 'VIP watcher' });
         return;
       }
       case 'recovered': {
-        const from = event.previousHolder ?? this.holder;
-        this.holder = event.holder;
-        if (from !== undefined && from !== event.holder)
-          await this.failover(from, event.holder, event.at, 'VIP watcher');
-        else await this.recovery(event.holder, event.at);
+        // Back after no holder or split brain: a move if the holder differs from the one on
+        // record (said once: a hook may have said it already), else the VIP came back where it
+        // was. A move the watcher saw (from another single holder) is never a "back".
+        const said = await this.moved({
+          reportedFrom: event.previousHolder,
+          to: event.holder,
+          at: event.at,
+          source: 'VIP watcher',
+        });
+        const sameHolder = event.previousHolder === undefined || event.previousHolder === event.holder;
+        if (said === 'nothing' && sameHolder) await this.recovery(event.holder, event.at);
         return;
       }
       case 'no-holder':
@@ -479,67 +522,86 @@ export class AlertUseCase {
     }
   }
 
-  /** "VIP moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the channel's queue), then, once the VIP has settled, why it moved (failover.cause). */
-  private async failover(
-    from: string,
-    to: string,
-    at: number,
-    source: string,
-    receivedAt = this.deps.now(),
-  ): Promise<void> {
-    const { now } = this.deps;
-    // The hook and the watcher report the same move: one notice. Decided before any await.
-    const key = `${from}>${to}`;
-    const previous = this.lastMove;
-    if (previous?.key === key && now() - previous.at < SAME_MOVE_MS) return;
-    this.lastMove = { key, at: now() };
-    try {
-      await this.announceFailover(from, to, at, source, receivedAt);
-    } catch (error) {
-      // Not announced: a retry (or the watcher) must not be taken for a repeat.
-      this.lastMove = previous;
-      throw error;
+  /**
+   * The VIP is on `to`: compared with the holder on record in one store transaction (the write
+   * lock makes it one at a time across replicas), which records `to` and says the move: "VIP
+   * moved from pi-a to pi-b at 03:12:07 (keepalived)" at once (urgent: ahead of the channel's
+   * queue), then, once the VIP has settled, why it moved (failover.cause); a move back onto the
+   * frontend is said in the open failover threads, which then resolve. Whoever tells of the same
+   * move next (another replica's hook, the watcher, a new leader's first look) finds it on record
+   * and says nothing. The record keeps when it was written (this replica's clock). A store
+   * failure rolls everything back: the retry (inbox, next poll) sees the same move.
+   */
+  private async moved(report: MoveReport): Promise<'moved' | 'back' | 'nothing'> {
+    const { to, at, source, seenSince } = report;
+    const receivedAt = report.receivedAt ?? this.deps.now();
+    const { store, config } = this.deps;
+    const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
+    // Taken now: the bot's own action may have finished by the time the VIP has settled.
+    const running = to === frontend ? [] : await this.deps.runningActions();
+    const told = await store.atomically(async () => {
+      const onRecord = await store.vipHolder();
+      let from = onRecord?.holder ?? report.reportedFrom;
+      if (onRecord?.holder === to) {
+        // A MASTER hook for the holder on record: another instance's report of that move, or
+        // the VIP went elsewhere meanwhile unseen (a node cut off never leaves MASTER, so its
+        // return sent no hook), to where the leader's watcher last saw it. The instance that
+        // told the record becoming MASTER again must have left it in between.
+        if (report.transition === undefined) return undefined;
+        const again =
+          onRecord.reporter === report.transition || receivedAt - onRecord.at >= SAME_TRANSITION_MS;
+        const watched = again ? await store.watchedVipHolder() : undefined;
+        if (watched?.holder == null || watched.holder === to) return undefined;
+        from = watched.holder;
+      }
+      if (onRecord !== undefined && seenSince !== undefined && onRecord.at >= seenSince) return undefined;
+      await store.setVipHolder(to, this.deps.now(), report.transition ?? null);
+      if (from === undefined || from === to) {
+        this.log.info({ node: to, source }, 'VIP holder learned');
+        return undefined;
+      }
+      // A failover drill's move is planned: said in the drill's thread, no incident.
+      if (await this.planned(`VIP moved from ${from} to ${to} (${source})`)) return undefined;
+      if (to === frontend) return { kind: 'back' as const, resolve: await this.recoveryNotices(to, at) };
+      const record = await this.announceFailover(from, to, at, source, receivedAt);
+      return { kind: 'moved' as const, record, from };
+    });
+    if (told === undefined) return 'nothing';
+    if (told.kind === 'back') {
+      for (const id of told.resolve) this.deps.track(this.deps.incidents.resolve(id, 'vip-back', to));
+      return 'back';
     }
+    this.deps.track(this.explainFailover(told.record.id, told.from, to, running));
+    return 'moved';
   }
 
+  /** Inside moved's transaction. */
   private async announceFailover(
     from: string,
     to: string,
     at: number,
     source: string,
     receivedAt: number,
-  ): Promise<void> {
-    const { store, config, incidents, presenter } = this.deps;
-    if (await this.planned(`VIP moved from ${from} to ${to} (${source})`)) return;
-    const frontend = config.nodes.find((n) => n.roles.includes('frontend'))?.name;
-    if (to === frontend) {
-      await this.recovery(to, at);
-      return;
-    }
-    // Taken now: the bot's own action may have finished by the time the VIP has settled.
-    const running = await this.deps.runningActions();
-    // All or nothing: a store failure leaves no half-told failover for the retry to repeat.
-    const record = await store.atomically(async () => {
-      const { record } = await incidents.open({
-        key: incidentKeys.failover(from),
-        number: '4',
-        title: `VIP failover from ${from}`,
-        requester: BOT_REQUESTER,
-      });
-      // Urgent: the notice skips the channel's paced queue (it must not wait behind a storm).
-      const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
-      const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
-      if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
-      await store.appendTimeline({
-        incidentId: record.id,
-        at,
-        kind: 'notice',
-        text: `VIP moved from ${from} to ${to} (${source})`,
-        data: { from, to, source, receivedAt, noticeRef: root },
-      });
-      return { ...record, rootRef: root };
+  ): Promise<{ readonly id: number }> {
+    const { store, incidents, presenter } = this.deps;
+    const { record } = await incidents.open({
+      key: incidentKeys.failover(from),
+      number: '4',
+      title: `VIP failover from ${from}`,
+      requester: BOT_REQUESTER,
     });
-    this.deps.track(this.explainFailover(record.id, from, to, running));
+    // Urgent: the notice skips the channel's paced queue (it must not wait behind a storm).
+    const notice = { ...presenter.vipNotice({ kind: 'moved', from, to, at, source }), urgent: true };
+    const root = record.rootRef ?? (await incidents.ensureThread(record, () => notice));
+    if (record.rootRef !== null) await incidents.post(record, { ...notice, reply_broadcast: true });
+    await store.appendTimeline({
+      incidentId: record.id,
+      at,
+      kind: 'notice',
+      text: `VIP moved from ${from} to ${to} (${source})`,
+      data: { from, to, source, receivedAt, noticeRef: root },
+    });
+    return record;
   }
 
   /** True when a drill planned this VIP event (then said in its thread, and no incident opens). */
@@ -624,7 +686,14 @@ export class AlertUseCase {
 
   /** The VIP is back on the frontend: said in the failover and VIP threads, which then resolve. */
   private async recovery(holder: string, at: number): Promise<void> {
+    const ids = await this.deps.store.atomically(() => this.recoveryNotices(holder, at));
+    for (const id of ids) this.deps.track(this.deps.incidents.resolve(id, 'vip-back', holder));
+  }
+
+  /** The "back" notices (store work only, in the caller's transaction); the incidents to resolve. */
+  private async recoveryNotices(holder: string, at: number): Promise<number[]> {
     const { store, incidents, presenter } = this.deps;
+    const ids: number[] = [];
     for (const record of await store.openIncidents()) {
       if (!mayResolve(record.key, 'vip-back')) continue;
       await incidents.post(record, presenter.vipNotice({ kind: 'back', holder, at }));
@@ -634,7 +703,8 @@ export class AlertUseCase {
         kind: 'notice',
         text: `VIP back on ${holder}`,
       });
-      this.deps.track(incidents.resolve(record.id, 'vip-back', holder));
+      ids.push(record.id);
     }
+    return ids;
   }
 }

@@ -523,6 +523,29 @@ export const MIGRATIONS: readonly Migration[] = [
   UPDATE alert_followups SET diagnose_version = version WHERE diagnose = 1;
   `,
   },
+  // 11: the VIP holder the bot last knew ('known': announced, or learned from a first look or a
+  // hook), for every replica and the next leader: a move is compared with it and said once,
+  // whoever sees it, with the keepalived instance whose hook told it (reporter); and what the
+  // leader's watcher last confirmed ('watched'; NULL: no single holder), for a replica handling
+  // a hook.
+  {
+    sqlite: `
+  CREATE TABLE vip_holder (
+    kind TEXT PRIMARY KEY CHECK (kind IN ('known', 'watched')),
+    holder TEXT CHECK (kind = 'watched' OR holder IS NOT NULL),
+    at INTEGER NOT NULL,
+    reporter TEXT
+  ) STRICT;
+  `,
+    postgres: `
+  CREATE TABLE vip_holder (
+    kind TEXT PRIMARY KEY CHECK (kind IN ('known', 'watched')),
+    holder TEXT CHECK (kind = 'watched' OR holder IS NOT NULL),
+    at BIGINT NOT NULL,
+    reporter TEXT
+  );
+  `,
+  },
 ];
 
 /**

@@ -31,6 +31,7 @@ import type {
   StoredAuditEntry,
   TimelineEntry,
   TimelineKind,
+  VipHolderRecord,
 } from './store-port.js';
 import {
   type AlertRow,
@@ -875,6 +876,46 @@ export class PostgresStore implements Store {
       "record the dead-man's switch",
       'INSERT INTO deadman (id, lost_since) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET lost_since = excluded.lost_since',
       [since],
+    );
+  }
+
+  // ── VIP holder ──────────────────────────────────────────────────────────────────────
+
+  async vipHolder(): Promise<VipHolderRecord | undefined> {
+    const [row] = await this.rows<{ holder: string; at: number; reporter: string | null }>(
+      'read the VIP holder',
+      "SELECT holder, at, reporter FROM vip_holder WHERE kind = 'known'",
+    );
+    return row === undefined ? undefined : { holder: row.holder, at: row.at, reporter: row.reporter };
+  }
+
+  async setVipHolder(holder: string, at: number, reporter: string | null): Promise<void> {
+    await this.setVipRow('known', holder, at, reporter);
+  }
+
+  async watchedVipHolder(): Promise<{ holder: string | null; at: number } | undefined> {
+    const [row] = await this.rows<{ holder: string | null; at: number }>(
+      'read the watched VIP holder',
+      "SELECT holder, at FROM vip_holder WHERE kind = 'watched'",
+    );
+    return row === undefined ? undefined : { holder: row.holder, at: row.at };
+  }
+
+  async setWatchedVipHolder(holder: string | null, at: number): Promise<void> {
+    await this.setVipRow('watched', holder, at, null);
+  }
+
+  private async setVipRow(
+    kind: 'known' | 'watched',
+    holder: string | null,
+    at: number,
+    reporter: string | null,
+  ): Promise<void> {
+    await this.q(
+      'record the VIP holder',
+      `INSERT INTO vip_holder (kind, holder, at, reporter) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (kind) DO UPDATE SET holder = excluded.holder, at = excluded.at, reporter = excluded.reporter`,
+      [kind, holder, at, reporter],
     );
   }
 

@@ -30,6 +30,7 @@ import type {
   StoredAuditEntry,
   TimelineEntry,
   TimelineKind,
+  VipHolderRecord,
 } from './store-port.js';
 import {
   type AlertRow,
@@ -520,6 +521,49 @@ export class SqliteStore implements Store {
           'INSERT INTO deadman (id, lost_since) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET lost_since = excluded.lost_since',
         )
         .run(since);
+    });
+  }
+
+  async vipHolder(): Promise<VipHolderRecord | undefined> {
+    const row = await this.vipRow('known');
+    return row?.holder == null ? undefined : { holder: row.holder, at: row.at, reporter: row.reporter };
+  }
+
+  async setVipHolder(holder: string, at: number, reporter: string | null): Promise<void> {
+    return this.setVipRow('known', holder, at, reporter);
+  }
+
+  async watchedVipHolder(): Promise<{ holder: string | null; at: number } | undefined> {
+    const row = await this.vipRow('watched');
+    return row === undefined ? undefined : { holder: row.holder, at: row.at };
+  }
+
+  async setWatchedVipHolder(holder: string | null, at: number): Promise<void> {
+    return this.setVipRow('watched', holder, at, null);
+  }
+
+  private async vipRow(
+    kind: 'known' | 'watched',
+  ): Promise<{ holder: string | null; at: number; reporter: string | null } | undefined> {
+    return this.guard('read the VIP holder', () => {
+      return this.db.prepare('SELECT holder, at, reporter FROM vip_holder WHERE kind = ?').get(kind) as
+        | { holder: string | null; at: number; reporter: string | null }
+        | undefined;
+    });
+  }
+
+  private async setVipRow(
+    kind: 'known' | 'watched',
+    holder: string | null,
+    at: number,
+    reporter: string | null,
+  ): Promise<void> {
+    return this.guard('record the VIP holder', () => {
+      this.db
+        .prepare(
+          'INSERT INTO vip_holder (kind, holder, at, reporter) VALUES (?, ?, ?, ?) ON CONFLICT (kind) DO UPDATE SET holder = excluded.holder, at = excluded.at, reporter = excluded.reporter',
+        )
+        .run(kind, holder, at, reporter);
     });
   }
 

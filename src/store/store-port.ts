@@ -338,6 +338,25 @@ export interface DeadmanStore {
   setDeadmanLost(since: number | null): Promise<void>;
 }
 
+/** The VIP holder as last known to the bot (any replica, any leader term). */
+export interface VipHolderRecord {
+  readonly holder: string;
+  /** When that holder was seen or announced (epoch ms). */
+  readonly at: number;
+  /** The keepalived `node/instance` whose MASTER hook told it; null when the watcher saw it. */
+  readonly reporter: string | null;
+}
+
+export interface VipHolderStore {
+  /** The holder last announced or learned; undefined before the first is known. */
+  vipHolder(): Promise<VipHolderRecord | undefined>;
+  /** Read it inside the transaction that announces the move, so that one replica says it. */
+  setVipHolder(holder: string, at: number, reporter: string | null): Promise<void>;
+  /** What the leader's watcher last confirmed (holder null: none or several); undefined before. */
+  watchedVipHolder(): Promise<{ readonly holder: string | null; readonly at: number } | undefined>;
+  setWatchedVipHolder(holder: string | null, at: number): Promise<void>;
+}
+
 /** Accepted webhook events, kept until handled: written in the transaction of their seen mark. */
 export interface InboxStore {
   addToInbox(kind: string, payload: unknown, now: number): Promise<number>;
@@ -441,6 +460,7 @@ export interface Store
     SilenceStore,
     InboxStore,
     DeadmanStore,
+    VipHolderStore,
     CoverageStore,
     DrillStore {
   /**

@@ -13,6 +13,7 @@ import {
 } from '../../src/alerts/keepalived-hook.js';
 import { createKeepalivedRoute, type HookRefusalRecord } from '../../src/alerts/webhook-routes.js';
 import { type HttpServerHandle, startHttpServer } from '../../src/http/http-server.js';
+import { closedLoopbackPort as closedPort } from '../support/ssh-node-config.js';
 
 /**
  * Runs the real contrib/keepalived-notify (sh + curl + openssl) against the real handler on
@@ -59,6 +60,8 @@ beforeAll(async () => {
     host: '127.0.0.1',
     routes: [
       route('/hooks/keepalived', 0),
+      // A second replica: its own route, the same seen marks (the replicas' shared store).
+      route('/hooks/keepalived-replica', 0),
       // The same secret, with a clock (WINDOW + 1) s ahead: a request this old must be refused.
       route('/hooks/keepalived-later', (WINDOW_SEC + 1) * 1000),
       {
@@ -215,7 +218,7 @@ describe('contrib/keepalived-notify', () => {
     expect(event).toMatchObject({ instance: 'VI_1', state: 'FAULT' });
   });
 
-  it('a captured request verifies once; its replay, a tampered body and an old timestamp are refused', async () => {
+  it('a captured request is handled once; its replay is a duplicate; a tampered body and an old timestamp are refused', async () => {
     const env = envFile({
       OKOME_NOTIFY_URL: url('/capture'),
       OKOME_NOTIFY_SECRET: SECRET,
@@ -235,7 +238,8 @@ describe('contrib/keepalived-notify', () => {
     const tampered = Buffer.from(c.body.toString().replace('"STOP"', '"MASTER"'));
     expect(await replay(c, '/hooks/keepalived', tampered)).toEqual({ status: 401, error: 'bad signature' });
     expect(await replay(c, '/hooks/keepalived')).toMatchObject({ status: 202 });
-    expect(await replay(c, '/hooks/keepalived')).toEqual({ status: 401, error: 'replayed request' });
+    // Again: a duplicate (as another replica's copy is), answered 202 and not handed over.
+    expect(await replay(c, '/hooks/keepalived')).toEqual({ status: 202, error: undefined });
     expect(events).toHaveLength(1);
   });
 
@@ -275,6 +279,39 @@ describe('contrib/keepalived-notify', () => {
     expect(run.stderr).toMatch(/not delivered .* HTTP 403/);
     expect(events).toEqual([]);
     expect(unknown).toEqual([expect.objectContaining({ node: 'evil-node', status: 403 })]);
+  });
+
+  it('several URLs (replicas): the same signed request to each at once, handled once; a dead or hanging one costs no more time', async () => {
+    const hangingUrl = `http://127.0.0.1:${(hanging.address() as { port: number }).port}/hooks/keepalived`;
+    const deadUrl = `http://127.0.0.1:${await closedPort()}/hooks/keepalived`;
+    const env = envFile({
+      OKOME_NOTIFY_URL: `"${url('/capture')} ${url('/hooks/keepalived')}"`,
+      OKOME_NOTIFY_URLS: `${url('/hooks/keepalived-replica')} ${hangingUrl} ${deadUrl}`,
+      OKOME_NOTIFY_SECRET: SECRET,
+      OKOME_NODE: 'pi-b',
+    });
+    const run = await runScript(['MASTER', 'VI_1'], { OKOME_NOTIFY_ENV: env, OKOME_NOTIFY_FOREGROUND: '1' });
+    // Delivered (twice over): success, with the two that failed named.
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain(`HTTP 202 from ${url('/hooks/keepalived')}`);
+    expect(run.stderr).toContain(`HTTP 202 from ${url('/hooks/keepalived-replica')}`);
+    expect(run.stderr).toMatch(new RegExp(`not delivered to ${hangingUrl} \\(curl exit 28`));
+    expect(run.stderr).toMatch(new RegExp(`not delivered to ${deadUrl} \\(curl exit 7`));
+    // In parallel: the hanging URL's 2 s and the dead one's retry overlap (one URL alone: < 3.5 s).
+    expect(run.ms).toBeLessThan(3500);
+    // One transition handled, though two replicas verified it: the same signature, one seen mark.
+    expect(events).toEqual([expect.objectContaining({ node: 'pi-b', state: 'MASTER' })]);
+    const c = captured[0];
+    expect(captured).toHaveLength(1);
+    // The captured copy is the request the replicas got: replaying it is one more duplicate.
+    if (c === undefined) throw new Error('nothing captured');
+    expect(await replay(c, '/hooks/keepalived-replica')).toEqual({ status: 202, error: undefined });
+    expect(events).toHaveLength(1);
+
+    const background = await runScript(['BACKUP', 'VI_1'], { OKOME_NOTIFY_ENV: env });
+    expect(background.ms).toBeLessThan(500);
+    await waitFor(() => (events.length === 2 ? true : undefined));
+    expect(events[1]).toMatchObject({ node: 'pi-b', state: 'BACKUP' });
   });
 
   it('gives up within its 2 s deadline when the bot does not answer', async () => {

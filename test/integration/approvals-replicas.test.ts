@@ -2,13 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../src/app.js';
-import { postgresLeadership } from '../../src/store/postgres-leader.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres-store.js';
 import {
   answeringPiHttp,
   type LoopbackConfig,
   loopbackConfig,
-  startInProcessBot,
+  startInProcessReplicas,
 } from '../support/bot-harness.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 import { scratchPostgresDatabase } from '../support/store-kinds.js';
@@ -60,16 +59,7 @@ describe.skipIf(db === undefined)('approvals on three replicas', () => {
       doc.store = { kind: 'postgres', replicas: true };
     });
     cfg = config;
-    for (let i = 0; i < 3; i++) {
-      const store = await openPostgresStore({ url: db.url });
-      const name = `app${i}`;
-      apps.push(
-        await startInProcessBot(config.config, slack, {
-          store,
-          replica: { name, leadership: postgresLeadership({ url: db.url, holder: name }) },
-        }),
-      );
-    }
+    apps = await startInProcessReplicas(config.config, slack, db.url, 3);
     expect(slack.socketConnections).toBe(3);
     const store = await openPostgresStore({ url: db.url, poolSize: 2 });
     reader = store;

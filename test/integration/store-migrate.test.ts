@@ -132,6 +132,8 @@ async function useStore(store: Store): Promise<void> {
   await store.setSummaryRef(one.id, root);
   await store.requestAlertFollowUp(one.id, true, 1600);
   await store.addToInbox('alertmanager', { alerts: [1, 2] }, 1700);
+  await store.setVipHolder('pi-b', 1700, 'pi-b/VI_1');
+  await store.setWatchedVipHolder(null, 1750);
   await store.insertSilence({
     incidentId: one.id,
     silenceId: 'silence-1',
@@ -152,6 +154,7 @@ const TABLES_KEYS: Record<string, string> = {
   alert_followups: 'incident_id',
   leader_lease: 'name',
   channel_pacing: 'channel',
+  vip_holder: 'kind',
 };
 
 /** Every table's rows, in key order, values as the SQLite store holds them. */

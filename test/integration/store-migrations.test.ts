@@ -49,6 +49,7 @@ describe('migrations', () => {
       'schema_migrations',
       'seen_events',
       'timeline',
+      'vip_holder',
     ]);
     db.close();
   });

@@ -5,7 +5,8 @@ import { describeStoreContract } from '../support/store-kinds.js';
 /**
  * Outbox claims and shared pacing (issue 21 point 2), the same on both stores: a replica claims
  * a pending row with a lease; another replica cannot while the lease runs, can once it lapsed;
- * every outcome ends the claim; channel pacing rows and the dead-man's switch round-trip.
+ * every outcome ends the claim; channel pacing rows, the dead-man's switch and the VIP holder
+ * round-trip.
  */
 
 async function post(store: Store, channel: string, now: number): Promise<number> {
@@ -22,7 +23,7 @@ async function post(store: Store, channel: string, now: number): Promise<number>
   });
 }
 
-describeStoreContract('outbox claims', ({ store, current }) => {
+describeStoreContract('outbox claims', ({ kind, store, current }) => {
   it('lets one replica claim a row until its lease lapses, counting each attempt', async () => {
     const s = store();
     const id = await post(s, 'C1', 1000);
@@ -93,6 +94,39 @@ describeStoreContract('outbox claims', ({ store, current }) => {
       await other.recordWatchdog(12_000);
       await other.setDeadmanLost(null);
       expect(await s.deadmanRecord()).toEqual({ lastSeen: 12_000, lostSince: null });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('keeps the VIP holder for every replica and the next leader; a move is decided in one transaction', async () => {
+    const s = store();
+    expect(await s.vipHolder()).toBeUndefined();
+    await s.setVipHolder('pi-a', 1000, 'pi-a/VI_1');
+    const other = await current().open();
+    try {
+      expect(await other.vipHolder()).toEqual({ holder: 'pi-a', at: 1000, reporter: 'pi-a/VI_1' });
+      // Two replicas told of the same move at once: the store's write transactions go one at a
+      // time, so exactly one of them finds the old holder and records (announces) the move.
+      const move = (by: Store) =>
+        by.atomically(async () => {
+          const known = await by.vipHolder();
+          if (known?.holder === 'pi-b') return false;
+          await by.setVipHolder('pi-b', 2000, null);
+          return true;
+        });
+      // SQLite: one serving process (its serve lock), so the race is within one store.
+      const racers = kind === 'postgres' ? [s, other, s, other] : [s, s, s, s];
+      const results = await Promise.all(racers.map(move));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await s.vipHolder()).toEqual({ holder: 'pi-b', at: 2000, reporter: null });
+      // What the leader's watcher saw, apart from what was announced; null: no single holder.
+      expect(await s.watchedVipHolder()).toBeUndefined();
+      await other.setWatchedVipHolder('pi-a', 2500);
+      expect(await s.watchedVipHolder()).toEqual({ holder: 'pi-a', at: 2500 });
+      await s.setWatchedVipHolder(null, 3000);
+      expect(await other.watchedVipHolder()).toEqual({ holder: null, at: 3000 });
+      expect(await other.vipHolder()).toEqual({ holder: 'pi-b', at: 2000, reporter: null });
     } finally {
       await other.close();
     }

@@ -11,6 +11,8 @@ import { type LoadedConfig, loadConfig } from '../../src/config/load-config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { Clock } from '../../src/outbox/clock.js';
 import { createProbes } from '../../src/probes/create-probes.js';
+import { postgresLeadership } from '../../src/store/postgres-leader.js';
+import { openPostgresStore } from '../../src/store/postgres-store.js';
 import { openSqliteStore } from '../../src/store/sqlite-store.js';
 import type { Store } from '../../src/store/store-port.js';
 import { type SlackEmulator, startSlackEmulator } from './slack-emulator/index.js';
@@ -183,6 +185,37 @@ export async function startInProcessBot(
     ...(options.slackAuthProbeMs === undefined ? {} : { slackAuthProbeMs: options.slackAuthProbeMs }),
     ...(options.replica === undefined ? {} : { replica: options.replica }),
   });
+}
+
+/**
+ * Replicas in-process (issue 21): `count` apps on one PostgreSQL, each with a pool of its own,
+ * its own leader campaign (replica `app0`, `app1`…) and its own Socket Mode connection.
+ */
+export async function startInProcessReplicas(
+  config: LoadedConfig,
+  emulator: { readonly apiUrl: string },
+  databaseUrl: string,
+  count: number,
+  options: Omit<Parameters<typeof startInProcessBot>[2], 'store' | 'replica'> = {},
+): Promise<RunningApp[]> {
+  const apps: RunningApp[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const name = `app${i}`;
+      apps.push(
+        await startInProcessBot(config, emulator, {
+          ...options,
+          store: await openPostgresStore({ url: databaseUrl }),
+          replica: { name, leadership: postgresLeadership({ url: databaseUrl, holder: name }) },
+        }),
+      );
+    }
+  } catch (error) {
+    // The ones already up would outlive the test.
+    for (const app of apps) await app.stop({ graceMs: 500 }).catch(() => {});
+    throw error;
+  }
+  return apps;
 }
 
 /**

@@ -35,6 +35,8 @@ export const WRITE_METHODS: ReadonlySet<string> = new Set([
   'setSummaryRef',
   'requestAlertFollowUp',
   'completeAlertFollowUp',
+  'setVipHolder',
+  'setWatchedVipHolder',
   'claimAlertFollowUp',
   'releaseAlertFollowUp',
 ]);

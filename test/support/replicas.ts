@@ -50,6 +50,8 @@ export interface ReplicaSetOptions {
   readonly alertmanagerToken?: string;
   /** Edits the shared configuration (store.kind/replicas are set already). */
   readonly edit?: (doc: Record<string, unknown>) => void;
+  /** More environment for every replica (e.g. OKOME_KEEPALIVED_SECRET). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 function spawnReplica(configPath: string, port: number, env: NodeJS.ProcessEnv): Replica {
@@ -88,6 +90,22 @@ function spawnReplica(configPath: string, port: number, env: NodeJS.ProcessEnv):
       await exited;
     },
   };
+}
+
+/** A query on a connection of its own (outside the replicas), for what they left in the store. */
+export async function queryOnce<R extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  values: unknown[] = [],
+): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, values)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 /** The live leader lease (name 'singletons'), timed by the database's clock as the replicas time it. */
@@ -145,6 +163,7 @@ export async function startReplicaSet(options: ReplicaSetOptions): Promise<Repli
     ...(options.alertmanagerToken === undefined
       ? {}
       : { OKOME_ALERTMANAGER_TOKEN: options.alertmanagerToken }),
+    ...options.env,
   };
   const replicas = configs.map(({ path, port }) => spawnReplica(path, port, env));
   return {

@@ -71,6 +71,7 @@ describe('verifyKeepalivedHook', () => {
     const verdict = await verify(signed(BODY));
     expect(verdict).toEqual({
       ok: true,
+      duplicate: false,
       event: {
         node: 'pi-b',
         instance: 'VI_1',
@@ -159,11 +160,11 @@ describe('verifyKeepalivedHook', () => {
     expect((await verify(signed(BODY, TS + 300))).ok).toBe(true);
   });
 
-  it('refuses a replay within the window and remembers only genuine, well-formed events', async () => {
+  it('takes a request again within the window as a duplicate and remembers only genuine, well-formed events', async () => {
     const seen = seenSet();
     const request = signed(BODY);
-    expect((await verify(request, seen)).ok).toBe(true);
-    expect(await verify(request, seen)).toMatchObject({ ok: false, status: 401, error: 'replayed request' });
+    expect(await verify(request, seen)).toMatchObject({ ok: true, duplicate: false });
+    expect(await verify(request, seen)).toMatchObject({ ok: true, duplicate: true });
     expect(seen.keys.size).toBe(1);
     await verify({ ...request, rawBody: Buffer.from('{}') }, seen);
     await verify(signed('{"node":"x"}'), seen);

@@ -267,6 +267,25 @@ describe('VipWatcher', () => {
     expect(watcher.current()).toEqual({ holding: single('pi-a'), httpOk: true });
   });
 
+  it('says when a look saw the confirmed holder again (onSteady, with when the look began), never on a change or an unknown look', async () => {
+    const steady: Array<[string, number]> = [];
+    const { events } = await run(
+      [single('pi-a'), single('pi-a'), unknown, single('pi-a'), single('pi-b'), single('pi-b')],
+      {
+        onSteady: (holder, lookStartedAt) => {
+          steady.push([holder, lookStartedAt]);
+        },
+      },
+    );
+    // The baseline and the move are news (or none); the looks that saw the same holder again are steady.
+    expect(events.map(brief)).toEqual(['moved pi-a->pi-b']);
+    expect(steady).toEqual([
+      ['pi-a', 2000],
+      ['pi-a', 6000],
+      ['pi-b', 10_000],
+    ]);
+  });
+
   describe('changes pushed by the address monitor (nudge, quiet)', () => {
     /** A watcher whose probe answers whatever `state` holds now; counts polls and their times. */
     function pushed(options: Partial<VipWatcherOptions> = {}) {

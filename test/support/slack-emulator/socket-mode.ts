@@ -29,6 +29,8 @@ export interface EnvelopeRecord {
   readonly sentAt: number;
   /** False when no connection was open: Slack drops such an envelope, and so do we. */
   readonly delivered: boolean;
+  /** Which connection got it (1 = the first opened); undefined when none was open. */
+  readonly connection: number | undefined;
   readonly ack: (AckResult & { readonly late: boolean }) | undefined;
   readonly timedOut: boolean;
 }
@@ -79,6 +81,8 @@ interface DeliverOptions {
 
 interface Link {
   readonly socket: WebSocketConnection;
+  /** 1 for the first connection opened, and so on. */
+  readonly id: number;
   /** Told to disconnect: no new envelopes go there. */
   draining: boolean;
 }
@@ -159,9 +163,9 @@ export class SocketModeServer {
       },
     });
     if (connection === undefined) return;
-    link.current = { socket: connection, draining: false };
-    this.#links.add(link.current);
     this.#connectionsOpened += 1;
+    link.current = { socket: connection, id: this.#connectionsOpened, draining: false };
+    this.#links.add(link.current);
     connection.sendText(
       JSON.stringify({
         type: 'hello',
@@ -185,11 +189,13 @@ export class SocketModeServer {
       retryReason: options.retryReason,
       sentAt: Date.now(),
       delivered: false,
+      connection: undefined,
       ack: undefined,
       timedOut: false,
     };
     this.#envelopes.push(record);
     const link = this.#options.spread === 'round-robin' ? this.#nextLink() : this.#newestLink();
+    record.connection = link?.id;
     const ack =
       link === undefined
         ? Promise.reject(new EnvelopeLostError(envelopeId))
