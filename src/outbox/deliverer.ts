@@ -135,6 +135,8 @@ export class Deliverer implements DeliveryLoop {
   private pumpAgain = false;
   private cancelTimer: (() => void) | undefined;
   private readonly inFlightIds = new Set<number>();
+  /** Rows Slack took whose delivery the store could not record yet: what Slack answered (the ts). */
+  private readonly unrecorded = new Map<number, { readonly ts: string | undefined }>();
   private readonly inFlightQueues = new Set<string>();
   /** Channels with a post in flight: posts to one channel go one at a time, in seq order. */
   private readonly postingChannels = new Set<string>();
@@ -579,20 +581,34 @@ export class Deliverer implements DeliveryLoop {
 
   private async deliver(row: OutboxRow, send: Send): Promise<void> {
     let ts: string | undefined;
-    try {
-      ts = await this.attempt(row, send);
-    } catch (error) {
-      await this.onError(row, error);
-      return;
+    // An update sent twice is harmless (and its payload may have been replaced meanwhile).
+    const unrecorded = row.op === 'update' ? undefined : this.unrecorded.get(row.id);
+    if (unrecorded !== undefined) {
+      // Slack already has it (the store failed to say so): record it, do not send it again.
+      ts = unrecorded.ts;
+    } else {
+      try {
+        ts = await this.attempt(row, send);
+      } catch (error) {
+        await this.onError(row, error);
+        return;
+      }
     }
     const now = this.clock.now();
     this.failureStreak.delete(row.queueKey);
     try {
       if (postsInChannel(row) && ts !== undefined) await this.store.markPosted(row.id, ts, now);
       else await this.store.markSent(row.id, now);
+      this.unrecorded.delete(row.id);
     } catch (error) {
-      // Slack has it but the store cannot say so: it will be sent again (at least once).
-      this.log?.error({ err: error, id: row.id }, 'outbox: delivered but could not record it; it may repeat');
+      // Slack has it but the store cannot say so (e.g. PostgreSQL restarting): this process keeps
+      // what Slack answered and records it on the next try instead of sending again. Only a
+      // restart, or another replica taking the row after its claim lapses, sends it again.
+      this.unrecorded.set(row.id, { ts });
+      this.log?.error(
+        { err: error, id: row.id },
+        'outbox: delivered but could not record it yet; will record, not resend',
+      );
       await this.deferQuietly(row, now + this.pacing.backoffMaxMs, 'record_failed');
       return;
     }

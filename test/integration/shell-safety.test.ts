@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MONITOR_COMMAND } from '../../src/alerts/vip-address-monitor.js';
 import type { RunningApp } from '../../src/app.js';
 import { commandPurposes } from '../../src/config/schema.js';
 import { buildBatchScript } from '../../src/diagnostics/batch-protocol.js';
@@ -134,6 +135,8 @@ describe('shell safety', () => {
         else allowed.add(template);
       }
     }
+    // The VIP watcher's address stream: a fixed command, no configuration or input in it.
+    allowed.add(MONITOR_COMMAND);
     for (const command of sent) expect(allowed.has(command), command).toBe(true);
     expect(sent.join('\n')).not.toContain(MARKER);
     expect(existsSync(MARKER)).toBe(false);

@@ -258,7 +258,18 @@ async function failoverNoticeOnly(c: Case): Promise<void> {
   const fault = await applyFault(lab, c.fault, c.params as never);
   try {
     await lab.waitForVip(c.holders, 20_000);
-    const notice = await emu.waitFor(() => fresh()[0], 15_000, `the notice (${label})`);
+    const notice = await emu
+      .waitFor(() => fresh()[0], 15_000, `the notice (${label})`)
+      .catch((error: unknown) => {
+        // What the bot said and recorded instead: the channel's last posts and the timeline's notices.
+        const said = emu
+          .callsTo('chat.postMessage')
+          .slice(-8)
+          .map((p) => `${String(p.params.thread_ts ?? '-')} ${String(p.params.text).slice(0, 120)}`);
+        throw new Error(
+          `${String(error)}\nlast posts:\n${said.join('\n')}\nnotices recorded: ${JSON.stringify(noticesRecorded().slice(-4))}\nbot log: ${bot.log.join('').slice(-3000)}`,
+        );
+      });
     const record = await emu.waitFor(() => noticesRecorded()[recorded], 10_000, 'the notice in the timeline');
     const latency = (postTime(notice.text) ?? Number.POSITIVE_INFINITY) - record.receivedAt;
     console.log(

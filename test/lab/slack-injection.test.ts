@@ -45,11 +45,9 @@ describeLab('mention and link injection through command output', () => {
   });
 
   it('the corpus in the keepalived journal of both Pis shows only escaped in the incident evidence', async () => {
-    for (const node of ['pi-a', 'pi-b'] as const) {
-      faults.push(await applyFault(lab, 'service-stop', { node, service: 'keepalived' }));
-    }
     // The journal replaced, not appended to: lines of an earlier run (within --since) would
-    // come first in the clipped code block.
+    // come first in the clipped code block. Written before keepalived stops: the VIP watcher may
+    // open incident 3 (with its evidence) as soon as the VIP is gone, before any status is asked.
     for (const node of ['pi-a', 'pi-b'] as const) {
       const b64 = Buffer.from(`${journalLines(node)}\n`).toString('base64');
       await lab.execOk(node, [
@@ -57,6 +55,9 @@ describeLab('mention and link injection through command output', () => {
         '-c',
         `t=$(date +%s); printf %s '${b64}' | base64 -d | sed "s/^/$t /" > /var/log/okome-lab/journal/keepalived.log`,
       ]);
+    }
+    for (const node of ['pi-a', 'pi-b'] as const) {
+      faults.push(await applyFault(lab, 'service-stop', { node, service: 'keepalived' }));
     }
     await bot.status();
     const root = await bot.incidentRoot('Incident 3');

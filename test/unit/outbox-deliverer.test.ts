@@ -3,6 +3,7 @@ import { ErrorCode, isOkomeError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { permalinkPlaceholder, permalinkTo } from '../../src/outbox/payload.js';
 import { Permanent, RateLimited, Retryable } from '../../src/outbox/slack-gateway.js';
+import { type FaultyStore, faultyStore } from '../support/faulty-store.js';
 import { createOutboxRig, type OutboxRig } from './outbox-fakes.js';
 
 const C1 = 'C0000001';
@@ -336,6 +337,30 @@ describe('failures', () => {
     await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('reply') });
     await drain();
     expect(gateway.texts()).toEqual(['root', 'reply']);
+  });
+
+  it('a post Slack took while the store could not record it is recorded later, not sent again; its thread follows', async () => {
+    let faulty: FaultyStore | undefined;
+    const { outbox, gateway, drain, store } = setup({
+      storePort: (s) => {
+        faulty = faultyStore(s);
+        return faulty.store;
+      },
+    });
+    // The store goes away for the first two tries to record a post (PostgreSQL restarting).
+    let refusals = 2;
+    faulty?.setFailWhen((call) => call.method === 'markPosted' && refusals-- > 0);
+    const root = await outbox.enqueuePost({ channel: C1, payload: text('root') });
+    await outbox.enqueuePost({ channel: C1, threadRef: root, payload: text('reply') });
+    await drain();
+    expect(faulty?.failures.map((f) => f.method)).toEqual(['markPosted', 'markPosted']);
+    expect(gateway.texts()).toEqual(['root', 'reply']);
+    // The reply went into the root's thread: the ts Slack gave the one post, recorded late.
+    const [rootCall, replyCall] = gateway.calls;
+    const rootTs = rootCall?.method === 'postMessage' ? rootCall.ts : undefined;
+    expect(rootTs).toBeDefined();
+    expect(replyCall?.method === 'postMessage' ? replyCall.args.thread_ts : undefined).toBe(rootTs);
+    expect((await store.message(root))?.ts).toBe(rootTs);
   });
 
   it('flush gives up after its timeout while Slack is down, and nothing is lost', async () => {

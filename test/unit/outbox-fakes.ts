@@ -17,6 +17,7 @@ import type {
   UploadFileArgs,
 } from '../../src/outbox/slack-gateway.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import type { Store } from '../../src/store/store-port.js';
 
 interface Timer {
   readonly at: number;
@@ -217,6 +218,8 @@ export function createOutboxRig(
     clock?: ManualClock;
     gateway?: FakeGateway;
     logger?: Logger;
+    /** Puts something between the deliverer and the store (e.g. a store that fails on chosen calls). */
+    storePort?: (store: Store) => Store;
   } = {},
 ): OutboxRig {
   const clock = options.clock ?? new ManualClock();
@@ -224,7 +227,7 @@ export function createOutboxRig(
   const gateway = options.gateway ?? new FakeGateway(clock);
   // random = 0.5: jitter is deterministic, half of its range.
   const { outbox, deliverer } = createOutbox({
-    store,
+    store: options.storePort?.(store) ?? store,
     gateway,
     clock,
     random: () => 0.5,
