@@ -198,7 +198,7 @@ describeLab('alerts and failover notices on the lab', () => {
     const configPath = join(lab.workDir, 'okome.stream.yml');
     await writeBotConfig(configPath, {
       ...config,
-      alerts: { vipWatch: { intervalMs: 2000, idleIntervalMs: 600_000 } },
+      alerts: { vipWatch: { intervalMs: 2000, stream: true, idleIntervalMs: 600_000 } },
     });
     bot = new LabBot(lab, emu, configPath);
     await bot.start({ OKOME_KEEPALIVED_SECRET: '' });

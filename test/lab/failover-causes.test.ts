@@ -237,7 +237,7 @@ describeLab('failovers explained on the lab', () => {
   it('with 200 posts queued in the channel, every notice still goes out within 1 s of the hook', async () => {
     await bot.stop();
     await queueStorm(200);
-    await bot.start();
+    await bot.start({ OKOME_LOG_LEVEL: 'info' });
     await bot.vipWatching();
     for (const c of CASES) {
       const pending =
@@ -266,8 +266,11 @@ async function failoverNoticeOnly(c: Case): Promise<void> {
           .callsTo('chat.postMessage')
           .slice(-8)
           .map((p) => `${String(p.params.thread_ts ?? '-')} ${String(p.params.text).slice(0, 120)}`);
+        const pending = query<Record<string, unknown>>(
+          "SELECT id, op, queue_key, thread_ref, message_ref, attempts, next_attempt_at, last_error, substr(payload, 1, 100) AS payload FROM outbox WHERE state = 'pending' AND payload NOT LIKE '%storm post%' ORDER BY seq",
+        );
         throw new Error(
-          `${String(error)}\nlast posts:\n${said.join('\n')}\nnotices recorded: ${JSON.stringify(noticesRecorded().slice(-4))}\nbot log: ${bot.log.join('').slice(-3000)}`,
+          `${String(error)}\nlast posts:\n${said.join('\n')}\nnotices recorded: ${JSON.stringify(noticesRecorded().slice(-4))}\npending (storm posts aside): ${JSON.stringify(pending)}\nbot log: ${bot.log.join('').slice(-3000)}`,
         );
       });
     const record = await emu.waitFor(() => noticesRecorded()[recorded], 10_000, 'the notice in the timeline');

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from './lab.js';
 import { switchPortOf } from './network.js';
@@ -410,15 +411,27 @@ async function killNodeProcesses(node: PiNode, names: ReadonlySet<string>): Prom
   const pids = (await runOk('ip', ['netns', 'pids', namespaceOf(node)])).stdout
     .split(/\s+/)
     .filter((p) => /^\d+$/.test(p));
-  const killed: string[] = [];
+  // Every target found first, then all killed in one go, SSH before the services: a kill spread
+  // over seconds on a loaded machine would let keepalived give the VIP away (nginx gone) while
+  // SSH still answers, which is another failure than "up but refusing".
+  const targets: { pid: number; comm: string }[] = [];
   for (const pid of pids) {
-    const comm = (await run('cat', [`/proc/${pid}/comm`])).stdout.trim();
-    if (!names.has(comm)) continue;
+    let comm: string;
     try {
-      process.kill(Number(pid), 'SIGKILL');
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // Gone already (a session that ended).
+    }
+    if (names.has(comm)) targets.push({ pid: Number(pid), comm });
+  }
+  targets.sort((a, b) => Number(b.comm.startsWith('sshd')) - Number(a.comm.startsWith('sshd')));
+  const killed: string[] = [];
+  for (const { pid, comm } of targets) {
+    try {
+      process.kill(pid, 'SIGKILL');
       killed.push(`${comm}[${pid}]`);
     } catch {
-      // Gone already (a session that ended): nothing to kill.
+      // Gone already: nothing to kill.
     }
   }
   return killed;
