@@ -1,10 +1,7 @@
-import { resolve } from 'node:path';
-import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions } from '../config/read-env.js';
 import { type Coverage, coverageJson } from '../domain/coverage.js';
 import { coverageOf } from '../incidents/coverage-use-case.js';
-import { storeTarget } from '../store/open-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
+import { openReadOnlyStore } from './read-only-store.js';
 
 /**
  * `okome coverage [--json]`: for each runbook incident, what detects it, what fixes it and what
@@ -16,13 +13,7 @@ export async function coverageCommand(
   io: CliIo,
   now: number,
 ): Promise<number> {
-  const file = resolve(io.cwd, configPath(options.config, io.env));
-  const config = loadConfig(file);
-  const target = storeTarget(config.store, {
-    configFile: file,
-    databaseUrl: readEnvOptions(io.env).databaseUrl,
-  });
-  const store = await target.open({ readOnly: true });
+  const store = await openReadOnlyStore(options.config, io);
   try {
     const coverage = await coverageOf(store, now);
     io.stdout.write(

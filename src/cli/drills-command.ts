@@ -1,9 +1,6 @@
-import { resolve } from 'node:path';
-import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions } from '../config/read-env.js';
 import { type Drill, describeFigures } from '../domain/drill.js';
-import { storeTarget } from '../store/open-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
+import { openReadOnlyStore } from './read-only-store.js';
 
 /** The most drills `okome drills` lists (newest first). */
 export const DRILLS_LISTED = 200;
@@ -34,13 +31,7 @@ export async function drillsCommand(
   options: { config: string | undefined; json: boolean },
   io: CliIo,
 ): Promise<number> {
-  const file = resolve(io.cwd, configPath(options.config, io.env));
-  const config = loadConfig(file);
-  const target = storeTarget(config.store, {
-    configFile: file,
-    databaseUrl: readEnvOptions(io.env).databaseUrl,
-  });
-  const store = await target.open({ readOnly: true });
+  const store = await openReadOnlyStore(options.config, io);
   try {
     const drills = await store.drills(DRILLS_LISTED);
     if (options.json) {

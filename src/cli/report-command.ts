@@ -1,11 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { configPath, loadConfig } from '../config/load-config.js';
-import { readEnvOptions } from '../config/read-env.js';
 import { ErrorCode, OkomeError } from '../errors.js';
 import { findReportedIncident, reportOf } from '../incidents/report-use-case.js';
-import { storeTarget } from '../store/open-store.js';
 import { type CliIo, ExitCode } from './cli-io.js';
+import { openReadOnlyStore } from './read-only-store.js';
 
 const INCIDENT_REF = /^[a-z0-9][a-z0-9:,._-]{0,127}$/;
 
@@ -25,13 +23,7 @@ export async function reportCommand(
       { userSafe: true },
     );
   }
-  const file = resolve(io.cwd, configPath(options.config, io.env));
-  const config = loadConfig(file);
-  const target = storeTarget(config.store, {
-    configFile: file,
-    databaseUrl: readEnvOptions(io.env).databaseUrl,
-  });
-  const store = await target.open({ readOnly: true });
+  const store = await openReadOnlyStore(options.config, io);
   try {
     const incident = await findReportedIncident(store, options.incident);
     if (incident === undefined) {
