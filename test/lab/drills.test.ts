@@ -42,6 +42,16 @@ async function approvedFailoverDrill() {
   return card;
 }
 
+/** keepalived's parent and VRRP child on a node, from their pid files. */
+async function keepalivedPids(node: 'pi-a' | 'pi-b'): Promise<number[]> {
+  const pids = await Promise.all([
+    lab.mainPid(node, '/run/keepalived.pid'),
+    lab.mainPid(node, '/run/keepalived-vrrp.pid'),
+  ]);
+  if (pids.some((p) => p === undefined)) throw new Error(`keepalived is not running on ${node}`);
+  return pids as number[];
+}
+
 const channelTexts = () => emu.messagesIn(bot.channel).map((m) => m.text);
 
 describeLab('drills on the lab', () => {
@@ -139,15 +149,24 @@ describeLab('drills on the lab', () => {
 
   it('SIGKILL of the bot mid-drill: keepalived is running again after the restart, and the thread says so', async () => {
     await bot.outboxDrained();
-    const card = await approvedFailoverDrill();
-    // Mid-drill: keepalived is stopped on pi-a (the VIP has moved away).
-    await emu.waitFor(
-      async () => ((await lab.unitState('pi-a', 'keepalived')) !== 'active' ? true : undefined),
-      60_000,
-      'keepalived stopped by the drill',
-    );
-    await bot.kill();
-    expect(await lab.unitState('pi-a', 'keepalived')).not.toBe('active');
+    // pi-b's keepalived is frozen, so the VIP cannot move: the drill stays in its stopped state
+    // (waiting up to 30 s for the move) and the kill lands there. Unfrozen, that state lasts about
+    // a second, and a poll on a loaded machine can miss it.
+    const frozen = await keepalivedPids('pi-b');
+    let card: Awaited<ReturnType<typeof approvedFailoverDrill>>;
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    try {
+      card = await approvedFailoverDrill();
+      await emu.waitFor(
+        async () => ((await lab.unitState('pi-a', 'keepalived')) !== 'active' ? true : undefined),
+        60_000,
+        'keepalived stopped by the drill',
+      );
+      await bot.kill();
+      expect(await lab.unitState('pi-a', 'keepalived')).not.toBe('active');
+    } finally {
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+    }
     await bot.start();
     await emu.waitFor(
       async () => ((await lab.unitState('pi-a', 'keepalived')) === 'active' ? true : undefined),
