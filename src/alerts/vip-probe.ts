@@ -1,4 +1,4 @@
-import type { CheckResult } from '../domain/check-result.js';
+import { type CheckResult, factsOf } from '../domain/check-result.js';
 import type { StatusReport } from '../domain/report.js';
 import type { VipObservation } from './vip-watcher.js';
 
@@ -25,6 +25,7 @@ export function vipProbeFromDiagnostics(diagnostics: VipDiagnostics): () => Prom
     const detail = [ownerCheck?.summary, httpCheck === undefined ? undefined : `HTTP: ${httpCheck.summary}`]
       .filter((s): s is string => s !== undefined && s !== '')
       .join('; ');
-    return { state: owner.vip.state, httpOk: answered(httpCheck), detail };
+    const unseen = factsOf(ownerCheck, 'vip-owner')?.unknown ?? [];
+    return { state: owner.vip.state, httpOk: answered(httpCheck), detail, unseen };
   };
 }

@@ -16,8 +16,10 @@ import type { VipState } from '../domain/classify.js';
  * (N-1) poll intervals: polls that `nudge()` brings forward cannot confirm a passing moment.
  *
  * Pushed changes (`nudge()`, from the address monitor's stream): a poll now. While every stream
- * is up (`quiet()`) and nothing awaits confirmation, the watcher polls only every `idleIntervalMs`,
- * as a fallback; a state awaiting confirmation is polled every `intervalMs`.
+ * is up (`quiet()`), nothing awaits confirmation and the last look saw every node, the watcher
+ * polls only every `idleIntervalMs`, as a fallback; otherwise every `intervalMs`. A node the last
+ * look could not see keeps the fast pace: its stream may be open over a stalled link, which
+ * nothing tells until SSH keepalive gives up on the connection.
  *
  * The first confirmed observation is the baseline: a single holder and a working VIP raise
  * nothing; a baseline of no holder, split brain or HTTP down IS reported (`baseline: true`).
@@ -27,6 +29,8 @@ export interface VipObservation {
   readonly state: VipState;
   readonly httpOk: boolean;
   readonly detail: string;
+  /** VIP nodes whose addresses this look could not read (SSH silent or refused). */
+  readonly unseen?: readonly string[];
 }
 
 interface EventBase {
@@ -156,6 +160,8 @@ export class VipWatcher {
   private readonly holding: Debounced<Holding>;
   private readonly http: Debounced<boolean>;
   private lastSingle: string | undefined;
+  /** The last look could not read some node's addresses. */
+  private blind = false;
   private running = false;
   // A nudge during a poll: that poll's answer may predate the change, so another follows it.
   private nudged = false;
@@ -235,7 +241,8 @@ export class VipWatcher {
       this.afterNudge();
       return;
     }
-    const settled = !this.holding.pending() && !this.http.pending() && this.holding.reported !== undefined;
+    const settled =
+      !this.holding.pending() && !this.http.pending() && this.holding.reported !== undefined && !this.blind;
     const interval = settled && this.options.quiet?.() === true ? this.idleIntervalMs : this.intervalMs;
     const wait = Math.max(0, interval - (this.options.now() - started));
     this.cancelTimer = this.options.setTimer(() => {
@@ -248,7 +255,9 @@ export class VipWatcher {
     const generation = this.generation;
     const startedAt = this.options.now();
     const observation = await this.observe();
-    if (generation !== this.generation || observation === undefined) return;
+    if (generation !== this.generation) return;
+    this.blind = observation === undefined || (observation.unseen?.length ?? 0) > 0;
+    if (observation === undefined) return;
     const before = this.holding.reported;
     const events = this.judge(observation);
     for (const event of events) this.emit(event);

@@ -51,6 +51,7 @@ describe('vipProbeFromDiagnostics', () => {
       state: { kind: 'single', holder: 'pi-b' },
       httpOk: false,
       detail: 'pi-b holds 10.86.0.18; HTTP: connection refused',
+      unseen: [],
     });
     expect(scopes.sort()).toEqual(['vip-http', 'vip-owner']);
   });
@@ -70,5 +71,17 @@ describe('vipProbeFromDiagnostics', () => {
     });
     const missing = vipProbeFromDiagnostics({ run: async () => report({ kind: 'none' }, []) });
     expect(await missing()).toMatchObject({ httpOk: false, detail: '' });
+  });
+
+  it('names the nodes whose addresses the look could not read', async () => {
+    const owner: CheckResult = {
+      ...check('vip-owner', 'ok', 'pi-b holds 10.86.0.18 (cannot see pi-a: ssh timed out)'),
+      facts: { kind: 'vip-owner', holders: ['pi-b'], unknown: ['pi-a'] },
+    };
+    const probe = vipProbeFromDiagnostics({
+      run: async (scope) =>
+        report({ kind: 'single', holder: 'pi-b' }, scope.target === 'vip-owner' ? [owner] : []),
+    });
+    expect((await probe()).unseen).toEqual(['pi-a']);
   });
 });

@@ -294,10 +294,11 @@ describe('VipWatcher', () => {
       const polls: number[] = [];
       let state: VipState = single('pi-a');
       let quiet = true;
+      let unseen: string[] = [];
       const watcher = new VipWatcher({
         probe: async () => {
           polls.push(time.now);
-          return { state, httpOk: true, detail: '' };
+          return { state, httpOk: true, detail: '', unseen };
         },
         onEvent: (e) => {
           events.push(e);
@@ -320,6 +321,9 @@ describe('VipWatcher', () => {
         setQuiet: (q: boolean) => {
           quiet = q;
         },
+        setUnseen: (nodes: string[]) => {
+          unseen = nodes;
+        },
       };
     }
 
@@ -333,6 +337,25 @@ describe('VipWatcher', () => {
       w.watcher.nudge();
       await w.time.advance(10_000);
       expect(w.polls.slice(3)).toEqual([60_000, 62_000, 64_000, 66_000, 68_000, 70_000]);
+      w.watcher.stop();
+    });
+
+    it('a node the last look could not see keeps the fast pace, streams up or not (a stream over a stalled link still looks open)', async () => {
+      const w = pushed();
+      w.watcher.start();
+      await w.time.advance(30_000);
+      expect(w.polls).toEqual([0, 30_000]);
+      // pi-a's link stalls: its stream stays "up" until SSH keepalive gives up, but the idle poll
+      // cannot read pi-a's addresses.
+      w.setUnseen(['pi-a']);
+      await w.time.advance(30_000);
+      expect(w.polls.slice(2)).toEqual([60_000]);
+      await w.time.advance(6000);
+      expect(w.polls.slice(3)).toEqual([62_000, 64_000, 66_000]);
+      // Seen again: back to the idle pace after that look.
+      w.setUnseen([]);
+      await w.time.advance(40_000);
+      expect(w.polls.slice(6)).toEqual([68_000, 98_000]);
       w.watcher.stop();
     });
 
