@@ -162,6 +162,15 @@ export class Outbox {
     this.loop.wake();
   }
 
+  /**
+   * Plain text to the user who clicked or typed, where they did it; nowhere when Slack gave no
+   * channel (a click from a message Slack no longer places).
+   */
+  async tellUser(where: { channelId: string | undefined; userId: string }, text: string): Promise<void> {
+    if (where.channelId === undefined) return;
+    await this.enqueueEphemeral({ channel: where.channelId, user: where.userId, payload: { text } });
+  }
+
   /** Slack's ts of a delivered message; undefined while it is pending (or unknown). */
   async tsOf(messageRef: string): Promise<string | undefined> {
     return (await this.store.message(messageRef))?.ts ?? undefined;

@@ -238,7 +238,7 @@ export class ApprovalsService {
     const { store, config, directory } = this.deps;
     const before = await store.approvalById(id);
     if (before === undefined) {
-      await this.ephemeral(
+      await this.deps.outbox.tellUser(
         input,
         'This approval no longer exists. Run `/okome status` for a fresh diagnosis.',
       );
@@ -273,7 +273,7 @@ export class ApprovalsService {
         : { kind: 'click-reject', user: input.userId, authorization };
     const decision = await this.apply(id, event);
     if (decision.verdict === 'refused' && !decision.effects.some((e) => e.kind === 'ephemeral')) {
-      await this.ephemeral(input, decision.reason);
+      await this.deps.outbox.tellUser(input, decision.reason);
     }
     await this.carryOut(decision, input);
   }
@@ -292,18 +292,6 @@ export class ApprovalsService {
     );
   }
 
-  private async ephemeral(
-    input: { channelId: string | undefined; userId: string },
-    text: string,
-  ): Promise<void> {
-    if (input.channelId === undefined) return;
-    await this.deps.outbox.enqueueEphemeral({
-      channel: input.channelId,
-      user: input.userId,
-      payload: { text },
-    });
-  }
-
   private async carryOut(
     decision: Decision,
     input?: { channelId: string | undefined; userId: string },
@@ -313,7 +301,7 @@ export class ApprovalsService {
       switch (effect.kind) {
         case 'ephemeral':
           if (input !== undefined)
-            await this.ephemeral({ channelId: input.channelId, userId: effect.user }, effect.text);
+            await this.deps.outbox.tellUser({ channelId: input.channelId, userId: effect.user }, effect.text);
           break;
         case 'update-card':
           await this.updateCard(approval, effect.buttons);

@@ -252,16 +252,17 @@ export class DrillService {
     const decision = decide(drill.approval, event, now(), { mention: presenter.mention });
     const next = decision.changed ? withApproval(drill, decision.next, now()) : drill;
     if (decision.changed && !(await store.compareAndSetDrill(next, drill.version))) {
-      await this.ephemeral(input, 'The drill changed at the same moment; click again.');
+      await this.deps.outbox.tellUser(input, 'The drill changed at the same moment; click again.');
       return;
     }
     await this.audit(drill, input.userId, `click-${verb}`, decision.verdict, decision.code, decision.reason);
     for (const effect of decision.effects) {
-      if (effect.kind === 'ephemeral') await this.ephemeral({ ...input, userId: effect.user }, effect.text);
+      if (effect.kind === 'ephemeral')
+        await this.deps.outbox.tellUser({ ...input, userId: effect.user }, effect.text);
       if (effect.kind === 'update-card') await this.updateCard(next, effect.buttons);
     }
     if (decision.verdict === 'refused' && !decision.effects.some((e) => e.kind === 'ephemeral'))
-      await this.ephemeral(input, decision.reason);
+      await this.deps.outbox.tellUser(input, decision.reason);
     if (next.phase === 'finished')
       await this.say(next, `Drill ${next.id} ended: ${presenter.outside(next.summary ?? '')}`);
     if (decision.effects.some((e) => e.kind === 'start-run')) await this.track(next.id, this.run(next));
@@ -725,18 +726,6 @@ export class DrillService {
         ...presenter.notice(text),
         ...(broadcast && root !== null ? { reply_broadcast: true } : {}),
       },
-    });
-  }
-
-  private async ephemeral(
-    input: { channelId: string | undefined; userId: string },
-    text: string,
-  ): Promise<void> {
-    if (input.channelId === undefined) return;
-    await this.deps.outbox.enqueueEphemeral({
-      channel: input.channelId,
-      user: input.userId,
-      payload: { text },
     });
   }
 
