@@ -442,6 +442,7 @@ export class AlertUseCase {
   async onKeepalived(event: KeepalivedEvent): Promise<void> {
     if (event.state !== 'MASTER') {
       this.log.info({ node: event.node, state: event.state }, 'keepalived transition');
+      if (event.state === 'BACKUP') await this.leftForBackup(event);
       return;
     }
     await this.moved({
@@ -450,6 +451,30 @@ export class AlertUseCase {
       source: 'keepalived',
       receivedAt: event.receivedAt,
       transition: `${event.node}/${event.instance}`,
+    });
+  }
+
+  /**
+   * A BACKUP hook from the holder on record: another node's adverts outrank it, so the VIP is
+   * elsewhere; with two VIP nodes, on the other one, which is recorded (and said) now. A node cut
+   * off without leaving MASTER sends no hook when it comes back: the old holder's BACKUP is the
+   * only word of it, and without it the next failover to that holder would read as a repeat of
+   * the last one and go unsaid (the watcher may not see the way back in time).
+   */
+  private async leftForBackup(event: KeepalivedEvent): Promise<void> {
+    const known = await this.deps.store.vipHolder();
+    if (known?.holder !== event.node) return;
+    // Stamped in whole seconds: one stamped before the second the record was written belongs to
+    // an earlier transition that arrived late.
+    if (event.at < Math.floor(known.at / 1000) * 1000) return;
+    const others = this.deps.config.nodes.filter((n) => n.holdsVip && n.name !== event.node);
+    const [other] = others;
+    if (other === undefined || others.length > 1) return;
+    await this.moved({
+      to: other.name,
+      at: event.at,
+      source: `keepalived: ${event.node} went BACKUP`,
+      receivedAt: event.receivedAt,
     });
   }
 

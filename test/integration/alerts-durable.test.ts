@@ -1,14 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  NODE_HEADER,
-  SIGNATURE_HEADER,
-  signHook,
-  TIMESTAMP_HEADER,
-} from '../../src/alerts/keepalived-hook.js';
 import type { RunningApp } from '../../src/app.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
 import { type LoopbackConfig, loopbackConfig, startInProcessBot } from '../support/bot-harness.js';
 import { type FaultyStore, faultyStore } from '../support/faulty-store.js';
+import { timelineNotices as notices, postTransition as post } from '../support/keepalived-hooks.js';
 import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulator/index.js';
 
 /**
@@ -20,6 +15,7 @@ import { type SlackEmulator, startSlackEmulator } from '../support/slack-emulato
 
 const TOKEN = 'alertmanager-token-0123456789';
 const SECRET = 'keepalived-secret-0123456789';
+const postTransition = (app: RunningApp, node: string, state: string) => post(app, SECRET, node, state);
 const webhooks = { alertmanagerToken: TOKEN, keepalivedSecrets: { shared: SECRET, perNode: new Map() } };
 
 interface Running {
@@ -86,35 +82,6 @@ async function postAlerts(
     body: JSON.stringify(body),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
-
-let nonce = 0;
-async function postTransition(
-  app: RunningApp,
-  node: string,
-  state: string,
-): Promise<Response & { resend: () => Promise<Response> }> {
-  const body = JSON.stringify({ node, instance: 'VI_1', state, nonce: `n${++nonce}` });
-  const ts = Math.floor(Date.now() / 1000);
-  const headers = {
-    'content-type': 'application/json',
-    [TIMESTAMP_HEADER]: String(ts),
-    [NODE_HEADER]: node,
-    [SIGNATURE_HEADER]: signHook(SECRET, ts, node, body),
-  };
-  const url = `http://127.0.0.1:${app.httpPort}/hooks/keepalived`;
-  const send = () => fetch(url, { method: 'POST', headers, body });
-  const res = await send();
-  return Object.assign(res, { resend: send });
-}
-
-/** The texts of every notice in every incident's timeline, from the real store. */
-async function notices(store: SqliteStore): Promise<string[]> {
-  const found: string[] = [];
-  for (let id = 1; ; id += 1) {
-    if ((await store.incidentById(id)) === undefined) return found;
-    for (const e of await store.timeline(id)) if (e.kind === 'notice') found.push(e.text);
-  }
 }
 
 /** Fingerprints of every alert entry in every incident's timeline, read from the real store. */

@@ -255,6 +255,7 @@ async function failoverNoticeOnly(c: Case): Promise<void> {
   const before = new Set(noticesPosted().map((m) => m.ts));
   const fresh = () => noticesPosted().filter((m) => !before.has(m.ts));
   const recorded = noticesRecorded().length;
+  const lastRow = query<{ id: number | null }>('SELECT max(id) AS id FROM outbox')[0]?.id ?? 0;
   const fault = await applyFault(lab, c.fault, c.params as never);
   try {
     await lab.waitForVip(c.holders, 20_000);
@@ -266,11 +267,24 @@ async function failoverNoticeOnly(c: Case): Promise<void> {
           .callsTo('chat.postMessage')
           .slice(-8)
           .map((p) => `${String(p.params.thread_ts ?? '-')} ${String(p.params.text).slice(0, 120)}`);
-        const pending = query<Record<string, unknown>>(
-          "SELECT id, op, queue_key, thread_ref, message_ref, attempts, next_attempt_at, last_error, substr(payload, 1, 100) AS payload FROM outbox WHERE state = 'pending' AND payload NOT LIKE '%storm post%' ORDER BY seq",
+        const rows = query<Record<string, unknown>>(
+          "SELECT id, state, op, queue_key, thread_ref, message_ref, attempts, last_error, substr(payload, 1, 100) AS payload FROM outbox WHERE id > ? AND payload NOT LIKE '%storm post%' ORDER BY id",
+          lastRow,
         );
+        const vipCalls = emu
+          .callsTo('chat.postMessage')
+          .filter((p) => String(p.params.text).includes('VIP'))
+          .slice(-4)
+          .map((p) =>
+            JSON.stringify({
+              time: p.time,
+              thread_ts: p.params.thread_ts,
+              broadcast: p.params.reply_broadcast,
+              text: String(p.params.text).slice(0, 120),
+            }),
+          );
         throw new Error(
-          `${String(error)}\nlast posts:\n${said.join('\n')}\nnotices recorded: ${JSON.stringify(noticesRecorded().slice(-4))}\npending (storm posts aside): ${JSON.stringify(pending)}\nbot log: ${bot.log.join('').slice(-3000)}`,
+          `${String(error)}\nlast posts:\n${said.join('\n')}\nVIP posts:\n${vipCalls.join('\n')}\nnotices recorded: ${JSON.stringify(noticesRecorded().slice(-4))}\noutbox rows since the fault (storm posts aside): ${JSON.stringify(rows)}\nbot log: ${bot.log.join('').slice(-6000)}`,
         );
       });
     const record = await emu.waitFor(() => noticesRecorded()[recorded], 10_000, 'the notice in the timeline');
