@@ -88,10 +88,9 @@ export const alertsConfigSchema = z
         enabled: z.boolean().default(true),
         intervalMs: z.int().min(200).max(600_000).default(2000),
         // One `ip -o monitor address` per VIP node over its SSH connection pushes changes; while
-        // every stream is up and nothing awaits confirmation, polls run only every idleIntervalMs.
-        // Opt-in for now: under heavy load the lab saw a stale move announced between two
-        // failovers with it on (see the issue notes); the 2 s poll is the proven default.
-        stream: z.boolean().default(false),
+        // every stream is up, the last look saw every node and nothing awaits confirmation, polls
+        // run only every idleIntervalMs. false: a poll every intervalMs (a command on each Pi).
+        stream: z.boolean().default(true),
         idleIntervalMs: z.int().min(1000).max(3_600_000).default(30_000),
       })
       .prefault({}),

@@ -14,7 +14,7 @@ describe('alertsConfigSchema', () => {
     expect(config.vipWatch).toEqual({
       enabled: true,
       intervalMs: 2000,
-      stream: false,
+      stream: true,
       idleIntervalMs: 30_000,
     });
     expect(config.mapping).toEqual(DEFAULT_ALERT_MAPPING);
