@@ -159,7 +159,13 @@ describeLab('npm run demo', () => {
         async () => root(await state(), 'OKOME status: healthy'),
         30_000,
         'healthy',
-      );
+      ).catch(async (error: unknown) => {
+        // What the channel said instead, and the demo's own output.
+        const said = (await state()).messages.slice(-4).map((m) => m.root.text.slice(0, 300));
+        throw new Error(
+          `${String(error)}\nchannel: ${said.join('\n')}\ndemo stderr: ${demo.stderr().slice(-3000)}`,
+        );
+      });
       expect(healthy.root.text).toMatch(/^OKOME status: healthy/);
       await Promise.race([
         read,

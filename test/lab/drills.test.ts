@@ -168,11 +168,17 @@ describeLab('drills on the lab', () => {
       for (const pid of frozen) process.kill(pid, 'SIGCONT');
     }
     await bot.start();
-    await emu.waitFor(
-      async () => ((await lab.unitState('pi-a', 'keepalived')) === 'active' ? true : undefined),
-      60_000,
-      'keepalived started again by the restarted bot',
-    );
+    await emu
+      .waitFor(
+        async () => ((await lab.unitState('pi-a', 'keepalived')) === 'active' ? true : undefined),
+        60_000,
+        'keepalived started again by the restarted bot',
+      )
+      .catch((error: unknown) => {
+        throw new Error(
+          `${String(error)}\nchannel: ${channelTexts().slice(-6).join('\n')}\nbot log: ${bot.log.join('').slice(-4000)}`,
+        );
+      });
     await lab.waitForVip(['pi-a'], 30_000);
     await emu.waitFor(
       () =>
