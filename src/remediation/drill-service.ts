@@ -83,6 +83,9 @@ const clickSchema = z.object({ verb: z.enum(['approve', 'reject']), id: approval
 /** Answers in a row from the new holder before a move counts (a flapping VIP is no move). */
 const STEADY_PROBES = 5;
 const PROBE_TIMEOUT_MS = 1000;
+/** A restore that fails is sent again this many times in all, this far apart. */
+const RESTORE_ATTEMPTS = 3;
+const RESTORE_RETRY_MS = 2000;
 
 export class DrillService {
   private readonly log: Logger;
@@ -465,7 +468,7 @@ export class DrillService {
     const node = drill.node ?? '';
     let problem: string | undefined;
     try {
-      await this.runSteps(this.requirePlan(drillActions[drill.kind].restore, node));
+      await this.restoreWithRetries(this.requirePlan(drillActions[drill.kind].restore, node));
       const check = await this.waitRestored(drill);
       if (!check.ok) problem = check.details;
     } catch (error) {
@@ -477,6 +480,24 @@ export class DrillService {
       (await this.finish(back, outcome, `${summary}; ${this.serviceOf(drill)} started again on ${node}`)) ??
       back
     );
+  }
+
+  /**
+   * The restore's commands, tried again after a failure (starting a service twice is harmless):
+   * a bot just restarted on a loaded machine may find its first SSH session slow to come up, and
+   * a stopped service must not be left down for that. The last failure is the one reported.
+   */
+  private async restoreWithRetries(plan: ActionPlan): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.runSteps(plan);
+        return;
+      } catch (error) {
+        if (attempt >= RESTORE_ATTEMPTS) throw error;
+        this.log.warn({ err: error, attempt, action: plan.actionId }, 'drill restore failed; trying again');
+        await this.sleep(RESTORE_RETRY_MS);
+      }
+    }
   }
 
   private serviceOf(drill: Drill): string {
